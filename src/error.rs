@@ -1,0 +1,54 @@
+//! Failure kinds that decide the exit code (SPEC §6).
+//!
+//! Code inside calsync uses `anyhow` with context; where a failure of a known
+//! kind arises it is wrapped in [`Failure`], and the exit funnel in `main`
+//! finds it with `downcast_ref` to choose the exit code.
+
+use std::process::ExitCode;
+
+/// A failure of a kind that has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Usage or configuration error (exit 2).
+    #[error("{0}")]
+    Config(String),
+    /// Authentication needed or refused (exit 3).
+    #[error("{0}")]
+    Auth(String),
+    /// `validate` found problems, or `status --max-age` found the last sync too old (exit 4).
+    #[error("{0}")]
+    Problems(String),
+    /// The sync finished but some writes failed (exit 5).
+    #[error("{0}")]
+    PartialWrite(String),
+    /// Refused by the mass-deletion guard (exit 6).
+    #[error("{0}")]
+    Guard(String),
+    /// Another run holds the lock (exit 75).
+    #[error("{0}")]
+    Locked(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Config(_) => 2,
+            Failure::Auth(_) => 3,
+            Failure::Problems(_) => 4,
+            Failure::PartialWrite(_) => 5,
+            Failure::Guard(_) => 6,
+            Failure::Locked(_) => 75,
+        }
+    }
+}
+
+/// The exit code for any error: the code of the first [`Failure`] in its
+/// chain, else 1 (unexpected failure).
+pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if let Some(f) = cause.downcast_ref::<Failure>() {
+            return ExitCode::from(f.exit_code());
+        }
+    }
+    ExitCode::from(1)
+}

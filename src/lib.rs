@@ -1,0 +1,29 @@
+//! calsync copies the public events of an internal Microsoft 365 calendar into a
+//! public-facing calendar through Microsoft Graph, and nothing private with them.
+//!
+//! One run flows through these modules:
+//!
+//! 1. [`cli`] parses the command line; [`config`] merges flags, environment,
+//!    the TOML file and defaults into one [`config::Settings`].
+//! 2. [`state`] takes the lock in the state dir (one sync at a time).
+//! 3. [`auth`] obtains an access token; [`graph::client`] owns every HTTP
+//!    request to Graph (bearer auth, paging, batching, retries, throttling).
+//! 4. [`provider`] defines the source and target abstractions; [`graph::provider`]
+//!    implements them over Graph, turning Graph events into the neutral
+//!    [`model`] types.
+//! 5. [`planner`] decides, with no I/O, what to create, update and delete, using
+//!    the filter and copy [`policy`].
+//! 6. [`sync`] applies the plan through the target provider and [`state`]
+//!    records one history line for the run.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod graph;
+pub mod model;
+pub mod planner;
+pub mod policy;
+pub mod provider;
+pub mod state;
+pub mod sync;
