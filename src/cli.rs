@@ -1,1 +1,464 @@
-//! (in progress)
+//! The command line (SPEC §1). Doc comments are the help text: the first
+//! paragraph is the short help (`-h`), the rest the long help (`--help`).
+
+use crate::config::FlagOverrides;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  calsync login                  Sign in once, with a code shown here
+  calsync sync --dry-run         Show what a run would change, change nothing
+  calsync sync                   Copy the public events now
+  calsync validate --json        Check the public calendar (for CI)
+  calsync status --max-age 1h    Exit 4 when the last good sync is older than 1h
+
+Configuration comes from the command line, then CALSYNC_* environment variables,
+then the TOML file (--config, CALSYNC_CONFIG, or $XDG_CONFIG_HOME/calsync/config.toml),
+then defaults.
+
+Exit codes: 0 success, 1 unexpected failure, 2 usage or configuration error,
+3 sign-in needed or refused, 4 problems found, 5 some writes failed,
+6 refused by the mass-deletion guard, 75 another run holds the lock.";
+
+const LOGIN_EXAMPLES: &str = "\
+Examples:
+  calsync login                        Device-code sign-in as a user
+  calsync login --client-credentials   Check the configured app secret";
+
+const SYNC_EXAMPLES: &str = "\
+Examples:
+  calsync sync --dry-run      Print the plan and write nothing
+  calsync sync --full         Re-read everything, ignoring incremental state
+  calsync sync --force        Allow a run that deletes many events
+  calsync sync --json         One JSON summary on stdout
+
+A schedule (cron, a systemd timer, a CI job) runs `calsync sync` every 23 minutes
+or so; a run that finds another one in progress exits 75 at once.";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  calsync validate           A report of each problem, exit 4 if any
+  calsync validate --json    The same as one JSON document";
+
+const HISTORY_EXAMPLES: &str = "\
+Examples:
+  calsync history              The last 20 runs
+  calsync history --limit 5    The last 5 runs";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  calsync status                   Settings in effect, sign-in and last run
+  calsync status --max-age 90m     Exit 4 when the last good sync is older than 90 minutes
+  calsync status --json --max-age 1h30m
+
+DURATION is a number followed by a unit, and may combine several: s (seconds),
+m (minutes), h (hours), d (days), w (weeks), e.g. 45s, 90m, 2h, 1h30m, 1d.";
+
+/// Copy the public events of a Microsoft 365 calendar into a public calendar.
+///
+/// calsync reads a source calendar through Microsoft Graph, keeps the events
+/// that the filter policy calls public and writes copies of them, with only
+/// the fields the copy policy allows, into a target calendar. It never touches
+/// events it did not create. Each run syncs once and exits; scheduling belongs
+/// to cron, a systemd timer or a CI schedule.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "calsync", version, after_long_help = MAIN_EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Read the configuration from this TOML file.
+    ///
+    /// Without it, calsync reads the file named by CALSYNC_CONFIG, else
+    /// $XDG_CONFIG_HOME/calsync/config.toml if it exists. A file named here or
+    /// by CALSYNC_CONFIG must exist.
+    #[arg(short, long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Format of the log lines written to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Log more: -v info, -vv debug, -vvv trace (the default is warnings).
+    ///
+    /// -v and -q override RUST_LOG. Trace logs may contain event data; keep
+    /// them private.
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Log errors only.
+    ///
+    /// -q and -v override RUST_LOG.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Sign in and store the refresh token.
+    ///
+    /// By default this runs the device-code flow: it prints a URL and a code,
+    /// and waits while you enter the code in a browser and sign in. The
+    /// refresh token goes to the OS keyring (or to tokens.json in the state
+    /// dir with token_store = "file"). With an app secret configured
+    /// (client_secret), --client-credentials checks that the secret works.
+    #[command(after_long_help = LOGIN_EXAMPLES)]
+    Login(LoginArgs),
+
+    /// Remove the stored tokens.
+    Logout,
+
+    /// Copy public events to the target calendar once.
+    ///
+    /// Reads the source calendar within the window, plans the creates,
+    /// updates and deletes, and applies them. A second run with no change in
+    /// the source writes nothing. A run that would delete more than
+    /// max_delete_fraction of the managed events (and more than 10) writes
+    /// nothing and exits 6 unless --force is given.
+    #[command(after_long_help = SYNC_EXAMPLES)]
+    Sync(SyncArgs),
+
+    /// Check the target calendar against the source; write nothing.
+    ///
+    /// Reports each missing, stale, orphan, duplicate, leaked and
+    /// out-of-window event. Exits 0 when the target is as it must be and 4
+    /// when any problem is found. Meant for CI.
+    #[command(after_long_help = VALIDATE_EXAMPLES)]
+    Validate(ValidateArgs),
+
+    /// Show the last runs, newest first.
+    #[command(after_long_help = HISTORY_EXAMPLES)]
+    History(HistoryArgs),
+
+    /// Show the settings in effect, sign-in state and the last run.
+    ///
+    /// Secrets are masked. With --max-age, exits 4 when the last successful
+    /// sync is older than the given duration (or there is none), so that it
+    /// can serve as a monitoring check.
+    #[command(after_long_help = STATUS_EXAMPLES)]
+    Status(StatusArgs),
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output on stdout.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Login(_) | Command::Logout => false,
+            Command::Sync(a) => a.json,
+            Command::Validate(a) => a.json,
+            Command::History(a) => a.json,
+            Command::Status(a) => a.json,
+        }
+    }
+
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Login(_) => "login",
+            Command::Logout => "logout",
+            Command::Sync(_) => "sync",
+            Command::Validate(_) => "validate",
+            Command::History(_) => "history",
+            Command::Status(_) => "status",
+        }
+    }
+}
+
+/// Options of `login`.
+#[derive(Debug, Clone, Default, Args)]
+#[group(multiple = false)]
+pub struct LoginArgs {
+    /// Sign in as a user with the device-code flow (the default).
+    #[arg(long)]
+    pub device_code: bool,
+
+    /// Check that the configured app secret (client_secret) obtains a token.
+    #[arg(long)]
+    pub client_credentials: bool,
+}
+
+/// Options of `sync`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SyncArgs {
+    /// Write nothing to Graph; print the plan instead.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Ignore incremental state and re-read the whole window.
+    #[arg(long)]
+    pub full: bool,
+
+    /// Apply the plan even when it trips the mass-deletion guard.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print one JSON document with the outcome on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `validate`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ValidateArgs {
+    /// Print one JSON document with the problems on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `history`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// How many runs to show.
+    #[arg(long, value_name = "N", default_value = "20", value_parser = parse_limit)]
+    pub limit: usize,
+
+    /// Print one JSON document (an array of runs) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `status`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 4 when the last successful sync is older than this (e.g. 90m, 2h, 1h30m, 1d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_age: Option<Duration>,
+}
+
+impl Cli {
+    /// What the command line contributes to the configuration.
+    pub fn flag_overrides(&self) -> FlagOverrides {
+        FlagOverrides {
+            config: self.global.config.clone(),
+            dry_run: match &self.command {
+                Command::Sync(a) if a.dry_run => Some(true),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn parse_limit(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a whole number of 1 or more, got \"{s}\"")),
+    }
+}
+
+/// Parses a duration such as `45s`, `90m`, `2h`, `1h30m`, `1d` or `1w`: one
+/// or more parts of a whole number and a unit (s, m, h, d, w), largest unit
+/// first, each unit at most once. Spaces between parts are allowed. Zero is
+/// refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    const HINT: &str =
+        "expected a number and a unit (s, m, h, d or w), e.g. 45s, 90m, 2h, 1h30m, 1d";
+    let text = s.trim();
+    if text.is_empty() {
+        return Err(format!("empty duration; {HINT}"));
+    }
+    let mut total: u64 = 0;
+    let mut last_unit_secs = u64::MAX;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits_end == 0 {
+            return Err(format!("\"{s}\" is not a duration; {HINT}"));
+        }
+        let (digits, after) = rest.split_at(digits_end);
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_end);
+        let unit_secs: u64 = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            "" => return Err(format!("\"{s}\" has a number without a unit; {HINT}")),
+            other => return Err(format!("\"{s}\" has an unknown unit \"{other}\"; {HINT}")),
+        };
+        if unit_secs >= last_unit_secs {
+            return Err(format!(
+                "\"{s}\" repeats a unit or puts a smaller one first; {HINT}"
+            ));
+        }
+        last_unit_secs = unit_secs;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("\"{s}\" is too long a duration"))?;
+        total = n
+            .checked_mul(unit_secs)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("\"{s}\" is too long a duration"))?;
+        rest = after.trim_start();
+    }
+    if total == 0 {
+        return Err(format!("\"{s}\" is zero; give a duration of at least 1s"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("calsync").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn duration_forms() {
+        let ok = [
+            ("45s", 45),
+            ("90m", 5400),
+            ("2h", 7200),
+            ("1h30m", 5400),
+            ("1h 30m", 5400),
+            ("1d", 86_400),
+            ("1w", 604_800),
+            ("1d2h3m4s", 86_400 + 7200 + 180 + 4),
+            (" 5m ", 300),
+        ];
+        for (text, secs) in ok {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "90",
+            "m",
+            "1x",
+            "1.5h",
+            "-1h",
+            "30m1h",
+            "1h1h",
+            "0s",
+            "0h0m",
+            "1 h",
+            "h1",
+            "99999999999999999999s",
+            "18446744073709551615w",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn commands_and_flags_parse() {
+        let cli = parse(&[
+            "-c",
+            "/x.toml",
+            "-vv",
+            "--log-format",
+            "json",
+            "sync",
+            "--dry-run",
+            "--full",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.config.as_deref(),
+            Some(std::path::Path::new("/x.toml"))
+        );
+        assert_eq!(cli.global.log_format, LogFormat::Json);
+        assert_eq!(cli.global.verbose, 2);
+        let Command::Sync(s) = &cli.command else {
+            panic!("expected sync, got {:?}", cli.command)
+        };
+        assert!(s.dry_run && s.full && !s.force && !s.json);
+        assert_eq!(
+            cli.flag_overrides(),
+            FlagOverrides {
+                config: Some(PathBuf::from("/x.toml")),
+                dry_run: Some(true)
+            }
+        );
+
+        // Global options after the subcommand too.
+        let cli = parse(&["status", "--json", "--max-age", "1h30m", "-q"]).unwrap();
+        let Command::Status(s) = &cli.command else {
+            panic!("expected status")
+        };
+        assert!(s.json);
+        assert_eq!(s.max_age, Some(Duration::from_secs(5400)));
+        assert!(cli.global.quiet);
+        assert!(cli.command.json());
+        assert_eq!(cli.flag_overrides().dry_run, None);
+
+        let cli = parse(&["history"]).unwrap();
+        let Command::History(h) = &cli.command else {
+            panic!("expected history")
+        };
+        assert_eq!(h.limit, 20);
+        assert!(!cli.global.quiet && cli.global.verbose == 0);
+        assert_eq!(cli.global.log_format, LogFormat::Text);
+
+        assert!(matches!(
+            parse(&["logout"]).unwrap().command,
+            Command::Logout
+        ));
+        assert!(matches!(
+            parse(&["validate", "--json"]).unwrap().command,
+            Command::Validate(ValidateArgs { json: true })
+        ));
+        let cli = parse(&["login", "--client-credentials"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Login(LoginArgs {
+                device_code: false,
+                client_credentials: true
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_usage_is_refused() {
+        for args in [
+            &["history", "--limit", "0"][..],
+            &["history", "--limit", "-3"],
+            &["history", "--limit", "ten"],
+            &["status", "--max-age", "90"],
+            &["login", "--device-code", "--client-credentials"],
+            &["-v", "-q", "sync"],
+            &["--log-format", "xml", "sync"],
+            &["frobnicate"],
+            &[],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+    }
+}
