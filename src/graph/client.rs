@@ -1,1 +1,1903 @@
-//! (in progress)
+//! The one HTTP client every Microsoft Graph request goes through.
+//!
+//! It adds the bearer token (only ever to the configured Graph origin), the
+//! `Prefer` headers calsync always wants (UTC times, immutable ids) and a
+//! `client-request-id`; pages through `@odata.nextLink`; sends writes as JSON
+//! batches of at most 20; retries throttling (429), 503, 504, transport
+//! failures and malformed answers with `Retry-After` or capped, jittered
+//! exponential backoff; refreshes the token once after a 401; stops sending
+//! anything once Graph has failed several requests in a row (circuit breaker);
+//! and keeps the run's request metrics.
+//!
+//! Bodies of successful answers never appear in errors or logs: they may hold
+//! private event data.
+
+use crate::auth::{TokenSource, error_chain_text, truncate_chars};
+use crate::error::Failure;
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// Graph's limit on requests in one `$batch`.
+pub const MAX_BATCH: usize = 20;
+/// The preferences sent with every request.
+pub const PREFER: &str = r#"outlook.timezone="UTC", IdType="ImmutableId""#;
+/// Longest excerpt of a non-JSON error body quoted in an error.
+const MAX_EXCERPT: usize = 200;
+
+/// Tunables of [`GraphClient`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Graph root including the version, e.g. `https://graph.microsoft.com/v1.0`.
+    pub graph_url: Url,
+    /// Timeout of one HTTP request (connect to last body byte).
+    pub timeout: Duration,
+    /// Retries after the first attempt for 429/503/504, transport failures and
+    /// malformed answers.
+    pub max_retries: u32,
+    /// First backoff step (doubled each retry, full jitter).
+    pub backoff_base: Duration,
+    /// Cap on one backoff wait.
+    pub max_backoff: Duration,
+    /// Cap on an honoured `Retry-After`.
+    pub max_retry_after: Duration,
+    /// Most HTTP requests in flight at once (Outlook allows 4 per mailbox).
+    pub max_concurrency: usize,
+    /// Consecutive requests failing with an outage (5xx, timeout, connection
+    /// failure, malformed answer) after their retries before the client stops
+    /// sending anything. 0 disables the breaker.
+    pub circuit_breaker_after: u32,
+}
+
+impl ClientOptions {
+    /// The defaults for a Graph root.
+    pub fn new(graph_url: Url) -> Self {
+        ClientOptions {
+            graph_url,
+            timeout: Duration::from_secs(60),
+            max_retries: 6,
+            backoff_base: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            max_concurrency: 4,
+            circuit_breaker_after: 5,
+        }
+    }
+}
+
+/// The shared HTTP client: rustls, no redirects, `calsync/<version>` user agent.
+pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("calsync/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(15)))
+        .build()
+        .map_err(|e| anyhow::anyhow!("could not set up the HTTP client: {}", error_chain_text(&e)))
+}
+
+/// A failed Graph request.
+///
+/// `code` is Graph's error code (`ErrorItemNotFound`, `TooManyRequests`, …) or
+/// a local kind: `transport`, `timeout`, `malformed`, `http_<status>` (error
+/// body not JSON), `token` (no access token), `foreign_next_link`,
+/// `unavailable` (circuit breaker open), `invalid_url`.
+#[derive(Debug, Clone)]
+pub struct GraphError {
+    /// HTTP status, when Graph answered.
+    pub status: Option<u16>,
+    pub code: String,
+    pub message: String,
+    /// Graph's `request-id`, for support cases.
+    pub request_id: Option<String>,
+    /// Method and path, e.g. `GET /users/a@b/calendars`.
+    pub request: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl GraphError {
+    fn local(code: &str, request: &str, message: impl Into<String>) -> Self {
+        GraphError {
+            status: None,
+            code: code.to_owned(),
+            message: message.into(),
+            request_id: None,
+            request: request.to_owned(),
+            source: None,
+        }
+    }
+
+    fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.source = Some(Arc::from(source.into()));
+        self
+    }
+
+    /// 404, or Graph's "not found" codes.
+    pub fn is_not_found(&self) -> bool {
+        self.status == Some(404)
+            || matches!(self.code.as_str(), "ErrorItemNotFound" | "itemNotFound")
+    }
+
+    /// 401 or 403 (token refused, or no permission), or no token could be had.
+    pub fn is_auth(&self) -> bool {
+        matches!(self.status, Some(401 | 403)) || self.code == "token"
+    }
+
+    /// 429.
+    pub fn is_throttled(&self) -> bool {
+        self.status == Some(429)
+    }
+
+    /// The circuit breaker is open: Graph kept failing and nothing was sent.
+    pub fn is_unavailable(&self) -> bool {
+        self.code == "unavailable"
+    }
+
+    /// A failure that says Graph is not working (5xx, timeout, connection
+    /// failure, malformed answer) rather than that the request was wrong.
+    pub fn is_outage(&self) -> bool {
+        match self.status {
+            Some(s) => s >= 500 || self.code == "malformed",
+            None => matches!(
+                self.code.as_str(),
+                "transport" | "timeout" | "malformed" | "unavailable"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let req = &self.request;
+        match (self.status, self.code.as_str()) {
+            (_, "malformed") => write!(
+                f,
+                "Graph gave a malformed answer to {req}: {}",
+                self.message
+            )?,
+            (Some(status), code) => {
+                write!(f, "Graph answered {status} {code} to {req}")?;
+                if !self.message.is_empty() {
+                    write!(f, ": {}", self.message)?;
+                }
+            }
+            (None, "transport" | "timeout") => {
+                write!(f, "Graph could not be reached for {req}: {}", self.message)?
+            }
+            (None, "token") => write!(f, "Could not obtain an access token for {req}")?,
+            (None, _) => write!(f, "{req} failed: {}", self.message)?,
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request-id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GraphError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// One write (or read) to send inside a `$batch`.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub method: Method,
+    /// Relative to the Graph root, e.g. `/users/x/events/ID`.
+    pub url: String,
+    pub body: Option<Value>,
+}
+
+/// A successful (status below 400) inner answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchResponse {
+    pub status: u16,
+    /// `Null` when there is none.
+    pub body: Value,
+}
+
+/// Every item of a collection, and the delta link that ended it, if any.
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    pub items: Vec<Value>,
+    /// `@odata.deltaLink` of the last page (delta queries only).
+    pub delta_link: Option<String>,
+}
+
+/// The run's Graph traffic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// HTTP requests sent to Graph (retries and `$batch` POSTs included).
+    pub requests: u64,
+    /// Graph operations attempted: every HTTP request except `$batch` POSTs,
+    /// plus every inner request of a batch (retries included).
+    pub operations: u64,
+    /// Requests and inner requests sent again (throttling, outages, 401).
+    pub retries: u64,
+    /// 429 answers, inner ones included.
+    pub throttled: u64,
+    /// Mean latency of the HTTP requests, in milliseconds.
+    pub mean_ms: Option<f64>,
+    /// 95th percentile latency, in milliseconds.
+    pub p95_ms: Option<f64>,
+}
+
+impl Metrics {
+    /// Mean latency in milliseconds, 0 when no request was sent.
+    pub fn mean_latency_ms(&self) -> f64 {
+        self.mean_ms.unwrap_or(0.0)
+    }
+
+    /// 95th percentile latency in milliseconds, 0 when no request was sent.
+    pub fn p95_latency_ms(&self) -> f64 {
+        self.p95_ms.unwrap_or(0.0)
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: u64,
+    operations: u64,
+    retries: u64,
+    throttled: u64,
+    latencies_ms: Vec<f64>,
+}
+
+/// The Graph client. Cheap to clone; clones share the token source,
+/// concurrency limit, circuit breaker and metrics.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    tokens: Arc<dyn TokenSource>,
+    opts: ClientOptions,
+    /// `graph_url` without a trailing slash, to append paths to.
+    base: String,
+    permits: tokio::sync::Semaphore,
+    counters: Mutex<Counters>,
+    consecutive_outages: AtomicU32,
+    open: AtomicBool,
+}
+
+impl fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("graph_url", &self.inner.opts.graph_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one HTTP attempt came to.
+enum Attempt {
+    Done(Value),
+    /// Worth another try, after `Retry-After` when given.
+    Retry(GraphError, Option<Duration>),
+    Unauthorized(GraphError),
+    Fail(GraphError),
+}
+
+impl GraphClient {
+    pub fn new(http: reqwest::Client, tokens: Arc<dyn TokenSource>, opts: ClientOptions) -> Self {
+        let base = opts.graph_url.as_str().trim_end_matches('/').to_owned();
+        let permits = tokio::sync::Semaphore::new(opts.max_concurrency.max(1));
+        GraphClient {
+            inner: Arc::new(Inner {
+                http,
+                tokens,
+                opts,
+                base,
+                permits,
+                counters: Mutex::new(Counters::default()),
+                consecutive_outages: AtomicU32::new(0),
+                open: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.opts
+    }
+
+    /// GET one resource. `path` is relative to the Graph root
+    /// (`/users/x/calendars`) or an absolute URL on the Graph origin.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, GraphError> {
+        self.send(Method::GET, path, query, None).await
+    }
+
+    /// Any single request outside a batch. An empty answer is `Null`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, GraphError> {
+        let label = format!("{method} {}", self.short_path(path));
+        let url = self.resolve(path, query, &label)?;
+        let body = match body {
+            Some(v) => Some(serde_json::to_vec(v).map_err(|e| {
+                GraphError::local(
+                    "invalid_body",
+                    &label,
+                    format!("could not encode the body: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        self.execute(method, url, &label, body, None, true).await
+    }
+
+    /// GET a collection, following `@odata.nextLink` until absent (across
+    /// empty pages too); all `value` items concatenated.
+    pub async fn get_all(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Value>, GraphError> {
+        Ok(self.get_collection(path, query, None).await?.items)
+    }
+
+    /// Like [`get_all`](Self::get_all), also returning the final
+    /// `@odata.deltaLink`; `max_page_size` sends `Prefer: odata.maxpagesize`
+    /// (delta queries). `path` may be a stored delta or next link (absolute,
+    /// on the Graph origin).
+    pub async fn get_collection(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        max_page_size: Option<u32>,
+    ) -> Result<Collection, GraphError> {
+        let first_label = format!("GET {}", self.short_path(path));
+        let mut url = self.resolve(path, query, &first_label)?;
+        let extra_prefer = max_page_size.map(|n| format!("odata.maxpagesize={n}"));
+        let mut out = Collection::default();
+        let mut page = 1u32;
+        loop {
+            let label = if page == 1 {
+                first_label.clone()
+            } else {
+                format!("{first_label} (page {page})")
+            };
+            let mut body = self
+                .execute(
+                    Method::GET,
+                    url.clone(),
+                    &label,
+                    None,
+                    extra_prefer.as_deref(),
+                    true,
+                )
+                .await?;
+            let Some(obj) = body.as_object_mut() else {
+                return Err(GraphError::local(
+                    "malformed",
+                    &label,
+                    "the answer is not a JSON object",
+                ));
+            };
+            match obj.remove("value") {
+                Some(Value::Array(items)) => out.items.extend(items),
+                _ => {
+                    return Err(GraphError::local(
+                        "malformed",
+                        &label,
+                        "the answer has no `value` array",
+                    ));
+                }
+            }
+            if let Some(Value::String(delta)) = obj.remove("@odata.deltaLink") {
+                out.delta_link = Some(delta);
+            }
+            match obj.remove("@odata.nextLink") {
+                None | Some(Value::Null) => return Ok(out),
+                Some(Value::String(next)) => {
+                    let next_url = self.check_link(&next, &label)?;
+                    if next_url == url {
+                        return Err(GraphError::local(
+                            "malformed",
+                            &label,
+                            "the @odata.nextLink repeats the page just read",
+                        ));
+                    }
+                    url = next_url;
+                    page += 1;
+                }
+                Some(_) => {
+                    return Err(GraphError::local(
+                        "malformed",
+                        &label,
+                        "@odata.nextLink is not a string",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Sends requests through JSON batching, at most 20 per `$batch`, and
+    /// returns one outcome per request, in input order. Inner 429/503/504
+    /// answers (and inner answers missing from a batch) are sent again, alone,
+    /// in later batches after the longest `Retry-After` (else backoff), up to
+    /// `max_retries` times. Inner answers of 400 and above are errors.
+    pub async fn batch(
+        &self,
+        requests: Vec<BatchRequest>,
+    ) -> Vec<Result<BatchResponse, GraphError>> {
+        let mut outcomes: Vec<Option<Result<BatchResponse, GraphError>>> =
+            (0..requests.len()).map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..requests.len()).collect();
+        let mut attempt = 0u32;
+        let batch_label = "POST /$batch";
+        while !pending.is_empty() {
+            let mut again: Vec<(usize, GraphError)> = Vec::new();
+            let mut wait: Option<Duration> = None;
+            for chunk in pending.chunks(MAX_BATCH) {
+                self.count(|c| c.operations += chunk.len() as u64);
+                let payload = match batch_payload(&requests, chunk) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let err = GraphError::local(
+                            "invalid_body",
+                            batch_label,
+                            format!("could not encode the batch: {e}"),
+                        );
+                        for &i in chunk {
+                            outcomes[i] = Some(Err(err.clone()));
+                        }
+                        continue;
+                    }
+                };
+                let url = match self.resolve("/$batch", &[], batch_label) {
+                    Ok(u) => u,
+                    Err(err) => {
+                        for &i in chunk {
+                            outcomes[i] = Some(Err(err.clone()));
+                        }
+                        continue;
+                    }
+                };
+                let answer = self
+                    .execute(Method::POST, url, batch_label, Some(payload), None, false)
+                    .await;
+                let mut answers = match answer.and_then(|v| parse_batch_answer(v, batch_label)) {
+                    Ok(a) => a,
+                    Err(err) => {
+                        for &i in chunk {
+                            outcomes[i] = Some(Err(err.clone()));
+                        }
+                        continue;
+                    }
+                };
+                for &i in chunk {
+                    let req = &requests[i];
+                    let label = format!("{} {}", req.method, strip_query(&req.url));
+                    let Some(ans) = answers.remove(&i.to_string()) else {
+                        again.push((
+                            i,
+                            GraphError::local(
+                                "malformed",
+                                &label,
+                                "the $batch answer holds no response for this request",
+                            ),
+                        ));
+                        continue;
+                    };
+                    if let Some(id) = header_str(&ans.headers, "request-id") {
+                        tracing::debug!(request = %label, status = ans.status, request_id = %id, "graph batch item");
+                    }
+                    if ans.status < 400 {
+                        self.note_outcome(false);
+                        outcomes[i] = Some(Ok(BatchResponse {
+                            status: ans.status,
+                            body: ans.body,
+                        }));
+                        continue;
+                    }
+                    let err = error_from_value(ans.status, &ans.body, None, &label);
+                    if ans.status == 429 {
+                        self.count(|c| c.throttled += 1);
+                    }
+                    if matches!(ans.status, 429 | 503 | 504) {
+                        let ra = header_str(&ans.headers, "retry-after")
+                            .as_deref()
+                            .and_then(parse_retry_after);
+                        if let Some(ra) = ra {
+                            wait = Some(wait.map_or(ra, |w| w.max(ra)));
+                        }
+                        again.push((i, err));
+                    } else {
+                        self.note_outcome(err.is_outage());
+                        outcomes[i] = Some(Err(err));
+                    }
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            if attempt >= self.inner.opts.max_retries || self.inner.open.load(Ordering::SeqCst) {
+                for (i, err) in again {
+                    self.note_outcome(err.is_outage());
+                    outcomes[i] = Some(Err(err));
+                }
+                break;
+            }
+            attempt += 1;
+            self.count(|c| c.retries += again.len() as u64);
+            let delay = self.delay(attempt, wait);
+            tracing::info!(
+                count = again.len(),
+                wait_ms = delay.as_millis() as u64,
+                retry = attempt,
+                "retrying throttled or failed batch requests"
+            );
+            tokio::time::sleep(delay).await;
+            pending = again.into_iter().map(|(i, _)| i).collect();
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Err(GraphError::local(
+                        "internal",
+                        batch_label,
+                        "request was never sent",
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// A snapshot of the metrics so far.
+    pub fn metrics(&self) -> Metrics {
+        let Ok(c) = self.inner.counters.lock() else {
+            return Metrics::default();
+        };
+        let (mean_ms, p95_ms) = if c.latencies_ms.is_empty() {
+            (None, None)
+        } else {
+            let mut sorted = c.latencies_ms.clone();
+            sorted.sort_by(f64::total_cmp);
+            let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
+            let rank = ((sorted.len() as f64) * 0.95).ceil() as usize;
+            let p95 = sorted[rank.clamp(1, sorted.len()) - 1];
+            (Some(mean), Some(p95))
+        };
+        Metrics {
+            requests: c.requests,
+            operations: c.operations,
+            retries: c.retries,
+            throttled: c.throttled,
+            mean_ms,
+            p95_ms,
+        }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        if let Ok(mut c) = self.inner.counters.lock() {
+            f(&mut c);
+        }
+    }
+
+    /// Feeds the circuit breaker with the final outcome of one request.
+    fn note_outcome(&self, outage: bool) {
+        if !outage {
+            self.inner.consecutive_outages.store(0, Ordering::SeqCst);
+            return;
+        }
+        let n = self
+            .inner
+            .consecutive_outages
+            .fetch_add(1, Ordering::SeqCst)
+            + 1;
+        let limit = self.inner.opts.circuit_breaker_after;
+        if limit > 0 && n >= limit && !self.inner.open.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                failures = n,
+                "Graph keeps failing; no further requests will be sent"
+            );
+        }
+    }
+
+    /// A path or link for messages: no query, relative to the Graph root when on it.
+    fn short_path<'a>(&self, path: &'a str) -> &'a str {
+        let path = strip_query(path);
+        match path.strip_prefix(self.inner.base.as_str()) {
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => path,
+        }
+    }
+
+    /// `path` relative to the Graph root, or an absolute URL on its origin.
+    fn resolve(&self, path: &str, query: &[(&str, &str)], label: &str) -> Result<Url, GraphError> {
+        let mut url = if path.starts_with("https://") || path.starts_with("http://") {
+            self.check_link(path, label)?
+        } else {
+            let sep = if path.starts_with('/') { "" } else { "/" };
+            Url::parse(&format!("{}{sep}{path}", self.inner.base)).map_err(|e| {
+                GraphError::local(
+                    "invalid_url",
+                    label,
+                    format!("not a valid request path: {e}"),
+                )
+            })?
+        };
+        if !query.is_empty() {
+            let mut q = url.query().unwrap_or_default().to_owned();
+            for (k, v) in query {
+                if !q.is_empty() {
+                    q.push('&');
+                }
+                encode_component(k, &mut q);
+                q.push('=');
+                encode_component(v, &mut q);
+            }
+            url.set_query(Some(&q));
+        }
+        Ok(url)
+    }
+
+    /// A link from Graph may be followed only on the configured origin: the
+    /// token goes nowhere else.
+    fn check_link(&self, link: &str, label: &str) -> Result<Url, GraphError> {
+        let url = Url::parse(link).map_err(|e| {
+            GraphError::local(
+                "malformed",
+                label,
+                format!("Graph sent a link that is not a URL ({e})"),
+            )
+        })?;
+        let graph = &self.inner.opts.graph_url;
+        if same_origin(&url, graph) {
+            Ok(url)
+        } else {
+            Err(GraphError::local(
+                "foreign_next_link",
+                label,
+                format!(
+                    "Graph sent a link that points at another host ({}, not {}); it was not followed \
+                     and the access token was not sent there",
+                    url.origin().ascii_serialization(),
+                    graph.origin().ascii_serialization()
+                ),
+            ))
+        }
+    }
+
+    /// Sends one request with retries, the 401 refresh and the breaker.
+    async fn execute(
+        &self,
+        method: Method,
+        url: Url,
+        label: &str,
+        body: Option<Vec<u8>>,
+        extra_prefer: Option<&str>,
+        is_operation: bool,
+    ) -> Result<Value, GraphError> {
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        let mut force_refresh = false;
+        loop {
+            if self.inner.open.load(Ordering::SeqCst) {
+                return Err(GraphError::local(
+                    "unavailable",
+                    label,
+                    format!(
+                        "Graph is unavailable: {} requests in a row failed with server errors, timeouts \
+                         or connection failures, so no further requests are sent",
+                        self.inner.opts.circuit_breaker_after
+                    ),
+                ));
+            }
+            let token = self.inner.tokens.token(force_refresh).await.map_err(|e| {
+                GraphError::local("token", label, "could not obtain an access token")
+                    .with_source(e.reallocate_into_boxed_dyn_error_without_backtrace())
+            })?;
+            force_refresh = false;
+            let outcome = self
+                .attempt(
+                    &method,
+                    &url,
+                    label,
+                    body.as_ref(),
+                    extra_prefer,
+                    &token,
+                    is_operation,
+                )
+                .await;
+            match outcome {
+                Attempt::Done(v) => {
+                    self.note_outcome(false);
+                    return Ok(v);
+                }
+                Attempt::Fail(e) => {
+                    self.note_outcome(e.is_outage());
+                    return Err(e);
+                }
+                Attempt::Unauthorized(e) => {
+                    if refreshed {
+                        self.note_outcome(false);
+                        return Err(e.with_source(Failure::Auth(
+                            "Graph refused the access token even after a fresh one was obtained. \
+                             Sign in again (`calsync login`), or for app-only access check client_id, \
+                             client_secret and the app's admin-consented permissions."
+                                .to_owned(),
+                        )));
+                    }
+                    refreshed = true;
+                    force_refresh = true;
+                    self.count(|c| c.retries += 1);
+                    tracing::debug!(request = %label, "Graph answered 401; retrying once with a fresh token");
+                }
+                Attempt::Retry(e, retry_after) => {
+                    if attempt >= self.inner.opts.max_retries {
+                        self.note_outcome(e.is_outage());
+                        return Err(e);
+                    }
+                    attempt += 1;
+                    self.count(|c| c.retries += 1);
+                    let delay = self.delay(attempt, retry_after);
+                    tracing::info!(
+                        request = %label,
+                        status = e.status,
+                        code = %e.code,
+                        wait_ms = delay.as_millis() as u64,
+                        retry = attempt,
+                        "retrying Graph request"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        label: &str,
+        body: Option<&Vec<u8>>,
+        extra_prefer: Option<&str>,
+        token: &secrecy::SecretString,
+        is_operation: bool,
+    ) -> Attempt {
+        let client_request_id = new_client_request_id();
+        let prefer = match extra_prefer {
+            Some(extra) => format!("{PREFER}, {extra}"),
+            None => PREFER.to_owned(),
+        };
+        let mut builder = self
+            .inner
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(self.inner.opts.timeout)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header("Prefer", prefer)
+            .header("client-request-id", &client_request_id);
+        if let Some(body) = body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+
+        let permit = self.inner.permits.acquire().await;
+        self.count(|c| {
+            c.requests += 1;
+            if is_operation {
+                c.operations += 1;
+            }
+        });
+        let started = Instant::now();
+        let sent = builder.send().await;
+        let result = match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                resp.bytes().await.map(|b| (status, headers, b))
+            }
+            Err(e) => Err(e),
+        };
+        drop(permit);
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.count(|c| c.latencies_ms.push(elapsed_ms));
+
+        let (status, headers, bytes) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(request = %label, %client_request_id, elapsed_ms, error = %e, "graph request failed");
+                let code = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "transport"
+                };
+                let what = if e.is_timeout() {
+                    "the request timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else if e.is_body() || e.is_decode() {
+                    "the answer was cut off"
+                } else {
+                    "the request failed"
+                };
+                let err = GraphError::local(
+                    code,
+                    label,
+                    format!(
+                        "{what} ({}); check graph_url and the network",
+                        error_chain_text(&e)
+                    ),
+                );
+                return if e.is_builder() {
+                    Attempt::Fail(err)
+                } else {
+                    Attempt::Retry(err, None)
+                };
+            }
+        };
+        let request_id = header_value(&headers, "request-id");
+        tracing::debug!(
+            request = %label,
+            status,
+            request_id = request_id.as_deref().unwrap_or(""),
+            %client_request_id,
+            elapsed_ms,
+            "graph request"
+        );
+
+        if (200..300).contains(&status) {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Attempt::Done(Value::Null);
+            }
+            return match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => Attempt::Done(v),
+                Err(e) => {
+                    let mut err = GraphError::local(
+                        "malformed",
+                        label,
+                        format!("the answer is not valid JSON ({e}); it may have been cut off"),
+                    );
+                    err.status = Some(status);
+                    err.request_id = request_id;
+                    Attempt::Retry(err, None)
+                }
+            };
+        }
+
+        let err = error_from_bytes(status, &bytes, request_id, label);
+        match status {
+            401 => Attempt::Unauthorized(err),
+            429 | 503 | 504 => {
+                if status == 429 {
+                    self.count(|c| c.throttled += 1);
+                }
+                let ra = header_value(&headers, "retry-after")
+                    .as_deref()
+                    .and_then(parse_retry_after);
+                Attempt::Retry(err, ra)
+            }
+            _ => Attempt::Fail(err),
+        }
+    }
+
+    /// `Retry-After` (capped) when given, else capped full-jitter backoff.
+    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let o = &self.inner.opts;
+        match retry_after {
+            Some(ra) => ra.min(o.max_retry_after),
+            None => backoff(attempt, o.backoff_base, o.max_backoff),
+        }
+    }
+}
+
+/// Full jitter: uniform in [0, min(cap, base · 2^(attempt-1))].
+fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    let ceiling = base.saturating_mul(1u32 << exp).min(cap);
+    let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(fastrand::u64(0..=ms))
+}
+
+/// Seconds or an HTTP-date; a date in the past means "now".
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn strip_query(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+/// Percent-encodes a query key or value, keeping the characters OData uses
+/// literally (`$`, parentheses, `/`, `:`, `,`).
+fn encode_component(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'$'
+            | b'('
+            | b')'
+            | b','
+            | b':'
+            | b'/'
+            | b'@'
+            | b'*'
+            | b'!' => out.push(char::from(b)),
+            _ => {
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xF)]));
+            }
+        }
+    }
+}
+
+/// A random version-4 UUID, for `client-request-id`.
+fn new_client_request_id() -> String {
+    let mut r = fastrand::u128(..);
+    r = (r & !(0xF_u128 << 76)) | (0x4_u128 << 76);
+    r = (r & !(0x3_u128 << 62)) | (0x2_u128 << 62);
+    let h = format!("{r:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A header of an inner batch answer (any case; string or number).
+fn header_str(headers: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
+/// A Graph error from a raw body: the JSON error object, else an excerpt.
+fn error_from_bytes(
+    status: u16,
+    bytes: &[u8],
+    request_id: Option<String>,
+    label: &str,
+) -> GraphError {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) if v.get("error").is_some() => error_from_value(status, &v, request_id, label),
+        _ => {
+            let text = String::from_utf8_lossy(bytes);
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let message = if text.is_empty() {
+                "no error body".to_owned()
+            } else {
+                truncate_chars(&text, MAX_EXCERPT)
+            };
+            GraphError {
+                status: Some(status),
+                code: format!("http_{status}"),
+                message,
+                request_id,
+                request: label.to_owned(),
+                source: None,
+            }
+        }
+    }
+}
+
+/// `{"error":{"code","message","innerError":{"request-id"}}}` to a GraphError.
+fn error_from_value(
+    status: u16,
+    body: &Value,
+    request_id: Option<String>,
+    label: &str,
+) -> GraphError {
+    let error = body.get("error");
+    let field = |name: &str| error.and_then(|e| e.get(name)).and_then(Value::as_str);
+    let inner = error.and_then(|e| e.get("innerError").or_else(|| e.get("innererror")));
+    let inner_request_id = inner
+        .and_then(|i| i.get("request-id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let code = field("code")
+        .filter(|c| !c.is_empty())
+        .map_or_else(|| format!("http_{status}"), str::to_owned);
+    let message = field("message")
+        .map(|m| truncate_chars(&m.split_whitespace().collect::<Vec<_>>().join(" "), 500))
+        .unwrap_or_default();
+    GraphError {
+        status: Some(status),
+        code,
+        message,
+        request_id: request_id.or(inner_request_id),
+        request: label.to_owned(),
+        source: None,
+    }
+}
+
+#[derive(Serialize)]
+struct InnerRequest<'a> {
+    id: String,
+    method: &'a str,
+    url: &'a str,
+    headers: HashMap<&'static str, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct BatchPayload<'a> {
+    requests: Vec<InnerRequest<'a>>,
+}
+
+fn batch_payload(requests: &[BatchRequest], chunk: &[usize]) -> serde_json::Result<Vec<u8>> {
+    let inner: Vec<InnerRequest<'_>> = chunk
+        .iter()
+        .map(|&i| {
+            let r = &requests[i];
+            let mut headers = HashMap::new();
+            headers.insert("Prefer", PREFER.to_owned());
+            headers.insert("client-request-id", new_client_request_id());
+            if r.body.is_some() {
+                headers.insert("Content-Type", "application/json".to_owned());
+            }
+            InnerRequest {
+                id: i.to_string(),
+                method: r.method.as_str(),
+                url: &r.url,
+                headers,
+                body: r.body.as_ref(),
+            }
+        })
+        .collect();
+    serde_json::to_vec(&BatchPayload { requests: inner })
+}
+
+struct InnerAnswer {
+    status: u16,
+    headers: serde_json::Map<String, Value>,
+    body: Value,
+}
+
+fn parse_batch_answer(
+    mut v: Value,
+    label: &str,
+) -> Result<HashMap<String, InnerAnswer>, GraphError> {
+    let malformed = |what: &str| GraphError::local("malformed", label, what.to_owned());
+    let Some(Value::Array(responses)) = v.get_mut("responses").map(Value::take) else {
+        return Err(malformed("the $batch answer has no `responses` array"));
+    };
+    let mut out = HashMap::with_capacity(responses.len());
+    for mut r in responses {
+        let id = match r.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(malformed("a $batch response has no `id`")),
+        };
+        let status = r
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or_else(|| malformed("a $batch response has no valid `status`"))?;
+        let headers = match r.get_mut("headers").map(Value::take) {
+            Some(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let body = r.get_mut("body").map(Value::take).unwrap_or(Value::Null);
+        out.insert(
+            id,
+            InnerAnswer {
+                status,
+                headers,
+                body,
+            },
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::State;
+    use axum::http::{HeaderMap as AxHeaders, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use secrecy::SecretString;
+    use serde_json::json;
+    use std::sync::atomic::AtomicUsize;
+
+    /// One request the test server saw.
+    #[derive(Clone, Debug)]
+    struct Seen {
+        method: String,
+        uri: String,
+        headers: AxHeaders,
+        body: Vec<u8>,
+    }
+
+    impl Seen {
+        fn header(&self, name: &str) -> Option<String> {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }
+        fn json(&self) -> Value {
+            serde_json::from_slice(&self.body).unwrap()
+        }
+    }
+
+    type Handler = Arc<dyn Fn(&Seen, usize, &str) -> Response + Send + Sync>;
+
+    #[derive(Clone)]
+    struct Srv {
+        seen: Arc<Mutex<Vec<Seen>>>,
+        handler: Handler,
+        base: Arc<Mutex<String>>,
+    }
+
+    async fn any(State(s): State<Srv>, req: axum::extract::Request) -> Response {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        let seen = Seen {
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            headers: parts.headers,
+            body,
+        };
+        let n = {
+            let mut all = s.seen.lock().unwrap();
+            all.push(seen.clone());
+            all.len() - 1
+        };
+        let base = s.base.lock().unwrap().clone();
+        (s.handler)(&seen, n, &base)
+    }
+
+    /// A server on 127.0.0.1:0; the handler gets the request, its index and
+    /// the server's Graph root (`http://127.0.0.1:PORT/v1.0`).
+    async fn serve(
+        handler: impl Fn(&Seen, usize, &str) -> Response + Send + Sync + 'static,
+    ) -> (Url, Arc<Mutex<Vec<Seen>>>) {
+        let srv = Srv {
+            seen: Arc::new(Mutex::new(Vec::new())),
+            handler: Arc::new(handler),
+            base: Arc::new(Mutex::new(String::new())),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}/v1.0");
+        *srv.base.lock().unwrap() = base.clone();
+        let seen = srv.seen.clone();
+        let app = axum::Router::new().fallback(any).with_state(srv);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (Url::parse(&base).unwrap(), seen)
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: impl Into<String>) -> Response {
+        let mut resp = (
+            StatusCode::from_u16(status).unwrap(),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body.into(),
+        )
+            .into_response();
+        for (k, v) in headers {
+            resp.headers_mut()
+                .insert(*k, axum::http::HeaderValue::from_str(v).unwrap());
+        }
+        resp
+    }
+
+    fn graph_error(status: u16, code: &str, message: &str) -> Response {
+        reply(
+            status,
+            &[("request-id", "rid-1")],
+            json!({"error":{"code":code,"message":message,"innerError":{"request-id":"rid-1","date":"2024-01-01T00:00:00"}}})
+                .to_string(),
+        )
+    }
+
+    /// "tok-N", N = number of forced refreshes so far.
+    #[derive(Default)]
+    struct Tokens {
+        calls: AtomicUsize,
+        forced: AtomicUsize,
+    }
+
+    impl TokenSource for Tokens {
+        fn token(&self, force_refresh: bool) -> crate::auth::TokenFuture<'_> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if force_refresh {
+                self.forced.fetch_add(1, Ordering::SeqCst);
+            }
+            let n = self.forced.load(Ordering::SeqCst);
+            Box::pin(async move { Ok(SecretString::from(format!("tok-{n}"))) })
+        }
+    }
+
+    fn opts(url: &Url) -> ClientOptions {
+        let mut o = ClientOptions::new(url.clone());
+        o.timeout = Duration::from_secs(5);
+        o.backoff_base = Duration::from_millis(5);
+        o.max_backoff = Duration::from_millis(20);
+        o
+    }
+
+    fn client_with(url: &Url, o: ClientOptions) -> (GraphClient, Arc<Tokens>) {
+        let tokens = Arc::new(Tokens::default());
+        let c = GraphClient::new(
+            http_client(Duration::from_secs(5)).unwrap(),
+            tokens.clone(),
+            o,
+        );
+        let _ = url;
+        (c, tokens)
+    }
+
+    fn client(url: &Url) -> (GraphClient, Arc<Tokens>) {
+        client_with(url, opts(url))
+    }
+
+    fn seen(s: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
+        s.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn pages_through_next_links_including_an_empty_page() {
+        let (url, log) = serve(|req, n, base| {
+            let body = match n {
+                0 => json!({"value":[{"id":"a"},{"id":"b"}],"@odata.nextLink":format!("{base}/users/a@b.example/calendarView?$skip=2")}),
+                1 => json!({"value":[],"@odata.nextLink":format!("{base}/users/a@b.example/calendarView?$skip=4")}),
+                _ => json!({"value":[{"id":"c"}]}),
+            };
+            assert_eq!(req.method, "GET");
+            reply(200, &[("request-id", "r")], body.to_string())
+        })
+        .await;
+        let (c, _) = client(&url);
+        let items = c
+            .get_all(
+                "/users/a@b.example/calendarView",
+                &[
+                    ("startDateTime", "2024-01-01T00:00:00Z"),
+                    ("$top", "2"),
+                    ("$filter", "sensitivity eq 'normal'"),
+                ],
+            )
+            .await
+            .unwrap();
+        let ids: Vec<_> = items.iter().map(|v| v["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        let reqs = seen(&log);
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(
+            reqs[0].uri,
+            "/v1.0/users/a@b.example/calendarView?startDateTime=2024-01-01T00:00:00Z&$top=2&$filter=sensitivity%20eq%20%27normal%27"
+        );
+        assert!(
+            reqs[1].uri.ends_with("calendarView?$skip=2"),
+            "{}",
+            reqs[1].uri
+        );
+        assert!(
+            reqs[2].uri.ends_with("calendarView?$skip=4"),
+            "{}",
+            reqs[2].uri
+        );
+        let mut ids = std::collections::HashSet::new();
+        for r in &reqs {
+            assert_eq!(r.header("authorization").as_deref(), Some("Bearer tok-0"));
+            let prefer = r.header("prefer").unwrap();
+            assert!(prefer.contains(r#"outlook.timezone="UTC""#), "{prefer}");
+            assert!(prefer.contains(r#"IdType="ImmutableId""#), "{prefer}");
+            let crid = r.header("client-request-id").unwrap();
+            assert_eq!(crid.len(), 36);
+            ids.insert(crid);
+            assert!(r.header("user-agent").unwrap().starts_with("calsync/"));
+        }
+        assert_eq!(ids.len(), 3);
+        let m = c.metrics();
+        assert_eq!(
+            (m.requests, m.operations, m.retries, m.throttled),
+            (3, 3, 0, 0)
+        );
+        assert!(m.mean_ms.is_some() && m.p95_ms.is_some());
+    }
+
+    #[tokio::test]
+    async fn delta_link_and_page_size_preference() {
+        let (url, log) = serve(|_, n, base| {
+            let body = match n {
+                0 => json!({"value":[{"id":"a"}],"@odata.nextLink":format!("{base}/me/calendarView/delta?$skiptoken=x")}),
+                _ => json!({"value":[{"id":"b"}],"@odata.deltaLink":format!("{base}/me/calendarView/delta?$deltatoken=y")}),
+            };
+            reply(200, &[], body.to_string())
+        })
+        .await;
+        let (c, _) = client(&url);
+        let col = c
+            .get_collection("/me/calendarView/delta", &[], Some(50))
+            .await
+            .unwrap();
+        assert_eq!(col.items.len(), 2);
+        let delta = col.delta_link.unwrap();
+        assert!(delta.ends_with("$deltatoken=y"));
+        for r in seen(&log) {
+            assert!(r.header("prefer").unwrap().contains("odata.maxpagesize=50"));
+        }
+        // A stored delta link can be followed later.
+        let again = c.get_collection(&delta, &[], Some(50)).await.unwrap();
+        assert_eq!(again.items.len(), 1);
+        assert!(seen(&log)[2].uri.ends_with("$deltatoken=y"));
+    }
+
+    #[tokio::test]
+    async fn next_link_to_another_host_is_refused_without_sending_the_token() {
+        let (other, other_log) = serve(|_, _, _| reply(200, &[], r#"{"value":[]}"#)).await;
+        let foreign = format!("{other}/users/x/calendarView?$skip=10");
+        let (url, log) = serve(move |_, _, _| {
+            reply(
+                200,
+                &[],
+                json!({"value":[{"id":"a"}],"@odata.nextLink":foreign}).to_string(),
+            )
+        })
+        .await;
+        let (c, _) = client(&url);
+        let err = c.get_all("/users/x/calendarView", &[]).await.unwrap_err();
+        assert_eq!(err.code, "foreign_next_link");
+        let text = err.to_string();
+        assert!(text.contains("another host"), "{text}");
+        assert!(text.contains("token was not sent"), "{text}");
+        assert_eq!(seen(&log).len(), 1);
+        assert!(seen(&other_log).is_empty());
+        // An absolute path on another host is refused the same way.
+        let err = c.get(&format!("{other}/users/x"), &[]).await.unwrap_err();
+        assert_eq!(err.code, "foreign_next_link");
+        assert!(seen(&other_log).is_empty());
+    }
+
+    #[test]
+    fn origin_comparison() {
+        let g = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
+        let same = |s: &str| same_origin(&Url::parse(s).unwrap(), &g);
+        assert!(same("https://graph.microsoft.com/v1.0/x?$skip=1"));
+        assert!(same("https://GRAPH.microsoft.com:443/beta/x"));
+        assert!(!same("http://graph.microsoft.com/v1.0/x"));
+        assert!(!same("https://graph.microsoft.com:8443/v1.0/x"));
+        assert!(!same("https://graph.microsoft.com.evil.example/v1.0/x"));
+        assert!(!same("https://evil.example/graph.microsoft.com/v1.0"));
+    }
+
+    #[tokio::test]
+    async fn throttled_request_waits_for_retry_after() {
+        let (url, log) = serve(|_, n, _| match n {
+            0 => {
+                let mut r = graph_error(429, "TooManyRequests", "Please retry again later.");
+                r.headers_mut()
+                    .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                r
+            }
+            _ => reply(200, &[], r#"{"id":"x"}"#),
+        })
+        .await;
+        let (c, _) = client(&url);
+        let started = Instant::now();
+        let v = c.get("/users/x", &[]).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert_eq!(v["id"], "x");
+        assert_eq!(seen(&log).len(), 2);
+        let m = c.metrics();
+        assert_eq!((m.requests, m.retries, m.throttled), (2, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn service_unavailable_is_retried_with_backoff() {
+        let (url, log) = serve(|_, n, _| match n {
+            0 | 1 => graph_error(503, "ServiceNotAvailable", "busy"),
+            _ => reply(200, &[], r#"{"ok":true}"#),
+        })
+        .await;
+        let (c, _) = client(&url);
+        assert_eq!(c.get("/x", &[]).await.unwrap()["ok"], true);
+        assert_eq!(seen(&log).len(), 3);
+        assert_eq!(c.metrics().retries, 2);
+    }
+
+    #[tokio::test]
+    async fn retries_end_after_max_retries() {
+        let (url, log) = serve(|_, _, _| graph_error(504, "UnknownError", "")).await;
+        let mut o = opts(&url);
+        o.max_retries = 2;
+        let (c, _) = client_with(&url, o);
+        let err = c.get("/x", &[]).await.unwrap_err();
+        assert_eq!(err.status, Some(504));
+        assert!(err.is_outage());
+        assert_eq!(seen(&log).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let (url, log) = serve(|_, _, _| {
+            graph_error(400, "ErrorInvalidRequest", "Maximum number of days: 1825")
+        })
+        .await;
+        let (c, _) = client(&url);
+        let err = c
+            .get(
+                "/users/a@b/calendars/C1/calendarView",
+                &[("startDateTime", "x")],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(seen(&log).len(), 1);
+        assert_eq!(err.status, Some(400));
+        assert_eq!(err.code, "ErrorInvalidRequest");
+        assert_eq!(err.request_id.as_deref(), Some("rid-1"));
+        assert_eq!(
+            err.to_string(),
+            "Graph answered 400 ErrorInvalidRequest to GET /users/a@b/calendars/C1/calendarView: \
+             Maximum number of days: 1825 (request-id rid-1)"
+        );
+        assert!(!err.is_outage());
+    }
+
+    #[tokio::test]
+    async fn not_found_helper() {
+        let (url, _) = serve(|_, _, _| {
+            graph_error(
+                404,
+                "ErrorItemNotFound",
+                "The specified object was not found in the store.",
+            )
+        })
+        .await;
+        let (c, _) = client(&url);
+        let err = c
+            .send(Method::DELETE, "/users/x/events/E", &[], None)
+            .await
+            .unwrap_err();
+        assert!(err.is_not_found());
+        assert!(!err.is_auth() && !err.is_throttled());
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_retried_then_an_error() {
+        let (url, log) = serve(|_, _, _| reply(200, &[], r#"{"value":[{"id":"#)).await;
+        let mut o = opts(&url);
+        o.max_retries = 2;
+        let (c, _) = client_with(&url, o);
+        let err = c.get_all("/users/x/calendars", &[]).await.unwrap_err();
+        assert_eq!(err.code, "malformed");
+        assert_eq!(seen(&log).len(), 3);
+        let text = err.to_string();
+        assert!(
+            text.contains("malformed answer to GET /users/x/calendars"),
+            "{text}"
+        );
+        assert!(!text.contains("\"id\""), "{text}");
+    }
+
+    #[tokio::test]
+    async fn non_json_error_body_is_excerpted() {
+        let page = format!(
+            "<html><body>{}</body></html>",
+            "gateway trouble ".repeat(40)
+        );
+        let (url, _) = serve(move |_, _, _| reply(500, &[], page.clone())).await;
+        let (c, _) = client(&url);
+        let err = c.get("/x", &[]).await.unwrap_err();
+        assert_eq!(err.code, "http_500");
+        assert!(err.message.chars().count() <= MAX_EXCERPT + 1);
+        assert!(err.message.starts_with("<html>"));
+    }
+
+    #[tokio::test]
+    async fn body_cut_mid_read_is_retried() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    let resp: &[u8] = if n == 0 {
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"value\":[{\"id\""
+                    } else {
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"value\":[]}"
+                    };
+                    let _ = sock.write_all(resp).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        let url = Url::parse(&format!("http://{addr}/v1.0")).unwrap();
+        let (c, _) = client(&url);
+        let items = c.get_all("/x", &[]).await.unwrap();
+        assert!(items.is_empty());
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert_eq!(c.metrics().retries, 1);
+    }
+
+    #[tokio::test]
+    async fn connection_refused_names_the_request() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let url = Url::parse(&format!("http://{addr}/v1.0")).unwrap();
+        let mut o = opts(&url);
+        o.max_retries = 1;
+        let (c, _) = client_with(&url, o);
+        let err = c.get("/users/x/calendars", &[]).await.unwrap_err();
+        assert_eq!(err.code, "transport");
+        assert!(err.is_outage());
+        let text = err.to_string();
+        assert!(text.contains("GET /users/x/calendars"), "{text}");
+        assert!(text.contains("graph_url"), "{text}");
+        assert_eq!(c.metrics().requests, 2);
+    }
+
+    #[tokio::test]
+    async fn unauthorized_refreshes_the_token_once() {
+        let (url, log) = serve(|req, _, _| {
+            if req.header("authorization").as_deref() == Some("Bearer tok-1") {
+                reply(200, &[], r#"{"id":"me"}"#)
+            } else {
+                graph_error(
+                    401,
+                    "InvalidAuthenticationToken",
+                    "Access token has expired or is not yet valid.",
+                )
+            }
+        })
+        .await;
+        let (c, tokens) = client(&url);
+        assert_eq!(c.get("/me", &[]).await.unwrap()["id"], "me");
+        assert_eq!(seen(&log).len(), 2);
+        assert_eq!(tokens.forced.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn persistent_unauthorized_is_an_auth_failure() {
+        let (url, log) = serve(|_, _, _| {
+            graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token has expired or is not yet valid.",
+            )
+        })
+        .await;
+        let (c, tokens) = client(&url);
+        let err = c.get("/me", &[]).await.unwrap_err();
+        assert_eq!(seen(&log).len(), 2);
+        assert_eq!(tokens.forced.load(Ordering::SeqCst), 1);
+        assert!(err.is_auth());
+        let any = anyhow::Error::new(err);
+        assert_eq!(
+            crate::error::exit_code_of(&any),
+            std::process::ExitCode::from(3)
+        );
+        assert!(!format!("{any:#} {any:?}").contains("tok-"));
+    }
+
+    struct FailingTokens;
+    impl TokenSource for FailingTokens {
+        fn token(&self, _: bool) -> crate::auth::TokenFuture<'_> {
+            Box::pin(async { Err(Failure::Auth("secret refused".into()).into()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn token_failure_keeps_its_exit_code() {
+        let (url, log) = serve(|_, _, _| reply(200, &[], "{}")).await;
+        let c = GraphClient::new(
+            http_client(Duration::from_secs(5)).unwrap(),
+            Arc::new(FailingTokens),
+            opts(&url),
+        );
+        let err = c.get("/me", &[]).await.unwrap_err();
+        assert_eq!(err.code, "token");
+        assert!(seen(&log).is_empty());
+        let any = anyhow::Error::new(err);
+        assert_eq!(
+            crate::error::exit_code_of(&any),
+            std::process::ExitCode::from(3)
+        );
+        assert!(format!("{any:#}").contains("secret refused"));
+    }
+
+    #[tokio::test]
+    async fn circuit_breaker_stops_requests() {
+        let (url, log) = serve(|_, _, _| graph_error(500, "ErrorInternalServerError", "")).await;
+        let mut o = opts(&url);
+        o.circuit_breaker_after = 2;
+        let (c, _) = client_with(&url, o);
+        for _ in 0..2 {
+            assert_eq!(c.get("/x", &[]).await.unwrap_err().status, Some(500));
+        }
+        let err = c.get("/x", &[]).await.unwrap_err();
+        assert!(err.is_unavailable() && err.is_outage());
+        assert!(err.to_string().contains("Graph is unavailable"));
+        assert_eq!(seen(&log).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn batch_chunks_matches_by_id_and_retries_inner_throttling_alone() {
+        let throttled_once = Arc::new(AtomicBool::new(false));
+        let t = throttled_once.clone();
+        let (url, log) = serve(move |req, _, _| {
+            assert_eq!(req.method, "POST");
+            assert!(req.uri.ends_with("/v1.0/$batch"), "{}", req.uri);
+            assert_eq!(req.header("content-type").as_deref(), Some("application/json"));
+            let body = req.json();
+            let reqs = body["requests"].as_array().unwrap();
+            assert!(reqs.len() <= MAX_BATCH);
+            let mut responses: Vec<Value> = reqs
+                .iter()
+                .map(|r| {
+                    let url = r["url"].as_str().unwrap();
+                    let id = r["id"].clone();
+                    let prefer = r["headers"]["Prefer"].as_str().unwrap();
+                    assert!(prefer.contains(r#"IdType="ImmutableId""#));
+                    assert!(prefer.contains(r#"outlook.timezone="UTC""#));
+                    assert!(r["headers"]["client-request-id"].is_string());
+                    if r.get("body").is_some() {
+                        assert_eq!(r["headers"]["Content-Type"], "application/json");
+                    }
+                    if url == "/users/x/events/7" && !t.swap(true, Ordering::SeqCst) {
+                        return json!({"id":id,"status":429,"headers":{"Retry-After":"0"},
+                            "body":{"error":{"code":"ApplicationThrottled","message":"Application is over its MailboxConcurrency limit."}}});
+                    }
+                    if url == "/users/x/events/13" {
+                        return json!({"id":id,"status":404,"headers":{},
+                            "body":{"error":{"code":"ErrorItemNotFound","message":"The specified object was not found in the store."}}});
+                    }
+                    if r["method"] == "DELETE" {
+                        return json!({"id":id,"status":204,"headers":{}});
+                    }
+                    json!({"id":id,"status":201,"headers":{"Content-Type":"application/json"},"body":{"url":url,"subject":r["body"]["subject"]}})
+                })
+                .collect();
+            fastrand::shuffle(&mut responses);
+            reply(200, &[], json!({"responses":responses}).to_string())
+        })
+        .await;
+        let (c, _) = client(&url);
+        let requests: Vec<BatchRequest> = (0..45)
+            .map(|i| {
+                if i % 10 == 3 {
+                    BatchRequest {
+                        method: Method::DELETE,
+                        url: format!("/users/x/events/{i}"),
+                        body: None,
+                    }
+                } else {
+                    BatchRequest {
+                        method: Method::POST,
+                        url: format!("/users/x/events/{i}"),
+                        body: Some(json!({"subject": format!("s{i}")})),
+                    }
+                }
+            })
+            .collect();
+        let out = c.batch(requests).await;
+        assert_eq!(out.len(), 45);
+        for (i, o) in out.iter().enumerate() {
+            match i {
+                13 => assert!(o.as_ref().unwrap_err().is_not_found()),
+                i if i % 10 == 3 => assert_eq!(o.as_ref().unwrap().status, 204),
+                _ => {
+                    let r = o.as_ref().unwrap();
+                    assert_eq!(r.status, 201);
+                    assert_eq!(r.body["url"], format!("/users/x/events/{i}"));
+                    assert_eq!(r.body["subject"], format!("s{i}"));
+                }
+            }
+        }
+        let posts = seen(&log);
+        let sizes: Vec<usize> = posts
+            .iter()
+            .map(|p| p.json()["requests"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [20, 20, 5, 1]);
+        assert_eq!(posts[3].json()["requests"][0]["url"], "/users/x/events/7");
+        let m = c.metrics();
+        assert_eq!(m.requests, 4);
+        assert_eq!(m.operations, 46);
+        assert_eq!(m.retries, 1);
+        assert_eq!(m.throttled, 1);
+    }
+
+    #[tokio::test]
+    async fn batch_inner_throttling_gives_up_after_max_retries() {
+        let (url, log) = serve(|req, _, _| {
+            let body = req.json();
+            let responses: Vec<Value> = body["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| json!({"id":r["id"],"status":503,"headers":{"retry-after":"0"},"body":{"error":{"code":"ServiceNotAvailable","message":"x"}}}))
+                .collect();
+            reply(200, &[], json!({"responses":responses}).to_string())
+        })
+        .await;
+        let mut o = opts(&url);
+        o.max_retries = 2;
+        let (c, _) = client_with(&url, o);
+        let out = c
+            .batch(vec![BatchRequest {
+                method: Method::PATCH,
+                url: "/users/x/events/1".into(),
+                body: Some(json!({})),
+            }])
+            .await;
+        assert_eq!(out[0].as_ref().unwrap_err().status, Some(503));
+        assert_eq!(seen(&log).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn batch_outer_failure_fails_every_request_of_the_chunk() {
+        let (url, _) =
+            serve(|_, _, _| graph_error(400, "BadRequest", "Invalid batch payload")).await;
+        let (c, _) = client(&url);
+        let out = c
+            .batch(
+                (0..3)
+                    .map(|i| BatchRequest {
+                        method: Method::DELETE,
+                        url: format!("/e/{i}"),
+                        body: None,
+                    })
+                    .collect(),
+            )
+            .await;
+        assert!(
+            out.iter()
+                .all(|o| o.as_ref().unwrap_err().code == "BadRequest")
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let future = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let d = parse_retry_after(&future).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped_and_backoff_bounded() {
+        let url = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
+        let (c, _) = client_with(&url, ClientOptions::new(url.clone()));
+        assert_eq!(
+            c.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(120)
+        );
+        for attempt in 1..30 {
+            let d = backoff(attempt, Duration::from_millis(500), Duration::from_secs(30));
+            let ceiling = Duration::from_millis(500)
+                .saturating_mul(1 << (attempt - 1).min(20))
+                .min(Duration::from_secs(30));
+            assert!(d <= ceiling, "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn query_encoding_keeps_odata_literal() {
+        let mut s = String::new();
+        encode_component(
+            "singleValueExtendedProperties/Any(ep: ep/id eq 'String {x} Name K' and ep/value eq 'a&b+c#')",
+            &mut s,
+        );
+        assert_eq!(
+            s,
+            "singleValueExtendedProperties/Any(ep:%20ep/id%20eq%20%27String%20%7Bx%7D%20Name%20K%27%20and%20ep/value%20eq%20%27a%26b%2Bc%23%27)"
+        );
+    }
+
+    #[test]
+    fn client_request_ids_look_like_uuids() {
+        let id = new_client_request_id();
+        let parts: Vec<_> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+        assert_eq!(&id[14..15], "4");
+        assert_ne!(id, new_client_request_id());
+    }
+
+    #[test]
+    fn futures_are_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let url = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
+        let (c, _) = client_with(&url, ClientOptions::new(url.clone()));
+        is_send(&c.get_all("/x", &[]));
+        is_send(&c.get_collection("/x", &[], None));
+        is_send(&c.send(Method::PATCH, "/x", &[], None));
+        is_send(&c.batch(Vec::new()));
+    }
+
+    #[test]
+    fn metrics_percentiles() {
+        let url = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
+        let (c, _) = client_with(&url, ClientOptions::new(url.clone()));
+        c.count(|k| k.latencies_ms.extend((1..=100).map(f64::from)));
+        let m = c.metrics();
+        assert_eq!(m.mean_ms, Some(50.5));
+        assert_eq!(m.p95_ms, Some(95.0));
+        assert_eq!(m.mean_latency_ms(), 50.5);
+    }
+}
