@@ -1,1 +1,404 @@
+//! A stateful fake of Microsoft Graph (calendars and events) and of the
+//! identity platform's token endpoint, served over real HTTP on loopback.
+//!
+//! It behaves as the Graph documentation describes (status codes, error
+//! bodies, paging, throttling with `Retry-After`), so a client tested against
+//! it is tested against Graph's contract rather than against its own
+//! expectations.
+//!
+//! ```no_run
+//! use fakegraph::FakeGraph;
+//! use serde_json::json;
+//!
+//! let fake = FakeGraph::start();
+//! fake.add_app("contoso", "client-id", "secret");
+//! fake.add_mailbox("events@contoso.example");
+//! let calendar = fake.calendar_id("events@contoso.example", "Calendar").unwrap();
+//! fake.insert_event("events@contoso.example", &calendar, json!({
+//!     "subject": "Open day",
+//!     "start": {"dateTime": "2030-05-01T10:00:00", "timeZone": "W. Europe Standard Time"},
+//!     "end": {"dateTime": "2030-05-01T12:00:00", "timeZone": "W. Europe Standard Time"},
+//! }));
+//! // Point the client at fake.graph_url() and fake.authority_url().
+//! ```
+//!
+//! # What is served
+//!
+//! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant.
+//! - `/v1.0/users/{id|upn}`: the user; `/calendars` (list, create), `/calendars/{id}`,
+//!   `/calendar`; `calendarView` under a calendar, `/calendar` or the user;
+//!   `/events` (list, create) under a calendar, `/calendar` or the user;
+//!   `/events/{id}` (get, patch, delete) and `/events/{id}/instances`.
+//! - `calendarView/delta` under a calendar, `/calendar` or the user.
+//! - `POST /v1.0/$batch`.
+//!
+//! `/me` (tokens are app-only), delta on `/events` (beta only) and
+//! attachments are not served.
+//!
+//! # Behaviour worth knowing
+//!
+//! - Every `/v1.0` request needs `Authorization: Bearer <issued token>`;
+//!   errors are `{"error":{"code","message","innerError":{date, request-id,
+//!   client-request-id}}}` and every response carries `request-id` (and echoes
+//!   `client-request-id`).
+//! - Collections page 10 items by default; `$top` is 1..=1000; the nextLink is
+//!   the request's own URL with `$skip`. calendarView is ordered by start.
+//! - `$filter` supports comparisons, `and`/`or`/`not`, `startswith`,
+//!   `endswith`, `contains` and `any`/`all` lambdas (notably
+//!   `singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`);
+//!   other forms get a 400. `$expand` supports only
+//!   `singleValueExtendedProperties($filter=id eq '…' [or …])`.
+//! - A repeated `transactionId` in the same calendar answers 201 with the
+//!   existing event (only while that event exists).
+//! - Throttling is per app + mailbox: more than 4 operations in flight get
+//!   `429 ApplicationThrottled`; see [`Faults`] for injected failures. A
+//!   `$batch` envelope is not an operation itself; each inner request is.
+//! - Delta rounds are kept server-side; `Prefer: odata.maxpagesize` sets the
+//!   page size (default 10). [`FakeGraph::invalidate_delta_tokens`] makes
+//!   stored links answer `410 SyncStateNotFound`.
+//!
+//! # Seed files
+//!
+//! [`FakeGraph::load_seed`] (and `fakegraph --seed FILE`) take
+//! `{"apps":[{tenant, client_id, client_secret}], "mailboxes":[{upn,
+//! calendars:[{name, events:[…]}]}]}`. Events are Graph-shaped as for
+//! [`FakeGraph::insert_event`], plus `modifiedOccurrences`
+//! (`[{originalStart, patch}]`) and `cancelledOccurrences` (`[originalStart]`).
+//! Dates may be relative: a `dateTime`, `startDate`, `endDate` or
+//! `originalStart` of `today+3T10:00:00` means 10:00 three days from today
+//! (UTC). See `examples/seed.json`.
+//!
+//! # Ids
+//!
+//! Ids are opaque, case-sensitive, URL-safe base64. Events never move between
+//! calendars here, so ids are stable whether or not a client sends
+//! `Prefer: IdType="ImmutableId"`; whether it did is recorded in
+//! [`RecordedRequest::immutable_id`]. Occurrence ids are derived from the
+//! series master id and the date, and change after
+//! [`FakeGraph::reissue_occurrence_ids`] or a change to a series' recurrence.
 
+mod batch;
+mod delta;
+mod error;
+mod event;
+mod faults;
+mod graph;
+mod http;
+mod identity;
+mod ids;
+mod odata;
+mod recurrence;
+mod seed;
+mod server;
+mod store;
+mod timezone;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub use faults::Faults;
+pub use seed::SeedSummary;
+
+use event::{ExtMode, RenderOpts};
+use server::Shared;
+use store::{Origin, Target};
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Percent-decoded path; Graph paths without the `/v1.0` prefix (e.g.
+    /// `/users/a@x/calendars/ID/events`, `/$batch`), token requests as sent
+    /// (`/tenant/oauth2/v2.0/token`).
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// The status answered; 0 while the request is still being handled.
+    pub status: u16,
+    /// Whether it came inside a `$batch` (recorded after the batch itself).
+    pub in_batch: bool,
+    /// The raw `Authorization` header value.
+    pub authorization: Option<String>,
+    pub body: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Whether it carried `Prefer: IdType="ImmutableId"`.
+    pub immutable_id: bool,
+    /// Whether the connection was dropped mid-response by an injected fault.
+    pub dropped: bool,
+    /// The `request-id` the fake answered with.
+    pub request_id: String,
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A running fake. Clones share the server and its state; the server stops
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct FakeGraph {
+    handle: Arc<Handle>,
+}
+
+impl FakeGraph {
+    /// Starts on `127.0.0.1` on a free port, on its own runtime in a
+    /// background thread (usable from plain `#[test]` functions).
+    pub fn start() -> FakeGraph {
+        FakeGraph::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("fakegraph binds a loopback port")
+    }
+
+    /// Starts on the given address.
+    pub fn start_on(addr: SocketAddr) -> std::io::Result<FakeGraph> {
+        let (shared, stop) = server::start(addr)?;
+        Ok(FakeGraph {
+            handle: Arc::new(Handle {
+                shared,
+                stop: Mutex::new(Some(stop)),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// `http://127.0.0.1:PORT/v1.0`
+    pub fn graph_url(&self) -> String {
+        self.shared().graph_base()
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn authority_url(&self) -> String {
+        self.shared().base.clone()
+    }
+
+    /// Prints one line per request handled to stderr.
+    pub fn set_verbose(&self, verbose: bool) {
+        self.shared().verbose.store(verbose, Ordering::Relaxed);
+    }
+
+    // ------------------------------------------------------------ setup
+
+    /// Registers an app whose client credentials the token endpoint accepts.
+    pub fn add_app(&self, tenant: &str, client_id: &str, client_secret: &str) {
+        self.shared()
+            .identity()
+            .add_app(tenant, client_id, client_secret);
+    }
+
+    /// Adds a mailbox with its default calendar, "Calendar".
+    pub fn add_mailbox(&self, upn: &str) {
+        self.shared().store().add_mailbox(upn);
+    }
+
+    fn mailbox(&self, mailbox: &str) -> usize {
+        self.shared()
+            .store()
+            .mailbox_index(mailbox)
+            .unwrap_or_else(|| panic!("fakegraph: no mailbox '{mailbox}' (add_mailbox first)"))
+    }
+
+    /// Adds a calendar and returns its id.
+    pub fn add_calendar(&self, mailbox: &str, name: &str) -> String {
+        let mb = self.mailbox(mailbox);
+        self.shared().store().add_calendar(mb, name, false)
+    }
+
+    /// The id of the first calendar with this name.
+    pub fn calendar_id(&self, mailbox: &str, name: &str) -> Option<String> {
+        let store = self.shared().store();
+        let mb = store.mailbox_index(mailbox)?;
+        store.mailboxes[mb]
+            .calendars
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.id.clone())
+    }
+
+    /// Seeds an event as a person would create it in Outlook, from Graph-shaped
+    /// JSON (read-only fields such as `isCancelled` and `organizer` allowed;
+    /// `recurrence` makes a series master). Not counted as a write; sends no
+    /// invitations. Returns the event id. Panics on input Graph would refuse.
+    pub fn insert_event(&self, mailbox: &str, calendar_id: &str, event: Value) -> String {
+        let mb = self.mailbox(mailbox);
+        let input = event::parse_input(&event, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: insert_event: {} {}", e.code, e.message));
+        let mut store = self.shared().store();
+        assert!(
+            store.mailboxes[mb].calendar(calendar_id).is_some(),
+            "fakegraph: insert_event: no calendar '{calendar_id}' in '{mailbox}'"
+        );
+        store
+            .create_event(mb, calendar_id, input, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: insert_event: {} {}", e.code, e.message))
+            .0
+    }
+
+    /// Changes an event with PATCH semantics (new changeKey), as a person would.
+    pub fn update_event(&self, mailbox: &str, event_id: &str, patch: Value) {
+        let mb = self.mailbox(mailbox);
+        let input = event::parse_input(&patch, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: update_event: {} {}", e.code, e.message));
+        let mut store = self.shared().store();
+        let target = store
+            .resolve(mb, event_id, None)
+            .unwrap_or_else(|e| panic!("fakegraph: update_event '{event_id}': {}", e.message));
+        store
+            .update(mb, target, &input, None, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: update_event: {} {}", e.code, e.message));
+    }
+
+    /// Deletes an event (or a whole series), as a person would.
+    pub fn delete_event(&self, mailbox: &str, event_id: &str) {
+        let mb = self.mailbox(mailbox);
+        let mut store = self.shared().store();
+        let target = store
+            .resolve(mb, event_id, None)
+            .unwrap_or_else(|e| panic!("fakegraph: delete_event '{event_id}': {}", e.message));
+        store
+            .delete(mb, target, None, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: delete_event: {}", e.message));
+    }
+
+    fn occurrence(&self, mb: usize, series_id: &str, original_start: DateTime<Utc>) -> Target {
+        self.shared()
+            .store()
+            .instance_target(mb, series_id, original_start)
+            .unwrap_or_else(|| {
+                panic!(
+                    "fakegraph: series '{series_id}' has no occurrence starting {original_start}"
+                )
+            })
+    }
+
+    /// Turns one occurrence of a series into an exception with these changes.
+    pub fn modify_occurrence(
+        &self,
+        mailbox: &str,
+        series_id: &str,
+        original_start: DateTime<Utc>,
+        patch: Value,
+    ) {
+        let mb = self.mailbox(mailbox);
+        let target = self.occurrence(mb, series_id, original_start);
+        let input = event::parse_input(&patch, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: modify_occurrence: {} {}", e.code, e.message));
+        self.shared()
+            .store()
+            .update(mb, target, &input, None, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: modify_occurrence: {} {}", e.code, e.message));
+    }
+
+    /// Removes one occurrence from the series (as Outlook does when the
+    /// organizer deletes or cancels it).
+    pub fn cancel_occurrence(&self, mailbox: &str, series_id: &str, original_start: DateTime<Utc>) {
+        let mb = self.mailbox(mailbox);
+        let target = self.occurrence(mb, series_id, original_start);
+        self.shared()
+            .store()
+            .delete(mb, target, None, Origin::Person)
+            .unwrap_or_else(|e| panic!("fakegraph: cancel_occurrence: {}", e.message));
+    }
+
+    /// Every occurrence and exception id changes from now on (as when Graph
+    /// re-creates a series); `seriesMasterId` and `originalStart` stay.
+    pub fn reissue_occurrence_ids(&self) {
+        self.shared().store().generation += 1;
+    }
+
+    /// Every delta token issued so far becomes unknown: following a stored
+    /// delta or next link gets `410 SyncStateNotFound`.
+    pub fn invalidate_delta_tokens(&self) {
+        self.shared().store().delta.invalidate_all();
+    }
+
+    /// Loads a seed document (see the crate's `examples/seed.json`).
+    pub fn load_seed(&self, seed: &Value) -> Result<SeedSummary, String> {
+        seed::load(self, seed)
+    }
+
+    // ------------------------------------------------------------ inspection
+
+    /// The stored events of a calendar (single instances and series masters,
+    /// not expanded) as Graph JSON in UTC, with every extended property,
+    /// `transactionId` (when set) and attendees.
+    pub fn events(&self, mailbox: &str, calendar_id: &str) -> Vec<Value> {
+        let mb = self.mailbox(mailbox);
+        let store = self.shared().store();
+        let m = &store.mailboxes[mb];
+        let opts = RenderOpts {
+            zone: None,
+            text_body: false,
+            ext: ExtMode::All,
+        };
+        m.events
+            .iter()
+            .filter(|e| e.calendar_id == calendar_id)
+            .map(|e| Value::Object(event::render(&e.view(), m, &opts)))
+            .collect()
+    }
+
+    /// Every request received, in arrival order (a batch's inner requests
+    /// after the batch).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared().requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared().clear_requests();
+    }
+
+    /// Writes (POST/PATCH/DELETE, top-level or in a batch) the store applied
+    /// for HTTP clients. Seeding through this API does not count, nor does a
+    /// POST answered with an existing event because of its `transactionId`.
+    pub fn writes_applied(&self) -> usize {
+        self.shared().store().writes_applied
+    }
+
+    /// Invitations "sent": one per attendee of an event created or patched
+    /// with attendees over HTTP.
+    pub fn invites_sent(&self) -> usize {
+        self.shared().store().invites_sent
+    }
+
+    /// Every access token issued and every client secret registered, so tests
+    /// can assert that none leaks.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let identity = self.shared().identity();
+        identity
+            .issued
+            .iter()
+            .cloned()
+            .chain(identity.apps.iter().map(|a| a.client_secret.clone()))
+            .collect()
+    }
+
+    /// Every access token issued so far is expired from now on (Graph answers
+    /// `401 InvalidAuthenticationToken`); new ones work.
+    pub fn expire_tokens(&self) {
+        self.shared().identity().expire_all();
+    }
+
+    // ------------------------------------------------------------ faults
+
+    /// Replaces the injected faults (counters start afresh).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared().faults().set(faults);
+    }
+}

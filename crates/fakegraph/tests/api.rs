@@ -1,0 +1,1351 @@
+//! The fake over real HTTP: identity, Graph reads and writes, batching,
+//! throttling and faults.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fakegraph::{FakeGraph, Faults};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+const TENANT: &str = "contoso-tenant";
+const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+const SECRET: &str = "s3cret~value";
+const MAILBOX: &str = "events@contoso.example";
+const PROP: &str = "String {5d2c6a0e-8b1f-4e5a-9c3d-7a41f02b6e19} Name calsyncSourceKey";
+
+struct World {
+    fake: FakeGraph,
+    http: reqwest::Client,
+    token: String,
+    calendar: String,
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+async fn token_request(
+    fake: &FakeGraph,
+    http: &reqwest::Client,
+    tenant: &str,
+    body: String,
+) -> Answer {
+    let resp = http
+        .post(format!(
+            "{}/{tenant}/oauth2/v2.0/token",
+            fake.authority_url()
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    answer(resp).await
+}
+
+async fn answer(resp: reqwest::Response) -> Answer {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn client_credentials(secret: &str) -> String {
+    form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", CLIENT),
+        ("client_secret", secret),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ])
+}
+
+impl World {
+    async fn new() -> World {
+        let fake = FakeGraph::start();
+        fake.add_app(TENANT, CLIENT, SECRET);
+        fake.add_mailbox(MAILBOX);
+        let calendar = fake.calendar_id(MAILBOX, "Calendar").unwrap();
+        let http = reqwest::Client::new();
+        let got = token_request(&fake, &http, TENANT, client_credentials(SECRET)).await;
+        assert_eq!(got.status, 200, "{}", got.body);
+        let token = got.body["access_token"].as_str().unwrap().to_string();
+        World {
+            fake,
+            http,
+            token,
+            calendar,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.fake.graph_url())
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        answer(req.send().await.unwrap()).await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, &[], None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send("POST", path, &[], Some(body)).await
+    }
+
+    fn events_path(&self) -> String {
+        format!("/users/{MAILBOX}/calendars/{}/events", self.calendar)
+    }
+
+    fn view_path(&self, from: &str, to: &str) -> String {
+        format!(
+            "/users/{MAILBOX}/calendars/{}/calendarView?startDateTime={from}&endDateTime={to}",
+            self.calendar
+        )
+    }
+}
+
+fn timed(subject: &str, start: &str, end: &str, zone: &str) -> Value {
+    json!({
+        "subject": subject,
+        "start": {"dateTime": start, "timeZone": zone},
+        "end": {"dateTime": end, "timeZone": zone},
+    })
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+// ------------------------------------------------------------------ identity
+
+#[tokio::test]
+async fn token_endpoint_follows_the_identity_platform() {
+    let w = World::new().await;
+    assert!(w.fake.issued_tokens().contains(&w.token));
+    assert!(w.fake.issued_tokens().contains(&SECRET.to_string()));
+
+    let wrong = token_request(&w.fake, &w.http, TENANT, client_credentials("nope")).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.body["error"], "invalid_client");
+    assert_eq!(wrong.body["error_codes"], json!([7000215]));
+    assert!(
+        wrong.body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS7000215: ")
+    );
+    for key in ["timestamp", "trace_id", "correlation_id"] {
+        assert!(wrong.body[key].is_string(), "{key}");
+    }
+
+    let unknown_client = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "00000000-0000-0000-0000-000000000000"),
+        ("client_secret", SECRET),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ]);
+    let got = token_request(&w.fake, &w.http, TENANT, unknown_client).await;
+    assert_eq!(
+        (got.status, got.body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    assert_eq!(got.body["error_codes"], json!([700016]));
+
+    let got = token_request(&w.fake, &w.http, "other-tenant", client_credentials(SECRET)).await;
+    assert_eq!(
+        (got.status, got.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert_eq!(got.body["error_codes"], json!([90002]));
+
+    let bad_scope = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", CLIENT),
+        ("client_secret", SECRET),
+        ("scope", "https://graph.microsoft.com/Calendars.Read"),
+    ]);
+    let got = token_request(&w.fake, &w.http, TENANT, bad_scope).await;
+    assert_eq!(
+        (got.status, got.body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    assert_eq!(got.body["error_codes"], json!([1002012]));
+
+    // HTTP Basic client authentication works too.
+    let basic = reqwest::Client::new()
+        .post(format!(
+            "{}/{TENANT}/oauth2/v2.0/token",
+            w.fake.authority_url()
+        ))
+        .basic_auth(CLIENT, Some(SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "api://x/.default"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let got = answer(basic).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["token_type"], "Bearer");
+    assert_eq!(got.body["expires_in"], 3599);
+    assert!(got.body.get("refresh_token").is_none());
+}
+
+#[tokio::test]
+async fn graph_requires_a_valid_bearer_token() {
+    let w = World::new().await;
+    let resp = w
+        .http
+        .get(w.url(&format!("/users/{MAILBOX}/calendars")))
+        .header("client-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    let got = answer(resp).await;
+    assert_eq!(got.status, 401);
+    assert_eq!(got.code(), "InvalidAuthenticationToken");
+    assert_eq!(got.body["error"]["message"], "Access token is empty.");
+    assert!(
+        got.header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert_eq!(got.header("client-request-id"), Some("abc-123"));
+    assert!(got.header("request-id").is_some());
+    let inner = &got.body["error"]["innerError"];
+    assert_eq!(inner["client-request-id"], "abc-123");
+    assert_eq!(inner["request-id"].as_str(), got.header("request-id"));
+    assert!(inner["date"].is_string());
+
+    assert_eq!(
+        w.get(&format!("/users/{MAILBOX}/calendars")).await.status,
+        200
+    );
+    w.fake.expire_tokens();
+    let got = w.get(&format!("/users/{MAILBOX}/calendars")).await;
+    assert_eq!(got.status, 401);
+    assert_eq!(
+        got.body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
+
+    let recorded = w.fake.requests();
+    let last = recorded.last().unwrap();
+    assert_eq!(last.path, format!("/users/{MAILBOX}/calendars"));
+    assert_eq!(last.status, 401);
+    assert_eq!(
+        last.authorization.as_deref(),
+        Some(format!("Bearer {}", w.token).as_str())
+    );
+}
+
+// ------------------------------------------------------------------ reads
+
+#[tokio::test]
+async fn users_and_calendars() {
+    let w = World::new().await;
+    let got = w.get("/users/Nobody@Contoso.example/calendars").await;
+    assert_eq!((got.status, got.code()), (404, "ErrorInvalidUser"));
+    assert_eq!(
+        got.body["error"]["message"],
+        "The requested user 'Nobody@Contoso.example' is invalid."
+    );
+
+    // UPNs are case-insensitive.
+    let got = w.get("/users/EVENTS@contoso.example/calendar").await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["name"], "Calendar");
+    assert_eq!(got.body["isDefaultCalendar"], true);
+    assert_eq!(got.body["owner"]["address"], MAILBOX);
+
+    for i in 0..11 {
+        w.fake.add_calendar(MAILBOX, &format!("Extra {i}"));
+    }
+    let first = w.get(&format!("/users/{MAILBOX}/calendars")).await;
+    assert_eq!(first.body["value"].as_array().unwrap().len(), 10);
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.ends_with("$skip=10"), "{next}");
+    let second = w.get(next).await;
+    assert_eq!(second.body["value"].as_array().unwrap().len(), 2);
+    assert!(second.body.get("@odata.nextLink").is_none());
+
+    let malformed = w
+        .get(&format!("/users/{MAILBOX}/calendars/not-an-id!/events"))
+        .await;
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "ErrorInvalidIdMalformed")
+    );
+    let unknown_segment = w.get(&format!("/users/{MAILBOX}/contacts")).await;
+    assert_eq!(unknown_segment.status, 400);
+}
+
+#[tokio::test]
+async fn calendar_view_bounds_and_paging() {
+    let w = World::new().await;
+    for i in 0..25 {
+        let start = format!("2030-01-{:02}T09:00:00", i + 1);
+        let end = format!("2030-01-{:02}T10:00:00", i + 1);
+        w.fake.insert_event(
+            MAILBOX,
+            &w.calendar,
+            timed(&format!("E{i:02}"), &start, &end, "UTC"),
+        );
+    }
+    let base = format!("/users/{MAILBOX}/calendars/{}/calendarView", w.calendar);
+    let got = w.get(&base).await;
+    assert_eq!((got.status, got.code()), (400, "ErrorInvalidParameter"));
+    let got = w
+        .get(&format!("{base}?startDateTime=2030-01-01T00:00:00Z"))
+        .await;
+    assert_eq!(got.status, 400);
+    let got = w
+        .get(&w.view_path("2026-01-01T00:00:00Z", "2031-01-01T00:00:00Z"))
+        .await;
+    assert_eq!((got.status, got.code()), (400, "ErrorInvalidRequest"));
+    assert!(
+        got.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Maximum number of days: 1825")
+    );
+    for top in ["0", "1001"] {
+        let got = w
+            .get(&format!(
+                "{}&$top={top}",
+                w.view_path("2030-01-01", "2030-02-01")
+            ))
+            .await;
+        assert_eq!(got.status, 400, "$top={top}");
+    }
+
+    // Names are case-insensitive; default page 10; nextLink adds $skip.
+    let mut url = format!(
+        "{}/users/{MAILBOX}/calendars/{}/calendarview?startdatetime=2030-01-01T00:00:00Z&ENDDATETIME=2030-02-01T00:00:00Z",
+        w.fake.graph_url(),
+        w.calendar
+    );
+    let mut subjects = Vec::new();
+    let mut pages = 0;
+    loop {
+        let got = w.get(&url).await;
+        assert_eq!(got.status, 200, "{}", got.body);
+        pages += 1;
+        subjects.extend(
+            got.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["subject"].as_str().unwrap().to_string()),
+        );
+        match got.body["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(next.contains("$skip="), "{next}");
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(subjects.len(), 25);
+    assert_eq!(subjects.iter().collect::<HashSet<_>>().len(), 25);
+
+    // The offset decides the instant: 10:00+01:00 is 09:00Z, so E00 (09:00-10:00Z) overlaps.
+    let got = w
+        .get(&format!(
+            "{}&$top=1000&$select=subject&$orderby=start/dateTime desc",
+            w.view_path("2030-01-01T10:30:00%2B01:00", "2030-01-02T00:00:00")
+        ))
+        .await;
+    let value = got.body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 1, "{}", got.body);
+    assert_eq!(value[0]["subject"], "E00");
+    assert!(
+        value[0]["@odata.etag"]
+            .as_str()
+            .unwrap()
+            .starts_with("W/\"")
+    );
+    assert!(value[0]["id"].is_string());
+    assert!(value[0].get("start").is_none());
+
+    let got = w
+        .get(&format!(
+            "{}&$top=3&$orderby=start/dateTime desc",
+            w.view_path("2030-01-01", "2030-02-01")
+        ))
+        .await;
+    assert_eq!(got.body["value"][0]["subject"], "E24");
+    assert!(
+        got.body["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$skip=3")
+    );
+}
+
+#[tokio::test]
+async fn series_expand_into_occurrences_and_exceptions() {
+    let w = World::new().await;
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        json!({
+            "subject": "Choir", "sensitivity": "normal",
+            "start": {"dateTime": "2030-03-04T18:00:00", "timeZone": "W. Europe Standard Time"},
+            "end": {"dateTime": "2030-03-04T20:00:00", "timeZone": "W. Europe Standard Time"},
+            "recurrence": {
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"], "firstDayOfWeek": "monday"},
+                "range": {"type": "numbered", "startDate": "2030-03-04", "numberOfOccurrences": 5}
+            }
+        }),
+    );
+    // 2030-03-18 18:00 in Berlin is 17:00Z; the 25th is moved and renamed; April 1st is cancelled.
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        utc("2030-03-25T17:00:00Z"),
+        json!({"subject": "Choir (late)", "start": {"dateTime": "2030-03-25T19:00:00", "timeZone": "W. Europe Standard Time"},
+               "end": {"dateTime": "2030-03-25T21:00:00", "timeZone": "W. Europe Standard Time"}}),
+    );
+    // After the DST change (March 31st) 18:00 in Berlin is 16:00Z.
+    w.fake
+        .cancel_occurrence(MAILBOX, &series, utc("2030-04-01T16:00:00Z"));
+
+    let path = format!(
+        "{}&$top=50",
+        w.view_path("2030-03-01T00:00:00Z", "2030-05-01T00:00:00Z")
+    );
+    let got = w.get(&path).await;
+    let value = got.body["value"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = value.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["occurrence", "occurrence", "occurrence", "exception"],
+        "{}",
+        got.body
+    );
+    for e in &value {
+        assert_eq!(e["seriesMasterId"], series.as_str());
+        assert_ne!(e["id"], series.as_str());
+    }
+    let originals: Vec<&str> = value
+        .iter()
+        .map(|e| e["originalStart"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        originals,
+        [
+            "2030-03-04T17:00:00.0000000Z",
+            "2030-03-11T17:00:00.0000000Z",
+            "2030-03-18T17:00:00.0000000Z",
+            "2030-03-25T17:00:00.0000000Z"
+        ]
+    );
+    assert_eq!(value[3]["subject"], "Choir (late)");
+    assert_eq!(
+        value[3]["start"],
+        json!({"dateTime": "2030-03-25T18:00:00.0000000", "timeZone": "UTC"})
+    );
+    let last = &value[2];
+    assert_eq!(last["start"]["dateTime"], "2030-03-18T17:00:00.0000000");
+    let icals: HashSet<&str> = value
+        .iter()
+        .map(|e| e["iCalUId"].as_str().unwrap())
+        .collect();
+    assert_eq!(icals.len(), 4, "iCalUId differs per occurrence");
+
+    // /events lists the master, not its instances.
+    let listed = w.get(&w.events_path()).await;
+    assert_eq!(listed.body["value"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["value"][0]["type"], "seriesMaster");
+    assert_eq!(
+        listed.body["value"][0]["recurrence"]["range"]["numberOfOccurrences"],
+        5
+    );
+
+    // Occurrence ids can be read, and are re-issued.
+    let occ_id = value[0]["id"].as_str().unwrap().to_string();
+    let one = w.get(&format!("/users/{MAILBOX}/events/{occ_id}")).await;
+    assert_eq!(
+        (one.status, one.body["type"].as_str()),
+        (200, Some("occurrence"))
+    );
+    w.fake.reissue_occurrence_ids();
+    let again = w.get(&path).await;
+    let new_ids: HashSet<&str> = again.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(!new_ids.contains(occ_id.as_str()));
+    assert_eq!(
+        again.body["value"][0]["originalStart"],
+        value[0]["originalStart"]
+    );
+    assert_eq!(
+        w.get(&format!("/users/{MAILBOX}/events/{occ_id}"))
+            .await
+            .status,
+        404
+    );
+
+    // Patching an occurrence makes it an exception.
+    let second = again.body["value"][1]["id"].as_str().unwrap().to_string();
+    let patched = w
+        .send(
+            "PATCH",
+            &format!("/users/{MAILBOX}/events/{second}"),
+            &[],
+            Some(json!({"subject": "Choir (moved)"})),
+        )
+        .await;
+    assert_eq!(
+        (patched.status, patched.body["type"].as_str()),
+        (200, Some("exception"))
+    );
+}
+
+#[tokio::test]
+async fn time_zone_and_body_preferences() {
+    let w = World::new().await;
+    w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        json!({"subject": "Talk", "body": {"contentType": "text", "content": "Hello <world>"},
+               "start": {"dateTime": "2030-06-01T09:00:00", "timeZone": "Tokyo Standard Time"},
+               "end": {"dateTime": "2030-06-01T10:00:00", "timeZone": "Tokyo Standard Time"}}),
+    );
+    w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        json!({"subject": "Holiday", "isAllDay": true,
+               "start": {"dateTime": "2030-06-02T00:00:00", "timeZone": "UTC"},
+               "end": {"dateTime": "2030-06-03T00:00:00", "timeZone": "UTC"}}),
+    );
+    let path = format!(
+        "{}&$orderby=start/dateTime",
+        w.view_path("2030-05-31T00:00:00Z", "2030-06-05T00:00:00Z")
+    );
+    let utc_view = w.get(&path).await;
+    let talk = &utc_view.body["value"][0];
+    assert_eq!(
+        talk["start"],
+        json!({"dateTime": "2030-06-01T00:00:00.0000000", "timeZone": "UTC"})
+    );
+    assert_eq!(talk["body"]["contentType"], "html");
+    assert!(
+        talk["body"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Hello &lt;world&gt;")
+    );
+    assert_eq!(talk["bodyPreview"], "Hello <world>");
+    assert_eq!(talk["originalStartTimeZone"], "Tokyo Standard Time");
+
+    let pacific = w
+        .send(
+            "GET",
+            &path,
+            &[(
+                "Prefer",
+                "outlook.timezone=\"Pacific Standard Time\", outlook.body-content-type=\"text\"",
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(
+        pacific.header("preference-applied"),
+        Some("outlook.body-content-type=\"text\"")
+    );
+    let value = pacific.body["value"].as_array().unwrap();
+    assert_eq!(
+        value[0]["start"],
+        json!({"dateTime": "2030-05-31T17:00:00.0000000", "timeZone": "Pacific Standard Time"})
+    );
+    assert_eq!(
+        value[0]["body"],
+        json!({"contentType": "text", "content": "Hello <world>"})
+    );
+    // All-day events stay midnight to midnight; only the label changes.
+    assert_eq!(
+        value[1]["start"],
+        json!({"dateTime": "2030-06-02T00:00:00.0000000", "timeZone": "Pacific Standard Time"})
+    );
+    assert_eq!(value[1]["end"]["dateTime"], "2030-06-03T00:00:00.0000000");
+
+    let iana = w
+        .send(
+            "GET",
+            &path,
+            &[("Prefer", "outlook.timezone=\"Europe/Paris\"")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        iana.body["value"][0]["start"]["dateTime"],
+        "2030-06-01T02:00:00.0000000"
+    );
+    let bad = w
+        .send(
+            "GET",
+            &path,
+            &[("Prefer", "outlook.timezone=\"Atlantis\"")],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+
+    // ImmutableId is recorded.
+    w.send("GET", &path, &[("Prefer", "IdType=\"ImmutableId\"")], None)
+        .await;
+    assert!(w.fake.requests().last().unwrap().immutable_id);
+}
+
+#[tokio::test]
+async fn calendar_view_delta_rounds() {
+    let w = World::new().await;
+    let day = |d: u32, subject: &str| {
+        timed(
+            subject,
+            &format!("2030-02-{d:02}T10:00:00"),
+            &format!("2030-02-{d:02}T11:00:00"),
+            "UTC",
+        )
+    };
+    let a = w.fake.insert_event(MAILBOX, &w.calendar, day(1, "A"));
+    let b = w.fake.insert_event(MAILBOX, &w.calendar, day(2, "B"));
+    let c = w.fake.insert_event(MAILBOX, &w.calendar, day(3, "C"));
+    w.fake
+        .insert_event(MAILBOX, &w.calendar, day(20, "Outside"));
+    let first = format!(
+        "/users/{MAILBOX}/calendars/{}/calendarView/delta?startDateTime=2030-02-01T00:00:00Z&endDateTime=2030-02-10T00:00:00Z",
+        w.calendar
+    );
+    let page_of_2 = [("Prefer", "odata.maxpagesize=2")];
+    let p1 = w.send("GET", &first, &page_of_2, None).await;
+    assert_eq!(p1.status, 200, "{}", p1.body);
+    assert_eq!(
+        p1.body["@odata.context"],
+        format!("{}/$metadata#Collection(event)", w.fake.graph_url())
+    );
+    assert_eq!(p1.body["value"].as_array().unwrap().len(), 2);
+    let next = p1.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("$skiptoken="), "{next}");
+    let p2 = w.send("GET", next, &page_of_2, None).await;
+    assert_eq!(p2.body["value"].as_array().unwrap().len(), 1);
+    let delta_link = p2.body["@odata.deltaLink"].as_str().unwrap().to_string();
+    assert!(delta_link.contains("$deltatoken="));
+
+    let quiet = w.get(&delta_link).await;
+    assert_eq!(quiet.body["value"], json!([]));
+    let delta_link = quiet.body["@odata.deltaLink"].as_str().unwrap().to_string();
+
+    w.fake.update_event(MAILBOX, &a, json!({"subject": "A2"}));
+    w.fake.delete_event(MAILBOX, &b);
+    w.fake.update_event(MAILBOX, &c, json!({"start": {"dateTime": "2030-02-25T10:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2030-02-25T11:00:00", "timeZone": "UTC"}}));
+    w.fake.insert_event(MAILBOX, &w.calendar, day(4, "D"));
+    let round = w.get(&delta_link).await;
+    let value = round.body["value"].as_array().unwrap();
+    let full: HashSet<&str> = value
+        .iter()
+        .filter(|e| e.get("@removed").is_none())
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(full, HashSet::from(["A2", "D"]));
+    let removed: HashSet<&str> = value
+        .iter()
+        .filter(|e| e.get("@removed").is_some())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, HashSet::from([b.as_str(), c.as_str()]));
+    assert!(
+        value
+            .iter()
+            .all(|e| e["@odata.type"] == "#microsoft.graph.event")
+    );
+
+    let bad = w.get(&format!("{first}&$select=subject")).await;
+    assert_eq!(bad.status, 400);
+    w.fake.invalidate_delta_tokens();
+    let gone = w
+        .get(round.body["@odata.deltaLink"].as_str().unwrap())
+        .await;
+    assert_eq!((gone.status, gone.code()), (410, "SyncStateNotFound"));
+}
+
+// ------------------------------------------------------------------ writes
+
+#[tokio::test]
+async fn create_sets_server_fields_and_transaction_ids_dedupe() {
+    let w = World::new().await;
+    let mut body = timed(
+        "Fair",
+        "2030-07-01T10:00:00",
+        "2030-07-01T11:00:00",
+        "Eastern Standard Time",
+    );
+    body["transactionId"] = json!("tx-1");
+    body["singleValueExtendedProperties"] = json!([{"id": PROP, "value": "i:abc"}]);
+    body["body"] = json!({"contentType": "text", "content": "Agenda"});
+    let created = w.post(&w.events_path(), body.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let e = &created.body;
+    let id = e["id"].as_str().unwrap().to_string();
+    assert!(
+        e["@odata.context"]
+            .as_str()
+            .unwrap()
+            .contains("$metadata#users(")
+    );
+    assert_eq!(
+        e["@odata.etag"],
+        format!("W/\"{}\"", e["changeKey"].as_str().unwrap())
+    );
+    assert_eq!(e["type"], "singleInstance");
+    assert_eq!(e["sensitivity"], "normal");
+    assert_eq!(e["showAs"], "busy");
+    assert_eq!(e["importance"], "normal");
+    assert_eq!(e["isReminderOn"], true);
+    assert_eq!(e["reminderMinutesBeforeStart"], 15);
+    assert_eq!(
+        e["responseStatus"],
+        json!({"response": "organizer", "time": "0001-01-01T00:00:00Z"})
+    );
+    assert_eq!(e["organizer"]["emailAddress"]["address"], MAILBOX);
+    assert_eq!(e["isOrganizer"], true);
+    assert_eq!(e["transactionId"], "tx-1");
+    assert_eq!(
+        e["start"],
+        json!({"dateTime": "2030-07-01T14:00:00.0000000", "timeZone": "UTC"})
+    );
+    assert!(
+        e["body"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("<html><head>")
+    );
+    assert!(
+        e["iCalUId"]
+            .as_str()
+            .unwrap()
+            .starts_with("040000008200E00074C5B7101A82E008")
+    );
+    let created_at = e["createdDateTime"].as_str().unwrap();
+    assert_eq!(
+        created_at.len(),
+        "2030-07-01T14:00:00.0000000Z".len(),
+        "{created_at}"
+    );
+    assert!(
+        e.get("singleValueExtendedProperties").is_none(),
+        "not echoed on writes"
+    );
+
+    let again = w.post(&w.events_path(), body).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body["id"], id.as_str());
+    assert_eq!(w.fake.events(MAILBOX, &w.calendar).len(), 1);
+    assert_eq!(w.fake.writes_applied(), 1);
+
+    let stored = &w.fake.events(MAILBOX, &w.calendar)[0];
+    assert_eq!(
+        stored["singleValueExtendedProperties"],
+        json!([{"id": PROP, "value": "i:abc"}])
+    );
+    assert_eq!(stored["transactionId"], "tx-1");
+
+    let plain = w
+        .post(
+            &w.events_path(),
+            timed("No tx", "2030-07-02T10:00:00", "2030-07-02T11:00:00", "UTC"),
+        )
+        .await;
+    assert!(plain.body.get("transactionId").is_none());
+
+    let invited = w.post(
+        &format!("/users/{MAILBOX}/events"),
+        json!({"subject": "Meeting", "start": {"dateTime": "2030-07-03T10:00:00", "timeZone": "UTC"},
+               "end": {"dateTime": "2030-07-03T11:00:00", "timeZone": "UTC"},
+               "attendees": [{"type": "required", "emailAddress": {"address": "a@x.example"}},
+                             {"emailAddress": {"address": "b@x.example", "name": "B"}}]}),
+    )
+    .await;
+    assert_eq!(invited.status, 201);
+    assert_eq!(invited.body["attendees"][0]["status"]["response"], "none");
+    assert_eq!(w.fake.invites_sent(), 2);
+}
+
+#[tokio::test]
+async fn create_validates_like_graph() {
+    let w = World::new().await;
+    let path = w.events_path();
+    let all_day = |start: &str, end: &str| json!({"subject": "x", "isAllDay": true, "start": {"dateTime": start, "timeZone": "UTC"}, "end": {"dateTime": end, "timeZone": "UTC"}});
+    let got = w
+        .post(&path, all_day("2030-01-01T10:00:00", "2030-01-02T10:00:00"))
+        .await;
+    assert_eq!(got.status, 400);
+    let got = w
+        .post(&path, all_day("2030-01-01T00:00:00", "2030-01-01T00:00:00"))
+        .await;
+    assert_eq!(got.status, 400);
+    assert!(
+        got.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 24 hours")
+    );
+    assert_eq!(
+        w.post(&path, all_day("2030-01-01T00:00:00", "2030-01-03T00:00:00"))
+            .await
+            .status,
+        201
+    );
+
+    let got = w
+        .post(
+            &path,
+            timed(
+                "x",
+                "2030-01-01T10:00:00",
+                "2030-01-01T11:00:00",
+                "Mars Standard Time",
+            ),
+        )
+        .await;
+    assert_eq!(
+        (got.status, got.code()),
+        (400, "TimeZoneNotSupportedException")
+    );
+    let got = w.post(&path, json!({"subject": "no times"})).await;
+    assert_eq!(got.status, 400);
+    let got = w.post(&path, json!({"subjcet": "typo"})).await;
+    assert_eq!((got.status, got.code()), (400, "RequestBodyRead"));
+
+    let raw = w
+        .http
+        .post(w.url(&path))
+        .bearer_auth(&w.token)
+        .header("content-type", "application/json")
+        .body("{\"subject\": ")
+        .send()
+        .await
+        .unwrap();
+    let got = answer(raw).await;
+    assert_eq!(got.status, 400);
+    assert!(got.body["error"]["innerError"]["request-id"].is_string());
+    assert_eq!(w.fake.writes_applied(), 1);
+}
+
+#[tokio::test]
+async fn patch_and_delete() {
+    let w = World::new().await;
+    let mut body = timed("Draft", "2030-08-01T10:00:00", "2030-08-01T11:00:00", "UTC");
+    body["categories"] = json!(["A", "B"]);
+    body["singleValueExtendedProperties"] = json!([{"id": PROP, "value": "one"}]);
+    let created = w.post(&w.events_path(), body).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let key = created.body["changeKey"].as_str().unwrap().to_string();
+    let item = format!("/users/{MAILBOX}/events/{id}");
+
+    let patch = json!({"subject": "Final", "categories": ["C"],
+        "singleValueExtendedProperties": [{"id": PROP.replace("5d2c6a0e", "5D2C6A0E"), "value": "two"}]});
+    let stale = w
+        .send(
+            "PATCH",
+            &item,
+            &[("If-Match", "W/\"stale\"")],
+            Some(patch.clone()),
+        )
+        .await;
+    assert_eq!(
+        (stale.status, stale.code()),
+        (412, "ErrorIrresolvableConflict")
+    );
+    let etag = format!("W/\"{key}\"");
+    let patched = w
+        .send("PATCH", &item, &[("If-Match", &etag)], Some(patch))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["subject"], "Final");
+    assert_eq!(patched.body["categories"], json!(["C"]));
+    assert_eq!(
+        patched.body["start"]["dateTime"],
+        "2030-08-01T10:00:00.0000000"
+    );
+    assert_ne!(patched.body["changeKey"], key.as_str());
+    let stored = &w.fake.events(MAILBOX, &w.calendar)[0];
+    assert_eq!(
+        stored["singleValueExtendedProperties"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "merged by id"
+    );
+    assert_eq!(stored["singleValueExtendedProperties"][0]["value"], "two");
+
+    // The calendar form of the path works too; another calendar's path does not.
+    let other = w.fake.add_calendar(MAILBOX, "Other");
+    assert_eq!(
+        w.get(&format!("{}/{id}", w.events_path())).await.status,
+        200
+    );
+    assert_eq!(
+        w.get(&format!("/users/{MAILBOX}/calendars/{other}/events/{id}"))
+            .await
+            .status,
+        404
+    );
+
+    assert_eq!(w.send("DELETE", &item, &[], None).await.status, 204);
+    let gone = w.send("DELETE", &item, &[], None).await;
+    assert_eq!((gone.status, gone.code()), (404, "ErrorItemNotFound"));
+    assert_eq!(
+        gone.body["error"]["message"],
+        "The specified object was not found in the store."
+    );
+    let bad = w.get(&format!("/users/{MAILBOX}/events/bad*id")).await;
+    assert_eq!((bad.status, bad.code()), (400, "ErrorInvalidIdMalformed"));
+    assert_eq!(w.fake.writes_applied(), 3);
+}
+
+#[tokio::test]
+async fn extended_property_filter_and_expand() {
+    let w = World::new().await;
+    for (i, key) in ["i:Alpha", "i:beta", ""].iter().enumerate() {
+        let mut e = timed(
+            &format!("E{i}"),
+            "2030-09-01T10:00:00",
+            "2030-09-01T11:00:00",
+            "UTC",
+        );
+        if !key.is_empty() {
+            e["singleValueExtendedProperties"] = json!([{"id": PROP, "value": key}]);
+        }
+        w.fake.insert_event(MAILBOX, &w.calendar, e);
+    }
+    let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    let expand = enc(&format!(
+        "singleValueExtendedProperties($filter=id eq '{}')",
+        PROP.to_uppercase()
+    ));
+    let filter = |cond: &str| {
+        enc(&format!(
+            "singleValueExtendedProperties/Any(ep: ep/id eq '{PROP}' and {cond})"
+        ))
+    };
+
+    let got = w
+        .get(&format!(
+            "{}?$filter={}&$expand={expand}",
+            w.events_path(),
+            filter("ep/value eq 'I:ALPHA'")
+        ))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    let value = got.body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 1);
+    assert_eq!(
+        value[0]["singleValueExtendedProperties"],
+        json!([{"id": PROP, "value": "i:Alpha"}])
+    );
+
+    let got = w
+        .get(&format!(
+            "{}?$filter={}",
+            w.events_path(),
+            filter("startswith(ep/value, 'i:')")
+        ))
+        .await;
+    assert_eq!(got.body["value"].as_array().unwrap().len(), 2);
+    assert!(
+        got.body["value"][0]
+            .get("singleValueExtendedProperties")
+            .is_none(),
+        "not without $expand"
+    );
+    let got = w
+        .get(&format!(
+            "{}?$filter={}",
+            w.events_path(),
+            filter("contains(ep/value, 'ET')")
+        ))
+        .await;
+    assert_eq!(got.body["value"].as_array().unwrap().len(), 1);
+    let got = w
+        .get(&format!(
+            "{}?$filter={}",
+            w.events_path(),
+            filter("ep/value ne 'i:beta'")
+        ))
+        .await;
+    assert_eq!(got.body["value"].as_array().unwrap().len(), 1);
+
+    // The name part of the id is case-sensitive in $filter.
+    let lower_name = enc(&format!(
+        "singleValueExtendedProperties/Any(ep: ep/id eq '{}' and ep/value eq 'i:beta')",
+        PROP.replace("calsyncSourceKey", "CALSYNCSOURCEKEY")
+    ));
+    let got = w
+        .get(&format!("{}?$filter={lower_name}", w.events_path()))
+        .await;
+    assert_eq!(got.body["value"].as_array().unwrap().len(), 0);
+
+    // $expand on calendarView and on one item; absent when nothing matches.
+    let got = w
+        .get(&format!(
+            "{}&$expand={expand}",
+            w.view_path("2030-09-01", "2030-09-02")
+        ))
+        .await;
+    let with: Vec<bool> = got.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.get("singleValueExtendedProperties").is_some())
+        .collect();
+    assert_eq!(with.iter().filter(|b| **b).count(), 2);
+    let id = got.body["value"][0]["id"].as_str().unwrap();
+    let one = w
+        .get(&format!("/users/{MAILBOX}/events/{id}?$expand={expand}"))
+        .await;
+    assert_eq!(one.status, 200);
+
+    let got = w
+        .get(&format!(
+            "{}?$filter={}",
+            w.events_path(),
+            enc("nosuchfield eq 'x'")
+        ))
+        .await;
+    assert_eq!(got.status, 400);
+    let got = w
+        .get(&format!(
+            "{}?$filter={}",
+            w.events_path(),
+            enc("subject eq")
+        ))
+        .await;
+    assert_eq!(got.status, 400);
+}
+
+// ------------------------------------------------------------------ batch
+
+fn batch_get(id: &str, url: &str) -> Value {
+    json!({"id": id, "method": "GET", "url": url})
+}
+
+#[tokio::test]
+async fn batch_limits_order_and_dependencies() {
+    let w = World::new().await;
+    let calendars = format!("/users/{MAILBOX}/calendars");
+    let many: Vec<Value> = (0..21)
+        .map(|i| batch_get(&i.to_string(), &calendars))
+        .collect();
+    let got = w.post("/$batch", json!({"requests": many})).await;
+    assert_eq!(got.status, 400);
+    assert_eq!(
+        got.body["error"]["message"],
+        "Number of requests inside batch exceed the limit"
+    );
+
+    let no_type = json!({"requests": [{"id": "1", "method": "POST", "url": w.events_path(), "body": {"subject": "x"}}]});
+    let got = w.post("/$batch", no_type).await;
+    assert_eq!(got.status, 400);
+    assert!(
+        got.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type")
+    );
+    let dup = json!({"requests": [batch_get("1", &calendars), batch_get("1", &calendars)]});
+    assert_eq!(w.post("/$batch", dup).await.status, 400);
+    let missing = json!({"requests": [{"id": "1", "url": calendars}]});
+    assert_eq!(w.post("/$batch", missing).await.status, 400);
+
+    w.fake.clear_requests();
+    let reqs: Vec<Value> = (0..12)
+        .map(|i| batch_get(&i.to_string(), &calendars))
+        .collect();
+    let got = w.post("/$batch", json!({"requests": reqs})).await;
+    assert_eq!(got.status, 200);
+    let ids: Vec<String> = got.body["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let sorted: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>(),
+        sorted.iter().collect::<HashSet<_>>()
+    );
+    assert_ne!(ids, sorted, "responses come back shuffled");
+    let recorded = w.fake.requests();
+    assert_eq!(recorded.len(), 13);
+    assert_eq!(
+        (recorded[0].path.as_str(), recorded[0].in_batch),
+        ("/$batch", false)
+    );
+    assert!(
+        recorded[1..]
+            .iter()
+            .all(|r| r.in_batch && r.path == calendars && r.status == 200)
+    );
+    assert!(
+        recorded[1..]
+            .iter()
+            .all(|r| r.authorization == recorded[0].authorization)
+    );
+
+    // A failed dependency gives 424; the batch is still 200.
+    let event = timed(
+        "Batched",
+        "2030-10-01T10:00:00",
+        "2030-10-01T11:00:00",
+        "UTC",
+    );
+    let got = w
+        .post(
+            "/$batch",
+            json!({"requests": [
+                {"id": "a", "method": "GET", "url": format!("/users/{MAILBOX}/events/AAMkAGVtaXNzaW5nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")},
+                {"id": "b", "method": "POST", "url": w.events_path(), "dependsOn": ["a"],
+                 "headers": {"Content-Type": "application/json"}, "body": event},
+                {"id": "c", "method": "POST", "url": w.events_path(),
+                 "headers": {"Content-Type": "application/json"}, "body": event},
+            ]}),
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    let status = |id: &str| {
+        got.body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].as_u64().unwrap())
+            .unwrap()
+    };
+    assert_eq!((status("a"), status("b"), status("c")), (404, 424, 201));
+    assert_eq!(w.fake.events(MAILBOX, &w.calendar).len(), 1);
+    assert_eq!(w.fake.writes_applied(), 1);
+}
+
+#[tokio::test]
+async fn batch_inner_requests_are_throttled_individually() {
+    let w = World::new().await;
+    w.fake.set_faults(Faults {
+        throttle_fraction: 1.0,
+        retry_after_secs: 7,
+        ..Faults::default()
+    });
+    let calendars = format!("/users/{MAILBOX}/calendars");
+    let got = w
+        .post(
+            "/$batch",
+            json!({"requests": [batch_get("1", &calendars), batch_get("2", &calendars)]}),
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    for r in got.body["responses"].as_array().unwrap() {
+        assert_eq!(r["status"], 429);
+        assert_eq!(r["headers"]["Retry-After"], "7");
+        assert_eq!(r["body"]["error"]["code"], "TooManyRequests");
+    }
+}
+
+// ------------------------------------------------------------------ throttling and faults
+
+#[tokio::test]
+async fn throttling_sends_retry_after() {
+    let w = World::new().await;
+    let path = format!("/users/{MAILBOX}/calendars");
+    w.fake.set_faults(Faults {
+        throttle_fraction: 1.0,
+        ..Faults::default()
+    });
+    let got = w.get(&path).await;
+    assert_eq!((got.status, got.code()), (429, "TooManyRequests"));
+    assert_eq!(got.header("retry-after"), Some("1"));
+    assert_eq!(got.body["error"]["innerError"]["status"], "429");
+
+    // More than 4 concurrent requests per mailbox: ApplicationThrottled.
+    w.fake.set_faults(Faults {
+        latency: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let all = futures_util::future::join_all((0..6).map(|_| w.get(&path))).await;
+    let throttled: Vec<&Answer> = all.iter().filter(|a| a.status == 429).collect();
+    assert_eq!(
+        throttled.len(),
+        2,
+        "{:?}",
+        all.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert_eq!(throttled[0].code(), "ApplicationThrottled");
+    assert_eq!(
+        throttled[0].body["error"]["message"],
+        "Application is over its MailboxConcurrency limit."
+    );
+    assert!(throttled[0].header("retry-after").is_some());
+
+    w.fake.set_faults(Faults {
+        rate_limit: Some((2, Duration::from_secs(30))),
+        ..Faults::default()
+    });
+    let statuses = [
+        w.get(&path).await.status,
+        w.get(&path).await.status,
+        w.get(&path).await.status,
+    ];
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
+#[tokio::test]
+async fn injected_faults() {
+    let w = World::new().await;
+    let path = format!("/users/{MAILBOX}/calendars");
+    w.fake.set_faults(Faults {
+        fail_path: Some(("calendars".into(), 503, 2)),
+        retry_after_secs: 3,
+        ..Faults::default()
+    });
+    let first = w.get(&path).await;
+    assert_eq!(
+        (first.status, first.header("retry-after")),
+        (503, Some("3"))
+    );
+    assert_eq!(w.get(&path).await.status, 503);
+    assert_eq!(w.get(&path).await.status, 200);
+
+    w.fake.set_faults(Faults {
+        fail_504_fraction: 1.0,
+        ..Faults::default()
+    });
+    let got = w.get(&path).await;
+    assert_eq!((got.status, got.code()), (504, "UnknownError"));
+    assert!(got.header("retry-after").is_none());
+
+    w.fake.set_faults(Faults {
+        malformed_json: 1,
+        ..Faults::default()
+    });
+    let resp = w
+        .http
+        .get(w.url(&path))
+        .bearer_auth(&w.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
+    assert_eq!(w.get(&path).await.status, 200);
+
+    // A dropped connection after the write was applied.
+    w.fake.set_faults(Faults {
+        drop_connections: 1,
+        ..Faults::default()
+    });
+    let event = timed(
+        "Dropped",
+        "2030-11-01T10:00:00",
+        "2030-11-01T11:00:00",
+        "UTC",
+    );
+    let sent = w
+        .http
+        .post(w.url(&w.events_path()))
+        .bearer_auth(&w.token)
+        .json(&event)
+        .send()
+        .await;
+    let failed = match sent {
+        Err(_) => true,
+        Ok(resp) => resp.text().await.is_err(),
+    };
+    assert!(failed, "the connection should have been dropped");
+    assert_eq!(w.fake.writes_applied(), 1);
+    assert!(w.fake.requests().last().unwrap().dropped);
+    assert_eq!(w.post(&w.events_path(), event).await.status, 201);
+}
+
+#[test]
+fn usable_from_plain_tests_and_seedable() {
+    let fake = FakeGraph::start();
+    let seed: Value = serde_json::from_str(include_str!("../examples/seed.json")).unwrap();
+    let summary = fake.load_seed(&seed).unwrap();
+    assert!(!summary.apps.is_empty());
+    let source = fake
+        .calendar_id("events@contoso.example", "Calendar")
+        .unwrap();
+    let target = fake
+        .calendar_id("events@contoso.example", "Public Calendar")
+        .unwrap();
+    assert!(fake.events("events@contoso.example", &target).is_empty());
+    let events = fake.events("events@contoso.example", &source);
+    assert_eq!(events.len(), summary.events);
+    let today = Utc::now().date_naive();
+    assert!(events.iter().all(|e| {
+        let start =
+            NaiveDate::parse_from_str(&e["start"]["dateTime"].as_str().unwrap()[..10], "%Y-%m-%d")
+                .unwrap();
+        start >= today - chrono::Duration::days(30)
+    }));
+    assert!(fake.graph_url().ends_with("/v1.0"));
+}
