@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod logging;
 pub mod model;
 pub mod planner;
 pub mod policy;

@@ -1,1 +1,259 @@
-//! (in progress)
+//! The state directory: the run lock and the history of runs (SPEC §4).
+//!
+//! `state_dir` holds:
+//! - `lock`: held (with an OS file lock) by the one sync running; it names the
+//!   holder. The kernel frees it when the process dies, even by SIGKILL, so a
+//!   crashed run never blocks the next one.
+//! - `history.jsonl`: one JSON object per run, appended when the run ends.
+//!
+//! Deleting the directory loses the history and nothing else.
+
+use crate::error::Failure;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Creates the state directory (mode 0700 on Unix) if it does not exist.
+pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| {
+        anyhow::Error::new(Failure::Config(format!(
+            "Cannot create the state directory {} ({e}). Set `state_dir` (CALSYNC_STATE_DIR) \
+             to a directory calsync may write.",
+            dir.display()
+        )))
+    })
+}
+
+/// Who holds the lock, as written into the lock file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub run_id: String,
+    pub started: DateTime<Utc>,
+}
+
+/// The run lock. Released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    /// Takes the lock of `dir`, or fails at once with [`Failure::Locked`]
+    /// naming the holder.
+    pub fn acquire(dir: &Path, run_id: &str) -> anyhow::Result<Lock> {
+        let path = dir.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                // The holder may be mid-write; a partial read only weakens the message.
+                let _ = file.read_to_string(&mut text);
+                let holder = serde_json::from_str::<Holder>(text.trim())
+                    .map(|h| {
+                        format!(
+                            "process {} on {} (run {}, started {})",
+                            h.pid,
+                            h.host,
+                            h.run_id,
+                            h.started.format("%Y-%m-%d %H:%M:%SZ")
+                        )
+                    })
+                    .unwrap_or_else(|_| "another process".to_string());
+                return Err(anyhow::Error::new(Failure::Locked(format!(
+                    "Another calsync sync is running: {holder} holds the lock {}. \
+                     This run did nothing; the next scheduled run will catch up.",
+                    path.display()
+                ))));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        let holder = Holder {
+            pid: std::process::id(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            run_id: run_id.to_string(),
+            started: Utc::now(),
+        };
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        serde_json::to_writer(&mut file, &holder)?;
+        file.flush()?;
+        Ok(Lock { _file: file })
+    }
+}
+
+/// What a run did, by count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    pub skipped_non_public: usize,
+    pub failed: usize,
+}
+
+/// Graph traffic of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    pub requests: u64,
+    pub operations: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub mean_latency_ms: f64,
+    pub p95_latency_ms: f64,
+}
+
+/// One line of `history.jsonl`. Holds no token, secret or event content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: String,
+    pub command: String,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// `success`, `dry_run`, `partial`, `refused`, `locked` or `failed`.
+    pub outcome: String,
+    pub counts: Counts,
+    pub error: Option<String>,
+    pub metrics: RunMetrics,
+}
+
+/// The history file of a state directory.
+pub fn history_path(dir: &Path) -> PathBuf {
+    dir.join("history.jsonl")
+}
+
+/// Appends one entry as a single line (one `write` call, so a crash tears at
+/// most this line).
+pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
+    let path = history_path(dir);
+    let mut line = serde_json::to_vec(entry)?;
+    line.push(b'\n');
+    let mut options = OpenOptions::new();
+    options.create(true).read(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // A run killed while writing leaves a line without its newline: end it
+    // first, so that only the torn line is lost and not this one too.
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(len - 1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            line.insert(0, b'\n');
+        }
+    }
+    file.write_all(&line)
+        .with_context(|| format!("cannot append to {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads the history, oldest first, skipping (with a warning) lines that do
+/// not parse, such as a line torn by a crash.
+pub fn read_history(dir: &Path) -> anyhow::Result<Vec<HistoryEntry>> {
+    let path = history_path(dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut entries = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(e) => entries.push(e),
+            Err(_) => tracing::warn!(
+                file = %path.display(),
+                line = n + 1,
+                "skipping an unreadable history line (a run may have been interrupted while writing it)"
+            ),
+        }
+    }
+    Ok(entries)
+}
+
+/// A short random id for a run.
+pub fn new_run_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_is_refused_with_holder_named_and_freed_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Lock::acquire(dir.path(), "run-one").unwrap();
+        let err = Lock::acquire(dir.path(), "run-two").unwrap_err();
+        let failure = err.downcast_ref::<Failure>().unwrap();
+        assert_eq!(failure.exit_code(), 75);
+        assert!(err.to_string().contains("run-one"), "{err}");
+        drop(first);
+        assert!(Lock::acquire(dir.path(), "run-three").is_ok());
+    }
+
+    #[test]
+    fn torn_history_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = HistoryEntry {
+            id: "a".into(),
+            command: "sync".into(),
+            started: Utc::now(),
+            finished: Utc::now(),
+            duration_ms: 5,
+            outcome: "success".into(),
+            counts: Counts::default(),
+            error: None,
+            metrics: RunMetrics::default(),
+        };
+        append_history(dir.path(), &entry).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(history_path(dir.path()))
+            .unwrap();
+        f.write_all(b"{\"id\":\"torn\",\"comm").unwrap();
+        let read = read_history(dir.path()).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].id, "a");
+        let mut next = entry.clone();
+        next.id = "b".into();
+        append_history(dir.path(), &next).unwrap();
+        let ids: Vec<_> = read_history(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+}

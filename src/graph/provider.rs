@@ -1,1 +1,669 @@
-//! (in progress)
+//! Microsoft Graph calendars as a [`SourceProvider`] and a [`TargetProvider`].
+//!
+//! This module translates between Graph's JSON and the neutral model. Every
+//! request goes through [`GraphClient`], which owns paging, batching, retries
+//! and throttling.
+
+use crate::error::Failure;
+use crate::graph::client::{BatchRequest, GraphClient, GraphError};
+use crate::model::{
+    Body, BodyType, EventPayload, EventTime, ManagedEvent, Marker, Sensitivity, ShowAs,
+    SourceEvent, SourceKey, Window,
+};
+use crate::planner::Plan;
+use crate::policy::CopyPolicy;
+use crate::provider::{ApplyReport, SourceProvider, TargetProvider, WriteFailure};
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// The GUID of calsync's named extended properties. Fixed forever: changing it
+/// would orphan every copy calsync ever made.
+macro_rules! property_set {
+    () => {
+        "{5d2c6a0e-8b1f-4e5a-9c3d-7a41f02b6e19}"
+    };
+}
+/// Extended property holding the source key of a copy.
+pub const SOURCE_KEY_PROPERTY: &str = concat!("String ", property_set!(), " Name calsyncSourceKey");
+/// Extended property holding the hash of the fields calsync wrote.
+pub const CONTENT_HASH_PROPERTY: &str =
+    concat!("String ", property_set!(), " Name calsyncContentHash");
+
+/// Graph refuses a calendarView range longer than this (GRAPH.md §2).
+const MAX_VIEW_DAYS: i64 = 1825;
+/// The largest page calendarView and /events accept.
+const PAGE_SIZE: &str = "1000";
+
+/// Characters escaped in a path segment (a mailbox address or an id).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@')
+    .remove(b'=')
+    .remove(b'+');
+
+fn segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// The path of a mailbox: `/users/{upn}`, or `/me` for the signed-in user.
+pub fn mailbox_path(mailbox: &str) -> String {
+    if mailbox.eq_ignore_ascii_case("me") {
+        "/me".to_string()
+    } else {
+        format!("/users/{}", segment(mailbox))
+    }
+}
+
+/// Which setting names the calendar, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub enum CalendarRole {
+    Source,
+    Target,
+}
+
+impl CalendarRole {
+    fn key(self) -> &'static str {
+        match self {
+            CalendarRole::Source => "source_calendar",
+            CalendarRole::Target => "target_calendar",
+        }
+    }
+    fn env(self) -> &'static str {
+        match self {
+            CalendarRole::Source => "CALSYNC_SOURCE_CALENDAR",
+            CalendarRole::Target => "CALSYNC_TARGET_CALENDAR",
+        }
+    }
+}
+
+/// Maps a Graph failure about a mailbox to the exit code an operator needs.
+pub fn classify(err: GraphError, mailbox: &str) -> anyhow::Error {
+    let status = err.status;
+    let code = err.code.clone();
+    match (status, code.as_str()) {
+        (_, "ErrorInvalidUser") | (_, "MailboxNotEnabledForRESTAPI") => {
+            anyhow::Error::new(Failure::Config(format!(
+                "Graph does not know the mailbox \"{mailbox}\" ({code}). Set `mailbox` \
+                 (CALSYNC_MAILBOX) or `target_mailbox` (CALSYNC_TARGET_MAILBOX) to the address \
+                 of a mailbox that exists in this tenant and has Exchange Online."
+            )))
+        }
+        (Some(401), _) => anyhow::Error::new(Failure::Auth(format!(
+            "Graph refused the access token ({err}). Check that the app registration \
+             belongs to this tenant and cloud, then run again."
+        ))),
+        (Some(403), _) => anyhow::Error::new(Failure::Auth(format!(
+            "Graph denied access to the mailbox \"{mailbox}\" ({err}). The app needs the \
+             Calendars.ReadWrite application permission with admin consent (and, if an \
+             application access policy limits it, this mailbox must be in scope)."
+        ))),
+        _ => anyhow::Error::new(err),
+    }
+}
+
+/// Finds a calendar id by its name in a mailbox. An unknown name is a
+/// configuration error listing the names that exist.
+pub async fn resolve_calendar(
+    client: &GraphClient,
+    mailbox: &str,
+    name: &str,
+    role: CalendarRole,
+) -> anyhow::Result<String> {
+    let path = format!("{}/calendars", mailbox_path(mailbox));
+    let calendars = client
+        .get_all(&path, &[("$select", "id,name"), ("$top", "100")])
+        .await
+        .map_err(|e| classify(e, mailbox))?;
+    let wanted = name.trim();
+    let mut matches = Vec::new();
+    let mut names = Vec::new();
+    for cal in &calendars {
+        let cal_name = cal.get("name").and_then(Value::as_str).unwrap_or_default();
+        let id = cal.get("id").and_then(Value::as_str).unwrap_or_default();
+        if cal_name.trim() == wanted && !id.is_empty() {
+            matches.push(id.to_string());
+        }
+        names.push(format!("\"{cal_name}\""));
+    }
+    if matches.len() > 1 {
+        tracing::warn!(
+            calendar = wanted,
+            mailbox,
+            "several calendars share this name; using the first Graph lists"
+        );
+    }
+    match matches.into_iter().next() {
+        Some(id) => Ok(id),
+        None => Err(anyhow::Error::new(Failure::Config(format!(
+            "The mailbox \"{mailbox}\" has no calendar named \"{wanted}\" (set by `{key}`). \
+             Calendars that exist: {list}. Set `{key}` in the config file or {env} to one of \
+             these names (names are case-sensitive).",
+            key = role.key(),
+            env = role.env(),
+            list = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            },
+        )))),
+    }
+}
+
+/// One calendar in one mailbox, reached through Graph.
+pub struct GraphCalendar {
+    client: GraphClient,
+    mailbox: String,
+    calendar_id: String,
+    /// The copy policy decides which fields are read from the source at all:
+    /// a body that will not be copied is never even downloaded.
+    copy: CopyPolicy,
+}
+
+impl GraphCalendar {
+    pub fn new(client: GraphClient, mailbox: &str, calendar_id: &str, copy: CopyPolicy) -> Self {
+        GraphCalendar {
+            client,
+            mailbox: mailbox.to_string(),
+            calendar_id: calendar_id.to_string(),
+            copy,
+        }
+    }
+
+    fn calendar_path(&self) -> String {
+        format!(
+            "{}/calendars/{}",
+            mailbox_path(&self.mailbox),
+            segment(&self.calendar_id)
+        )
+    }
+
+    fn event_path(&self, id: &str) -> String {
+        format!("{}/events/{}", mailbox_path(&self.mailbox), segment(id))
+    }
+
+    fn source_select(&self) -> String {
+        let mut fields = vec![
+            "id",
+            "type",
+            "seriesMasterId",
+            "originalStart",
+            "subject",
+            "start",
+            "end",
+            "isAllDay",
+            "showAs",
+            "sensitivity",
+            "isCancelled",
+            "categories",
+        ];
+        if self.copy.location {
+            fields.push("location");
+        }
+        if self.copy.body {
+            fields.push("body");
+        }
+        fields.join(",")
+    }
+}
+
+/// The pieces, each at most 1825 days long, that cover `[start, end)`.
+pub fn view_pieces(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut pieces = Vec::new();
+    let mut from = start;
+    while from < end {
+        let to = std::cmp::min(from + Duration::days(MAX_VIEW_DAYS), end);
+        pieces.push((from, to));
+        from = to;
+    }
+    pieces
+}
+
+fn z(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl SourceProvider for GraphCalendar {
+    async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
+        // The window's end is included (SPEC §3 rule 1); calendarView's is not.
+        let read_end = window.end + Duration::seconds(1);
+        let path = format!("{}/calendarView", self.calendar_path());
+        let select = self.source_select();
+        let mut seen = HashSet::new();
+        let mut events = Vec::new();
+        for (from, to) in view_pieces(window.start, read_end) {
+            let (from, to) = (z(from), z(to));
+            let items = self
+                .client
+                .get_all(
+                    &path,
+                    &[
+                        ("startDateTime", from.as_str()),
+                        ("endDateTime", to.as_str()),
+                        ("$top", PAGE_SIZE),
+                        ("$orderby", "start/dateTime"),
+                        ("$select", select.as_str()),
+                    ],
+                )
+                .await
+                .map_err(|e| classify(e, &self.mailbox))
+                .context("reading the source calendar failed; nothing was written")?;
+            for item in &items {
+                let Some(ev) = source_event(item)? else {
+                    continue;
+                };
+                if seen.insert(ev.key.clone()) {
+                    events.push(ev);
+                }
+            }
+        }
+        Ok(events)
+    }
+}
+
+impl TargetProvider for GraphCalendar {
+    async fn read_managed(&self, _window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
+        let path = format!("{}/events", self.calendar_path());
+        let filter = format!(
+            "singleValueExtendedProperties/Any(ep: ep/id eq '{SOURCE_KEY_PROPERTY}' and ep/value ne '')"
+        );
+        let expand = format!(
+            "singleValueExtendedProperties($filter=id eq '{SOURCE_KEY_PROPERTY}' or id eq '{CONTENT_HASH_PROPERTY}')"
+        );
+        let items = self
+            .client
+            .get_all(
+                &path,
+                &[
+                    ("$filter", filter.as_str()),
+                    ("$expand", expand.as_str()),
+                    (
+                        "$select",
+                        "id,subject,start,end,isAllDay,showAs,location,categories",
+                    ),
+                    ("$top", PAGE_SIZE),
+                ],
+            )
+            .await
+            .map_err(|e| classify(e, &self.mailbox))
+            .context("reading the target calendar failed; nothing was written")?;
+        let mut managed = Vec::with_capacity(items.len());
+        for item in &items {
+            if let Some(ev) = managed_event(item)? {
+                managed.push(ev);
+            }
+        }
+        Ok(managed)
+    }
+
+    async fn apply(&self, plan: &Plan) -> anyhow::Result<ApplyReport> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Kind {
+            Create,
+            Update,
+            Delete,
+        }
+        let mut requests = Vec::with_capacity(plan.writes());
+        let mut meta = Vec::with_capacity(plan.writes());
+        let events_path = format!("{}/events", self.calendar_path());
+        for c in &plan.creates {
+            let mut body = payload_json(&c.payload, &c.marker);
+            body["transactionId"] = json!(c.transaction_id);
+            requests.push(BatchRequest {
+                method: Method::POST,
+                url: events_path.clone(),
+                body: Some(body),
+            });
+            meta.push((Kind::Create, c.payload.start));
+        }
+        for u in &plan.updates {
+            requests.push(BatchRequest {
+                method: Method::PATCH,
+                url: self.event_path(&u.target_id),
+                body: Some(payload_json(&u.payload, &u.marker)),
+            });
+            meta.push((Kind::Update, u.payload.start));
+        }
+        for d in &plan.deletes {
+            requests.push(BatchRequest {
+                method: Method::DELETE,
+                url: self.event_path(&d.target_id),
+                body: None,
+            });
+            meta.push((Kind::Delete, d.start));
+        }
+        let outcomes = self.client.batch(requests).await;
+        let mut report = ApplyReport::default();
+        for ((kind, start), outcome) in meta.into_iter().zip(outcomes) {
+            let action = match kind {
+                Kind::Create => "create",
+                Kind::Update => "update",
+                Kind::Delete => "delete",
+            };
+            let error = match outcome {
+                Ok(resp) if (200..300).contains(&resp.status) => None,
+                // Already gone counts as deleted (GRAPH.md §5).
+                Ok(resp) if kind == Kind::Delete && resp.status == 404 => None,
+                Ok(resp) => Some(format!("Graph answered {}", resp.status)),
+                Err(e) if kind == Kind::Delete && e.is_not_found() => None,
+                Err(e) => Some(e.to_string()),
+            };
+            match error {
+                None => match kind {
+                    Kind::Create => report.created += 1,
+                    Kind::Update => report.updated += 1,
+                    Kind::Delete => report.deleted += 1,
+                },
+                Some(error) => report.failures.push(WriteFailure {
+                    action,
+                    start: start.to_string(),
+                    error,
+                }),
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The JSON body calsync writes for a copy. It never carries attendees, so no
+/// invitation or cancellation is ever sent.
+pub fn payload_json(p: &EventPayload, marker: &Marker) -> Value {
+    json!({
+        "subject": p.subject,
+        "start": time_json(&p.start),
+        "end": time_json(&p.end),
+        "isAllDay": p.is_all_day,
+        "showAs": p.show_as.as_str(),
+        "sensitivity": "normal",
+        "isReminderOn": false,
+        "location": { "displayName": p.location },
+        "body": {
+            "contentType": match p.body.content_type { BodyType::Html => "html", BodyType::Text => "text" },
+            "content": p.body.content,
+        },
+        "categories": p.categories,
+        "singleValueExtendedProperties": [
+            { "id": SOURCE_KEY_PROPERTY, "value": marker.source_key.as_str() },
+            { "id": CONTENT_HASH_PROPERTY, "value": marker.content_hash },
+        ],
+    })
+}
+
+fn time_json(t: &EventTime) -> Value {
+    let date_time = match t {
+        EventTime::Date(d) => format!("{}T00:00:00", d.format("%Y-%m-%d")),
+        EventTime::Instant(i) => i.format("%Y-%m-%dT%H:%M:%S").to_string(),
+    };
+    json!({ "dateTime": date_time, "timeZone": "UTC" })
+}
+
+fn malformed(what: &str) -> anyhow::Error {
+    anyhow!(
+        "Graph returned an event without a valid `{what}`; the response is malformed or \
+         truncated. Nothing was written. Run again; if it persists, run with -vv and report \
+         the request-id."
+    )
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Parses a Graph `dateTimeTimeZone` into a time. calsync asks for UTC on
+/// every request, so any other zone is converted if known and refused if not.
+fn parse_time(v: &Value, key: &str, all_day: bool) -> anyhow::Result<EventTime> {
+    let obj = v.get(key).ok_or_else(|| malformed(key))?;
+    let raw = str_field(obj, "dateTime").ok_or_else(|| malformed(key))?;
+    let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| malformed(key))?;
+    if all_day {
+        // All-day events are floating dates whatever zone label they carry.
+        return Ok(EventTime::Date(naive.date()));
+    }
+    let zone = str_field(obj, "timeZone").unwrap_or("UTC");
+    if zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("Etc/UTC") {
+        return Ok(EventTime::Instant(naive.and_utc()));
+    }
+    let tz: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| anyhow!("Graph returned a time in the unexpected zone \"{zone}\""))?;
+    let local = naive
+        .and_local_timezone(tz)
+        .earliest()
+        .ok_or_else(|| malformed(key))?;
+    Ok(EventTime::Instant(local.with_timezone(&Utc)))
+}
+
+fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+fn categories(v: &Value) -> Vec<String> {
+    v.get("categories")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn location(v: &Value) -> String {
+    v.get("location")
+        .and_then(|l| l.get("displayName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Turns one calendarView item into a source event; `None` for items that
+/// are not instances (series masters never come from calendarView, but a
+/// server that sent one must not make calsync copy a whole series as one).
+pub fn source_event(v: &Value) -> anyhow::Result<Option<SourceEvent>> {
+    let id = str_field(v, "id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| malformed("id"))?;
+    let kind = str_field(v, "type").unwrap_or("singleInstance");
+    let key = match kind {
+        "occurrence" | "exception" => {
+            let series = str_field(v, "seriesMasterId")
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| malformed("seriesMasterId"))?;
+            let original = str_field(v, "originalStart")
+                .and_then(parse_instant)
+                .ok_or_else(|| malformed("originalStart"))?;
+            SourceKey::occurrence(series, original)
+        }
+        "seriesMaster" => return Ok(None),
+        _ => SourceKey::single(id),
+    };
+    let is_all_day = v.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+    let start = parse_time(v, "start", is_all_day)?;
+    let end = parse_time(v, "end", is_all_day)?;
+    // An unknown or missing sensitivity is treated as private: fail closed.
+    let sensitivity = str_field(v, "sensitivity")
+        .and_then(Sensitivity::parse)
+        .unwrap_or(Sensitivity::Private);
+    let show_as = str_field(v, "showAs")
+        .and_then(ShowAs::parse)
+        .unwrap_or(ShowAs::Unknown);
+    let body = match v.get("body") {
+        Some(b) => Body {
+            content_type: if str_field(b, "contentType")
+                .is_some_and(|t| t.eq_ignore_ascii_case("html"))
+            {
+                BodyType::Html
+            } else {
+                BodyType::Text
+            },
+            content: str_field(b, "content").unwrap_or_default().to_string(),
+        },
+        None => Body::default(),
+    };
+    Ok(Some(SourceEvent {
+        key,
+        subject: str_field(v, "subject").unwrap_or_default().to_string(),
+        start,
+        end,
+        is_all_day,
+        show_as,
+        sensitivity,
+        is_cancelled: v
+            .get("isCancelled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        categories: categories(v),
+        location: location(v),
+        body,
+    }))
+}
+
+/// Turns one target event into a managed event; `None` when it does not carry
+/// calsync's source-key marker (it was made by hand and is never touched).
+pub fn managed_event(v: &Value) -> anyhow::Result<Option<ManagedEvent>> {
+    let mut source_key = None;
+    let mut content_hash = String::new();
+    if let Some(props) = v
+        .get("singleValueExtendedProperties")
+        .and_then(Value::as_array)
+    {
+        for p in props {
+            let pid = str_field(p, "id").unwrap_or_default();
+            let value = str_field(p, "value").unwrap_or_default();
+            // Graph may return the GUID in another case (GRAPH.md §6).
+            if pid.eq_ignore_ascii_case(SOURCE_KEY_PROPERTY) && !value.is_empty() {
+                source_key = Some(SourceKey(value.to_string()));
+            } else if pid.eq_ignore_ascii_case(CONTENT_HASH_PROPERTY) {
+                content_hash = value.to_string();
+            }
+        }
+    }
+    let Some(source_key) = source_key else {
+        return Ok(None);
+    };
+    let id = str_field(v, "id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| malformed("id"))?;
+    let is_all_day = v.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Some(ManagedEvent {
+        target_id: id.to_string(),
+        marker: Marker {
+            source_key,
+            content_hash,
+        },
+        current: EventPayload {
+            subject: str_field(v, "subject").unwrap_or_default().to_string(),
+            start: parse_time(v, "start", is_all_day)?,
+            end: parse_time(v, "end", is_all_day)?,
+            is_all_day,
+            show_as: str_field(v, "showAs")
+                .and_then(ShowAs::parse)
+                .unwrap_or(ShowAs::Unknown),
+            location: location(v),
+            body: Body::default(),
+            categories: categories(v),
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    #[test]
+    fn pieces_never_exceed_graph_limit_and_cover_the_range() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let end = start + Duration::days(1825) + Duration::seconds(1);
+        let pieces = view_pieces(start, end);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[0], (start, start + Duration::days(1825)));
+        assert_eq!(pieces[1].1, end);
+        assert!(view_pieces(start, start + Duration::days(10)).len() == 1);
+        let long = view_pieces(start, start + Duration::days(4000));
+        assert_eq!(long.len(), 3);
+        assert!(long.iter().all(|(a, b)| *b - *a <= Duration::days(1825)));
+    }
+
+    #[test]
+    fn occurrence_key_survives_new_occurrence_ids() {
+        let a = json!({"id":"occ-1","type":"occurrence","seriesMasterId":"M","originalStart":"2026-12-01T10:00:00Z",
+            "start":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"},
+            "end":{"dateTime":"2026-12-01T11:00:00.0000000","timeZone":"UTC"},"sensitivity":"normal"});
+        let mut b = a.clone();
+        b["id"] = json!("occ-2-reissued");
+        let ka = source_event(&a).unwrap().unwrap().key;
+        let kb = source_event(&b).unwrap().unwrap().key;
+        assert_eq!(ka, kb);
+        assert_eq!(ka.as_str(), "s:M@20261201T100000Z");
+    }
+
+    #[test]
+    fn unknown_sensitivity_fails_closed_and_all_day_is_a_date() {
+        let v = json!({"id":"x","isAllDay":true,"sensitivity":"weird",
+            "start":{"dateTime":"2026-12-01T00:00:00.0000000","timeZone":"Tokyo Standard Time"},
+            "end":{"dateTime":"2026-12-02T00:00:00.0000000","timeZone":"Tokyo Standard Time"}});
+        let ev = source_event(&v).unwrap().unwrap();
+        assert_eq!(ev.sensitivity, Sensitivity::Private);
+        assert_eq!(
+            ev.start,
+            EventTime::Date(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap())
+        );
+    }
+
+    #[test]
+    fn missing_start_is_malformed() {
+        let v = json!({"id":"x","sensitivity":"normal"});
+        assert!(source_event(&v).is_err());
+    }
+
+    #[test]
+    fn events_without_marker_are_not_managed() {
+        let v = json!({"id":"x","subject":"by hand",
+            "start":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"},
+            "end":{"dateTime":"2026-12-01T11:00:00.0000000","timeZone":"UTC"}});
+        assert!(managed_event(&v).unwrap().is_none());
+    }
+
+    #[test]
+    fn payload_has_no_attendees_and_carries_marker() {
+        let p = EventPayload {
+            subject: "Open day".into(),
+            start: EventTime::Date(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()),
+            end: EventTime::Date(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()),
+            is_all_day: true,
+            show_as: ShowAs::Free,
+            location: String::new(),
+            body: Body::default(),
+            categories: vec![],
+        };
+        let m = Marker {
+            source_key: SourceKey::single("abc"),
+            content_hash: "h".into(),
+        };
+        let j = payload_json(&p, &m);
+        assert!(j.get("attendees").is_none());
+        assert_eq!(j["start"]["dateTime"], "2026-12-01T00:00:00");
+        assert_eq!(j["end"]["dateTime"], "2026-12-02T00:00:00");
+        assert_eq!(j["singleValueExtendedProperties"][0]["value"], "i:abc");
+    }
+}

@@ -1,0 +1,250 @@
+//! Shared helpers for the integration tests: a fake Graph per test, a
+//! hermetic environment for the `calsync` binary, and event builders.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use fakegraph::FakeGraph;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const TENANT: &str = "contoso-tenant";
+pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const SECRET: &str = "app-secret-Zq8~vT3pL0xW";
+pub const MAILBOX: &str = "events@contoso.example";
+pub const SOURCE: &str = "Calendar";
+pub const TARGET: &str = "Public Calendar";
+/// Put into every non-public event; must never reach the target or any output.
+pub const CANARY: &str = "CANARY-9f4e2b";
+
+/// One test's world: a fake Graph with a source and a target calendar, and a
+/// private home and state directory for the binary.
+pub struct World {
+    pub fake: FakeGraph,
+    pub home: tempfile::TempDir,
+    pub source_id: String,
+    pub target_id: String,
+}
+
+impl World {
+    pub fn new() -> World {
+        let fake = FakeGraph::start();
+        fake.add_app(TENANT, CLIENT_ID, SECRET);
+        fake.add_mailbox(MAILBOX);
+        let source_id = fake
+            .calendar_id(MAILBOX, SOURCE)
+            .expect("the fake creates the default calendar");
+        let target_id = fake.add_calendar(MAILBOX, TARGET);
+        World {
+            fake,
+            home: tempfile::tempdir().expect("temp dir"),
+            source_id,
+            target_id,
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.home.path().join("state")
+    }
+
+    /// A `calsync` command with a clean environment pointing at the fake.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calsync"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_STATE_HOME", self.home.path().join("xdg-state"))
+            .env("RUST_BACKTRACE", "0")
+            .env("CALSYNC_TENANT_ID", TENANT)
+            .env("CALSYNC_CLIENT_ID", CLIENT_ID)
+            .env("CALSYNC_CLIENT_SECRET", SECRET)
+            .env("CALSYNC_MAILBOX", MAILBOX)
+            .env("CALSYNC_GRAPH_URL", self.fake.graph_url())
+            .env("CALSYNC_AUTHORITY_URL", self.fake.authority_url())
+            .env("CALSYNC_STATE_DIR", self.state_dir())
+            .env("CALSYNC_TOKEN_STORE", "file")
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self
+            .command(args)
+            .output()
+            .expect("the calsync binary runs");
+        Run::from(out)
+    }
+
+    /// Runs `sync` and insists that it succeeded.
+    pub fn sync(&self) -> Run {
+        let run = self.run(&["sync"]);
+        assert_eq!(run.code, 0, "sync failed:\n{run}");
+        run
+    }
+
+    pub fn add_source(&self, event: Value) -> String {
+        self.fake.insert_event(MAILBOX, &self.source_id, event)
+    }
+
+    pub fn add_target(&self, event: Value) -> String {
+        self.fake.insert_event(MAILBOX, &self.target_id, event)
+    }
+
+    pub fn target_events(&self) -> Vec<Value> {
+        self.fake.events(MAILBOX, &self.target_id)
+    }
+
+    /// Target events carrying calsync's marker, with their source keys.
+    pub fn managed(&self) -> Vec<(String, Value)> {
+        self.target_events()
+            .into_iter()
+            .filter_map(|e| source_key_of(&e).map(|k| (k, e)))
+            .collect()
+    }
+
+    /// Subjects of the target calendar, sorted.
+    pub fn target_subjects(&self) -> Vec<String> {
+        let mut s: Vec<String> = self
+            .target_events()
+            .iter()
+            .map(|e| e["subject"].as_str().unwrap_or_default().to_string())
+            .collect();
+        s.sort();
+        s
+    }
+
+    pub fn config_file(&self, text: &str) -> PathBuf {
+        let path = self.home.path().join("calsync.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+}
+
+/// The source key in a target event's calsync marker, if it has one.
+pub fn source_key_of(event: &Value) -> Option<String> {
+    event["singleValueExtendedProperties"]
+        .as_array()?
+        .iter()
+        .find(|p| {
+            p["id"]
+                .as_str()
+                .is_some_and(|id| id.ends_with("Name calsyncSourceKey"))
+        })
+        .and_then(|p| p["value"].as_str())
+        .map(str::to_string)
+}
+
+/// The output of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+    }
+}
+
+/// Midnight UTC of today plus `days`.
+pub fn day(days: i64) -> DateTime<Utc> {
+    Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        + Duration::days(days)
+}
+
+pub fn date(days: i64) -> NaiveDate {
+    day(days).date_naive()
+}
+
+fn graph_time(t: DateTime<Utc>) -> Value {
+    json!({ "dateTime": t.format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC" })
+}
+
+/// A timed, public event `days` from today at `hour`:00 UTC, one hour long.
+pub fn public_event(subject: &str, days: i64, hour: i64) -> Value {
+    let start = day(days) + Duration::hours(hour);
+    json!({
+        "subject": subject,
+        "start": graph_time(start),
+        "end": graph_time(start + Duration::hours(1)),
+        "sensitivity": "normal",
+        "showAs": "busy",
+        "body": { "contentType": "text", "content": format!("Agenda for {subject}") },
+        "location": { "displayName": "Town hall" },
+    })
+}
+
+/// An event with the given sensitivity whose every text field holds the canary.
+pub fn secret_event(sensitivity: &str, days: i64, hour: i64) -> Value {
+    let start = day(days) + Duration::hours(hour);
+    json!({
+        "subject": format!("{CANARY} {sensitivity} subject"),
+        "start": graph_time(start),
+        "end": graph_time(start + Duration::hours(1)),
+        "sensitivity": sensitivity,
+        "body": { "contentType": "html", "content": format!("<p>{CANARY} body</p>") },
+        "location": { "displayName": format!("{CANARY} room") },
+        "categories": [format!("{CANARY}-category")],
+        "attendees": [{ "type": "required", "emailAddress": { "name": CANARY, "address": "ceo@contoso.example" } }],
+    })
+}
+
+/// Asserts that `needle` occurs nowhere in the target calendar or in the text.
+pub fn assert_absent(world: &World, needle: &str, outputs: &[&str]) {
+    let target = serde_json::to_string(&world.target_events()).expect("json");
+    assert!(
+        !target.contains(needle),
+        "{needle} leaked into the target calendar: {target}"
+    );
+    for out in outputs {
+        assert!(!out.contains(needle), "{needle} leaked into output:\n{out}");
+    }
+}
+
+/// Every file under a directory, concatenated, for leak checks of state.
+pub fn read_tree(dir: &Path) -> String {
+    let mut all = String::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                all.push_str(&read_tree(&p));
+            } else if let Ok(text) = std::fs::read(&p) {
+                all.push_str(&String::from_utf8_lossy(&text));
+            }
+        }
+    }
+    all
+}
