@@ -5,6 +5,7 @@
 //! honoured. Nothing calsync logs contains a token, a secret or an event body.
 
 use crate::cli::{GlobalArgs, LogFormat};
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// The filter for the flags given; `None` means "use `RUST_LOG`".
@@ -26,6 +27,7 @@ pub fn init(global: &GlobalArgs) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match global.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

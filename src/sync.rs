@@ -137,9 +137,13 @@ fn run_metrics(m: &Metrics) -> RunMetrics {
         operations: m.operations,
         retries: m.retries,
         throttled: m.throttled,
-        mean_latency_ms: m.mean_latency_ms(),
-        p95_latency_ms: m.p95_latency_ms(),
+        mean_latency_ms: round1(m.mean_latency_ms()),
+        p95_latency_ms: round1(m.p95_latency_ms()),
     }
+}
+
+fn round1(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
 }
 
 /// Runs one sync and records it in the history, whatever its outcome.

@@ -28,6 +28,9 @@ use url::Url;
 
 /// Graph's limit on requests in one `$batch`.
 pub const MAX_BATCH: usize = 20;
+
+/// Retries after a refused connection (see `send_with_retries`).
+const CONNECT_RETRIES: u32 = 2;
 /// The preferences sent with every request.
 pub const PREFER: &str = r#"outlook.timezone="UTC", IdType="ImmutableId""#;
 /// Longest excerpt of a non-JSON error body quoted in an error.
@@ -148,7 +151,7 @@ impl GraphError {
             Some(s) => s >= 500 || self.code == "malformed",
             None => matches!(
                 self.code.as_str(),
-                "transport" | "timeout" | "malformed" | "unavailable"
+                "transport" | "connect" | "timeout" | "malformed" | "unavailable"
             ),
         }
     }
@@ -169,7 +172,7 @@ impl fmt::Display for GraphError {
                     write!(f, ": {}", self.message)?;
                 }
             }
-            (None, "transport" | "timeout") => {
+            (None, "transport" | "connect" | "timeout") => {
                 write!(f, "Graph could not be reached for {req}: {}", self.message)?
             }
             (None, "token") => write!(f, "Could not obtain an access token for {req}")?,
@@ -742,7 +745,15 @@ impl GraphClient {
                     tracing::debug!(request = %label, "Graph answered 401; retrying once with a fresh token");
                 }
                 Attempt::Retry(e, retry_after) => {
-                    if attempt >= self.inner.opts.max_retries {
+                    // A refused connection is most often a wrong graph_url or a
+                    // network that is down: a short retry covers a blip without
+                    // keeping a scheduled run waiting for minutes.
+                    let limit = if e.code == "connect" {
+                        self.inner.opts.max_retries.min(CONNECT_RETRIES)
+                    } else {
+                        self.inner.opts.max_retries
+                    };
+                    if attempt >= limit {
                         self.note_outcome(e.is_outage());
                         return Err(e);
                     }
@@ -821,6 +832,8 @@ impl GraphClient {
                 tracing::debug!(request = %label, %client_request_id, elapsed_ms, error = %e, "graph request failed");
                 let code = if e.is_timeout() {
                     "timeout"
+                } else if e.is_connect() {
+                    "connect"
                 } else {
                     "transport"
                 };
@@ -1590,15 +1603,16 @@ mod tests {
         drop(l);
         let url = Url::parse(&format!("http://{addr}/v1.0")).unwrap();
         let mut o = opts(&url);
-        o.max_retries = 1;
+        o.max_retries = 6;
         let (c, _) = client_with(&url, o);
         let err = c.get("/users/x/calendars", &[]).await.unwrap_err();
-        assert_eq!(err.code, "transport");
+        assert_eq!(err.code, "connect");
         assert!(err.is_outage());
         let text = err.to_string();
         assert!(text.contains("GET /users/x/calendars"), "{text}");
         assert!(text.contains("graph_url"), "{text}");
-        assert_eq!(c.metrics().requests, 2);
+        // A refused connection is retried only briefly, whatever max_retries says.
+        assert_eq!(c.metrics().requests, 1 + u64::from(CONNECT_RETRIES));
     }
 
     #[tokio::test]

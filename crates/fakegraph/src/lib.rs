@@ -133,6 +133,8 @@ pub struct RecordedRequest {
     pub dropped: bool,
     /// The `request-id` the fake answered with.
     pub request_id: String,
+    /// When the fake received it.
+    pub received: std::time::Instant,
 }
 
 struct Handle {

@@ -119,6 +119,7 @@ impl Shared {
                 immutable_id,
                 dropped: false,
                 request_id: request_id.to_string(),
+                received: std::time::Instant::now(),
             },
         ));
         seq
