@@ -366,6 +366,79 @@ pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
     }
 }
 
+/// What `status` shows about sign-in; never a token.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuthState {
+    /// `client_credentials`, `delegated` or `none`.
+    pub method: String,
+    /// The signed-in account (user principal name), when known.
+    pub account: Option<String>,
+    /// `keyring` or `file`.
+    pub token_store: String,
+    /// When the cached access token expires, when one is cached.
+    pub access_token_expires: Option<chrono::DateTime<chrono::Utc>>,
+    pub refresh_token_present: bool,
+    /// A sentence for the operator, e.g. what to run to sign in.
+    pub note: Option<String>,
+}
+
+/// Describes the sign-in state without any network request.
+pub fn auth_state(settings: &crate::config::Settings) -> AuthState {
+    let token_store = match settings.token_store {
+        crate::config::TokenStore::Keyring => "keyring",
+        crate::config::TokenStore::File => "file",
+    }
+    .to_string();
+    if settings.client_secret.is_some() {
+        AuthState {
+            method: "client_credentials".into(),
+            account: None,
+            token_store,
+            access_token_expires: None,
+            refresh_token_present: false,
+            note: Some("app-only access with client_secret; tokens are not stored".into()),
+        }
+    } else {
+        AuthState {
+            method: "none".into(),
+            account: None,
+            token_store,
+            access_token_expires: None,
+            refresh_token_present: false,
+            note: Some("no credentials: set client_secret".into()),
+        }
+    }
+}
+
+/// Builds the token source the settings call for.
+pub fn token_source(
+    settings: &crate::config::Settings,
+    http: &reqwest::Client,
+) -> anyhow::Result<Arc<dyn TokenSource>> {
+    let (Some(tenant), Some(client_id)) = (&settings.tenant_id, &settings.client_id) else {
+        // require_graph() has already checked these; keep the message anyway.
+        return Err(Failure::Config("tenant_id and client_id are required".into()).into());
+    };
+    match &settings.client_secret {
+        Some(secret) => Ok(Arc::new(ClientCredentials::new(
+            http.clone(),
+            &settings.authority_url,
+            tenant,
+            client_id,
+            secret.clone(),
+            &settings.graph_url,
+        ))),
+        None => Err(Failure::Auth(
+            "No credentials are configured: this build signs in with an app secret only. \
+             Set client_secret (CALSYNC_CLIENT_SECRET) to a secret of the app registration, \
+             which needs the Calendars.ReadWrite application permission with admin consent, \
+             and set mailbox (CALSYNC_MAILBOX)."
+                .into(),
+        )
+        .into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

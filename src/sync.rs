@@ -1,6 +1,5 @@
 //! One run of `calsync sync`: lock, read both sides, plan, guard, apply, record.
 
-use crate::auth::{ClientCredentials, TokenSource};
 use crate::config::Settings;
 use crate::error::Failure;
 use crate::graph::client::{ClientOptions, GraphClient, Metrics, http_client};
@@ -12,7 +11,6 @@ use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the command line asked of this run.
@@ -91,39 +89,10 @@ impl PlanView {
     }
 }
 
-/// Builds the token source the settings call for.
-fn token_source(
-    settings: &Settings,
-    http: &reqwest::Client,
-) -> anyhow::Result<Arc<dyn TokenSource>> {
-    let (Some(tenant), Some(client_id)) = (&settings.tenant_id, &settings.client_id) else {
-        // require_graph() has already checked these; keep the message anyway.
-        return Err(Failure::Config("tenant_id and client_id are required".into()).into());
-    };
-    match &settings.client_secret {
-        Some(secret) => Ok(Arc::new(ClientCredentials::new(
-            http.clone(),
-            &settings.authority_url,
-            tenant,
-            client_id,
-            secret.clone(),
-            &settings.graph_url,
-        ))),
-        None => Err(Failure::Auth(
-            "No credentials are configured: this build signs in with an app secret only. \
-             Set client_secret (CALSYNC_CLIENT_SECRET) to a secret of the app registration, \
-             which needs the Calendars.ReadWrite application permission with admin consent, \
-             and set mailbox (CALSYNC_MAILBOX)."
-                .into(),
-        )
-        .into()),
-    }
-}
-
 /// The Graph client for a run.
 pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
     let http = http_client(Duration::from_secs(60))?;
-    let tokens = token_source(settings, &http)?;
+    let tokens = crate::auth::token_source(settings, &http)?;
     Ok(GraphClient::new(
         http,
         tokens,
@@ -217,13 +186,20 @@ fn first_line(s: &str) -> String {
         .collect()
 }
 
-async fn sync_once(
+/// The sync window for today (SPEC §3 rule 1).
+pub fn window(settings: &Settings) -> Window {
+    Window::around(
+        Utc::now().date_naive(),
+        settings.past_days,
+        settings.cutoff_days,
+    )
+}
+
+/// Resolves the source and target calendars by name and opens both.
+pub async fn open_calendars(
     settings: &Settings,
     client: &GraphClient,
-    run_id: &str,
-    dry_run: bool,
-    force: bool,
-) -> anyhow::Result<SyncReport> {
+) -> anyhow::Result<(GraphCalendar, GraphCalendar)> {
     let source_mailbox = settings.mailbox_or_me();
     let target_mailbox = settings.target_mailbox_or_source();
     let source_id = resolve_calendar(
@@ -249,14 +225,21 @@ async fn sync_once(
         .into());
     }
     let copy = settings.policy.copy;
-    let source = GraphCalendar::new(client.clone(), source_mailbox, &source_id, copy);
-    let target = GraphCalendar::new(client.clone(), target_mailbox, &target_id, copy);
+    Ok((
+        GraphCalendar::new(client.clone(), source_mailbox, &source_id, copy),
+        GraphCalendar::new(client.clone(), target_mailbox, &target_id, copy),
+    ))
+}
 
-    let window = Window::around(
-        Utc::now().date_naive(),
-        settings.past_days,
-        settings.cutoff_days,
-    );
+async fn sync_once(
+    settings: &Settings,
+    client: &GraphClient,
+    run_id: &str,
+    dry_run: bool,
+    force: bool,
+) -> anyhow::Result<SyncReport> {
+    let (source, target) = open_calendars(settings, client).await?;
+    let window = window(settings);
     tracing::info!(
         run_id,
         window_start = %window.start,

@@ -1,0 +1,52 @@
+//! One module per subcommand. Each takes the shared [`Context`] and its own
+//! arguments and returns the exit code; errors go back to `main`'s funnel.
+
+pub mod history;
+pub mod login;
+pub mod logout;
+pub mod status;
+pub mod sync;
+pub mod validate;
+
+use crate::cli::GlobalArgs;
+use crate::config::{self, FlagOverrides, Settings};
+use std::io::Write;
+
+/// What every command may need: the global flags and the environment.
+pub struct Context<'a> {
+    pub global: &'a GlobalArgs,
+    pub flags: FlagOverrides,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Context<'_> {
+    /// The settings in effect (flag > env > file > default).
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        config::load(&self.flags, self.env)
+    }
+}
+
+/// The async runtime for commands that talk to Graph.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Writes to stdout; a closed pipe (`calsync history | head`) is not an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The answer of a command this build does not have yet.
+pub fn unavailable(name: &str) -> anyhow::Error {
+    crate::error::Failure::Config(format!(
+        "`calsync {name}` is not available in this build of calsync."
+    ))
+    .into()
+}
