@@ -12,6 +12,7 @@ use crate::error::GraphError;
 use crate::event::{self, ExtMode, RenderOpts};
 use crate::faults;
 use crate::http::{Req, Resp};
+use crate::identity;
 use crate::odata::{Options, Prefer, Query, Subject};
 use crate::server::{Meta, Shared, decode_path};
 use crate::store::{Calendar, Mailbox, Origin, Store, Target, View};
@@ -176,7 +177,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
             .fail_path(&decode_path(path))
             .map(|status| GraphError::for_status(status, retry_after))
     };
-    let route = fault.map_or_else(|| parse_route(path), Err);
+    // `/me` is the signed-in user of a delegated token.
+    let routed = match &grant.user {
+        Some(user) => me_as_user(path, user),
+        None => None,
+    };
+    let route = fault.map_or_else(|| parse_route(routed.as_deref().unwrap_or(path)), Err);
     let route = match route {
         Ok(route) => route,
         Err(e) => {
@@ -189,6 +195,18 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
         return batch::handle(shared, req, meta).await.unwrap_or_else(error);
     }
     let mailbox = route.user().unwrap_or_default().to_string();
+    let denied = {
+        let store = shared.store();
+        let own = match (&grant.user, store.mailbox_index(&mailbox)) {
+            (Some(user), Some(mb)) => store.mailbox_index(user) == Some(mb),
+            _ => false,
+        };
+        identity::authorize(&grant, own).err()
+    };
+    if let Some(message) = denied {
+        tokio::time::sleep(latency).await;
+        return error(GraphError::new(403, "ErrorAccessDenied", message));
+    }
     let flight = faults::admit(
         shared,
         &grant.client_id,
@@ -220,6 +238,21 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
         Ok(resp)
     });
     result.unwrap_or_else(error)
+}
+
+/// `/me/rest` → `/users/{user}/rest` (segment match ignores case).
+fn me_as_user(path: &str, user: &str) -> Option<String> {
+    let trimmed = path.trim_start_matches('/');
+    let (first, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    if !first.eq_ignore_ascii_case("me") {
+        return None;
+    }
+    let user = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
+    Some(if rest.is_empty() {
+        format!("/users/{user}")
+    } else {
+        format!("/users/{user}/{rest}")
+    })
 }
 
 struct Ctx<'a> {

@@ -24,16 +24,33 @@
 //!
 //! # What is served
 //!
-//! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant.
-//! - `/v1.0/users/{id|upn}`: the user; `/calendars` (list, create), `/calendars/{id}`,
+//! - `POST /{tenant}/oauth2/v2.0/devicecode`: device authorization, answered
+//!   as scripted with [`FakeGraph::script_device_flow`].
+//! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials, device-code
+//!   and refresh-token grants (refresh tokens rotate on every use).
+//! - `/v1.0/users/{id|upn}` and, with a delegated token, `/v1.0/me` (the
+//!   signed-in user's mailbox): the user; `/calendars` (list, create), `/calendars/{id}`,
 //!   `/calendar`; `calendarView` under a calendar, `/calendar` or the user;
 //!   `/events` (list, create) under a calendar, `/calendar` or the user;
 //!   `/events/{id}` (get, patch, delete) and `/events/{id}/instances`.
 //! - `calendarView/delta` under a calendar, `/calendar` or the user.
 //! - `POST /v1.0/$batch`.
 //!
-//! `/me` (tokens are app-only), delta on `/events` (beta only) and
-//! attachments are not served.
+//! `/me` with an app-only token is a 400, as on Graph. Delta on `/events`
+//! (beta only) and attachments are not served.
+//!
+//! # Sign-in
+//!
+//! Apps registered with [`FakeGraph::add_app`] accept their secret;
+//! [`FakeGraph::allow_public_client_flows`] lets them use the device code and
+//! refresh tokens without one. App-only tokens need a `Calendars.*` role
+//! (apps get `Calendars.ReadWrite` unless [`FakeGraph::set_app_roles`] says
+//! otherwise). Delegated tokens reach the user's own mailbox with
+//! `Calendars.ReadWrite` and any other mailbox only with
+//! `Calendars.ReadWrite.Shared`; otherwise Graph answers
+//! `403 ErrorAccessDenied`. Access tokens are unsigned JWT-shaped strings;
+//! with `openid` the token response carries an id token whose
+//! `preferred_username` is the user.
 //!
 //! # Behaviour worth knowing
 //!
@@ -102,6 +119,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub use faults::Faults;
+pub use identity::DevicePoll;
 pub use seed::SeedSummary;
 
 use event::{ExtMode, RenderOpts};
@@ -207,6 +225,78 @@ impl FakeGraph {
     /// Adds a mailbox with its default calendar, "Calendar".
     pub fn add_mailbox(&self, upn: &str) {
         self.shared().store().add_mailbox(upn);
+    }
+
+    /// Adds a user who can sign in (with the device code): their mailbox,
+    /// which is `/me` for their delegated tokens.
+    pub fn add_user(&self, upn: &str) {
+        self.add_mailbox(upn);
+    }
+
+    /// Turns on "Allow public client flows" for an app (registering it
+    /// without a secret if needed): the device code and refresh grants then
+    /// work without a client secret. Without it they answer `401
+    /// invalid_client` (AADSTS7000218), as Entra does.
+    pub fn allow_public_client_flows(&self, tenant: &str, client_id: &str) {
+        self.shared()
+            .identity()
+            .set_public_client(tenant, client_id, true);
+    }
+
+    /// The application permissions (`roles`) an app's app-only tokens carry.
+    pub fn set_app_roles(&self, tenant: &str, client_id: &str, roles: &[&str]) {
+        self.shared().identity().set_roles(tenant, client_id, roles);
+    }
+
+    /// Scripts the next device code issued: each poll of the token endpoint
+    /// takes the next outcome (then `authorization_pending` once they run
+    /// out); [`DevicePoll::Approve`] signs `user` in. Scripts queue up, one
+    /// per device code. Codes with no script stay pending until they expire
+    /// (nobody is at the browser), unless [`FakeGraph::approve_device_flows`]
+    /// is in force.
+    pub fn script_device_flow(&self, user: &str, polls: &[DevicePoll]) {
+        self.shared().identity().script_device_flow(user, polls);
+    }
+
+    /// Every unscripted device code is approved as `user` on its second
+    /// poll (`None` turns this off). For trying calsync by hand.
+    pub fn approve_device_flows(&self, user: Option<&str>) {
+        self.shared().identity().approve_device_flows(user);
+    }
+
+    /// The `interval` (seconds) device authorizations ask clients to poll
+    /// at; default 5, as on the real service. Tests use 0 or 1.
+    pub fn set_device_code_interval(&self, secs: u64) {
+        self.shared().identity().device_interval = secs;
+    }
+
+    /// The `expires_in` (seconds) of new device codes; default 900.
+    pub fn set_device_code_lifetime(&self, secs: u64) {
+        self.shared().identity().device_lifetime = secs;
+    }
+
+    /// The lifetime (seconds) of access tokens issued from now on; default
+    /// 3599. Graph refuses them with `401` once it has passed.
+    pub fn set_token_lifetime(&self, secs: u64) {
+        self.shared().identity().token_lifetime = secs;
+    }
+
+    /// Every refresh token issued so far is revoked (as by a password change
+    /// or an administrator): refreshing answers `invalid_grant` (AADSTS50173).
+    pub fn revoke_refresh_tokens(&self) {
+        self.shared().identity().revoke_refresh_tokens();
+    }
+
+    /// With `true`, a refresh token stops working once it has been rotated
+    /// (the real service tolerates the old one): a client that did not keep
+    /// the new one fails.
+    pub fn set_strict_refresh_rotation(&self, strict: bool) {
+        self.shared().identity().strict_rotation = strict;
+    }
+
+    /// The refresh tokens presented to the token endpoint, in order.
+    pub fn refresh_tokens_presented(&self) -> Vec<String> {
+        self.shared().identity().refresh_presented.clone()
     }
 
     fn mailbox(&self, mailbox: &str) -> usize {
@@ -379,15 +469,21 @@ impl FakeGraph {
         self.shared().store().invites_sent
     }
 
-    /// Every access token issued and every client secret registered, so tests
-    /// can assert that none leaks.
+    /// Every token issued (access, refresh and id tokens, device codes) and
+    /// every client secret registered, so tests can assert that none leaks.
     pub fn issued_tokens(&self) -> Vec<String> {
         let identity = self.shared().identity();
         identity
             .issued
             .iter()
             .cloned()
-            .chain(identity.apps.iter().map(|a| a.client_secret.clone()))
+            .chain(
+                identity
+                    .apps
+                    .iter()
+                    .map(|a| a.client_secret.clone())
+                    .filter(|s| !s.is_empty()),
+            )
             .collect()
     }
 

@@ -2,7 +2,9 @@
 //!
 //! ```json
 //! {
-//!   "apps": [{"tenant": "contoso", "client_id": "…", "client_secret": "…"}],
+//!   "apps": [{"tenant": "contoso", "client_id": "…", "client_secret": "…",
+//!             "public_client": true}],
+//!   "device_user": "events@contoso.example",
 //!   "mailboxes": [{
 //!     "upn": "events@contoso.example",
 //!     "calendars": [
@@ -26,6 +28,10 @@
 //! `today-N`: it is replaced by the date N days from today (UTC), and the
 //! rest (`T10:00:00`) is kept. The mailbox's default "Calendar" exists
 //! already; naming it adds its events.
+//!
+//! `public_client` (optional) allows the app's device-code sign-in, and
+//! `device_user` (optional) approves every device code as that user on its
+//! second poll, so `calsync login` can be tried by hand.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::Value;
@@ -114,11 +120,20 @@ pub(crate) fn load(fake: &FakeGraph, seed: &Value) -> Result<SeedSummary, String
         let client_id = text(app, "client_id", "an app")?;
         let secret = text(app, "client_secret", "an app")?;
         fake.add_app(tenant, client_id, secret);
+        if app.get("public_client").and_then(Value::as_bool) == Some(true) {
+            fake.allow_public_client_flows(tenant, client_id);
+        }
         summary.apps.push((
             tenant.to_string(),
             client_id.to_string(),
             secret.to_string(),
         ));
+    }
+    if let Some(user) = seed.get("device_user") {
+        let user = user
+            .as_str()
+            .ok_or("seed: 'device_user' must be a user principal name")?;
+        fake.approve_device_flows(Some(user));
     }
     for mailbox in seed
         .get("mailboxes")

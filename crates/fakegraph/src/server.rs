@@ -174,19 +174,19 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
             None => {
                 let latency = shared.faults().cfg.latency;
                 tokio::time::sleep(latency).await;
-                match identity::token_tenant(&req.path) {
-                    Some(tenant) => {
+                match identity::endpoint(&req.path) {
+                    Some((tenant, endpoint)) => {
                         let tenant = decode_path(tenant);
                         let fault = shared.faults().fail_path(&logged_path);
                         let mut identity = shared.identity();
                         match fault {
                             Some(status) => identity.fault_response(status),
-                            None => identity.token(&tenant, &req),
+                            None => identity.handle(&tenant, endpoint, &req),
                         }
                     }
                     None => Resp::json(
                         404,
-                        serde_json::json!({"error": {"code": "NotFound", "message": format!("fakegraph serves /v1.0 and /{{tenant}}/oauth2/v2.0/token, not {}", req.path)}}),
+                        serde_json::json!({"error": {"code": "NotFound", "message": format!("fakegraph serves /v1.0 and /{{tenant}}/oauth2/v2.0/{{token,devicecode}}, not {}", req.path)}}),
                     ),
                 }
             }

@@ -3,12 +3,17 @@
 //! Every Graph request asks a [`TokenSource`] for its bearer token. App-only
 //! authentication ([`ClientCredentials`]) runs the OAuth 2.0 client-credentials
 //! grant against `{authority_url}/{tenant}/oauth2/v2.0/token` and keeps the
-//! token in memory until shortly before it expires. Token requests travel over
-//! the same `reqwest::Client` as Graph requests (one HTTP stack, one set of
-//! timeouts, redirects never followed).
+//! token in memory until shortly before it expires. Delegated authentication
+//! ([`delegated::DelegatedTokens`], used when no client_secret is set) redeems
+//! the refresh token that `calsync login` stored ([`store`]). Token requests
+//! travel over the same `reqwest::Client` as Graph requests (one HTTP stack,
+//! one set of timeouts, redirects never followed).
 //!
 //! Secrets and tokens are [`SecretString`]s: they appear in no log line, error
 //! message or `Debug` output.
+
+pub mod delegated;
+pub mod store;
 
 use crate::error::Failure;
 use anyhow::anyhow;
@@ -152,27 +157,8 @@ impl ClientCredentials {
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(token_url);
 
-        let last_status: Arc<StdMutex<Option<u16>>> = Arc::new(StdMutex::new(None));
-        let http = self.http.clone();
-        let status_slot = Arc::clone(&last_status);
-        let send = move |request: oauth2::HttpRequest| {
-            let http = http.clone();
-            let status_slot = Arc::clone(&status_slot);
-            async move {
-                let request = reqwest::Request::try_from(request).map_err(TokenHttpError)?;
-                let response = http.execute(request).await.map_err(TokenHttpError)?;
-                let status = response.status();
-                if let Ok(mut slot) = status_slot.lock() {
-                    *slot = Some(status.as_u16());
-                }
-                let headers = response.headers().clone();
-                let body = response.bytes().await.map_err(TokenHttpError)?;
-                let mut built = http::Response::new(body.to_vec());
-                *built.status_mut() = status;
-                *built.headers_mut() = headers;
-                Ok::<_, TokenHttpError>(built)
-            }
-        };
+        let oauth_http = OauthHttp::new(self.http.clone());
+        let send = |request: oauth2::HttpRequest| oauth_http.send(request);
 
         let started = Instant::now();
         let result: Result<BasicTokenResponse, _> = client
@@ -180,7 +166,7 @@ impl ClientCredentials {
             .add_scope(Scope::new(self.scope.clone()))
             .request_async(&send)
             .await;
-        let status = last_status.lock().ok().and_then(|s| *s);
+        let status = oauth_http.status();
 
         match result {
             Ok(response) => {
@@ -326,9 +312,52 @@ pub fn default_scope(graph_url: &Url) -> String {
     format!("{}/.default", graph_url.origin().ascii_serialization())
 }
 
+/// The HTTP function handed to oauth2: calsync's one reqwest client, noting
+/// the status of the last answer (for error messages).
+pub(crate) struct OauthHttp {
+    http: reqwest::Client,
+    last_status: Arc<StdMutex<Option<u16>>>,
+}
+
+impl OauthHttp {
+    pub(crate) fn new(http: reqwest::Client) -> OauthHttp {
+        OauthHttp {
+            http,
+            last_status: Arc::new(StdMutex::new(None)),
+        }
+    }
+
+    /// The status of the last answer, if one came.
+    pub(crate) fn status(&self) -> Option<u16> {
+        self.last_status.lock().ok().and_then(|s| *s)
+    }
+
+    pub(crate) fn send(
+        &self,
+        request: oauth2::HttpRequest,
+    ) -> impl Future<Output = Result<oauth2::HttpResponse, TokenHttpError>> + Send + 'static {
+        let http = self.http.clone();
+        let status_slot = Arc::clone(&self.last_status);
+        async move {
+            let request = reqwest::Request::try_from(request).map_err(TokenHttpError)?;
+            let response = http.execute(request).await.map_err(TokenHttpError)?;
+            let status = response.status();
+            if let Ok(mut slot) = status_slot.lock() {
+                *slot = Some(status.as_u16());
+            }
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(TokenHttpError)?;
+            let mut built = http::Response::new(body.to_vec());
+            *built.status_mut() = status;
+            *built.headers_mut() = headers;
+            Ok(built)
+        }
+    }
+}
+
 /// The error type of the HTTP closure handed to oauth2.
 #[derive(Debug)]
-struct TokenHttpError(reqwest::Error);
+pub(crate) struct TokenHttpError(pub(crate) reqwest::Error);
 
 impl fmt::Display for TokenHttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -375,42 +404,86 @@ pub struct AuthState {
     pub account: Option<String>,
     /// `keyring` or `file`.
     pub token_store: String,
-    /// When the cached access token expires, when one is cached.
+    /// Where the tokens are: the keyring's name or the token file's path
+    /// (delegated sign-in only).
+    pub token_location: Option<String>,
+    /// When the stored access token expires, when one is stored.
     pub access_token_expires: Option<chrono::DateTime<chrono::Utc>>,
     pub refresh_token_present: bool,
+    /// The delegated permissions granted at sign-in (space-separated scopes).
+    pub scopes: Option<String>,
     /// A sentence for the operator, e.g. what to run to sign in.
     pub note: Option<String>,
 }
 
-/// Describes the sign-in state without any network request.
+/// Describes the sign-in state without any network request (the keyring is
+/// asked, the token file read).
 pub fn auth_state(settings: &crate::config::Settings) -> AuthState {
-    let token_store = match settings.token_store {
-        crate::config::TokenStore::Keyring => "keyring",
-        crate::config::TokenStore::File => "file",
-    }
-    .to_string();
+    let token_store = settings.token_store.as_str().to_string();
     if settings.client_secret.is_some() {
-        AuthState {
+        return AuthState {
             method: "client_credentials".into(),
             account: None,
             token_store,
+            token_location: None,
             access_token_expires: None,
             refresh_token_present: false,
-            note: Some("app-only access with client_secret; tokens are not stored".into()),
-        }
-    } else {
-        AuthState {
-            method: "none".into(),
-            account: None,
-            token_store,
-            access_token_expires: None,
-            refresh_token_present: false,
-            note: Some("no credentials: set client_secret".into()),
-        }
+            scopes: None,
+            note: Some("app-only access with client_secret; tokens are kept in memory only".into()),
+        };
     }
+    let mut state = AuthState {
+        method: "none".into(),
+        account: None,
+        token_store,
+        token_location: None,
+        access_token_expires: None,
+        refresh_token_present: false,
+        scopes: None,
+        note: None,
+    };
+    let Some(profile) = store::Profile::of(settings) else {
+        state.note = Some("tenant_id and client_id are not set".into());
+        return state;
+    };
+    let loaded = store::open(settings).and_then(|s| {
+        state.token_location = Some(s.describe());
+        s.load(&profile)
+    });
+    match loaded {
+        Ok(Some(sign_in)) => {
+            let now = chrono::Utc::now();
+            state.method = "delegated".into();
+            state.refresh_token_present = sign_in.refresh_token.is_some();
+            state.access_token_expires = sign_in.access_token_expires;
+            state.scopes = Some(sign_in.scopes.clone());
+            state.note = match (state.refresh_token_present, sign_in.access_token_expires) {
+                (true, Some(t)) if t <= now => {
+                    Some("access token expired; the next run renews it with the refresh token".into())
+                }
+                (false, Some(t)) if t > now => Some(
+                    "no refresh token: sign-in lapses when the access token expires; run `calsync login`"
+                        .into(),
+                ),
+                (false, _) => Some("no refresh token: run `calsync login`".into()),
+                _ => None,
+            };
+            state.account = Some(sign_in.account);
+        }
+        Ok(None) => {
+            state.note = Some(
+                "not signed in: run `calsync login` (or set client_secret for app-only access)"
+                    .into(),
+            );
+        }
+        Err(e) => state.note = Some(format!("{e:#}")),
+    }
+    state
 }
 
-/// Builds the token source the settings call for.
+/// Builds the token source the settings call for: app-only with
+/// client_secret, else the delegated sign-in `calsync login` stored (its
+/// absence is a [`Failure::Auth`], before any Graph request).
 pub fn token_source(
     settings: &crate::config::Settings,
     http: &reqwest::Client,
@@ -428,14 +501,12 @@ pub fn token_source(
             secret.clone(),
             &settings.graph_url,
         ))),
-        None => Err(Failure::Auth(
-            "No credentials are configured: this build signs in with an app secret only. \
-             Set client_secret (CALSYNC_CLIENT_SECRET) to a secret of the app registration, \
-             which needs the Calendars.ReadWrite application permission with admin consent, \
-             and set mailbox (CALSYNC_MAILBOX)."
-                .into(),
-        )
-        .into()),
+        None => {
+            let store = store::open(settings)?;
+            Ok(Arc::new(delegated::DelegatedTokens::load(
+                settings, http, store,
+            )?))
+        }
     }
 }
 
