@@ -16,7 +16,37 @@ Examples:
 
 Configuration comes from the command line, then CALSYNC_* environment variables,
 then the TOML file (--config, CALSYNC_CONFIG, or $XDG_CONFIG_HOME/calsync/config.toml),
-then defaults.
+then defaults. The keys, with their environment variables:
+
+  tenant_id            CALSYNC_TENANT_ID: the Microsoft Entra tenant (GUID or domain).
+  client_id            CALSYNC_CLIENT_ID: the application (client) ID of the app registration.
+  client_secret        CALSYNC_CLIENT_SECRET: the app secret; when set, calsync signs in as
+                       the application instead of as a user. Keep it out of the file.
+  mailbox              CALSYNC_MAILBOX: the mailbox of the source calendar (default: the
+                       signed-in user; required with client_secret).
+  source_calendar      CALSYNC_SOURCE_CALENDAR: the calendar read (default \"Calendar\").
+  target_calendar      CALSYNC_TARGET_CALENDAR: the public calendar written
+                       (default \"Public Calendar\").
+  target_mailbox       CALSYNC_TARGET_MAILBOX: the mailbox of the target (default: mailbox).
+  past_days            CALSYNC_PAST_DAYS: days before today that are still synced (default 0).
+  cutoff_days          CALSYNC_CUTOFF_DAYS: days after today that are synced (default 1825).
+  dry_run              CALSYNC_DRY_RUN: true makes every sync a dry run (default false).
+  cloud                CALSYNC_CLOUD: global, usgov, usgov-dod or china; sets both endpoints.
+  graph_url            CALSYNC_GRAPH_URL: the Microsoft Graph root, version included.
+  authority_url        CALSYNC_AUTHORITY_URL: the sign-in authority.
+  token_store          CALSYNC_TOKEN_STORE: keyring (default) or file (tokens.json, mode
+                       0600, in the state dir; for servers without a keyring).
+  state_dir            CALSYNC_STATE_DIR: where the lock and history live
+                       (default $XDG_STATE_HOME/calsync).
+  max_delete_fraction  CALSYNC_MAX_DELETE_FRACTION: the largest share of the copies one run
+                       may delete without --force (default 0.25).
+  [filter]             sensitivity, include_categories, exclude_categories, skip_cancelled,
+                       show_as, subject_exclude: which source events count as public.
+  [copy]               location, body, categories: optional fields copied (default false).
+
+Logs go to stderr: warnings only by default, more with -v, errors only with -q, or as
+set by RUST_LOG; --log-format json writes one JSON object per line. Progress bars
+appear only when stderr is a terminal. stdout carries only the result.
 
 Exit codes: 0 success, 1 unexpected failure, 2 usage or configuration error,
 3 sign-in needed or refused, 4 problems found, 5 some writes failed,
@@ -34,8 +64,10 @@ Examples:
   calsync sync --force        Allow a run that deletes many events
   calsync sync --json         One JSON summary on stdout
 
-A schedule (cron, a systemd timer, a CI job) runs `calsync sync` every 23 minutes
-or so; a run that finds another one in progress exits 75 at once.";
+A schedule (cron, a systemd timer, a CI job) runs `calsync -q sync` every 23 minutes
+or so; a run that finds another one in progress exits 75 at once. Each run ends with
+one summary line on stdout: created, updated, deleted, unchanged, skipped as
+non-public, the duration and the number of requests made to Graph.";
 
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
@@ -84,19 +116,28 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
 
     /// Format of the log lines written to stderr.
+    ///
+    /// text is for people. json writes one JSON object per line with the
+    /// timestamp, level, target, message, the run id and the event's fields
+    /// (counts, Graph request ids), for log collectors; it also turns progress
+    /// bars off.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     pub log_format: LogFormat,
 
     /// Log more: -v info, -vv debug, -vvv trace (the default is warnings).
     ///
-    /// -v and -q override RUST_LOG. Trace logs may contain event data; keep
-    /// them private.
+    /// -v shows each step of a run with its counts; -vv adds every Graph
+    /// request with its status, latency and request-id (useful in a support
+    /// case) and each planned change with its start and subject (public
+    /// events only). -v and -q override RUST_LOG. Keep debug and trace logs
+    /// private.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
-    /// Log errors only.
+    /// Log errors only, and show no progress bars.
     ///
-    /// -q and -v override RUST_LOG.
+    /// Meant for cron and timers: a run then prints only its errors (stderr)
+    /// and its one-line summary (stdout). -q and -v override RUST_LOG.
     #[arg(short, long, global = true)]
     pub quiet: bool,
 }
@@ -199,6 +240,11 @@ pub struct LoginArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct SyncArgs {
     /// Write nothing to Graph; print the plan instead.
+    ///
+    /// Reads both calendars and lists each create, update and delete a real
+    /// run would make. A dry run takes no lock, so it may run beside a
+    /// scheduled one. The dry_run key (CALSYNC_DRY_RUN) does the same for
+    /// every run.
     #[arg(long)]
     pub dry_run: bool,
 
@@ -207,10 +253,19 @@ pub struct SyncArgs {
     pub full: bool,
 
     /// Apply the plan even when it trips the mass-deletion guard.
+    ///
+    /// Without it, a run that would delete more than max_delete_fraction of
+    /// the copies (and more than 10) writes nothing and exits 6. Check the
+    /// plan with --dry-run first.
     #[arg(long)]
     pub force: bool,
 
     /// Print one JSON document with the outcome on stdout.
+    ///
+    /// The document holds the run id, the window, the plan, the counts, any
+    /// failed writes and the run's Graph metrics; on failure it is
+    /// {"error", "causes", "exit_code"}. Logs stay on stderr and no progress
+    /// bar is drawn.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,8 +1,13 @@
 //! One run of `calsync sync`: lock, read both sides, plan, guard, apply, record.
+//!
+//! Everything a run logs happens inside a `run` span carrying its `run_id`
+//! (the id of its history line), so each log line names its run. A run given
+//! a progress display ([`SyncOptions::progress`]) shows a spinner while it
+//! reads and a bar while it applies the plan.
 
 use crate::config::Settings;
 use crate::error::Failure;
-use crate::graph::client::{ClientOptions, GraphClient, Metrics, http_client};
+use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
 use crate::model::Window;
 use crate::planner::{self, Plan};
@@ -10,14 +15,21 @@ use crate::provider::{ApplyReport, SourceProvider, TargetProvider, WriteFailure}
 use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// What the command line asked of this run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
     pub dry_run: bool,
     pub force: bool,
+    /// Where to draw progress bars; `None` draws none (not a terminal,
+    /// `--json`, JSON logs, `-q`).
+    pub progress: Option<MultiProgress>,
 }
 
 /// The outcome of a run that got as far as a plan.
@@ -120,6 +132,17 @@ pub async fn run(settings: &Settings, opts: SyncOptions) -> anyhow::Result<SyncR
     settings.require_graph()?;
     state::ensure_dir(&settings.state_dir)?;
     let run_id = state::new_run_id();
+    // At error level so that the span, and its run id, is there whenever
+    // anything at all is logged.
+    let span = tracing::error_span!("run", run_id = %run_id);
+    run_in_span(settings, opts, run_id).instrument(span).await
+}
+
+async fn run_in_span(
+    settings: &Settings,
+    opts: SyncOptions,
+    run_id: String,
+) -> anyhow::Result<SyncReport> {
     let started = Utc::now();
     let clock = Instant::now();
     let dry_run = opts.dry_run || settings.dry_run;
@@ -132,7 +155,19 @@ pub async fn run(settings: &Settings, opts: SyncOptions) -> anyhow::Result<SyncR
     };
 
     let client = graph_client(settings)?;
-    let result = sync_once(settings, &client, &run_id, dry_run, opts.force).await;
+    let progress = opts.progress.map(RunProgress::new);
+    let result = sync_once(
+        settings,
+        &client,
+        &run_id,
+        dry_run,
+        opts.force,
+        progress.as_ref(),
+    )
+    .await;
+    if let Some(p) = &progress {
+        p.clear();
+    }
     let metrics = run_metrics(&client.metrics());
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
 
@@ -174,7 +209,108 @@ pub async fn run(settings: &Settings, opts: SyncOptions) -> anyhow::Result<SyncR
     let mut report = result?;
     report.duration_ms = duration_ms;
     report.metrics = metrics;
+    let c = &report.counts;
+    tracing::info!(
+        outcome,
+        created = c.created,
+        updated = c.updated,
+        deleted = c.deleted,
+        unchanged = c.unchanged,
+        skipped_non_public = c.skipped_non_public,
+        failed = c.failed,
+        duration_ms,
+        requests = report.metrics.requests,
+        retries = report.metrics.retries,
+        throttled = report.metrics.throttled,
+        "sync finished"
+    );
     Ok(report)
+}
+
+/// The progress bars of one run, fed by the Graph client as pages arrive and
+/// batched writes finish.
+struct RunProgress {
+    bars: MultiProgress,
+    reading: Mutex<Option<ProgressBar>>,
+    writing: Mutex<Option<ProgressBar>>,
+    items: AtomicUsize,
+    pages: AtomicUsize,
+}
+
+impl RunProgress {
+    fn new(bars: MultiProgress) -> Arc<RunProgress> {
+        Arc::new(RunProgress {
+            bars,
+            reading: Mutex::new(None),
+            writing: Mutex::new(None),
+            items: AtomicUsize::new(0),
+            pages: AtomicUsize::new(0),
+        })
+    }
+
+    /// A spinner while both calendars are read.
+    fn start_reading(&self) {
+        let bar = self.bars.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message("reading the calendars: 0 events");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self::replace(&self.reading, Some(bar));
+    }
+
+    /// A bar over the plan's writes while they are applied.
+    fn start_writing(&self, total: usize) {
+        Self::replace(&self.reading, None);
+        let bar = self.bars.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} applying the plan [{bar:30}] {pos}/{len} writes",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self::replace(&self.writing, Some(bar));
+    }
+
+    /// Removes every bar from the terminal.
+    fn clear(&self) {
+        Self::replace(&self.reading, None);
+        Self::replace(&self.writing, None);
+    }
+
+    fn replace(slot: &Mutex<Option<ProgressBar>>, bar: Option<ProgressBar>) {
+        if let Ok(mut slot) = slot.lock()
+            && let Some(old) = std::mem::replace(&mut *slot, bar)
+        {
+            old.finish_and_clear();
+        }
+    }
+}
+
+impl client::Progress for RunProgress {
+    fn page_read(&self, items: usize) {
+        let total = self.items.fetch_add(items, Ordering::Relaxed) + items;
+        let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Ok(slot) = self.reading.lock()
+            && let Some(bar) = slot.as_ref()
+        {
+            let unit = if pages == 1 { "page" } else { "pages" };
+            bar.set_message(format!(
+                "reading the calendars: {total} events in {pages} {unit}"
+            ));
+        }
+    }
+
+    fn writes_done(&self, count: usize) {
+        if let Ok(slot) = self.writing.lock()
+            && let Some(bar) = slot.as_ref()
+        {
+            bar.inc(count as u64);
+        }
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -237,11 +373,15 @@ async fn sync_once(
     run_id: &str,
     dry_run: bool,
     force: bool,
+    progress: Option<&Arc<RunProgress>>,
 ) -> anyhow::Result<SyncReport> {
     let (source, target) = open_calendars(settings, client).await?;
     let window = window(settings);
+    if let Some(p) = progress {
+        p.start_reading();
+        client.set_progress(Some(p.clone()));
+    }
     tracing::info!(
-        run_id,
         window_start = %window.start,
         window_end = %window.end,
         "reading both calendars"
@@ -249,6 +389,9 @@ async fn sync_once(
     let (source_events, managed) =
         tokio::try_join!(source.read(&window), target.read_managed(&window))?;
 
+    if let Some(p) = progress {
+        p.clear();
+    }
     let plan = planner::plan(&source_events, &managed, &settings.policy, &window);
     drop(source_events);
     tracing::info!(
@@ -259,6 +402,16 @@ async fn sync_once(
         skipped_non_public = plan.skipped_non_public,
         "plan ready"
     );
+    // Plans hold only public events, so their subjects may be logged.
+    for c in &plan.creates {
+        tracing::debug!(action = "create", start = %c.payload.start, subject = %c.payload.subject, "planned");
+    }
+    for u in &plan.updates {
+        tracing::debug!(action = "update", start = %u.payload.start, subject = %u.payload.subject, "planned");
+    }
+    for d in &plan.deletes {
+        tracing::debug!(action = "delete", start = %d.start, subject = %d.subject, reason = %d.reason, "planned");
+    }
     if plan.deletions_withheld > 0 {
         tracing::warn!(
             withheld = plan.deletions_withheld,
@@ -286,6 +439,9 @@ async fn sync_once(
     let applied = if dry_run || plan.is_empty() {
         ApplyReport::default()
     } else {
+        if let Some(p) = progress {
+            p.start_writing(plan.creates.len() + plan.updates.len() + plan.deletes.len());
+        }
         target
             .apply(&plan)
             .await
@@ -349,8 +505,14 @@ pub fn render_text(report: &SyncReport) -> String {
         }
         let _ = writeln!(
             out,
-            "Would create {}, update {}, delete {}; {} unchanged, {} skipped as non-public.",
-            c.created, c.updated, c.deleted, c.unchanged, c.skipped_non_public
+            "Would create {}, update {}, delete {}; {} unchanged, {} skipped as non-public; {:.1} s, {} requests to Graph.",
+            c.created,
+            c.updated,
+            c.deleted,
+            c.unchanged,
+            c.skipped_non_public,
+            report.duration_ms as f64 / 1000.0,
+            report.metrics.requests
         );
         return out;
     }

@@ -7,7 +7,8 @@
 //! failures and malformed answers with `Retry-After` or capped, jittered
 //! exponential backoff; refreshes the token once after a 401; stops sending
 //! anything once Graph has failed several requests in a row (circuit breaker);
-//! and keeps the run's request metrics.
+//! and keeps the run's request metrics. A [`Progress`] observer, when set,
+//! hears of each page read and each batched write finished.
 //!
 //! Bodies of successful answers never appear in errors or logs: they may hold
 //! private event data.
@@ -248,6 +249,22 @@ impl Metrics {
     }
 }
 
+/// Told how long work advances, to draw progress; set on a client with
+/// [`GraphClient::set_progress`]. Calls come from the request tasks and must
+/// return quickly.
+pub trait Progress: Send + Sync {
+    /// A page of a collection was read, holding `items` items.
+    fn page_read(&self, items: usize) {
+        let _ = items;
+    }
+
+    /// `count` more requests given to [`GraphClient::batch`] have their final
+    /// outcome (success or failure after retries).
+    fn writes_done(&self, count: usize) {
+        let _ = count;
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     requests: u64,
@@ -274,6 +291,7 @@ struct Inner {
     counters: Mutex<Counters>,
     consecutive_outages: AtomicU32,
     open: AtomicBool,
+    progress: Mutex<Option<Arc<dyn Progress>>>,
 }
 
 impl fmt::Debug for GraphClient {
@@ -307,12 +325,28 @@ impl GraphClient {
                 counters: Mutex::new(Counters::default()),
                 consecutive_outages: AtomicU32::new(0),
                 open: AtomicBool::new(false),
+                progress: Mutex::new(None),
             }),
         }
     }
 
     pub fn options(&self) -> &ClientOptions {
         &self.inner.opts
+    }
+
+    /// Sets (or with `None` removes) the observer told of pages read and
+    /// batched writes finished, for this client and its clones.
+    pub fn set_progress(&self, progress: Option<Arc<dyn Progress>>) {
+        if let Ok(mut slot) = self.inner.progress.lock() {
+            *slot = progress;
+        }
+    }
+
+    fn progress(&self, f: impl FnOnce(&dyn Progress)) {
+        let observer = self.inner.progress.lock().ok().and_then(|p| p.clone());
+        if let Some(p) = observer {
+            f(p.as_ref());
+        }
     }
 
     /// GET one resource. `path` is relative to the Graph root
@@ -393,7 +427,10 @@ impl GraphClient {
                 ));
             };
             match obj.remove("value") {
-                Some(Value::Array(items)) => out.items.extend(items),
+                Some(Value::Array(items)) => {
+                    self.progress(|p| p.page_read(items.len()));
+                    out.items.extend(items);
+                }
                 _ => {
                     return Err(GraphError::local(
                         "malformed",
@@ -443,11 +480,13 @@ impl GraphClient {
             (0..requests.len()).map(|_| None).collect();
         let mut pending: Vec<usize> = (0..requests.len()).collect();
         let mut attempt = 0u32;
+        let mut reported = 0usize;
         let batch_label = "POST /$batch";
         while !pending.is_empty() {
             let mut again: Vec<(usize, GraphError)> = Vec::new();
             let mut wait: Option<Duration> = None;
             for chunk in pending.chunks(MAX_BATCH) {
+                self.report_writes(&outcomes, &mut reported);
                 self.count(|c| c.operations += chunk.len() as u64);
                 let payload = match batch_payload(&requests, chunk) {
                     Ok(p) => p,
@@ -546,9 +585,11 @@ impl GraphClient {
                 retry = attempt,
                 "retrying throttled or failed batch requests"
             );
+            self.report_writes(&outcomes, &mut reported);
             tokio::time::sleep(delay).await;
             pending = again.into_iter().map(|(i, _)| i).collect();
         }
+        self.report_writes(&outcomes, &mut reported);
         outcomes
             .into_iter()
             .map(|o| {
@@ -561,6 +602,20 @@ impl GraphClient {
                 })
             })
             .collect()
+    }
+
+    /// Tells the progress observer how many more batched requests have their
+    /// final outcome since the last report.
+    fn report_writes(
+        &self,
+        outcomes: &[Option<Result<BatchResponse, GraphError>>],
+        reported: &mut usize,
+    ) {
+        let done = outcomes.iter().filter(|o| o.is_some()).count();
+        if done > *reported {
+            self.progress(|p| p.writes_done(done - *reported));
+            *reported = done;
+        }
     }
 
     /// A snapshot of the metrics so far.
@@ -1833,6 +1888,71 @@ mod tests {
             out.iter()
                 .all(|o| o.as_ref().unwrap_err().code == "BadRequest")
         );
+    }
+
+    /// Records what a progress observer hears.
+    #[derive(Default)]
+    struct Heard {
+        pages: Mutex<Vec<usize>>,
+        writes: AtomicUsize,
+    }
+
+    impl Progress for Heard {
+        fn page_read(&self, items: usize) {
+            self.pages.lock().unwrap().push(items);
+        }
+        fn writes_done(&self, count: usize) {
+            self.writes.fetch_add(count, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_hears_every_page_and_every_finished_write() {
+        let (url, _) = serve(|req, _, base| {
+            if req.method == "GET" {
+                let body = if req.uri.contains("skip") {
+                    json!({"value":[{"id":"c"}]})
+                } else {
+                    json!({"value":[{"id":"a"},{"id":"b"}],"@odata.nextLink":format!("{base}/x?skip=2")})
+                };
+                return reply(200, &[], body.to_string());
+            }
+            let body = req.json();
+            let responses: Vec<Value> = body["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let status = if r["url"] == "/e/3" { 400 } else { 204 };
+                    json!({"id":r["id"],"status":status,"headers":{}})
+                })
+                .collect();
+            reply(200, &[], json!({"responses":responses}).to_string())
+        })
+        .await;
+        let (c, _) = client(&url);
+        let heard = Arc::new(Heard::default());
+        c.clone().set_progress(Some(heard.clone()));
+        assert_eq!(c.get_all("/x", &[]).await.unwrap().len(), 3);
+        assert_eq!(*heard.pages.lock().unwrap(), [2, 1]);
+        let out = c
+            .batch(
+                (0..45)
+                    .map(|i| BatchRequest {
+                        method: Method::DELETE,
+                        url: format!("/e/{i}"),
+                        body: None,
+                    })
+                    .collect(),
+            )
+            .await;
+        assert!(out[3].is_err());
+        assert_eq!(heard.writes.load(Ordering::SeqCst), 45);
+
+        // Without an observer nothing is told; removing it is heard no more.
+        c.set_progress(None);
+        c.get_all("/x", &[]).await.unwrap();
+        assert_eq!(heard.pages.lock().unwrap().len(), 2);
     }
 
     #[test]

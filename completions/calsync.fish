@@ -1,0 +1,94 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_calsync_global_optspecs
+    string join \n c/config= log-format= v/verbose q/quiet h/help V/version
+end
+
+function __fish_calsync_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_calsync_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_calsync_using_subcommand
+    set -l cmd (__fish_calsync_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c calsync -n "__fish_calsync_needs_command" -s c -l config -d 'Read the configuration from this TOML file' -r -F
+complete -c calsync -n "__fish_calsync_needs_command" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_needs_command" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+complete -c calsync -n "__fish_calsync_needs_command" -s q -l quiet -d 'Log errors only, and show no progress bars'
+complete -c calsync -n "__fish_calsync_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_needs_command" -s V -l version -d 'Print version'
+complete -c calsync -n "__fish_calsync_needs_command" -f -a "login" -d 'Sign in and store the refresh token'
+complete -c calsync -n "__fish_calsync_needs_command" -f -a "logout" -d 'Remove the stored tokens'
+complete -c calsync -n "__fish_calsync_needs_command" -f -a "sync" -d 'Copy public events to the target calendar once'
+complete -c calsync -n "__fish_calsync_needs_command" -f -a "validate" -d 'Check the target calendar against the source; write nothing'
+complete -c calsync -n "__fish_calsync_needs_command" -f -a "history" -d 'Show the last runs, newest first'
+complete -c calsync -n "__fish_calsync_needs_command" -f -a "status" -d 'Show the settings in effect, sign-in state and the last run'
+complete -c calsync -n "__fish_calsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c calsync -n "__fish_calsync_using_subcommand login" -s c -l config -d 'Read the configuration from this TOML file' -r -F
+complete -c calsync -n "__fish_calsync_using_subcommand login" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand login" -l device-code -d 'Sign in as a user with the device-code flow (the default)'
+complete -c calsync -n "__fish_calsync_using_subcommand login" -l client-credentials -d 'Check that the configured app secret (client_secret) obtains a token'
+complete -c calsync -n "__fish_calsync_using_subcommand login" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+complete -c calsync -n "__fish_calsync_using_subcommand login" -s q -l quiet -d 'Log errors only, and show no progress bars'
+complete -c calsync -n "__fish_calsync_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand logout" -s c -l config -d 'Read the configuration from this TOML file' -r -F
+complete -c calsync -n "__fish_calsync_using_subcommand logout" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand logout" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+complete -c calsync -n "__fish_calsync_using_subcommand logout" -s q -l quiet -d 'Log errors only, and show no progress bars'
+complete -c calsync -n "__fish_calsync_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -s c -l config -d 'Read the configuration from this TOML file' -r -F
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l dry-run -d 'Write nothing to Graph; print the plan instead'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l full -d 'Ignore incremental state and re-read the whole window'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l force -d 'Apply the plan even when it trips the mass-deletion guard'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l json -d 'Print one JSON document with the outcome on stdout'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -s q -l quiet -d 'Log errors only, and show no progress bars'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -s c -l config -d 'Read the configuration from this TOML file' -r -F
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -l json -d 'Print one JSON document with the problems on stdout'
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -s q -l quiet -d 'Log errors only, and show no progress bars'
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand history" -l limit -d 'How many runs to show' -r
+complete -c calsync -n "__fish_calsync_using_subcommand history" -s c -l config -d 'Read the configuration from this TOML file' -r -F
+complete -c calsync -n "__fish_calsync_using_subcommand history" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand history" -l json -d 'Print one JSON document (an array of runs) on stdout'
+complete -c calsync -n "__fish_calsync_using_subcommand history" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+complete -c calsync -n "__fish_calsync_using_subcommand history" -s q -l quiet -d 'Log errors only, and show no progress bars'
+complete -c calsync -n "__fish_calsync_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand status" -l max-age -d 'Exit 4 when the last successful sync is older than this (e.g. 90m, 2h, 1h30m, 1d)' -r
+complete -c calsync -n "__fish_calsync_using_subcommand status" -s c -l config -d 'Read the configuration from this TOML file' -r -F
+complete -c calsync -n "__fish_calsync_using_subcommand status" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand status" -l json -d 'Print one JSON document on stdout'
+complete -c calsync -n "__fish_calsync_using_subcommand status" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+complete -c calsync -n "__fish_calsync_using_subcommand status" -s q -l quiet -d 'Log errors only, and show no progress bars'
+complete -c calsync -n "__fish_calsync_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand help; and not __fish_seen_subcommand_from login logout sync validate history status help" -f -a "login" -d 'Sign in and store the refresh token'
+complete -c calsync -n "__fish_calsync_using_subcommand help; and not __fish_seen_subcommand_from login logout sync validate history status help" -f -a "logout" -d 'Remove the stored tokens'
+complete -c calsync -n "__fish_calsync_using_subcommand help; and not __fish_seen_subcommand_from login logout sync validate history status help" -f -a "sync" -d 'Copy public events to the target calendar once'
+complete -c calsync -n "__fish_calsync_using_subcommand help; and not __fish_seen_subcommand_from login logout sync validate history status help" -f -a "validate" -d 'Check the target calendar against the source; write nothing'
+complete -c calsync -n "__fish_calsync_using_subcommand help; and not __fish_seen_subcommand_from login logout sync validate history status help" -f -a "history" -d 'Show the last runs, newest first'
+complete -c calsync -n "__fish_calsync_using_subcommand help; and not __fish_seen_subcommand_from login logout sync validate history status help" -f -a "status" -d 'Show the settings in effect, sign-in state and the last run'
+complete -c calsync -n "__fish_calsync_using_subcommand help; and not __fish_seen_subcommand_from login logout sync validate history status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
