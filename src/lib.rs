@@ -29,3 +29,4 @@ pub mod policy;
 pub mod provider;
 pub mod state;
 pub mod sync;
+pub mod validate;

@@ -8,6 +8,7 @@
 
 use crate::model::{ManagedEvent, SourceEvent, Window};
 use crate::planner::Plan;
+use crate::validate::InspectedCopy;
 use serde::Serialize;
 use std::future::Future;
 
@@ -32,6 +33,18 @@ pub trait TargetProvider {
 
     /// Applies a plan. Individual failed writes are reported, not fatal.
     fn apply(&self, plan: &Plan) -> impl Future<Output = anyhow::Result<ApplyReport>> + Send;
+}
+
+/// A target `validate` can inspect: its managed events together with the
+/// fields a copy must not hold (SPEC §5 `leak`). Only `validate` reads this
+/// way; `sync` reads no more than it needs.
+pub trait InspectableTarget {
+    /// Reads every event that carries calsync's marker, wherever it lies in
+    /// time, noting whether it holds a body, a location, attendees or online
+    /// meeting data. Fails rather than returning a partial list.
+    fn read_for_validation(
+        &self,
+    ) -> impl Future<Output = anyhow::Result<Vec<InspectedCopy>>> + Send;
 }
 
 /// What applying a plan achieved.

@@ -4,7 +4,13 @@
 //! - `lock`: held (with an OS file lock) by the one sync running; it names the
 //!   holder. The kernel frees it when the process dies, even by SIGKILL, so a
 //!   crashed run never blocks the next one.
-//! - `history.jsonl`: one JSON object per run, appended when the run ends.
+//! - `history.jsonl`: one JSON object per run, appended when the run ends,
+//!   newest last. It keeps the newest [`MAX_HISTORY`] runs: an append that
+//!   takes it past that rewrites it (to a temporary file, then renamed over
+//!   it) without the oldest runs.
+//! - `history.lock`: held briefly by each append, so that two commands ending
+//!   at once (a `validate` beside a `sync`) neither lose a line nor interleave
+//!   one with a rotation.
 //!
 //! Deleting the directory loses the history and nothing else.
 
@@ -102,6 +108,40 @@ impl Lock {
     }
 }
 
+/// Whether a run holds the lock of a state directory, and who.
+#[derive(Debug, Clone)]
+pub enum LockState {
+    /// No run holds it.
+    Free,
+    /// A run holds it; the holder as it wrote itself into the lock file,
+    /// `None` when that cannot be read (the holder may be mid-write).
+    Held(Option<Holder>),
+}
+
+/// Tells whether a run holds the lock of `dir`, without waiting and without
+/// keeping anything: a shared lock is tried on a separate handle and, when it
+/// is granted, dropped at once. (In the instant it is held a starting sync
+/// would find the lock taken; that instant is a few system calls long.)
+pub fn lock_state(dir: &Path) -> anyhow::Result<LockState> {
+    let path = dir.join("lock");
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(LockState::Free),
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Ok(LockState::Held(serde_json::from_str(text.trim()).ok()))
+        }
+        Err(TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot inspect the lock {}", path.display()))
+        }
+    }
+}
+
 /// What a run did, by count.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -144,20 +184,55 @@ pub fn history_path(dir: &Path) -> PathBuf {
     dir.join("history.jsonl")
 }
 
-/// Appends one entry as a single line (one `write` call, so a crash tears at
-/// most this line).
-pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
-    let path = history_path(dir);
-    let mut line = serde_json::to_vec(entry)?;
-    line.push(b'\n');
+/// How many runs the history keeps.
+pub const MAX_HISTORY: usize = 1000;
+
+/// Below this size the history cannot hold more than [`MAX_HISTORY`] runs
+/// (every line is far longer than 64 bytes), so an append need not count.
+const ROTATION_CHECK_BYTES: u64 = 64 * MAX_HISTORY as u64;
+
+fn private_file_options() -> OpenOptions {
     let mut options = OpenOptions::new();
-    options.create(true).read(true).append(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
+    options
+}
+
+/// Takes the history's append lock, waiting for another append to finish.
+/// `None` when the file system does not support locks: the append then goes
+/// ahead unguarded, as it did before locks.
+fn history_lock(dir: &Path) -> Option<File> {
+    let path = dir.join("history.lock");
+    let file = private_file_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .ok()?;
+    match file.lock() {
+        Ok(()) => Some(file),
+        Err(e) => {
+            tracing::debug!(file = %path.display(), "cannot lock the history: {e}");
+            None
+        }
+    }
+}
+
+/// Appends one entry as a single line (one `write` call, so a crash tears at
+/// most this line), then keeps the newest [`MAX_HISTORY`] runs.
+pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
+    let _guard = history_lock(dir);
+    let path = history_path(dir);
+    let mut line = serde_json::to_vec(entry)?;
+    line.push(b'\n');
+    let mut file = private_file_options()
+        .create(true)
+        .read(true)
+        .append(true)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     // A run killed while writing leaves a line without its newline: end it
@@ -173,6 +248,52 @@ pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
     }
     file.write_all(&line)
         .with_context(|| format!("cannot append to {}", path.display()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    drop(file);
+    if len > ROTATION_CHECK_BYTES {
+        rotate_history(dir, MAX_HISTORY)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the history without its oldest runs when it holds more than
+/// `keep`: the newest `keep` readable lines go to a temporary file, which is
+/// then renamed over the history, so a reader sees either file whole. Lines
+/// that do not parse are dropped. The caller holds the append lock.
+fn rotate_history(dir: &Path, keep: usize) -> anyhow::Result<()> {
+    let path = history_path(dir);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    // Counting lines is cheap; parsing them is done only when over the cap.
+    if text.lines().filter(|l| !l.trim().is_empty()).count() <= keep {
+        return Ok(());
+    }
+    let mut kept: Vec<&str> = text
+        .lines()
+        .rev()
+        .filter(|l| serde_json::from_str::<HistoryEntry>(l).is_ok())
+        .take(keep)
+        .collect();
+    kept.reverse();
+    let mut out = String::with_capacity(kept.iter().map(|l| l.len() + 1).sum());
+    for l in &kept {
+        out.push_str(l);
+        out.push('\n');
+    }
+    let tmp = dir.join(format!("history.jsonl.{}.tmp", new_run_id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(out.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot rotate {}", path.display()));
+    }
     Ok(())
 }
 
@@ -255,5 +376,98 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    fn entry(id: &str) -> HistoryEntry {
+        HistoryEntry {
+            id: id.into(),
+            command: "sync".into(),
+            started: Utc::now(),
+            finished: Utc::now(),
+            duration_ms: 5,
+            outcome: "success".into(),
+            counts: Counts::default(),
+            error: None,
+            metrics: RunMetrics::default(),
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_newest_thousand_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..MAX_HISTORY + 7 {
+            append_history(dir.path(), &entry(&i.to_string())).unwrap();
+        }
+        let read = read_history(dir.path()).unwrap();
+        assert_eq!(read.len(), MAX_HISTORY);
+        assert_eq!(read[0].id, "7");
+        assert_eq!(read[MAX_HISTORY - 1].id, (MAX_HISTORY + 6).to_string());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(history_path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn concurrent_appends_lose_no_line_across_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..990 {
+            append_history(dir.path(), &entry(&format!("seed-{i}"))).unwrap();
+        }
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        append_history(&d, &entry(&format!("t{t}-{i}"))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = std::fs::read_to_string(history_path(dir.path())).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), MAX_HISTORY);
+        assert!(
+            lines
+                .iter()
+                .all(|l| serde_json::from_str::<HistoryEntry>(l).is_ok())
+        );
+        // All 100 concurrent runs survive; the oldest seeds made room.
+        let concurrent = lines.iter().filter(|l| l.contains("\"id\":\"t")).count();
+        assert_eq!(concurrent, 100);
+    }
+
+    #[test]
+    fn lock_state_names_the_holder_only_while_held() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(lock_state(dir.path()).unwrap(), LockState::Free));
+        let lock = Lock::acquire(dir.path(), "run-held").unwrap();
+        match lock_state(dir.path()).unwrap() {
+            LockState::Held(Some(h)) => {
+                assert_eq!(h.run_id, "run-held");
+                assert_eq!(h.pid, std::process::id());
+            }
+            other => panic!("expected a named holder, got {other:?}"),
+        }
+        // Probing does not keep the lock: the holder is undisturbed, and
+        // after it lets go a new run may take it.
+        drop(lock);
+        assert!(matches!(lock_state(dir.path()).unwrap(), LockState::Free));
+        assert!(Lock::acquire(dir.path(), "next").is_ok());
     }
 }

@@ -598,3 +598,41 @@ fn first_and_unchanged_sync_request_counts_for_1000_events() {
         top(&second)
     );
 }
+
+#[test]
+fn failed_writes_exit_5_and_the_json_report_lists_them() {
+    let w = World::new();
+    let talk = w.add_source(public_event("Talk", 2, 10));
+    w.add_source(public_event("Fair", 3, 10));
+    w.sync();
+    let (_, copy) = w
+        .managed()
+        .into_iter()
+        .find(|(_, e)| e["subject"] == "Talk")
+        .unwrap();
+    let copy_id = copy["id"].as_str().unwrap().to_string();
+    w.fake
+        .update_event(MAILBOX, &talk, json!({"subject": "Talk (new time)"}));
+    w.add_source(public_event("Concert", 4, 10));
+    // Graph refuses the update of this one copy; the create still goes through.
+    w.fake.set_faults(Faults {
+        fail_path: Some((copy_id, 400, 100)),
+        ..Faults::default()
+    });
+    let run = w.run(&["sync", "--json"]);
+    assert_eq!(run.code, 5, "{run}");
+    let doc = run.json();
+    assert_eq!(doc["counts"]["created"], 1);
+    assert_eq!(doc["counts"]["failed"], 1);
+    assert_eq!(doc["failures"][0]["action"], "update");
+    assert!(w.target_subjects().contains(&"Concert".to_string()));
+
+    let text = w.run(&["sync"]);
+    assert_eq!(text.code, 5, "{text}");
+    assert!(text.stdout.contains("failed to update"), "{text}");
+    assert!(text.stderr.contains("next run retries"), "{text}");
+
+    w.fake.set_faults(Faults::default());
+    w.sync();
+    assert!(w.target_subjects().contains(&"Talk (new time)".to_string()));
+}

@@ -1,8 +1,211 @@
-//! `calsync history`.
+//! `calsync history`: the last runs, newest first, as an aligned table (times
+//! in UTC) or, with `--json`, as one JSON array of the history's objects.
+//!
+//! Needs no sign-in configuration and no network. A line of the history that
+//! does not parse (torn by a crash) is skipped with a warning on stderr.
 
-use super::Context;
+use super::{Context, print_stdout};
+use crate::cli::HistoryArgs;
+use crate::state::{self, HistoryEntry};
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
-pub fn run(_ctx: &Context, _args: &crate::cli::HistoryArgs) -> anyhow::Result<ExitCode> {
-    Err(super::unavailable("history"))
+pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let mut entries = state::read_history(&settings.state_dir)?;
+    entries.reverse();
+    entries.truncate(args.limit);
+    let text = if args.json {
+        serde_json::to_string_pretty(&entries)? + "\n"
+    } else if entries.is_empty() {
+        format!(
+            "No runs recorded yet in {}.\n",
+            state::history_path(&settings.state_dir).display()
+        )
+    } else {
+        render_table(&entries)
+    };
+    print_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Longest error text shown in the table (the JSON has it whole).
+const ERROR_WIDTH: usize = 80;
+
+/// An aligned table, one run per line, in the order given.
+pub fn render_table(entries: &[HistoryEntry]) -> String {
+    let header = [
+        "STARTED (UTC)",
+        "COMMAND",
+        "OUTCOME",
+        "DURATION",
+        "CREATED",
+        "UPDATED",
+        "DELETED",
+        "ERROR",
+    ];
+    let rows: Vec<[String; 8]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.started.format("%Y-%m-%d %H:%M:%S").to_string(),
+                e.command.clone(),
+                e.outcome.clone(),
+                human_duration_ms(e.duration_ms),
+                e.counts.created.to_string(),
+                e.counts.updated.to_string(),
+                e.counts.deleted.to_string(),
+                e.error
+                    .as_deref()
+                    .map(|s| truncate(s, ERROR_WIDTH))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Numbers are right-aligned, text left-aligned; the last column is not padded.
+    let numeric = [false, false, false, true, true, true, true, false];
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            let fill = widths[i].saturating_sub(cell.chars().count());
+            if i == cells.len() - 1 {
+                s.push_str(cell);
+            } else if numeric[i] {
+                s.push_str(&" ".repeat(fill));
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(fill));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", line(&header.map(String::from)));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+    out
+}
+
+/// `850 ms`, `12.3 s`, `2m 05s`, `1h 02m`.
+pub fn human_duration_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        human_duration_secs(ms / 1000)
+    }
+}
+
+/// `45s`, `2m 05s`, `1h 02m`, `3d 04h`.
+pub fn human_duration_secs(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {:02}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut cut: String = s.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Counts, RunMetrics};
+    use chrono::{TimeZone, Utc};
+
+    fn entry(id: &str, command: &str, outcome: &str, ms: u64, error: Option<&str>) -> HistoryEntry {
+        let t = Utc.with_ymd_and_hms(2026, 3, 1, 8, 5, 9).unwrap();
+        HistoryEntry {
+            id: id.into(),
+            command: command.into(),
+            started: t,
+            finished: t,
+            duration_ms: ms,
+            outcome: outcome.into(),
+            counts: Counts {
+                created: 12,
+                updated: 3,
+                deleted: 0,
+                ..Counts::default()
+            },
+            error: error.map(String::from),
+            metrics: RunMetrics::default(),
+        }
+    }
+
+    #[test]
+    fn table_columns_line_up_whatever_the_cell_widths() {
+        let text = render_table(&[
+            entry("a", "sync", "success", 850, None),
+            entry("b", "sync --dry-run", "dry_run", 125_000, None),
+            entry(
+                "c",
+                "validate",
+                "problems",
+                4_200,
+                Some("2 problems: 1 missing, 1 leak"),
+            ),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].starts_with("STARTED (UTC)"));
+        // Every column starts at the same character offset on every line.
+        for heading in ["COMMAND", "OUTCOME", "ERROR"] {
+            let col = lines[0].find(heading).unwrap();
+            // Lines without an error end before that column.
+            for l in lines[1..].iter().filter(|l| l.len() > col) {
+                assert_eq!(&l[col - 2..col], "  ", "{heading} misaligned:\n{text}");
+                assert_ne!(&l[col..=col], " ", "{heading} misaligned:\n{text}");
+            }
+        }
+        // Right-aligned numbers end under their heading.
+        let created_end = lines[0].find("CREATED").unwrap() + "CREATED".len();
+        assert_eq!(&lines[1][created_end - 2..created_end], "12", "{text}");
+        assert!(lines[1].contains("2026-03-01 08:05:09"));
+        assert!(lines[1].contains("850 ms"));
+        assert!(lines[2].contains("2m 05s"));
+        assert!(lines[3].ends_with("2 problems: 1 missing, 1 leak"));
+    }
+
+    #[test]
+    fn long_errors_are_cut_in_the_table() {
+        let long = "x".repeat(500);
+        let text = render_table(&[entry("a", "sync", "failed", 10, Some(&long))]);
+        let last = text.lines().last().unwrap();
+        assert!(last.ends_with('…'));
+        assert!(last.chars().count() < 200);
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration_ms(0), "0 ms");
+        assert_eq!(human_duration_ms(999), "999 ms");
+        assert_eq!(human_duration_ms(1000), "1.0 s");
+        assert_eq!(human_duration_ms(59_949), "59.9 s");
+        assert_eq!(human_duration_ms(60_000), "1m 00s");
+        assert_eq!(human_duration_secs(3599), "59m 59s");
+        assert_eq!(human_duration_secs(3600), "1h 00m");
+        assert_eq!(human_duration_secs(90_061), "1d 01h");
+    }
 }

@@ -1,8 +1,231 @@
-//! `calsync validate`.
+//! `calsync validate`: reads both calendars over the sync window, writes
+//! nothing to Graph, and reports what the target gets wrong (SPEC §5).
+//!
+//! It takes no lock (it writes nothing), so it may run beside a sync; it
+//! records one history line (`validate`, outcome `clean`, `problems` or
+//! `failed`). Only public subjects reach stdout; never a body or a token.
 
-use super::Context;
+use super::{Context, print_stdout, runtime};
+use crate::cli::ValidateArgs;
+use crate::config::Settings;
+use crate::error::Failure;
+use crate::graph::client::{GraphClient, Metrics};
+use crate::model::Window;
+use crate::provider::{InspectableTarget, SourceProvider};
+use crate::state::{self, Counts, HistoryEntry, RunMetrics};
+use crate::sync::{graph_client, open_calendars, window};
+use crate::validate::{self, Checked, Problem, ProblemCounts};
+use chrono::Utc;
+use serde::Serialize;
+use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::time::Instant;
 
-pub fn run(_ctx: &Context, _args: &crate::cli::ValidateArgs) -> anyhow::Result<ExitCode> {
-    Err(super::unavailable("validate"))
+/// The one JSON document `validate --json` prints.
+#[derive(Debug, Serialize)]
+pub struct ValidateReport {
+    /// `true` when there is no problem (exit 0).
+    pub clean: bool,
+    pub run_id: String,
+    /// The window checked, as for `sync`.
+    pub window: Window,
+    pub checked: Checked,
+    pub counts: ProblemCounts,
+    pub problems: Vec<Problem>,
+    pub duration_ms: u64,
+    pub metrics: RunMetrics,
+}
+
+pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let report = runtime()?.block_on(run_validation(&settings))?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        render_text(&report)
+    };
+    print_stdout(&text)?;
+    if report.clean {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failure = Failure::Problems(format!(
+            "validate found {} in the target calendar. `calsync sync` repairs copies in \
+             the window; copies outside it, and attendees, online meetings or bodies added \
+             to a copy, need an edit by hand in the target calendar.",
+            report.counts.summary()
+        ));
+        eprintln!("calsync: {failure}");
+        Ok(ExitCode::from(failure.exit_code()))
+    }
+}
+
+/// Reads both calendars, checks them, and records the run in the history.
+pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateReport> {
+    settings.require_graph()?;
+    state::ensure_dir(&settings.state_dir)?;
+    let run_id = state::new_run_id();
+    let started = Utc::now();
+    let clock = Instant::now();
+    let window = window(settings);
+
+    let client = graph_client(settings)?;
+    let result = check(settings, &client, &window).await;
+    let metrics = run_metrics(&client.metrics());
+    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+    let (outcome, error) = match &result {
+        Ok(v) if v.is_clean() => ("clean", None),
+        Ok(v) => ("problems", Some(v.counts.summary())),
+        Err(e) => ("failed", Some(first_line(&format!("{e:#}")))),
+    };
+    let entry = HistoryEntry {
+        id: run_id.clone(),
+        command: "validate".to_string(),
+        started,
+        finished: Utc::now(),
+        duration_ms,
+        outcome: outcome.to_string(),
+        counts: Counts::default(),
+        error,
+        metrics: metrics.clone(),
+    };
+    if let Err(e) = state::append_history(&settings.state_dir, &entry) {
+        tracing::warn!("could not record this run in the history: {e:#}");
+    }
+
+    let v = result?;
+    Ok(ValidateReport {
+        clean: v.is_clean(),
+        run_id,
+        window,
+        checked: v.checked,
+        counts: v.counts,
+        problems: v.problems,
+        duration_ms,
+        metrics,
+    })
+}
+
+async fn check(
+    settings: &Settings,
+    client: &GraphClient,
+    window: &Window,
+) -> anyhow::Result<validate::Validation> {
+    let (source, target) = open_calendars(settings, client).await?;
+    tracing::info!(
+        window_start = %window.start,
+        window_end = %window.end,
+        "reading both calendars to validate"
+    );
+    let (source_events, copies) =
+        tokio::try_join!(source.read(window), target.read_for_validation())?;
+    Ok(validate::validate(
+        &source_events,
+        &copies,
+        &settings.policy,
+        window,
+    ))
+}
+
+fn run_metrics(m: &Metrics) -> RunMetrics {
+    let round1 = |ms: f64| (ms * 10.0).round() / 10.0;
+    RunMetrics {
+        requests: m.requests,
+        operations: m.operations,
+        retries: m.retries,
+        throttled: m.throttled,
+        mean_latency_ms: round1(m.mean_latency_ms()),
+        p95_latency_ms: round1(m.p95_latency_ms()),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}
+
+/// The report for a person: one line per problem, then a summary line.
+pub fn render_text(report: &ValidateReport) -> String {
+    let mut out = String::new();
+    let c = &report.checked;
+    let window = format!(
+        "{} to {}",
+        report.window.start.format("%Y-%m-%d %H:%MZ"),
+        report.window.end.format("%Y-%m-%d %H:%MZ")
+    );
+    if report.clean {
+        let _ = writeln!(
+            out,
+            "The target calendar matches the source: {} public source events, {} copies in \
+             the window {window}; no problems.",
+            c.public_source_events, c.managed_in_window
+        );
+        return out;
+    }
+    let kind_width = report
+        .problems
+        .iter()
+        .map(|p| p.kind.as_str().len())
+        .max()
+        .unwrap_or(0);
+    let starts: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| p.start.to_string())
+        .collect();
+    let start_width = starts.iter().map(String::len).max().unwrap_or(0);
+    let subjects: Vec<&str> = report
+        .problems
+        .iter()
+        .map(|p| p.subject.as_deref().unwrap_or("(not public)"))
+        .collect();
+    let subject_width = subjects
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(50);
+    for ((p, start), subject) in report.problems.iter().zip(&starts).zip(&subjects) {
+        let _ = writeln!(
+            out,
+            "{:<kind_width$}  {:<start_width$}  {}  {}",
+            p.kind.as_str(),
+            start,
+            pad(subject, subject_width),
+            p.detail
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} (window {window}; {} public source events, {} copies in the window, {} in all).",
+        capitalise(&report.counts.summary()),
+        c.public_source_events,
+        c.managed_in_window,
+        c.managed_copies
+    );
+    out
+}
+
+/// `s` cut or padded to `width` characters.
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n > width {
+        let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    } else {
+        format!("{s}{}", " ".repeat(width - n))
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

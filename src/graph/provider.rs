@@ -12,7 +12,10 @@ use crate::model::{
 };
 use crate::planner::Plan;
 use crate::policy::CopyPolicy;
-use crate::provider::{ApplyReport, SourceProvider, TargetProvider, WriteFailure};
+use crate::provider::{
+    ApplyReport, InspectableTarget, SourceProvider, TargetProvider, WriteFailure,
+};
+use crate::validate::InspectedCopy;
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -273,12 +276,8 @@ impl SourceProvider for GraphCalendar {
 impl TargetProvider for GraphCalendar {
     async fn read_managed(&self, _window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
         let path = format!("{}/events", self.calendar_path());
-        let filter = format!(
-            "singleValueExtendedProperties/Any(ep: ep/id eq '{SOURCE_KEY_PROPERTY}' and ep/value ne '')"
-        );
-        let expand = format!(
-            "singleValueExtendedProperties($filter=id eq '{SOURCE_KEY_PROPERTY}' or id eq '{CONTENT_HASH_PROPERTY}')"
-        );
+        let filter = managed_filter();
+        let expand = marker_expand();
         let items = self
             .client
             .get_all(
@@ -372,6 +371,136 @@ impl TargetProvider for GraphCalendar {
         }
         Ok(report)
     }
+}
+
+impl InspectableTarget for GraphCalendar {
+    async fn read_for_validation(&self) -> anyhow::Result<Vec<InspectedCopy>> {
+        let path = format!("{}/events", self.calendar_path());
+        let filter = managed_filter();
+        let expand = marker_expand();
+        let items = self
+            .client
+            .get_all(
+                &path,
+                &[
+                    ("$filter", filter.as_str()),
+                    ("$expand", expand.as_str()),
+                    ("$select", VALIDATION_SELECT),
+                    ("$top", PAGE_SIZE),
+                ],
+            )
+            .await
+            .map_err(|e| classify(e, &self.mailbox))
+            .context("reading the target calendar failed")?;
+        let mut copies = Vec::with_capacity(items.len());
+        for item in &items {
+            if let Some(copy) = inspected_copy(item)? {
+                copies.push(copy);
+            }
+        }
+        Ok(copies)
+    }
+}
+
+/// What `validate` reads of a target event: what `sync` reads, and the fields
+/// a copy must not hold. The body is read only to tell whether it has text;
+/// it is never kept, printed or logged.
+const VALIDATION_SELECT: &str = "id,subject,start,end,isAllDay,showAs,location,categories,\
+body,bodyPreview,attendees,isOnlineMeeting,onlineMeeting,onlineMeetingUrl";
+
+/// The `$filter` that selects the events carrying calsync's source-key marker.
+fn managed_filter() -> String {
+    format!(
+        "singleValueExtendedProperties/Any(ep: ep/id eq '{SOURCE_KEY_PROPERTY}' and ep/value ne '')"
+    )
+}
+
+/// The `$expand` that returns calsync's two marker properties.
+fn marker_expand() -> String {
+    format!(
+        "singleValueExtendedProperties($filter=id eq '{SOURCE_KEY_PROPERTY}' or id eq '{CONTENT_HASH_PROPERTY}')"
+    )
+}
+
+/// Turns one target event into an inspected copy; `None` when it does not
+/// carry calsync's marker. Keeps only whether the forbidden fields are
+/// present, never their content.
+pub fn inspected_copy(v: &Value) -> anyhow::Result<Option<InspectedCopy>> {
+    let Some(managed) = managed_event(v)? else {
+        return Ok(None);
+    };
+    let preview = str_field(v, "bodyPreview").unwrap_or_default();
+    let has_body = !preview.trim().is_empty()
+        || v.get("body").is_some_and(|b| {
+            let content = str_field(b, "content").unwrap_or_default();
+            if str_field(b, "contentType").is_some_and(|t| t.eq_ignore_ascii_case("text")) {
+                !content.trim().is_empty()
+            } else {
+                html_has_text(content)
+            }
+        });
+    let attendees = v
+        .get("attendees")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let meeting_data = v
+        .get("onlineMeeting")
+        .and_then(Value::as_object)
+        .is_some_and(|o| {
+            o.values().any(|x| match x {
+                Value::Null => false,
+                Value::String(s) => !s.trim().is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => true,
+            })
+        });
+    let online_meeting = v.get("isOnlineMeeting").and_then(Value::as_bool) == Some(true)
+        || meeting_data
+        || str_field(v, "onlineMeetingUrl").is_some_and(|u| !u.trim().is_empty());
+    Ok(Some(InspectedCopy {
+        managed,
+        has_body,
+        attendees,
+        online_meeting,
+    }))
+}
+
+/// Whether an HTML body shows any text: tags, `head`, `style` and `script`
+/// blocks, comments and whitespace (including `&nbsp;`) do not count.
+fn html_has_text(html: &str) -> bool {
+    let lower = html.to_ascii_lowercase();
+    let mut rest = lower.as_str();
+    let mut text = String::new();
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        let after = &rest[open..];
+        if let Some(comment) = after.strip_prefix("<!--") {
+            rest = comment.find("-->").map_or("", |i| &comment[i + 3..]);
+            continue;
+        }
+        let Some(close) = after.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = &after[1..close];
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        rest = &after[close + 1..];
+        if matches!(name, "head" | "style" | "script") {
+            let end = format!("</{name}");
+            rest = rest
+                .find(&end)
+                .and_then(|i| rest[i..].find('>').map(|j| &rest[i + j + 1..]))
+                .unwrap_or("");
+        }
+    }
+    text.push_str(rest);
+    text.replace("&nbsp;", " ")
+        .replace("&#160;", " ")
+        .chars()
+        .any(|c| !c.is_whitespace() && c != '\u{a0}')
 }
 
 /// The JSON body calsync writes for a copy. It never carries attendees, so no
@@ -665,5 +794,85 @@ mod tests {
         assert_eq!(j["start"]["dateTime"], "2026-12-01T00:00:00");
         assert_eq!(j["end"]["dateTime"], "2026-12-02T00:00:00");
         assert_eq!(j["singleValueExtendedProperties"][0]["value"], "i:abc");
+    }
+
+    fn marked(extra: Value) -> Value {
+        let mut v = json!({"id":"t1","subject":"Open day",
+            "start":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"},
+            "end":{"dateTime":"2026-12-01T11:00:00.0000000","timeZone":"UTC"},
+            "singleValueExtendedProperties":[
+                {"id": SOURCE_KEY_PROPERTY, "value": "i:abc"},
+                {"id": CONTENT_HASH_PROPERTY, "value": "h"}]});
+        if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, x) in more {
+                obj.insert(k.clone(), x.clone());
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_copy_as_calsync_writes_it_holds_nothing_forbidden() {
+        // What Exchange returns for an event written with an empty body.
+        let c = inspected_copy(&marked(json!({
+            "body": {"contentType": "html", "content": "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"><style type=\"text/css\" style=\"display:none\">P {margin-top:0;margin-bottom:0;}</style></head><body dir=\"ltr\">&nbsp;<br></body></html>"},
+            "bodyPreview": "",
+            "attendees": [],
+            "isOnlineMeeting": false,
+            "onlineMeeting": null,
+            "onlineMeetingUrl": null,
+        })))
+        .unwrap()
+        .unwrap();
+        assert!(!c.has_body);
+        assert_eq!(c.attendees, 0);
+        assert!(!c.online_meeting);
+        assert_eq!(c.managed.marker.source_key.as_str(), "i:abc");
+    }
+
+    #[test]
+    fn forbidden_fields_are_noticed_but_not_kept() {
+        let c = inspected_copy(&marked(json!({
+            "body": {"contentType": "html", "content": "<html><body><p>Door code 4711</p></body></html>"},
+            "attendees": [{"emailAddress": {"address": "ceo@contoso.example"}}],
+            "onlineMeeting": {"joinUrl": "https://teams.example/join/1"},
+        })))
+        .unwrap()
+        .unwrap();
+        assert!(c.has_body);
+        assert_eq!(c.attendees, 1);
+        assert!(c.online_meeting);
+        let kept = format!("{c:?}");
+        assert!(!kept.contains("4711") && !kept.contains("ceo@") && !kept.contains("teams"));
+
+        let text = inspected_copy(&marked(
+            json!({"body": {"contentType": "text", "content": " x "}}),
+        ))
+        .unwrap()
+        .unwrap();
+        assert!(text.has_body);
+        let preview = inspected_copy(&marked(json!({"bodyPreview": "Agenda"})))
+            .unwrap()
+            .unwrap();
+        assert!(preview.has_body);
+        let flag = inspected_copy(&marked(json!({"isOnlineMeeting": true})))
+            .unwrap()
+            .unwrap();
+        assert!(flag.online_meeting);
+        let unmarked = json!({"id":"x","subject":"by hand",
+            "start":{"dateTime":"2026-12-01T10:00:00","timeZone":"UTC"},
+            "end":{"dateTime":"2026-12-01T11:00:00","timeZone":"UTC"}});
+        assert!(inspected_copy(&unmarked).unwrap().is_none());
+    }
+
+    #[test]
+    fn html_text_ignores_markup_styles_and_comments() {
+        assert!(!html_has_text(""));
+        assert!(!html_has_text("<p>&nbsp;</p><!-- note --><br/>"));
+        assert!(!html_has_text(
+            "<style>p { color: red }</style><script>x()</script>"
+        ));
+        assert!(html_has_text("<div>Hi</div>"));
+        assert!(html_has_text("plain words"));
     }
 }

@@ -1,0 +1,1041 @@
+//! `validate`'s decision, with no I/O: does the target calendar hold exactly
+//! what the source says it must (SPEC §5)?
+//!
+//! Its input is what the providers read over the same window `sync` uses: the
+//! source events (before any filtering) and every target event carrying
+//! calsync's marker, with the fields the copy policy may forbid
+//! ([`InspectedCopy`]). Its output is a list of [`Problem`]s and their counts.
+//!
+//! The verdict inside the window is the planner's: validate runs
+//! [`planner::plan`] and reads its plan as problems, so that a calendar
+//! validates clean exactly when the next `sync` would write nothing there.
+//!
+//! | kind | meaning |
+//! |---|---|
+//! | `missing` | a public source event in the window has no copy (sync would create one) |
+//! | `stale` | a copy differs from what its public source says (sync would update it) |
+//! | `orphan` | a copy in the window whose source event is gone from the window (sync would delete it; also reported when the source reads as empty, where sync withholds deletions) |
+//! | `duplicate` | a further copy of a public source event that already has one |
+//! | `leak` | a copy whose source event is not public, or a copy holding a field the copy policy forbids: `body`, `location` (unless `copy.body` / `copy.location`), `attendees`, `online_meeting` |
+//! | `out_of_window` | a copy that starts outside the window, where sync never touches it, although it is not an ordinary past copy (see below) |
+//!
+//! **`out_of_window`.** SPEC §3 rule 1 leaves copies outside the window alone,
+//! so a copy in the past whose source is no longer read is normal and never
+//! reported. A copy outside the window *is* reported when
+//!
+//! - its source event starts inside the window and is public: the source was
+//!   moved into the window (or the copy was moved out of it by hand). Sync keeps
+//!   or creates a copy at the right time and never removes this one, so the
+//!   public calendar shows the event twice, once at the wrong time. (When that
+//!   source is not public, the copy is reported as a `leak` instead.)
+//! - it starts after the window's end: no run creates such a copy, so it is
+//!   left over from a larger `cutoff_days` or was moved by hand, and sync will
+//!   not look at it until the window reaches it.
+//!
+//! **Field leaks.** Attendees and online-meeting data are never allowed, on any
+//! copy, wherever it lies. A body or a location is a leak only on copies in the
+//! window and only when the copy policy forbids it: copies in the past may keep
+//! what an earlier, looser policy allowed, since sync leaves them alone. A copy
+//! whose only difference from its source is a forbidden location is reported
+//! once, as a `leak`, not also as `stale`.
+//!
+//! **Privacy.** A problem names the event by its start and subject; the subject
+//! is `None` whenever the source event is not public. No body, location or
+//! attendee is ever copied into a problem: only the names of the fields.
+
+use crate::model::{EventPayload, EventTime, ManagedEvent, SourceEvent, SourceKey, Window};
+use crate::planner::{self, DeleteReason};
+use crate::policy::Policy;
+use serde::{Serialize, Serializer};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+/// A managed target event as read for validation: what `sync` reads, plus
+/// whether it holds the fields the copy policy may forbid. It holds no body
+/// text, no attendee and no meeting link, only their presence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectedCopy {
+    pub managed: ManagedEvent,
+    /// Whether the event has a body with visible text.
+    pub has_body: bool,
+    /// How many attendees the event lists.
+    pub attendees: usize,
+    /// Whether the event is an online meeting or carries a join link.
+    pub online_meeting: bool,
+}
+
+impl InspectedCopy {
+    /// A copy holding nothing but the managed fields.
+    pub fn plain(managed: ManagedEvent) -> Self {
+        InspectedCopy {
+            managed,
+            has_body: false,
+            attendees: 0,
+            online_meeting: false,
+        }
+    }
+}
+
+/// The kinds of problem, in the order reports list them within one start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    Leak,
+    Missing,
+    Stale,
+    Orphan,
+    Duplicate,
+    OutOfWindow,
+}
+
+impl ProblemKind {
+    pub const ALL: [ProblemKind; 6] = [
+        ProblemKind::Missing,
+        ProblemKind::Stale,
+        ProblemKind::Orphan,
+        ProblemKind::Duplicate,
+        ProblemKind::Leak,
+        ProblemKind::OutOfWindow,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "missing",
+            ProblemKind::Stale => "stale",
+            ProblemKind::Orphan => "orphan",
+            ProblemKind::Duplicate => "duplicate",
+            ProblemKind::Leak => "leak",
+            ProblemKind::OutOfWindow => "out_of_window",
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found in the target calendar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    /// When the event starts: the source's start for `missing` and `stale`,
+    /// the copy's start otherwise. Serialised as `YYYY-MM-DD` for all-day
+    /// events and `YYYY-MM-DDTHH:MM:SSZ` for timed ones.
+    #[serde(serialize_with = "serialize_start")]
+    pub start: EventTime,
+    /// The event's subject; `None` when the source event is not public.
+    pub subject: Option<String>,
+    /// For `stale`: the fields that differ; for `leak`: the forbidden fields
+    /// the copy holds (`body`, `location`, `attendees`, `online_meeting`).
+    /// Empty otherwise.
+    pub fields: Vec<&'static str>,
+    /// One sentence for the operator. Holds no private data.
+    pub detail: String,
+    /// The target calendar's id of the copy concerned; `None` for `missing`.
+    pub target_id: Option<String>,
+}
+
+fn serialize_start<S: Serializer>(t: &EventTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&start_text(t))
+}
+
+/// A start as machines read it: `YYYY-MM-DD` (all-day) or RFC 3339 in UTC.
+pub fn start_text(t: &EventTime) -> String {
+    match t {
+        EventTime::Date(d) => d.format("%Y-%m-%d").to_string(),
+        EventTime::Instant(i) => i.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }
+}
+
+/// How many problems of each kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProblemCounts {
+    pub missing: usize,
+    pub stale: usize,
+    pub orphan: usize,
+    pub duplicate: usize,
+    pub leak: usize,
+    pub out_of_window: usize,
+    pub total: usize,
+}
+
+impl ProblemCounts {
+    pub fn of(problems: &[Problem]) -> Self {
+        let mut c = ProblemCounts::default();
+        for p in problems {
+            *c.slot(p.kind) += 1;
+            c.total += 1;
+        }
+        c
+    }
+
+    fn slot(&mut self, kind: ProblemKind) -> &mut usize {
+        match kind {
+            ProblemKind::Missing => &mut self.missing,
+            ProblemKind::Stale => &mut self.stale,
+            ProblemKind::Orphan => &mut self.orphan,
+            ProblemKind::Duplicate => &mut self.duplicate,
+            ProblemKind::Leak => &mut self.leak,
+            ProblemKind::OutOfWindow => &mut self.out_of_window,
+        }
+    }
+
+    pub fn get(&self, kind: ProblemKind) -> usize {
+        let mut c = self.clone();
+        *c.slot(kind)
+    }
+
+    /// `2 problems: 1 missing, 1 leak`, or `no problems`.
+    pub fn summary(&self) -> String {
+        if self.total == 0 {
+            return "no problems".to_string();
+        }
+        let parts: Vec<String> = ProblemKind::ALL
+            .iter()
+            .filter(|k| self.get(**k) > 0)
+            .map(|k| format!("{} {k}", self.get(*k)))
+            .collect();
+        format!(
+            "{} problem{}: {}",
+            self.total,
+            if self.total == 1 { "" } else { "s" },
+            parts.join(", ")
+        )
+    }
+}
+
+/// What was looked at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Checked {
+    /// Source events starting in the window that pass the filter (one per key).
+    pub public_source_events: usize,
+    /// Source events starting in the window that do not (one per key).
+    pub non_public_source_events: usize,
+    /// Managed target events read, wherever they lie.
+    pub managed_copies: usize,
+    /// Managed target events starting in the window.
+    pub managed_in_window: usize,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Validation {
+    /// Sorted by start, then kind, then target id.
+    pub problems: Vec<Problem>,
+    pub counts: ProblemCounts,
+    pub checked: Checked,
+}
+
+impl Validation {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// What the source says about a key in the window.
+enum SourceState {
+    Public(EventPayload),
+    NotPublic,
+}
+
+/// The fields of `cur` that differ from `desired`, as the planner compares
+/// them; `content_hash` when only the marker's hash differs (a change in a
+/// field the target does not show back, such as the body).
+fn differing_fields(copy: &ManagedEvent, desired: &EventPayload) -> Vec<&'static str> {
+    let cur = &copy.current;
+    let mut f = Vec::new();
+    if cur.subject != desired.subject {
+        f.push("subject");
+    }
+    if cur.start != desired.start {
+        f.push("start");
+    }
+    if cur.end != desired.end {
+        f.push("end");
+    }
+    if cur.is_all_day != desired.is_all_day {
+        f.push("all_day");
+    }
+    if cur.show_as != desired.show_as {
+        f.push("show_as");
+    }
+    if cur.location != desired.location {
+        f.push("location");
+    }
+    let set = |c: &[String]| c.iter().cloned().collect::<BTreeSet<String>>();
+    if set(&cur.categories) != set(&desired.categories) {
+        f.push("categories");
+    }
+    if f.is_empty() && copy.marker.content_hash != planner::content_hash(desired) {
+        f.push("content_hash");
+    }
+    f
+}
+
+/// The forbidden fields a copy holds. `in_window` decides whether the
+/// policy-governed fields (body, location) are checked.
+fn forbidden_fields(c: &InspectedCopy, policy: &Policy, in_window: bool) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if in_window && !policy.copy.body && c.has_body {
+        f.push("body");
+    }
+    if in_window && !policy.copy.location && !c.managed.current.location.trim().is_empty() {
+        f.push("location");
+    }
+    if c.attendees > 0 {
+        f.push("attendees");
+    }
+    if c.online_meeting {
+        f.push("online_meeting");
+    }
+    f
+}
+
+/// A leak found on one copy, before it becomes a problem.
+#[derive(Default)]
+struct LeakNote {
+    /// Why its source is not public, when that is the reason.
+    not_public: Option<&'static str>,
+    fields: Vec<&'static str>,
+}
+
+/// Checks the target against the source over `window` with `policy`.
+pub fn validate(
+    source: &[SourceEvent],
+    target: &[InspectedCopy],
+    policy: &Policy,
+    window: &Window,
+) -> Validation {
+    // What the source says, per key (the first event of each key in the
+    // window, as the planner does).
+    let mut sources: BTreeMap<&SourceKey, SourceState> = BTreeMap::new();
+    let mut checked = Checked::default();
+    for ev in source.iter().filter(|ev| window.contains(&ev.start)) {
+        if sources.contains_key(&ev.key) {
+            continue;
+        }
+        let state = if planner::is_public(ev, &policy.filter) {
+            checked.public_source_events += 1;
+            SourceState::Public(planner::payload(ev, &policy.copy))
+        } else {
+            checked.non_public_source_events += 1;
+            SourceState::NotPublic
+        };
+        sources.insert(&ev.key, state);
+    }
+
+    // The copies, first of each target id (as the planner does).
+    let mut seen = HashSet::new();
+    let copies: Vec<&InspectedCopy> = target
+        .iter()
+        .filter(|c| seen.insert(c.managed.target_id.as_str()))
+        .collect();
+    let by_id: HashMap<&str, &InspectedCopy> = copies
+        .iter()
+        .map(|c| (c.managed.target_id.as_str(), *c))
+        .collect();
+    checked.managed_copies = copies.len();
+
+    let managed: Vec<ManagedEvent> = copies.iter().map(|c| c.managed.clone()).collect();
+    let plan = planner::plan(source, &managed, policy, window);
+    checked.managed_in_window = plan.managed_in_window;
+
+    let public_subject = |key: &SourceKey| match sources.get(key) {
+        Some(SourceState::Public(p)) => Some(p.subject.clone()),
+        _ => None,
+    };
+
+    let mut problems = Vec::new();
+    let mut leaks: BTreeMap<&str, LeakNote> = BTreeMap::new();
+
+    // Field leaks, on every copy.
+    for c in &copies {
+        let in_window = window.contains(&c.managed.current.start);
+        let fields = forbidden_fields(c, policy, in_window);
+        if !fields.is_empty() {
+            leaks
+                .entry(c.managed.target_id.as_str())
+                .or_default()
+                .fields = fields;
+        }
+    }
+
+    for create in &plan.creates {
+        problems.push(Problem {
+            kind: ProblemKind::Missing,
+            start: create.payload.start,
+            subject: Some(create.payload.subject.clone()),
+            fields: Vec::new(),
+            detail: "this public source event has no copy in the target calendar".to_string(),
+            target_id: None,
+        });
+    }
+
+    for update in &plan.updates {
+        let Some(copy) = by_id.get(update.target_id.as_str()) else {
+            continue;
+        };
+        let fields = differing_fields(&copy.managed, &update.payload);
+        let leaked = leaks
+            .get(update.target_id.as_str())
+            .map(|l| l.fields.as_slice())
+            .unwrap_or_default();
+        if !fields.is_empty() && fields.iter().all(|f| leaked.contains(f)) {
+            // Reported as a leak; nothing else differs.
+            continue;
+        }
+        let detail = if fields.contains(&"start") {
+            format!(
+                "the copy differs from its source in: {}; the copy starts at {}",
+                fields.join(", "),
+                copy.managed.current.start
+            )
+        } else {
+            format!("the copy differs from its source in: {}", fields.join(", "))
+        };
+        problems.push(Problem {
+            kind: ProblemKind::Stale,
+            start: update.payload.start,
+            subject: Some(update.payload.subject.clone()),
+            fields,
+            detail,
+            target_id: Some(update.target_id.clone()),
+        });
+    }
+
+    let mut planned_deletes = HashSet::new();
+    for d in &plan.deletes {
+        planned_deletes.insert(d.target_id.as_str());
+        let state = sources.get(&d.key);
+        match (d.reason, state) {
+            (DeleteReason::NotPublic, _)
+            | (DeleteReason::Duplicate, Some(SourceState::NotPublic)) => {
+                leaks.entry(d.target_id.as_str()).or_default().not_public =
+                    Some("its source event is not public");
+            }
+            (DeleteReason::Duplicate, Some(SourceState::Public(p))) => problems.push(Problem {
+                kind: ProblemKind::Duplicate,
+                start: d.start,
+                subject: Some(p.subject.clone()),
+                fields: Vec::new(),
+                detail: "another copy of the same source event is kept; this one is extra"
+                    .to_string(),
+                target_id: Some(d.target_id.clone()),
+            }),
+            (DeleteReason::SourceGone, _) | (DeleteReason::Duplicate, None) => {
+                problems.push(orphan(d.start, &d.subject, &d.target_id));
+            }
+        }
+    }
+    // Copies whose deletion the planner withheld because the source read as
+    // empty: orphans all the same.
+    if plan.deletions_withheld > 0 {
+        for c in &copies {
+            let m = &c.managed;
+            if window.contains(&m.current.start) && !planned_deletes.contains(m.target_id.as_str())
+            {
+                problems.push(orphan(m.current.start, &m.current.subject, &m.target_id));
+            }
+        }
+    }
+
+    // Copies outside the window that sync will never reconcile.
+    for c in &copies {
+        let m = &c.managed;
+        if window.contains(&m.current.start) {
+            continue;
+        }
+        match sources.get(&m.marker.source_key) {
+            Some(SourceState::Public(p)) => problems.push(Problem {
+                kind: ProblemKind::OutOfWindow,
+                start: m.current.start,
+                subject: Some(p.subject.clone()),
+                fields: Vec::new(),
+                detail: format!(
+                    "the copy starts outside the window, where sync never touches it, while \
+                     its source starts inside it at {}; the event shows twice",
+                    p.start
+                ),
+                target_id: Some(m.target_id.clone()),
+            }),
+            Some(SourceState::NotPublic) => {
+                leaks.entry(m.target_id.as_str()).or_default().not_public = Some(
+                    "its source event is not public, and the copy starts outside the window, \
+                     where sync never removes it",
+                );
+            }
+            None if m.current.start.as_utc() > window.end => problems.push(Problem {
+                kind: ProblemKind::OutOfWindow,
+                start: m.current.start,
+                subject: Some(m.current.subject.clone()),
+                fields: Vec::new(),
+                detail: "the copy starts after the window's end, where no run creates copies \
+                         (a larger cutoff_days made it, or it was moved by hand); sync leaves it \
+                         alone until the window reaches it"
+                    .to_string(),
+                target_id: Some(m.target_id.clone()),
+            }),
+            None => {} // An ordinary past copy.
+        }
+    }
+
+    for (id, note) in leaks {
+        let Some(copy) = by_id.get(id) else {
+            continue;
+        };
+        let m = &copy.managed;
+        let subject = if note.not_public.is_some() {
+            None
+        } else {
+            public_subject(&m.marker.source_key).or_else(|| {
+                // The source is not read (outside the window or gone): the
+                // copy's own subject is what the public calendar shows.
+                (!sources.contains_key(&m.marker.source_key)).then(|| m.current.subject.clone())
+            })
+        };
+        let mut reasons = Vec::new();
+        if let Some(r) = note.not_public {
+            reasons.push(r.to_string());
+        }
+        if !note.fields.is_empty() {
+            reasons.push(format!(
+                "the copy holds fields the copy policy forbids: {}",
+                note.fields.join(", ")
+            ));
+        }
+        problems.push(Problem {
+            kind: ProblemKind::Leak,
+            start: m.current.start,
+            subject,
+            fields: note.fields,
+            detail: reasons.join("; "),
+            target_id: Some(id.to_string()),
+        });
+    }
+
+    problems.sort_by(|a, b| {
+        (a.start.as_utc(), a.start, a.kind, &a.target_id, &a.subject).cmp(&(
+            b.start.as_utc(),
+            b.start,
+            b.kind,
+            &b.target_id,
+            &b.subject,
+        ))
+    });
+    Validation {
+        counts: ProblemCounts::of(&problems),
+        problems,
+        checked,
+    }
+}
+
+fn orphan(start: EventTime, subject: &str, target_id: &str) -> Problem {
+    Problem {
+        kind: ProblemKind::Orphan,
+        start,
+        subject: Some(subject.to_string()),
+        fields: Vec::new(),
+        detail: "no source event with this copy's key starts in the window".to_string(),
+        target_id: Some(target_id.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Body, BodyType, Marker, Sensitivity, ShowAs};
+    use crate::planner::{content_hash, payload};
+    use crate::policy::CopyPolicy;
+    use chrono::{DateTime, Duration, NaiveDate, Utc};
+    use proptest::prelude::*;
+
+    const SECRET: &str = "SECRET-board-dismissal";
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// `[2024-05-01T00:00Z, 2024-05-31T00:00Z]`.
+    fn window() -> Window {
+        Window::around(NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(), 0, 30)
+    }
+
+    fn ev(k: &str, start: &str) -> SourceEvent {
+        let start = ts(start);
+        SourceEvent {
+            key: SourceKey::single(k),
+            subject: format!("Event {k}"),
+            start: EventTime::Instant(start),
+            end: EventTime::Instant(start + Duration::hours(1)),
+            is_all_day: false,
+            show_as: ShowAs::Busy,
+            sensitivity: Sensitivity::Normal,
+            is_cancelled: false,
+            categories: vec!["Public".into()],
+            location: "Main hall".into(),
+            body: Body {
+                content_type: BodyType::Html,
+                content: "<p>Agenda</p>".into(),
+            },
+        }
+    }
+
+    fn private(k: &str, start: &str) -> SourceEvent {
+        SourceEvent {
+            subject: SECRET.into(),
+            sensitivity: Sensitivity::Private,
+            ..ev(k, start)
+        }
+    }
+
+    /// A managed copy that is exactly what `policy` wants for `src`.
+    fn copy_of(src: &SourceEvent, policy: &Policy, id: &str) -> InspectedCopy {
+        let p = payload(src, &policy.copy);
+        InspectedCopy::plain(ManagedEvent {
+            target_id: id.into(),
+            marker: Marker {
+                source_key: src.key.clone(),
+                content_hash: content_hash(&p),
+            },
+            current: p,
+        })
+    }
+
+    /// `copy` moved to `start` (one hour long), as by a hand edit.
+    fn moved(mut copy: InspectedCopy, start: &str) -> InspectedCopy {
+        let start = ts(start);
+        copy.managed.current.start = EventTime::Instant(start);
+        copy.managed.current.end = EventTime::Instant(start + Duration::hours(1));
+        copy
+    }
+
+    fn pol() -> Policy {
+        Policy::default()
+    }
+
+    fn run(source: &[SourceEvent], target: &[InspectedCopy]) -> Validation {
+        validate(source, target, &pol(), &window())
+    }
+
+    fn kinds(v: &Validation) -> Vec<ProblemKind> {
+        v.problems.iter().map(|p| p.kind).collect()
+    }
+
+    fn only(v: &Validation) -> &Problem {
+        assert_eq!(v.problems.len(), 1, "{:#?}", v.problems);
+        &v.problems[0]
+    }
+
+    #[test]
+    fn an_exact_mirror_is_clean_and_counts_what_was_checked() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let b = ev("b", "2024-05-03T10:00:00Z");
+        let p = private("p", "2024-05-04T10:00:00Z");
+        // An ordinary past copy: its source is no longer read.
+        let old = moved(
+            copy_of(&ev("old", "2024-04-01T10:00:00Z"), &pol(), "t-old"),
+            "2024-04-01T10:00:00Z",
+        );
+        let v = run(
+            &[a.clone(), b.clone(), p],
+            &[copy_of(&a, &pol(), "t-a"), copy_of(&b, &pol(), "t-b"), old],
+        );
+        assert!(v.is_clean(), "{:#?}", v.problems);
+        assert_eq!(v.counts, ProblemCounts::default());
+        assert_eq!(
+            v.checked,
+            Checked {
+                public_source_events: 2,
+                non_public_source_events: 1,
+                managed_copies: 3,
+                managed_in_window: 2,
+            }
+        );
+        assert_eq!(v.counts.summary(), "no problems");
+    }
+
+    #[test]
+    fn a_public_event_without_copy_is_missing_a_private_one_is_not() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let v = run(&[a, private("p", "2024-05-04T10:00:00Z")], &[]);
+        let p = only(&v);
+        assert_eq!(p.kind, ProblemKind::Missing);
+        assert_eq!(p.subject.as_deref(), Some("Event a"));
+        assert_eq!(start_text(&p.start), "2024-05-02T10:00:00Z");
+        assert_eq!(p.target_id, None);
+        assert_eq!(v.counts.missing, 1);
+        assert_eq!(v.counts.total, 1);
+    }
+
+    #[test]
+    fn events_outside_the_window_are_not_missing() {
+        let v = run(
+            &[
+                ev("past", "2024-04-30T23:59:59Z"),
+                ev("far", "2024-05-31T00:00:01Z"),
+            ],
+            &[],
+        );
+        assert!(v.is_clean(), "{:#?}", v.problems);
+    }
+
+    #[test]
+    fn an_edited_copy_is_stale_naming_the_fields() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let mut c = copy_of(&a, &pol(), "t-a");
+        c.managed.current.subject = "Event a (edited)".into();
+        c.managed.current.show_as = ShowAs::Free;
+        let v = run(&[a], &[c]);
+        let p = only(&v);
+        assert_eq!(p.kind, ProblemKind::Stale);
+        assert_eq!(p.fields, ["subject", "show_as"]);
+        assert_eq!(
+            p.subject.as_deref(),
+            Some("Event a"),
+            "the source's subject"
+        );
+        assert_eq!(p.target_id.as_deref(), Some("t-a"));
+    }
+
+    #[test]
+    fn a_moved_source_makes_its_copy_stale_at_the_new_start() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let c = copy_of(&a, &pol(), "t-a");
+        let a2 = SourceEvent {
+            start: EventTime::Instant(ts("2024-05-03T09:00:00Z")),
+            end: EventTime::Instant(ts("2024-05-03T10:00:00Z")),
+            ..a
+        };
+        let v = run(&[a2], &[c]);
+        let p = only(&v);
+        assert_eq!(p.kind, ProblemKind::Stale);
+        assert_eq!(p.fields, ["start", "end"]);
+        assert_eq!(start_text(&p.start), "2024-05-03T09:00:00Z");
+        assert!(p.detail.contains("2024-05-02 10:00Z"), "{}", p.detail);
+    }
+
+    #[test]
+    fn a_changed_hidden_field_is_stale_through_the_hash() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let mut c = copy_of(&a, &pol(), "t-a");
+        c.managed.marker.content_hash = "0".repeat(32);
+        let v = run(&[a], &[c]);
+        assert_eq!(only(&v).fields, ["content_hash"]);
+    }
+
+    #[test]
+    fn a_copy_whose_source_is_gone_is_an_orphan() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let gone = ev("gone", "2024-05-05T10:00:00Z");
+        let v = run(
+            std::slice::from_ref(&a),
+            &[copy_of(&a, &pol(), "t-a"), copy_of(&gone, &pol(), "t-g")],
+        );
+        let p = only(&v);
+        assert_eq!(p.kind, ProblemKind::Orphan);
+        assert_eq!(
+            p.subject.as_deref(),
+            Some("Event gone"),
+            "what the target shows"
+        );
+        assert_eq!(p.target_id.as_deref(), Some("t-g"));
+    }
+
+    #[test]
+    fn copies_are_orphans_even_when_the_source_reads_as_empty() {
+        // sync withholds these deletions; validate still reports them.
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let b = ev("b", "2024-05-03T10:00:00Z");
+        let v = run(
+            &[],
+            &[
+                copy_of(&a, &pol(), "t-a"),
+                copy_of(&b, &pol(), "t-b"),
+                copy_of(&b, &pol(), "t-b2"),
+            ],
+        );
+        assert_eq!(kinds(&v), [ProblemKind::Orphan; 3]);
+        assert_eq!(v.counts.orphan, 3);
+    }
+
+    #[test]
+    fn extra_copies_of_a_public_event_are_duplicates() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let v = run(
+            std::slice::from_ref(&a),
+            &[
+                copy_of(&a, &pol(), "t-1"),
+                copy_of(&a, &pol(), "t-2"),
+                copy_of(&a, &pol(), "t-3"),
+            ],
+        );
+        assert_eq!(kinds(&v), [ProblemKind::Duplicate; 2]);
+        assert!(
+            v.problems
+                .iter()
+                .all(|p| p.subject.as_deref() == Some("Event a"))
+        );
+        // The same copy listed twice by the target is one copy, not a duplicate.
+        let c = copy_of(&a, &pol(), "t-1");
+        assert!(run(&[a], &[c.clone(), c]).is_clean());
+    }
+
+    #[test]
+    fn a_copy_of_a_private_event_is_a_leak_without_its_subject() {
+        let now_private = private("p", "2024-05-02T10:00:00Z");
+        let was_public = ev("p", "2024-05-02T10:00:00Z");
+        let v = run(
+            &[now_private],
+            &[
+                copy_of(&was_public, &pol(), "t-1"),
+                copy_of(&was_public, &pol(), "t-2"),
+            ],
+        );
+        assert_eq!(
+            kinds(&v),
+            [ProblemKind::Leak; 2],
+            "every copy leaks; none is a mere duplicate"
+        );
+        for p in &v.problems {
+            assert_eq!(p.subject, None);
+            assert!(p.fields.is_empty());
+            assert!(p.detail.contains("not public"), "{}", p.detail);
+        }
+        assert!(!serde_json::to_string(&v).unwrap().contains(SECRET));
+    }
+
+    #[test]
+    fn cancelled_or_filtered_out_sources_leak_too() {
+        let mut cancelled = ev("c", "2024-05-02T10:00:00Z");
+        let c = copy_of(&cancelled, &pol(), "t-c");
+        cancelled.is_cancelled = true;
+        let mut policy = pol();
+        policy.filter.exclude_categories = vec!["public".into()];
+        let a = ev("a", "2024-05-03T10:00:00Z");
+        let ca = copy_of(&a, &pol(), "t-a");
+        let v = validate(&[cancelled, a], &[c, ca], &policy, &window());
+        assert_eq!(kinds(&v), [ProblemKind::Leak, ProblemKind::Leak]);
+    }
+
+    #[test]
+    fn attendees_and_online_meetings_are_leaks_anywhere() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let mut c = copy_of(&a, &pol(), "t-a");
+        c.attendees = 2;
+        c.online_meeting = true;
+        let mut old = moved(
+            copy_of(&ev("old", "2024-04-01T10:00:00Z"), &pol(), "t-old"),
+            "2024-04-01T10:00:00Z",
+        );
+        old.attendees = 1;
+        let v = run(&[a], &[c, old]);
+        assert_eq!(kinds(&v), [ProblemKind::Leak, ProblemKind::Leak]);
+        assert_eq!(v.problems[0].fields, ["attendees"]);
+        assert_eq!(v.problems[0].subject.as_deref(), Some("Event old"));
+        assert_eq!(v.problems[1].fields, ["attendees", "online_meeting"]);
+        assert_eq!(v.problems[1].subject.as_deref(), Some("Event a"));
+        assert!(v.problems[1].detail.contains("attendees, online_meeting"));
+    }
+
+    #[test]
+    fn body_and_location_leak_only_where_the_policy_forbids_them() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let mut c = copy_of(&a, &pol(), "t-a");
+        c.has_body = true;
+        c.managed.current.location = "Room 4, badge 7731".into();
+        let v = run(std::slice::from_ref(&a), &[c]);
+        // One leak naming both fields; the location is not also "stale".
+        let p = only(&v);
+        assert_eq!(p.kind, ProblemKind::Leak);
+        assert_eq!(p.fields, ["body", "location"]);
+
+        let allowed = Policy {
+            copy: CopyPolicy {
+                location: true,
+                body: true,
+                categories: false,
+            },
+            ..pol()
+        };
+        let mut c = copy_of(&a, &allowed, "t-a");
+        c.has_body = true;
+        assert!(validate(&[a], &[c], &allowed, &window()).is_clean());
+    }
+
+    #[test]
+    fn a_forbidden_location_and_another_edit_are_a_leak_and_stale() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        let mut c = copy_of(&a, &pol(), "t-a");
+        c.managed.current.location = "Room 4".into();
+        c.managed.current.subject = "Edited".into();
+        let v = run(&[a], &[c]);
+        assert_eq!(kinds(&v), [ProblemKind::Leak, ProblemKind::Stale]);
+        assert_eq!(v.problems[1].fields, ["subject", "location"]);
+    }
+
+    #[test]
+    fn past_copies_keep_what_an_earlier_policy_allowed() {
+        let old = ev("old", "2024-04-01T10:00:00Z");
+        let mut c = moved(copy_of(&old, &pol(), "t-old"), "2024-04-01T10:00:00Z");
+        c.has_body = true;
+        c.managed.current.location = "Main hall".into();
+        assert!(run(&[], &[c]).is_clean());
+    }
+
+    #[test]
+    fn a_copy_left_outside_the_window_by_a_moved_source_is_out_of_window() {
+        let a = ev("a", "2024-05-02T10:00:00Z");
+        // The copy still sits at the source's old time, yesterday.
+        let stranded = moved(copy_of(&a, &pol(), "t-old"), "2024-04-30T10:00:00Z");
+        let v = run(std::slice::from_ref(&a), std::slice::from_ref(&stranded));
+        assert_eq!(kinds(&v), [ProblemKind::OutOfWindow, ProblemKind::Missing]);
+        assert_eq!(v.problems[0].subject.as_deref(), Some("Event a"));
+        assert_eq!(v.problems[0].target_id.as_deref(), Some("t-old"));
+        assert!(v.problems[0].detail.contains("2024-05-02 10:00Z"));
+        // Once sync has made the copy in the window, the stranded one remains.
+        let v = run(
+            std::slice::from_ref(&a),
+            &[stranded, copy_of(&a, &pol(), "t-new")],
+        );
+        assert_eq!(kinds(&v), [ProblemKind::OutOfWindow]);
+    }
+
+    #[test]
+    fn a_copy_after_the_window_end_is_out_of_window() {
+        let far = moved(
+            copy_of(&ev("far", "2024-05-02T10:00:00Z"), &pol(), "t-far"),
+            "2024-06-15T10:00:00Z",
+        );
+        let v = run(
+            &[ev("x", "2024-05-02T10:00:00Z")],
+            &[
+                far,
+                copy_of(&ev("x", "2024-05-02T10:00:00Z"), &pol(), "t-x"),
+            ],
+        );
+        let p = only(&v);
+        assert_eq!(p.kind, ProblemKind::OutOfWindow);
+        assert_eq!(p.subject.as_deref(), Some("Event far"));
+        assert!(p.detail.contains("after the window's end"));
+    }
+
+    #[test]
+    fn a_stranded_copy_of_a_now_private_event_is_a_leak() {
+        let was_public = ev("p", "2024-05-02T10:00:00Z");
+        let stranded = moved(copy_of(&was_public, &pol(), "t-p"), "2024-04-20T10:00:00Z");
+        let v = run(&[private("p", "2024-05-02T10:00:00Z")], &[stranded]);
+        let p = only(&v);
+        assert_eq!(p.kind, ProblemKind::Leak);
+        assert_eq!(p.subject, None);
+        assert!(p.detail.contains("outside the window"));
+    }
+
+    #[test]
+    fn problems_are_sorted_by_start_and_counted() {
+        let a = ev("a", "2024-05-09T10:00:00Z");
+        let b = ev("b", "2024-05-02T10:00:00Z");
+        let gone = ev("gone", "2024-05-05T10:00:00Z");
+        let all_day = SourceEvent {
+            start: EventTime::Date(NaiveDate::from_ymd_opt(2024, 5, 7).unwrap()),
+            end: EventTime::Date(NaiveDate::from_ymd_opt(2024, 5, 8).unwrap()),
+            is_all_day: true,
+            ..ev("d", "2024-05-07T00:00:00Z")
+        };
+        let v = run(&[a, b, all_day], &[copy_of(&gone, &pol(), "t-g")]);
+        let starts: Vec<String> = v.problems.iter().map(|p| start_text(&p.start)).collect();
+        assert_eq!(
+            starts,
+            [
+                "2024-05-02T10:00:00Z",
+                "2024-05-05T10:00:00Z",
+                "2024-05-07",
+                "2024-05-09T10:00:00Z"
+            ]
+        );
+        assert_eq!(v.counts.missing, 3);
+        assert_eq!(v.counts.orphan, 1);
+        assert_eq!(v.counts.summary(), "4 problems: 3 missing, 1 orphan");
+        let json = serde_json::to_value(&v.problems[0]).unwrap();
+        assert_eq!(json["kind"], "missing");
+        assert_eq!(json["start"], "2024-05-02T10:00:00Z");
+    }
+
+    #[test]
+    fn no_private_subject_reaches_any_problem() {
+        let was_public = ev("p", "2024-05-02T10:00:00Z");
+        let mut leaky = copy_of(&was_public, &pol(), "t-p");
+        leaky.attendees = 3;
+        let v = run(
+            &[
+                private("p", "2024-05-02T10:00:00Z"),
+                private("q", "2024-05-03T10:00:00Z"),
+            ],
+            &[
+                leaky,
+                copy_of(&was_public, &pol(), "t-p2"),
+                moved(copy_of(&was_public, &pol(), "t-p3"), "2024-04-02T10:00:00Z"),
+            ],
+        );
+        assert_eq!(v.counts.leak, 3, "{:#?}", v.problems);
+        let text = serde_json::to_string(&v).unwrap();
+        assert!(!text.contains(SECRET));
+        assert!(v.problems.iter().all(|p| p.subject.is_none()));
+    }
+
+    // ------------------------------------------------- agreement with sync
+
+    fn arb_source() -> impl Strategy<Value = SourceEvent> {
+        (0..6u8, -3..33i64, any::<bool>(), any::<bool>()).prop_map(|(k, d, public, alt)| {
+            let start = ts("2024-05-01T10:00:00Z") + Duration::days(d);
+            let mut e = ev(&format!("k{k}"), &start.to_rfc3339());
+            if !public {
+                e.sensitivity = Sensitivity::Private;
+            }
+            if alt {
+                e.subject.push_str(" (v2)");
+            }
+            e
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Inside the window, validate and the planner agree: every write the
+        /// next sync would make is a problem, and a clean calendar needs none.
+        #[test]
+        fn validate_agrees_with_the_planner(
+            source in proptest::collection::vec(arb_source(), 0..8),
+            copied in proptest::collection::vec((arb_source(), 0..4u8), 0..8),
+        ) {
+            let target: Vec<InspectedCopy> = copied
+                .iter()
+                .enumerate()
+                .map(|(i, (src, _))| {
+                    let mut public = src.clone();
+                    public.sensitivity = Sensitivity::Normal;
+                    copy_of(&public, &pol(), &format!("t{i}"))
+                })
+                .collect();
+            let v = run(&source, &target);
+            let managed: Vec<ManagedEvent> = target.iter().map(|c| c.managed.clone()).collect();
+            let plan = planner::plan(&source, &managed, &pol(), &window());
+            prop_assert_eq!(v.counts.missing, plan.creates.len());
+            prop_assert_eq!(v.counts.stale, plan.updates.len());
+            let removals = v
+                .problems
+                .iter()
+                .filter(|p| {
+                    matches!(p.kind, ProblemKind::Orphan | ProblemKind::Duplicate | ProblemKind::Leak)
+                        && window().contains(&p.start)
+                })
+                .count();
+            prop_assert_eq!(removals, plan.deletes.len() + plan.deletions_withheld);
+            if v.is_clean() {
+                prop_assert!(plan.is_empty());
+            }
+        }
+    }
+}
