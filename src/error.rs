@@ -44,11 +44,13 @@ impl Failure {
 
 /// The exit code for any error: the code of the first [`Failure`] in its
 /// chain, else 1 (unexpected failure).
+pub fn code_of(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|c| c.downcast_ref::<Failure>())
+        .map_or(1, Failure::exit_code)
+}
+
+/// [`code_of`] as a process exit code.
 pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
-    for cause in err.chain() {
-        if let Some(f) = cause.downcast_ref::<Failure>() {
-            return ExitCode::from(f.exit_code());
-        }
-    }
-    ExitCode::from(1)
+    ExitCode::from(code_of(err))
 }

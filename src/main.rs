@@ -1,9 +1,9 @@
 //! The `calsync` binary: parse, run, map the outcome to an exit code.
 //! See the library's crate documentation for the architecture.
 
-use calsync::cli::{Cli, Command};
+use calsync::cli::{Cli, Command, LogFormat};
 use calsync::commands::{self, Context, print_stdout};
-use calsync::error::{Failure, exit_code_of};
+use calsync::error::{code_of, exit_code_of};
 use calsync::logging;
 use clap::Parser;
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(err) => {
-            report_error(&err, cli.command.json());
+            report_error(&err, cli.command.json(), cli.global.log_format);
             exit_code_of(&err)
         }
     }
@@ -39,16 +39,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 /// One paragraph on stderr: the error and its causes. Under `--json` the one
 /// document on stdout is the error object instead.
-fn report_error(err: &anyhow::Error, json: bool) {
+fn report_error(err: &anyhow::Error, json: bool, log_format: LogFormat) {
     let message = err.to_string();
     let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
     if json {
-        let code = err
-            .chain()
-            .find_map(|c| c.downcast_ref::<Failure>())
-            .map_or(1, Failure::exit_code);
-        let doc = serde_json::json!({ "error": message, "causes": causes, "exit_code": code });
+        let doc =
+            serde_json::json!({ "error": message, "causes": causes, "exit_code": code_of(err) });
         let _ = print_stdout(&format!("{doc}\n"));
+    }
+    if log_format == LogFormat::Json {
+        // Log collectors get the error as one more JSON line.
+        tracing::error!(causes = ?causes, exit_code = code_of(err), "{message}");
+        return;
     }
     let mut text = format!("calsync: {message}");
     for c in &causes {

@@ -177,3 +177,25 @@ fn json_errors_are_one_document_on_stdout() {
     assert_eq!(doc["exit_code"], 2);
     assert!(doc["error"].as_str().unwrap().contains("tenant_id"));
 }
+
+#[test]
+fn with_json_logs_the_error_is_one_json_log_line() {
+    let w = World::new();
+    let mut cmd = w.command(&["--log-format", "json", "sync"]);
+    cmd.env_remove("CALSYNC_TENANT_ID");
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 2, "{run}");
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "{run}");
+    let line: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON log line");
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["exit_code"], 2);
+    assert!(
+        line["message"].as_str().unwrap().contains("tenant_id"),
+        "{run}"
+    );
+}
