@@ -42,11 +42,3 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
         other => Ok(other?),
     }
 }
-
-/// The answer of a command this build does not have yet.
-pub fn unavailable(name: &str) -> anyhow::Error {
-    crate::error::Failure::Config(format!(
-        "`calsync {name}` is not available in this build of calsync."
-    ))
-    .into()
-}
