@@ -189,6 +189,10 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// The largest fraction of managed target events one run may delete.
     pub max_delete_fraction: f64,
+    /// A sync re-reads both calendars in full (repairing hand edits and
+    /// deletions of copies) when its last full reconciliation is older than
+    /// this; runs in between read only the source's changes.
+    pub full_sync_interval: std::time::Duration,
     pub policy: Policy,
     /// Where each value came from, by key name: the top-level keys,
     /// `filter.*` and `copy.*`, and `config` for the config file itself.
@@ -402,6 +406,9 @@ pub fn load(
     })?;
     let state_dir = r.get(&STATE_DIR, None, |f| f.path())?;
     let max_delete_fraction = r.get_or(&MAX_DELETE_FRACTION, 0.25, |f| f.fraction())?;
+    let full_sync_interval = r.get_or(&FULL_SYNC_INTERVAL, DEFAULT_FULL_SYNC_INTERVAL, |f| {
+        f.duration()
+    })?;
 
     // [filter] and [copy]: file or default.
     let defaults = FilterPolicy::default();
@@ -512,6 +519,7 @@ pub fn load(
         token_store,
         state_dir,
         max_delete_fraction,
+        full_sync_interval,
         policy: Policy {
             filter: FilterPolicy {
                 sensitivity,
@@ -586,8 +594,13 @@ const AUTHORITY_URL: Key = key("authority_url", "CALSYNC_AUTHORITY_URL", None);
 const TOKEN_STORE: Key = key("token_store", "CALSYNC_TOKEN_STORE", None);
 const STATE_DIR: Key = key("state_dir", "CALSYNC_STATE_DIR", None);
 const MAX_DELETE_FRACTION: Key = key("max_delete_fraction", "CALSYNC_MAX_DELETE_FRACTION", None);
+const FULL_SYNC_INTERVAL: Key = key("full_sync_interval", "CALSYNC_FULL_SYNC_INTERVAL", None);
 
-const TOP_KEYS: [&Key; 16] = [
+/// The default of `full_sync_interval`: a day.
+pub const DEFAULT_FULL_SYNC_INTERVAL: std::time::Duration =
+    std::time::Duration::from_secs(24 * 3600);
+
+const TOP_KEYS: [&Key; 17] = [
     &TENANT_ID,
     &CLIENT_ID,
     &CLIENT_SECRET,
@@ -604,6 +617,7 @@ const TOP_KEYS: [&Key; 16] = [
     &TOKEN_STORE,
     &STATE_DIR,
     &MAX_DELETE_FRACTION,
+    &FULL_SYNC_INTERVAL,
 ];
 
 const F_SENSITIVITY: Key = file_key("filter.sensitivity");
@@ -653,6 +667,7 @@ struct FileConfig {
     token_store: Field,
     state_dir: Field,
     max_delete_fraction: Field,
+    full_sync_interval: Field,
     #[serde(default)]
     filter: FilterFile,
     #[serde(default)]
@@ -699,6 +714,7 @@ impl FileConfig {
             "token_store" => self.token_store.as_ref(),
             "state_dir" => self.state_dir.as_ref(),
             "max_delete_fraction" => self.max_delete_fraction.as_ref(),
+            "full_sync_interval" => self.full_sync_interval.as_ref(),
             "filter.sensitivity" => f.sensitivity.as_ref(),
             "filter.include_categories" => f.include_categories.as_ref(),
             "filter.exclude_categories" => f.exclude_categories.as_ref(),
@@ -1133,6 +1149,19 @@ impl Found<'_> {
         Ok(url)
     }
 
+    /// A duration such as `30m`, `24h` or `1d12h` (see
+    /// [`crate::cli::parse_duration`]), at least a second.
+    fn duration(&self) -> anyhow::Result<std::time::Duration> {
+        let expected =
+            "a duration in quotes such as \"24h\", \"90m\" or \"1d12h\" (units s, m, h, d, w)";
+        let s = match &self.raw {
+            Raw::Text(s) => s,
+            Raw::Toml(Value::String(s)) => s,
+            Raw::Toml(_) => return Err(self.bad(expected)),
+        };
+        crate::cli::parse_duration(s).map_err(|_| self.bad(expected))
+    }
+
     /// A directory. Relative paths in the file are relative to the file.
     fn path(&self) -> anyhow::Result<PathBuf> {
         let p = PathBuf::from(self.string()?);
@@ -1309,6 +1338,7 @@ mod tests {
             PathBuf::from("/nonexistent-home/.local/state/calsync")
         );
         assert_eq!(s.max_delete_fraction, 0.25);
+        assert_eq!(s.full_sync_interval, DEFAULT_FULL_SYNC_INTERVAL);
         assert_eq!(s.policy.filter.sensitivity, vec![Sensitivity::Normal]);
         assert!(s.policy.filter.skip_cancelled);
         assert_eq!(s.policy.copy, CopyPolicy::default());
@@ -1601,6 +1631,17 @@ location = true
                 "max_delete_fraction = nan",
                 "max_delete_fraction",
                 "from 0 to 1",
+            ),
+            ("full_sync_interval = 3600", "full_sync_interval", "24h"),
+            (
+                "full_sync_interval = \"0s\"",
+                "full_sync_interval",
+                "duration",
+            ),
+            (
+                "full_sync_interval = \"1 day\"",
+                "full_sync_interval",
+                "units",
             ),
             (
                 "cloud = \"azure\"",
@@ -1906,6 +1947,7 @@ authority_url = "https://login.example.test"
 token_store = "file"
 state_dir = "/var/lib/calsync"
 max_delete_fraction = 1
+full_sync_interval = "6h30m"
 
 [filter]
 sensitivity = ["normal", "personal"]
@@ -1930,6 +1972,10 @@ categories = false
         s.require_graph().unwrap();
         assert_eq!(s.target_mailbox_or_source(), "public@contoso.org");
         assert_eq!(s.max_delete_fraction, 1.0);
+        assert_eq!(
+            s.full_sync_interval,
+            std::time::Duration::from_secs(6 * 3600 + 1800)
+        );
         assert_eq!(s.graph_base(), "https://graph.example.test/v1.0");
         let f = &s.policy.filter;
         assert_eq!(f.include_categories, ["Public"]);

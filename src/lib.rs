@@ -3,18 +3,24 @@
 //!
 //! One run flows through these modules:
 //!
-//! 1. [`cli`] parses the command line; [`config`] merges flags, environment,
-//!    the TOML file and defaults into one [`config::Settings`].
-//! 2. [`state`] takes the lock in the state dir (one sync at a time).
-//! 3. [`auth`] obtains an access token; [`graph::client`] owns every HTTP
+//! 1. [`cli`] parses the command line; [`commands`] holds one module per
+//!    subcommand; [`config`] merges flags, environment, the TOML file and
+//!    defaults into one [`config::Settings`].
+//! 2. [`state`] takes the lock in the state dir (one sync at a time) and keeps
+//!    the history; [`state::incremental`] keeps what the last run knew of both
+//!    calendars, so that an unchanged run reads only the source's changes.
+//! 3. [`auth`] obtains an access token (app secret, or the delegated sign-in of
+//!    `calsync login` with its token store); [`graph::client`] owns every HTTP
 //!    request to Graph (bearer auth, paging, batching, retries, throttling).
 //! 4. [`provider`] defines the source and target abstractions; [`graph::provider`]
 //!    implements them over Graph, turning Graph events into the neutral
 //!    [`model`] types.
 //! 5. [`planner`] decides, with no I/O, what to create, update and delete, using
-//!    the filter and copy [`policy`].
+//!    the filter and copy [`policy`]; [`validate`] turns the same decision into
+//!    a report of problems for `calsync validate`.
 //! 6. [`sync`] applies the plan through the target provider and [`state`]
-//!    records one history line for the run.
+//!    records one history line for the run; [`logging`] writes logs and progress
+//!    to stderr.
 
 pub mod auth;
 pub mod cli;

@@ -5,8 +5,13 @@
 //! applies a plan. Microsoft Graph implements both ([`crate::graph::provider`]);
 //! another kind of calendar (an `.ics` file) plugs in here without touching the
 //! planner.
+//!
+//! A source may also be an [`IncrementalSource`]: one that reads the window
+//! once and afterwards tells only what changed (Graph: calendarView delta).
+//! The sync keeps the result between runs ([`crate::state::incremental`]); a
+//! source without the capability is read in full every run.
 
-use crate::model::{ManagedEvent, SourceEvent, Window};
+use crate::model::{ManagedEvent, Marker, SourceEvent, SourceKey, Window};
 use crate::planner::Plan;
 use crate::validate::InspectedCopy;
 use serde::Serialize;
@@ -21,6 +26,72 @@ pub trait SourceProvider {
         window: &Window,
     ) -> impl Future<Output = anyhow::Result<Vec<SourceEvent>>> + Send;
 }
+
+/// A source that can report what changed since an earlier read.
+///
+/// Reads are split into pieces (a provider may not read a long window at
+/// once); each piece has its own cursor and reports changes on its own. The
+/// items of a piece are named by the provider's item id: a removal names only
+/// that id.
+pub trait IncrementalSource {
+    /// Reads every event of the window, with a cursor per piece for
+    /// [`read_changes`](Self::read_changes). Fails rather than returning a
+    /// partial list.
+    fn read_all(
+        &self,
+        window: &Window,
+    ) -> impl Future<Output = anyhow::Result<Vec<PieceChanges>>> + Send;
+
+    /// What changed in each piece since its cursor was handed out (cursors
+    /// from one earlier read, in its order). A cursor the source no longer
+    /// accepts fails with [`CursorExpired`] in the error chain: the caller
+    /// then reads everything again.
+    fn read_changes(
+        &self,
+        cursors: &[String],
+    ) -> impl Future<Output = anyhow::Result<Vec<PieceChanges>>> + Send;
+}
+
+/// The changes of one piece and the cursor that follows them.
+#[derive(Debug, Default)]
+pub struct PieceChanges {
+    /// In the order the source reported them; a later entry for an item
+    /// wins over an earlier one.
+    pub changes: Vec<SourceChange>,
+    /// Where to continue next time.
+    pub cursor: String,
+}
+
+/// One change reported by an [`IncrementalSource`].
+#[derive(Debug)]
+pub enum SourceChange {
+    /// The item is in the piece, as it is now (new or changed). `event` is
+    /// `None` for an item that is not an event instance to copy (a series
+    /// master): it is then treated as absent.
+    Upsert {
+        item_id: String,
+        event: Option<SourceEvent>,
+    },
+    /// The item is no longer in the piece: deleted, or moved out of it.
+    Remove { item_id: String },
+}
+
+/// An [`IncrementalSource`] no longer accepts a cursor (Graph: `410
+/// SyncStateNotFound`): read everything again.
+#[derive(Debug)]
+pub struct CursorExpired(pub String);
+
+impl std::fmt::Display for CursorExpired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the source no longer accepts the stored change cursor ({})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CursorExpired {}
 
 /// Where public copies go.
 pub trait TargetProvider {
@@ -54,6 +125,22 @@ pub struct ApplyReport {
     pub updated: usize,
     pub deleted: usize,
     pub failures: Vec<WriteFailure>,
+    /// Each write that succeeded, so that a caller can keep its picture of
+    /// the target up to date without reading it again.
+    #[serde(skip)]
+    pub done: Vec<Applied>,
+}
+
+/// One write that succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// A copy was created (or found created by an earlier attempt) with this
+    /// id and marker.
+    Created { target_id: String, marker: Marker },
+    /// A copy was rewritten with the plan's payload and this marker.
+    Updated { target_id: String, marker: Marker },
+    /// A copy is gone.
+    Deleted { target_id: String, key: SourceKey },
 }
 
 /// One write that failed after its retries.

@@ -12,7 +12,14 @@
 //!   at once (a `validate` beside a `sync`) neither lose a line nor interleave
 //!   one with a rotation.
 //!
-//! Deleting the directory loses the history and nothing else.
+//! - `sync-state.json` and `calendars.json`: what the last sync knew of both
+//!   calendars and the calendar ids, so that the next one reads only what
+//!   changed ([`incremental`]).
+//!
+//! Deleting the directory loses the history, and makes the next sync read
+//! both calendars in full; nothing else.
+
+pub mod incremental;
 
 use crate::error::Failure;
 use anyhow::Context;

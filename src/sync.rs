@@ -4,6 +4,38 @@
 //! (the id of its history line), so each log line names its run. A run given
 //! a progress display ([`SyncOptions::progress`]) shows a spinner while it
 //! reads and a bar while it applies the plan.
+//!
+//! # Full and incremental runs
+//!
+//! A run is *full* (a reconciliation of both calendars) when there is no
+//! usable incremental state ([`crate::state::incremental`]: first run, the
+//! settings changed, a file of another version), with `--full`, when the last
+//! full run is older than `full_sync_interval` (default 24 h), and when the
+//! source no longer accepts the stored change cursor (Graph: `410
+//! SyncStateNotFound`; logged at info). It reads the whole window of the source
+//! (through calendarView delta, which also yields the cursors for the next
+//! run) and every managed copy in the target, and repairs whatever drifted,
+//! such as a copy deleted or edited by hand.
+//!
+//! Any other run is *incremental*: it asks the source only for what changed
+//! since the cursors (one request per piece of the window when nothing did)
+//! and takes the target to be as the previous run left it, so it reads
+//! nothing else. When the day has changed since, the window has moved, and
+//! the source is read in full for the new window (new cursors) while the
+//! copies are still taken from the state: events entering the window are
+//! created, and copies passing into the past stay. The target is read too
+//! when the state says it cannot be trusted: the last run failed some writes,
+//! or stopped while writing.
+//!
+//! Either way the plan is made from the kept picture of both sides after the
+//! reads, and the state is saved only after the writes (a dry run or a run the
+//! deletion guard refuses saves nothing): a run stopped before that leaves the
+//! old cursors, so the next run sees the same changes again, and the flag that
+//! makes it read the target. Calendar ids are resolved by name once and then
+//! taken from `calendars.json`, until Graph answers that a calendar is gone.
+//!
+//! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
+//! around.
 
 use crate::config::Settings;
 use crate::error::Failure;
@@ -11,7 +43,10 @@ use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_clien
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
 use crate::model::Window;
 use crate::planner::{self, Plan};
-use crate::provider::{ApplyReport, SourceProvider, TargetProvider, WriteFailure};
+use crate::provider::{
+    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, TargetProvider, WriteFailure,
+};
+use crate::state::incremental::{self, CalendarCache, Piece, SyncState};
 use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -27,6 +62,8 @@ use tracing::Instrument;
 pub struct SyncOptions {
     pub dry_run: bool,
     pub force: bool,
+    /// Read both calendars in full, whatever the incremental state says.
+    pub full: bool,
     /// Where to draw progress bars; `None` draws none (not a terminal,
     /// `--json`, JSON logs, `-q`).
     pub progress: Option<MultiProgress>,
@@ -37,6 +74,8 @@ pub struct SyncOptions {
 pub struct SyncReport {
     pub run_id: String,
     pub dry_run: bool,
+    /// `full` (both calendars read in full) or `incremental`.
+    pub mode: &'static str,
     pub window: Window,
     pub plan: PlanView,
     pub counts: Counts,
@@ -162,6 +201,7 @@ async fn run_in_span(
         &run_id,
         dry_run,
         opts.force,
+        opts.full,
         progress.as_ref(),
     )
     .await;
@@ -322,13 +362,78 @@ fn first_line(s: &str) -> String {
         .collect()
 }
 
-/// The sync window for today (SPEC §3 rule 1).
+/// The sync window for today (SPEC §3 rule 1). `CALSYNC_TODAY=YYYY-MM-DD`
+/// sets "today", for tests.
 pub fn window(settings: &Settings) -> Window {
-    Window::around(
-        Utc::now().date_naive(),
-        settings.past_days,
-        settings.cutoff_days,
-    )
+    let today = std::env::var("CALSYNC_TODAY")
+        .ok()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+        .unwrap_or_else(|| Utc::now().date_naive());
+    Window::around(today, settings.past_days, settings.cutoff_days)
+}
+
+/// The calendar ids of a run and whether they came from the cache.
+struct CalendarIds {
+    source: String,
+    target: String,
+    cached: bool,
+}
+
+/// Resolves both calendar names, from `calendars.json` when it knows them
+/// (no request), else through Graph (and then remembers them).
+async fn calendar_ids(settings: &Settings, client: &GraphClient) -> anyhow::Result<CalendarIds> {
+    let dir = &settings.state_dir;
+    let graph = settings.graph_base();
+    let mut cache = CalendarCache::load(dir);
+    let mut cached = true;
+    let mut ids = Vec::with_capacity(2);
+    for (mailbox, name, role) in [
+        (
+            settings.mailbox_or_me(),
+            &settings.source_calendar,
+            CalendarRole::Source,
+        ),
+        (
+            settings.target_mailbox_or_source(),
+            &settings.target_calendar,
+            CalendarRole::Target,
+        ),
+    ] {
+        let id = match cache.get(graph, mailbox, name) {
+            Some(id) => id.to_string(),
+            None => {
+                cached = false;
+                let id = resolve_calendar(client, mailbox, name, role).await?;
+                cache.put(graph, mailbox, name, &id);
+                id
+            }
+        };
+        ids.push(id);
+    }
+    let (Some(target), Some(source)) = (ids.pop(), ids.pop()) else {
+        return Err(anyhow::anyhow!("internal error: two calendars expected"));
+    };
+    if !cached && let Err(e) = cache.save(dir) {
+        tracing::warn!(
+            "could not remember the calendar ids ({e:#}); the next run looks them up again"
+        );
+    }
+    Ok(CalendarIds {
+        source,
+        target,
+        cached,
+    })
+}
+
+/// Whether a failure says that a calendar the run addressed by id is gone.
+fn calendar_gone(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<client::GraphError>().is_some_and(|g| {
+            g.status == Some(404)
+                && g.code.eq_ignore_ascii_case("ErrorItemNotFound")
+                && g.request.contains("/calendars/")
+        })
+    })
 }
 
 /// Resolves the source and target calendars by name and opens both.
@@ -367,33 +472,217 @@ pub async fn open_calendars(
     ))
 }
 
+/// Opens both calendars by id.
+fn calendars(
+    settings: &Settings,
+    client: &GraphClient,
+    source_id: &str,
+    target_id: &str,
+) -> anyhow::Result<(GraphCalendar, GraphCalendar)> {
+    let source_mailbox = settings.mailbox_or_me();
+    let target_mailbox = settings.target_mailbox_or_source();
+    if source_mailbox.eq_ignore_ascii_case(target_mailbox) && source_id == target_id {
+        return Err(Failure::Config(format!(
+            "source_calendar and target_calendar name the same calendar (\"{}\" in {}). \
+             Set target_calendar to the public calendar.",
+            settings.source_calendar, source_mailbox
+        ))
+        .into());
+    }
+    let copy = settings.policy.copy;
+    Ok((
+        GraphCalendar::new(client.clone(), source_mailbox, source_id, copy),
+        GraphCalendar::new(client.clone(), target_mailbox, target_id, copy),
+    ))
+}
+
 async fn sync_once(
     settings: &Settings,
     client: &GraphClient,
     run_id: &str,
     dry_run: bool,
     force: bool,
+    full: bool,
     progress: Option<&Arc<RunProgress>>,
 ) -> anyhow::Result<SyncReport> {
-    let (source, target) = open_calendars(settings, client).await?;
+    let ids = calendar_ids(settings, client).await?;
+    let first = sync_with(
+        settings, client, &ids, run_id, dry_run, force, full, progress,
+    )
+    .await;
+    match first {
+        Err(e) if ids.cached && calendar_gone(&e) => {
+            tracing::info!(
+                "Graph says a calendar calsync remembered is gone; looking the calendars up by \
+                 name again"
+            );
+            CalendarCache::forget(&settings.state_dir);
+            let ids = calendar_ids(settings, client).await?;
+            sync_with(
+                settings, client, &ids, run_id, dry_run, force, full, progress,
+            )
+            .await
+        }
+        other => other,
+    }
+}
+
+/// Why a run reads both calendars in full, if it does.
+fn full_reason(
+    settings: &Settings,
+    full: bool,
+    prior: Option<&SyncState>,
+    fingerprint: &str,
+) -> Option<&'static str> {
+    let Some(prior) = prior else {
+        return Some("there is no incremental state yet");
+    };
+    if full {
+        return Some("--full was given");
+    }
+    if prior.fingerprint != fingerprint {
+        return Some("the settings changed since the last run");
+    }
+    let age = Utc::now().signed_duration_since(prior.last_full);
+    let interval =
+        chrono::Duration::from_std(settings.full_sync_interval).unwrap_or(chrono::Duration::MAX);
+    if age >= interval {
+        return Some("the last full reconciliation is older than full_sync_interval");
+    }
+    None
+}
+
+/// Fresh pieces from a full read of the source.
+fn fresh_pieces(read: Vec<PieceChanges>, settings: &Settings, window: &Window) -> Vec<Piece> {
+    read.into_iter()
+        .map(|p| {
+            let mut piece = Piece {
+                cursor: p.cursor,
+                items: Default::default(),
+            };
+            incremental::ingest(&mut piece.items, p.changes, &settings.policy, window);
+            piece
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_with(
+    settings: &Settings,
+    client: &GraphClient,
+    ids: &CalendarIds,
+    run_id: &str,
+    dry_run: bool,
+    force: bool,
+    full: bool,
+    progress: Option<&Arc<RunProgress>>,
+) -> anyhow::Result<SyncReport> {
+    let (source, target) = calendars(settings, client, &ids.source, &ids.target)?;
     let window = window(settings);
+    let fingerprint = incremental::fingerprint(settings, &ids.source, &ids.target);
+    let mut prior = incremental::load(&settings.state_dir);
+    let mut reason = full_reason(settings, full, prior.as_ref(), &fingerprint);
+    let prior_last_full = prior.as_ref().map(|p| p.last_full);
     if let Some(p) = progress {
         p.start_reading();
         client.set_progress(Some(p.clone()));
     }
-    tracing::info!(
-        window_start = %window.start,
-        window_end = %window.end,
-        "reading both calendars"
-    );
-    let (source_events, managed) =
-        tokio::try_join!(source.read(&window), target.read_managed(&window))?;
 
+    // The source: its changes since the stored cursors, when they are for
+    // this window.
+    let mut pieces: Option<Vec<Piece>> = None;
+    if reason.is_none()
+        && let Some(prior) = prior.as_mut()
+    {
+        if prior.window == window {
+            let cursors: Vec<String> = prior.pieces.iter().map(|p| p.cursor.clone()).collect();
+            tracing::info!(
+                window_start = %window.start,
+                window_end = %window.end,
+                "reading what changed in the source calendar"
+            );
+            match source.read_changes(&cursors).await {
+                Ok(changes) => {
+                    let mut kept = std::mem::take(&mut prior.pieces);
+                    for (piece, changed) in kept.iter_mut().zip(changes) {
+                        piece.cursor = changed.cursor;
+                        incremental::ingest(
+                            &mut piece.items,
+                            changed.changes,
+                            &settings.policy,
+                            &window,
+                        );
+                    }
+                    pieces = Some(kept);
+                }
+                Err(e)
+                    if e.chain()
+                        .any(|c| c.downcast_ref::<CursorExpired>().is_some()) =>
+                {
+                    tracing::info!("{e:#}; falling back to a full read of both calendars");
+                    reason = Some("the source refused the stored change cursor");
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            tracing::info!(
+                window_start = %window.start,
+                window_end = %window.end,
+                "the window moved since the last run; reading the source's new window in full"
+            );
+            pieces = Some(fresh_pieces(
+                source.read_all(&window).await?,
+                settings,
+                &window,
+            ));
+        }
+    }
+    let is_full = reason.is_some();
+
+    // The target: as the last run left it, unless that cannot be trusted.
+    let trusted_copies = match (prior.as_mut(), is_full) {
+        (Some(p), false) if p.target_trusted => Some(std::mem::take(&mut p.copies)),
+        _ => None,
+    };
+    drop(prior);
+    let (pieces, copies) = match (pieces, trusted_copies) {
+        (Some(pieces), Some(copies)) => (pieces, copies),
+        (pieces, _) => {
+            match reason {
+                Some(why) => tracing::info!(
+                    window_start = %window.start,
+                    window_end = %window.end,
+                    "reading both calendars in full: {why}"
+                ),
+                None => tracing::info!(
+                    "reading the target calendar: the last run did not finish its writes"
+                ),
+            }
+            let (pieces, managed) = match pieces {
+                Some(pieces) => (pieces, target.read_managed(&window).await?),
+                None => {
+                    let (read, managed) =
+                        tokio::try_join!(source.read_all(&window), target.read_managed(&window))?;
+                    (fresh_pieces(read, settings, &window), managed)
+                }
+            };
+            (pieces, incremental::copies_of(&managed))
+        }
+    };
     if let Some(p) = progress {
         p.clear();
     }
-    let plan = planner::plan(&source_events, &managed, &settings.policy, &window);
+
+    let source_events = incremental::source_events(&pieces, &window);
+    let managed = incremental::managed_events(&copies);
+    let plan = planner::plan(
+        &source_events,
+        &managed,
+        &incremental::stand_in_policy(),
+        &window,
+    );
     drop(source_events);
+    drop(managed);
     tracing::info!(
         creates = plan.creates.len(),
         updates = plan.updates.len(),
@@ -442,11 +731,36 @@ async fn sync_once(
         if let Some(p) = progress {
             p.start_writing(plan.creates.len() + plan.updates.len() + plan.deletes.len());
         }
+        // Should this run stop while writing, the next reads the target.
+        incremental::mark_writing(&settings.state_dir)
+            .context("cannot update the incremental state before writing")?;
         target
             .apply(&plan)
             .await
             .context("applying the plan to the target calendar")?
     };
+    if !dry_run {
+        let accounted = applied.done.len() == applied.created + applied.updated + applied.deleted;
+        let state = SyncState {
+            version: incremental::STATE_VERSION,
+            fingerprint,
+            window,
+            last_full: match (prior_last_full, is_full) {
+                (Some(t), false) => t,
+                _ => Utc::now(),
+            },
+            target_trusted: applied.failures.is_empty() && accounted,
+            pieces,
+            copies: incremental::after_writes(copies, &plan, &applied.done, &window),
+        };
+        if let Err(e) = incremental::save(&settings.state_dir, &state) {
+            // The writes are done; the next run reads in full instead.
+            tracing::warn!(
+                "could not save the incremental state ({e:#}); the next run reads both calendars in full"
+            );
+            let _ = std::fs::remove_file(incremental::state_path(&settings.state_dir));
+        }
+    }
     if dry_run {
         counts.created = plan.creates.len();
         counts.updated = plan.updates.len();
@@ -460,6 +774,7 @@ async fn sync_once(
     Ok(SyncReport {
         run_id: run_id.to_string(),
         dry_run,
+        mode: if is_full { "full" } else { "incremental" },
         window,
         plan: PlanView::of(&plan),
         counts,

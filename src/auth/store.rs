@@ -100,9 +100,47 @@ impl fmt::Debug for SignIn {
     }
 }
 
+/// An app-only access token (client credentials) kept between runs, so that a
+/// run does not always ask the token endpoint. It is a cache: losing it costs
+/// one token request.
+#[derive(Clone)]
+pub struct AppToken {
+    pub token: SecretString,
+    /// When the token endpoint said it expires.
+    pub expires: DateTime<Utc>,
+    /// When it was obtained.
+    pub obtained: DateTime<Utc>,
+    /// The scope it was issued for (the Graph host plus `/.default`).
+    pub scope: String,
+    /// Identifies the client secret it was obtained with (a hash, never the
+    /// secret), so that a changed secret is not bypassed by the cache.
+    pub credential: String,
+}
+
+impl fmt::Debug for AppToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppToken")
+            .field("token", &"[redacted]")
+            .field("expires", &self.expires)
+            .field("obtained", &self.obtained)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A place that keeps sign-ins. Calls block (keyring I/O): call them from a
 /// blocking context in async code.
 pub trait TokenStore: Send + Sync {
+    /// The app-only access token cached for the profile, if any.
+    fn load_app_token(&self, profile: &Profile) -> anyhow::Result<Option<AppToken>> {
+        let _ = profile;
+        Ok(None)
+    }
+    /// Caches an app-only access token for the profile, replacing any other.
+    fn save_app_token(&self, profile: &Profile, token: &AppToken) -> anyhow::Result<()> {
+        let _ = (profile, token);
+        Ok(())
+    }
     /// The sign-in kept for the profile, if any.
     fn load(&self, profile: &Profile) -> anyhow::Result<Option<SignIn>>;
     /// Keeps the sign-in, replacing whatever the profile had (any account).
@@ -218,6 +256,38 @@ struct KeyringAccess {
     expires: DateTime<Utc>,
 }
 
+/// An app-only access token as kept in the keyring or `tokens.json`.
+#[derive(Serialize, Deserialize)]
+struct AppRecord {
+    token: String,
+    expires: DateTime<Utc>,
+    obtained: DateTime<Utc>,
+    scope: String,
+    credential: String,
+}
+
+impl AppRecord {
+    fn of(t: &AppToken) -> AppRecord {
+        AppRecord {
+            token: t.token.expose_secret().to_owned(),
+            expires: t.expires,
+            obtained: t.obtained,
+            scope: t.scope.clone(),
+            credential: t.credential.clone(),
+        }
+    }
+
+    fn into_token(self) -> AppToken {
+        AppToken {
+            token: SecretString::from(self.token),
+            expires: self.expires,
+            obtained: self.obtained,
+            scope: self.scope,
+            credential: self.credential,
+        }
+    }
+}
+
 /// Sign-ins in an OS keyring (or any `keyring_core` store, such as the mock
 /// one in tests).
 pub struct KeyringStore {
@@ -249,6 +319,10 @@ impl KeyringStore {
 
     fn access_user(profile: &Profile, account: &str) -> String {
         format!("access token {account} {}", profile.key())
+    }
+
+    fn app_user(profile: &Profile) -> String {
+        format!("app token {}", profile.key())
     }
 
     fn read_meta(&self, profile: &Profile, action: &str) -> anyhow::Result<Option<KeyringMeta>> {
@@ -352,11 +426,29 @@ impl TokenStore for KeyringStore {
         };
         self.delete_account(profile, &meta.account)?;
         self.delete(&Self::meta_user(profile))?;
+        let _ = self.delete(&Self::app_user(profile));
         Ok(Some(meta.account))
     }
 
     fn describe(&self) -> String {
         keyring_name().to_string()
+    }
+
+    fn load_app_token(&self, profile: &Profile) -> anyhow::Result<Option<AppToken>> {
+        match self.entry(&Self::app_user(profile), "read")?.get_password() {
+            Ok(text) => Ok(serde_json::from_str::<AppRecord>(&text)
+                .ok()
+                .map(AppRecord::into_token)),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_failure(&e, "read", &self.settings)),
+        }
+    }
+
+    fn save_app_token(&self, profile: &Profile, token: &AppToken) -> anyhow::Result<()> {
+        let text = serde_json::to_string(&AppRecord::of(token))?;
+        self.entry(&Self::app_user(profile), "save")?
+            .set_password(&text)
+            .map_err(|e| keyring_failure(&e, "save", &self.settings))
     }
 }
 
@@ -371,6 +463,9 @@ struct TokenFile {
     /// Keyed by `"<authority> <tenant> <client id> <account>"`.
     #[serde(default)]
     sign_ins: BTreeMap<String, FileRecord>,
+    /// App-only access tokens, keyed by `"<authority> <tenant> <client id>"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    app_tokens: BTreeMap<String, AppRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -573,10 +668,11 @@ impl TokenStore for FileStore {
             _ => self.read()?,
         };
         let removed = Self::remove_profile(&mut file, profile);
-        if removed.is_empty() {
+        let app_token = file.app_tokens.remove(&profile.key()).is_some();
+        if removed.is_empty() && !app_token {
             return Ok(None);
         }
-        if file.sign_ins.is_empty() {
+        if file.sign_ins.is_empty() && file.app_tokens.is_empty() {
             std::fs::remove_file(&self.path).map_err(|e| {
                 Failure::Auth(format!(
                     "Cannot delete the token file {} ({e}).",
@@ -591,6 +687,21 @@ impl TokenStore for FileStore {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn load_app_token(&self, profile: &Profile) -> anyhow::Result<Option<AppToken>> {
+        let mut file = self.read()?;
+        Ok(file
+            .app_tokens
+            .remove(&profile.key())
+            .map(AppRecord::into_token))
+    }
+
+    fn save_app_token(&self, profile: &Profile, token: &AppToken) -> anyhow::Result<()> {
+        let mut file = self.read()?;
+        file.version = 1;
+        file.app_tokens.insert(profile.key(), AppRecord::of(token));
+        self.write(&file)
     }
 }
 

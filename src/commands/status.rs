@@ -281,7 +281,7 @@ fn missing(s: &Settings) -> Vec<&'static str> {
 }
 
 /// The display order: the configuration table's, then the policy.
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 27] = [
     "config",
     "tenant_id",
     "client_id",
@@ -299,6 +299,7 @@ const KEYS: [&str; 26] = [
     "token_store",
     "state_dir",
     "max_delete_fraction",
+    "full_sync_interval",
     "filter.sensitivity",
     "filter.include_categories",
     "filter.exclude_categories",
@@ -309,6 +310,18 @@ const KEYS: [&str; 26] = [
     "copy.body",
     "copy.categories",
 ];
+
+/// A duration in the form the configuration accepts (`24h`, `90m`, `45s`).
+fn duration_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs > 0 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs > 0 && secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
 
 /// The value of a setting as shown; secrets masked; `Null` when unset.
 fn value_of(s: &Settings, key: &str) -> Value {
@@ -332,6 +345,7 @@ fn value_of(s: &Settings, key: &str) -> Value {
         "token_store" => json!(s.token_store.to_string()),
         "state_dir" => json!(s.state_dir.display().to_string()),
         "max_delete_fraction" => json!(s.max_delete_fraction),
+        "full_sync_interval" => json!(duration_text(s.full_sync_interval)),
         "filter.sensitivity" => json!(f.sensitivity.iter().map(|v| v.as_str()).collect::<Vec<_>>()),
         "filter.include_categories" => json!(f.include_categories),
         "filter.exclude_categories" => json!(f.exclude_categories),

@@ -14,6 +14,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
         SyncOptions {
             dry_run: args.dry_run,
             force: args.force,
+            full: args.full,
             // Progress never mixes with the one JSON document of --json.
             progress: if args.json {
                 None

@@ -13,7 +13,8 @@ use crate::model::{
 use crate::planner::Plan;
 use crate::policy::CopyPolicy;
 use crate::provider::{
-    ApplyReport, InspectableTarget, SourceProvider, TargetProvider, WriteFailure,
+    Applied, ApplyReport, CursorExpired, IncrementalSource, InspectableTarget, PieceChanges,
+    SourceChange, SourceProvider, TargetProvider, WriteFailure,
 };
 use crate::validate::InspectedCopy;
 use anyhow::{Context, anyhow};
@@ -40,6 +41,9 @@ pub const CONTENT_HASH_PROPERTY: &str =
 const MAX_VIEW_DAYS: i64 = 1825;
 /// The largest page calendarView and /events accept.
 const PAGE_SIZE: &str = "1000";
+/// The page size asked of calendarView delta (`Prefer: odata.maxpagesize`;
+/// delta ignores `$top`).
+const DELTA_PAGE_SIZE: u32 = 1000;
 
 /// Characters escaped in a path segment (a mailbox address or an id).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -273,6 +277,103 @@ impl SourceProvider for GraphCalendar {
     }
 }
 
+/// calendarView delta (GRAPH.md §3): the window goes on the first call of a
+/// piece only; afterwards the stored `@odata.deltaLink` is followed exactly as
+/// given. Delta takes no `$select`, so whole events come over the wire; only
+/// what [`source_event`] keeps of them leaves this module.
+impl IncrementalSource for GraphCalendar {
+    async fn read_all(&self, window: &Window) -> anyhow::Result<Vec<PieceChanges>> {
+        // The window's end is included (SPEC §3 rule 1); the range's is not.
+        let read_end = window.end + Duration::seconds(1);
+        let path = format!("{}/calendarView/delta", self.calendar_path());
+        let mut pieces = Vec::new();
+        for (from, to) in view_pieces(window.start, read_end) {
+            let (from, to) = (z(from), z(to));
+            let collection = self
+                .client
+                .get_collection(
+                    &path,
+                    &[
+                        ("startDateTime", from.as_str()),
+                        ("endDateTime", to.as_str()),
+                    ],
+                    Some(DELTA_PAGE_SIZE),
+                )
+                .await
+                .map_err(|e| classify(e, &self.mailbox))
+                .context("reading the source calendar failed; nothing was written")?;
+            pieces.push(delta_piece(collection)?);
+        }
+        Ok(pieces)
+    }
+
+    async fn read_changes(&self, cursors: &[String]) -> anyhow::Result<Vec<PieceChanges>> {
+        let mut pieces = Vec::with_capacity(cursors.len());
+        for link in cursors {
+            let collection = match self
+                .client
+                .get_collection(link, &[], Some(DELTA_PAGE_SIZE))
+                .await
+            {
+                Ok(c) => c,
+                Err(e) if delta_link_refused(&e) => {
+                    return Err(anyhow::Error::new(CursorExpired(e.to_string())));
+                }
+                Err(e) => {
+                    return Err(classify(e, &self.mailbox)).context(
+                        "reading the source calendar's changes failed; nothing was written",
+                    );
+                }
+            };
+            pieces.push(delta_piece(collection)?);
+        }
+        Ok(pieces)
+    }
+}
+
+/// Whether Graph refused a stored delta link for good: `410`,
+/// `SyncStateNotFound` and kin, or any other 4xx that is not about the
+/// sign-in or throttling (GRAPH.md "rules" 3).
+fn delta_link_refused(e: &GraphError) -> bool {
+    let code = e.code.to_ascii_lowercase();
+    if matches!(
+        code.as_str(),
+        "syncstatenotfound" | "resyncrequired" | "syncstateinvalid"
+    ) {
+        return true;
+    }
+    matches!(e.status, Some(s) if (400..500).contains(&s) && !matches!(s, 401 | 403 | 429))
+        || code == "foreign_next_link"
+        || code == "invalid_url"
+}
+
+/// One finished delta round of a piece.
+fn delta_piece(collection: crate::graph::client::Collection) -> anyhow::Result<PieceChanges> {
+    let cursor = collection.delta_link.ok_or_else(|| {
+        anyhow!(
+            "Graph ended a calendarView delta round without an @odata.deltaLink; the response \
+             is malformed or truncated. Nothing was written. Run again; if it persists, run \
+             with -vv and report the request-id."
+        )
+    })?;
+    let mut changes = Vec::with_capacity(collection.items.len());
+    for item in &collection.items {
+        let item_id = str_field(item, "id")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| malformed("id"))?
+            .to_string();
+        if item.get("@removed").is_some() {
+            changes.push(SourceChange::Remove { item_id });
+        } else {
+            changes.push(SourceChange::Upsert {
+                item_id,
+                event: source_event(item)?,
+            });
+        }
+    }
+    Ok(PieceChanges { changes, cursor })
+}
+
 impl TargetProvider for GraphCalendar {
     async fn read_managed(&self, _window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
         let path = format!("{}/events", self.calendar_path());
@@ -322,7 +423,7 @@ impl TargetProvider for GraphCalendar {
                 url: events_path.clone(),
                 body: Some(body),
             });
-            meta.push((Kind::Create, c.payload.start));
+            meta.push((Kind::Create, c.payload.start, meta.len()));
         }
         for u in &plan.updates {
             requests.push(BatchRequest {
@@ -330,7 +431,11 @@ impl TargetProvider for GraphCalendar {
                 url: self.event_path(&u.target_id),
                 body: Some(payload_json(&u.payload, &u.marker)),
             });
-            meta.push((Kind::Update, u.payload.start));
+            meta.push((
+                Kind::Update,
+                u.payload.start,
+                meta.len() - plan.creates.len(),
+            ));
         }
         for d in &plan.deletes {
             requests.push(BatchRequest {
@@ -338,18 +443,28 @@ impl TargetProvider for GraphCalendar {
                 url: self.event_path(&d.target_id),
                 body: None,
             });
-            meta.push((Kind::Delete, d.start));
+            meta.push((
+                Kind::Delete,
+                d.start,
+                meta.len() - plan.creates.len() - plan.updates.len(),
+            ));
         }
         let outcomes = self.client.batch(requests).await;
         let mut report = ApplyReport::default();
-        for ((kind, start), outcome) in meta.into_iter().zip(outcomes) {
+        for ((kind, start, index), outcome) in meta.into_iter().zip(outcomes) {
             let action = match kind {
                 Kind::Create => "create",
                 Kind::Update => "update",
                 Kind::Delete => "delete",
             };
+            let mut created_id = None;
             let error = match outcome {
-                Ok(resp) if (200..300).contains(&resp.status) => None,
+                Ok(resp) if (200..300).contains(&resp.status) => {
+                    created_id = str_field(&resp.body, "id")
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string);
+                    None
+                }
                 // Already gone counts as deleted (GRAPH.md §5).
                 Ok(resp) if kind == Kind::Delete && resp.status == 404 => None,
                 Ok(resp) => Some(format!("Graph answered {}", resp.status)),
@@ -358,9 +473,36 @@ impl TargetProvider for GraphCalendar {
             };
             match error {
                 None => match kind {
-                    Kind::Create => report.created += 1,
-                    Kind::Update => report.updated += 1,
-                    Kind::Delete => report.deleted += 1,
+                    Kind::Create => {
+                        report.created += 1;
+                        // A create answered without an id is counted but
+                        // not reported as done: the caller must read the
+                        // target to learn it.
+                        if let (Some(target_id), Some(c)) = (created_id, plan.creates.get(index)) {
+                            report.done.push(Applied::Created {
+                                target_id,
+                                marker: c.marker.clone(),
+                            });
+                        }
+                    }
+                    Kind::Update => {
+                        report.updated += 1;
+                        if let Some(u) = plan.updates.get(index) {
+                            report.done.push(Applied::Updated {
+                                target_id: u.target_id.clone(),
+                                marker: u.marker.clone(),
+                            });
+                        }
+                    }
+                    Kind::Delete => {
+                        report.deleted += 1;
+                        if let Some(d) = plan.deletes.get(index) {
+                            report.done.push(Applied::Deleted {
+                                target_id: d.target_id.clone(),
+                                key: d.key.clone(),
+                            });
+                        }
+                    }
                 },
                 Some(error) => report.failures.push(WriteFailure {
                     action,

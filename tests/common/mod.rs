@@ -221,6 +221,21 @@ pub fn secret_event(sensitivity: &str, days: i64, hour: i64) -> Value {
     })
 }
 
+/// The state files that must hold no token: all but the token store, which
+/// must be private to its owner.
+pub fn state_files_but_tokens(dir: &Path) -> String {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir.join("tokens.json")) {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "tokens.json is not 0600"
+        );
+    }
+    read_tree_except(dir, &["tokens.json"])
+}
+
 /// Asserts that `needle` occurs nowhere in the target calendar or in the text.
 pub fn assert_absent(world: &World, needle: &str, outputs: &[&str]) {
     let target = serde_json::to_string(&world.target_events()).expect("json");
@@ -235,12 +250,22 @@ pub fn assert_absent(world: &World, needle: &str, outputs: &[&str]) {
 
 /// Every file under a directory, concatenated, for leak checks of state.
 pub fn read_tree(dir: &Path) -> String {
+    read_tree_except(dir, &[])
+}
+
+/// Like [`read_tree`], leaving out files with these names. The token store
+/// (`tokens.json`, mode 0600) holds tokens by design; every other state file
+/// must not.
+pub fn read_tree_except(dir: &Path, skip: &[&str]) -> String {
     let mut all = String::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
+            if skip.iter().any(|n| p.file_name().is_some_and(|f| f == *n)) {
+                continue;
+            }
             if p.is_dir() {
-                all.push_str(&read_tree(&p));
+                all.push_str(&read_tree_except(&p, skip));
             } else if let Ok(text) = std::fs::read(&p) {
                 all.push_str(&String::from_utf8_lossy(&text));
             }

@@ -1,0 +1,790 @@
+//! What a sync keeps between runs so that the next one reads only what
+//! changed (SPEC §3 rules 9 and 10).
+//!
+//! Two files in the state dir, each written atomically (a temporary file in
+//! the same directory, mode 0600, flushed to disk, then renamed over the old
+//! one) and each safe to delete: without them the next run reads everything.
+//!
+//! `sync-state.json` ([`SyncState`]) holds
+//! - the fingerprint of the settings it belongs to: graph_url, both mailboxes
+//!   and calendar ids, past_days, cutoff_days and the filter and copy policy.
+//!   A state whose fingerprint differs is ignored (the next run is full);
+//! - the window it was read for, and one piece per range the source was read
+//!   in (Graph reads at most 1825 days at once, so the default window, today
+//!   to today + 1825 days with both ends included, is two pieces). Each piece
+//!   has the source's change cursor (Graph: the calendarView delta link) and
+//!   its items by the source's item id: a public event as the payload calsync
+//!   copies of it (only the fields the copy policy copies), a non-public event
+//!   as its key and nothing else, so that no subject, body, location or time
+//!   of a private event is ever written here;
+//! - the managed copies in the target as the last run left them: target id,
+//!   marker and the fields calsync compares (never a body);
+//! - when both calendars were last read in full, and whether the copies can be
+//!   trusted: a run clears that flag on disk before it writes and sets it again
+//!   when it saves what it wrote, so a run stopped in between makes the next
+//!   one read the target again.
+//!
+//! `calendars.json` ([`CalendarCache`]) maps (Graph root, mailbox, calendar
+//! name) to the calendar id, so that a run spends no request resolving names.
+
+use crate::config::Settings;
+use crate::model::{
+    Body, EventPayload, EventTime, ManagedEvent, Marker, Sensitivity, ShowAs, SourceEvent,
+    SourceKey, Window,
+};
+use crate::planner::{self, Plan};
+use crate::policy::{CopyPolicy, FilterPolicy, Policy};
+use crate::provider::{Applied, SourceChange};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The incremental state file in the state dir.
+pub const STATE_FILE: &str = "sync-state.json";
+/// The calendar id cache in the state dir.
+pub const CALENDARS_FILE: &str = "calendars.json";
+/// The format of [`STATE_FILE`]; a file of another version is ignored.
+pub const STATE_VERSION: u32 = 1;
+const CALENDARS_VERSION: u32 = 1;
+
+/// The incremental state of one state dir.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncState {
+    pub version: u32,
+    /// [`fingerprint`] of the settings this state belongs to.
+    pub fingerprint: String,
+    /// The window the pieces were read for.
+    pub window: Window,
+    /// When both calendars were last read in full.
+    pub last_full: DateTime<Utc>,
+    /// Whether `copies` is what the target holds (as far as calsync's own
+    /// writes go). False while a run writes, and after a run that could not
+    /// account for every write.
+    pub target_trusted: bool,
+    /// The source, one piece per range read.
+    pub pieces: Vec<Piece>,
+    /// The managed copies in the target, as the last run left them.
+    pub copies: Vec<Copy>,
+}
+
+/// One range of the source window and what the source holds in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Piece {
+    /// The source's change cursor for this range.
+    pub cursor: String,
+    /// By the source's item id.
+    pub items: BTreeMap<String, Item>,
+}
+
+/// What the state keeps of one source item that starts in the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Item {
+    /// A public event: the payload its copy must carry.
+    Public {
+        key: SourceKey,
+        payload: EventPayload,
+    },
+    /// An event that does not pass the filter: its key, nothing else.
+    NotPublic { key: SourceKey },
+}
+
+/// A managed copy in the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Copy {
+    pub target_id: String,
+    pub marker: Marker,
+    /// The fields the planner compares; the body is never kept.
+    pub current: EventPayload,
+}
+
+impl Copy {
+    fn of(m: &ManagedEvent) -> Copy {
+        Copy {
+            target_id: m.target_id.clone(),
+            marker: m.marker.clone(),
+            current: EventPayload {
+                body: Body::default(),
+                ..m.current.clone()
+            },
+        }
+    }
+
+    fn managed(&self) -> ManagedEvent {
+        ManagedEvent {
+            target_id: self.target_id.clone(),
+            marker: self.marker.clone(),
+            current: self.current.clone(),
+        }
+    }
+}
+
+/// Identifies the settings a state belongs to. Anything that changes which
+/// events are read, which are public or what their copies hold changes it.
+pub fn fingerprint(settings: &Settings, source_id: &str, target_id: &str) -> String {
+    let f = &settings.policy.filter;
+    let c = &settings.policy.copy;
+    let mut sensitivity: Vec<&str> = f.sensitivity.iter().map(|s| s.as_str()).collect();
+    sensitivity.sort_unstable();
+    let doc = serde_json::json!({
+        "graph": settings.graph_base(),
+        "source": [settings.mailbox_or_me().to_lowercase(), source_id],
+        "target": [settings.target_mailbox_or_source().to_lowercase(), target_id],
+        "past_days": settings.past_days,
+        "cutoff_days": settings.cutoff_days,
+        "filter": {
+            "sensitivity": sensitivity,
+            "include_categories": f.include_categories,
+            "exclude_categories": f.exclude_categories,
+            "skip_cancelled": f.skip_cancelled,
+            "show_as": f.show_as.as_ref().map(|v| v.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+            "subject_exclude": f.subject_exclude.as_ref().map(|r| r.as_str()),
+        },
+        "copy": [c.location, c.body, c.categories],
+    });
+    let mut hex = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
+    hex.truncate(32);
+    format!("{STATE_VERSION}:{hex}")
+}
+
+/// Applies a source's changes to the items of one piece: an upsert of an
+/// event starting in the window is kept (as [`Item::Public`] or
+/// [`Item::NotPublic`] by the filter), anything else drops the item.
+pub fn ingest(
+    items: &mut BTreeMap<String, Item>,
+    changes: Vec<SourceChange>,
+    policy: &Policy,
+    window: &Window,
+) {
+    for change in changes {
+        match change {
+            SourceChange::Remove { item_id } => {
+                items.remove(&item_id);
+            }
+            SourceChange::Upsert { item_id, event } => match event {
+                Some(ev) if window.contains(&ev.start) => {
+                    let item = if planner::is_public(&ev, &policy.filter) {
+                        Item::Public {
+                            payload: planner::payload(&ev, &policy.copy),
+                            key: ev.key,
+                        }
+                    } else {
+                        Item::NotPublic { key: ev.key }
+                    };
+                    items.insert(item_id, item);
+                }
+                _ => {
+                    items.remove(&item_id);
+                }
+            },
+        }
+    }
+}
+
+/// The policy under which [`source_events`] plan exactly as the real policy
+/// planned the events they stand for: the real filter and copy policy were
+/// applied when the items were kept, so here every stand-in of a public event
+/// passes and its payload is copied as kept.
+pub fn stand_in_policy() -> Policy {
+    Policy {
+        filter: FilterPolicy {
+            sensitivity: vec![Sensitivity::Normal],
+            include_categories: Vec::new(),
+            exclude_categories: Vec::new(),
+            skip_cancelled: false,
+            show_as: None,
+            subject_exclude: None,
+        },
+        copy: CopyPolicy {
+            location: true,
+            body: true,
+            categories: true,
+        },
+    }
+}
+
+/// Stand-ins for the kept items, to plan with [`stand_in_policy`]. A
+/// non-public item becomes a private event with no content at the window's
+/// start (it is known to start in the window).
+pub fn source_events(pieces: &[Piece], window: &Window) -> Vec<SourceEvent> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        for item in piece.items.values() {
+            out.push(match item {
+                Item::Public { key, payload } => SourceEvent {
+                    key: key.clone(),
+                    subject: payload.subject.clone(),
+                    start: payload.start,
+                    end: payload.end,
+                    is_all_day: payload.is_all_day,
+                    show_as: payload.show_as,
+                    sensitivity: Sensitivity::Normal,
+                    is_cancelled: false,
+                    categories: payload.categories.clone(),
+                    location: payload.location.clone(),
+                    body: payload.body.clone(),
+                },
+                Item::NotPublic { key } => SourceEvent {
+                    key: key.clone(),
+                    subject: String::new(),
+                    start: EventTime::Instant(window.start),
+                    end: EventTime::Instant(window.start),
+                    is_all_day: false,
+                    show_as: ShowAs::Unknown,
+                    sensitivity: Sensitivity::Private,
+                    is_cancelled: false,
+                    categories: Vec::new(),
+                    location: String::new(),
+                    body: Body::default(),
+                },
+            });
+        }
+    }
+    out
+}
+
+/// The copies as read from the target.
+pub fn copies_of(managed: &[ManagedEvent]) -> Vec<Copy> {
+    managed.iter().map(Copy::of).collect()
+}
+
+/// The copies as managed events, for the planner.
+pub fn managed_events(copies: &[Copy]) -> Vec<ManagedEvent> {
+    copies.iter().map(Copy::managed).collect()
+}
+
+/// The copies after a plan's writes: what was created is added, updated is
+/// rewritten, deleted is removed; a write that failed leaves its copy as it
+/// was. Copies that start before the window are dropped (no plan touches
+/// them again).
+pub fn after_writes(
+    copies: Vec<Copy>,
+    plan: &Plan,
+    done: &[Applied],
+    window: &Window,
+) -> Vec<Copy> {
+    let mut by_id: BTreeMap<String, Copy> = copies
+        .into_iter()
+        .map(|c| (c.target_id.clone(), c))
+        .collect();
+    let creates: HashMap<&SourceKey, &EventPayload> =
+        plan.creates.iter().map(|c| (&c.key, &c.payload)).collect();
+    let updates: HashMap<&str, &EventPayload> = plan
+        .updates
+        .iter()
+        .map(|u| (u.target_id.as_str(), &u.payload))
+        .collect();
+    for d in done {
+        match d {
+            Applied::Created { target_id, marker } => {
+                if let Some(payload) = creates.get(&marker.source_key) {
+                    by_id.insert(
+                        target_id.clone(),
+                        Copy {
+                            target_id: target_id.clone(),
+                            marker: marker.clone(),
+                            current: EventPayload {
+                                body: Body::default(),
+                                ..(*payload).clone()
+                            },
+                        },
+                    );
+                }
+            }
+            Applied::Updated { target_id, marker } => {
+                if let Some(payload) = updates.get(target_id.as_str()) {
+                    by_id.insert(
+                        target_id.clone(),
+                        Copy {
+                            target_id: target_id.clone(),
+                            marker: marker.clone(),
+                            current: EventPayload {
+                                body: Body::default(),
+                                ..(*payload).clone()
+                            },
+                        },
+                    );
+                }
+            }
+            Applied::Deleted { target_id, .. } => {
+                by_id.remove(target_id);
+            }
+        }
+    }
+    by_id
+        .into_values()
+        .filter(|c| c.current.start.as_utc() >= window.start)
+        .collect()
+}
+
+/// The state file of a state dir.
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join(STATE_FILE)
+}
+
+/// Reads the state; `None` when there is none or it cannot be used (another
+/// version, unreadable, corrupt), which makes the run a full one.
+pub fn load(dir: &Path) -> Option<SyncState> {
+    let path = state_path(dir);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "cannot read the incremental state ({e}); reading both calendars in full");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<SyncState>(&text) {
+        Ok(s) if s.version == STATE_VERSION => Some(s),
+        Ok(_) => {
+            tracing::info!(file = %path.display(), "the incremental state is of another version; reading both calendars in full");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "the incremental state is unreadable ({e}); reading both calendars in full");
+            None
+        }
+    }
+}
+
+/// Replaces the state file atomically.
+pub fn save(dir: &Path, state: &SyncState) -> anyhow::Result<()> {
+    let json = serde_json::to_vec(state)?;
+    write_atomically(&state_path(dir), &json)
+}
+
+/// Marks the state on disk, if any, as not knowing the target, before a run
+/// writes to it: a run stopped before it saves makes the next read the target.
+pub fn mark_writing(dir: &Path) -> anyhow::Result<()> {
+    if let Some(mut state) = load(dir)
+        && state.target_trusted
+    {
+        state.target_trusted = false;
+        save(dir, &state)?;
+    }
+    Ok(())
+}
+
+/// Writes a file of the state dir: a temporary file (0600) in the same
+/// directory, flushed to disk, renamed over the old one, directory flushed.
+fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, path)?;
+        #[cfg(unix)]
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+// ------------------------------------------------------------ calendar ids
+
+/// Calendar ids resolved from names, kept between runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CalendarCache {
+    pub version: u32,
+    pub calendars: Vec<CachedCalendar>,
+}
+
+/// One calendar name resolved to its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedCalendar {
+    /// The Graph root it was resolved at.
+    pub graph: String,
+    /// The mailbox, lowercased.
+    pub mailbox: String,
+    /// The name, trimmed, as configured.
+    pub name: String,
+    pub id: String,
+}
+
+impl CalendarCache {
+    /// Reads the cache; an absent or unusable one is empty.
+    pub fn load(dir: &Path) -> CalendarCache {
+        std::fs::read(dir.join(CALENDARS_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<CalendarCache>(&t).ok())
+            .filter(|c| c.version == CALENDARS_VERSION)
+            .unwrap_or_default()
+    }
+
+    /// Replaces the cache file atomically.
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let cache = CalendarCache {
+            version: CALENDARS_VERSION,
+            calendars: self.calendars.clone(),
+        };
+        write_atomically(
+            &dir.join(CALENDARS_FILE),
+            &serde_json::to_vec_pretty(&cache)?,
+        )
+    }
+
+    /// Removes the file, so that every name is resolved again.
+    pub fn forget(dir: &Path) {
+        let _ = std::fs::remove_file(dir.join(CALENDARS_FILE));
+    }
+
+    pub fn get(&self, graph: &str, mailbox: &str, name: &str) -> Option<&str> {
+        let (mailbox, name) = (mailbox.to_lowercase(), name.trim());
+        self.calendars
+            .iter()
+            .find(|c| c.graph == graph && c.mailbox == mailbox && c.name == name)
+            .map(|c| c.id.as_str())
+    }
+
+    pub fn put(&mut self, graph: &str, mailbox: &str, name: &str, id: &str) {
+        let entry = CachedCalendar {
+            graph: graph.to_string(),
+            mailbox: mailbox.to_lowercase(),
+            name: name.trim().to_string(),
+            id: id.to_string(),
+        };
+        self.calendars.retain(|c| {
+            !(c.graph == entry.graph && c.mailbox == entry.mailbox && c.name == entry.name)
+        });
+        self.calendars.push(entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, NaiveDate, TimeZone};
+    use proptest::prelude::*;
+
+    fn window() -> Window {
+        Window::around(NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(), 0, 100)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        key: &str,
+        day: i64,
+        sensitivity: Sensitivity,
+        cancelled: bool,
+        categories: &[&str],
+        show_as: ShowAs,
+        subject: &str,
+        all_day: bool,
+    ) -> SourceEvent {
+        let base = Utc.with_ymd_and_hms(2030, 1, 1, 9, 0, 0).unwrap() + Duration::days(day);
+        let (start, end) = if all_day {
+            (
+                EventTime::Date(base.date_naive()),
+                EventTime::Date(base.date_naive() + Duration::days(1)),
+            )
+        } else {
+            (
+                EventTime::Instant(base),
+                EventTime::Instant(base + Duration::hours(1)),
+            )
+        };
+        SourceEvent {
+            key: SourceKey::single(key),
+            subject: subject.to_string(),
+            start,
+            end,
+            is_all_day: all_day,
+            show_as,
+            sensitivity,
+            is_cancelled: cancelled,
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+            location: "Room 1".into(),
+            body: Body {
+                content_type: crate::model::BodyType::Text,
+                content: "Agenda".into(),
+            },
+        }
+    }
+
+    fn upserts(events: &[SourceEvent]) -> Vec<SourceChange> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| SourceChange::Upsert {
+                item_id: format!("id-{i}"),
+                event: Some(e.clone()),
+            })
+            .collect()
+    }
+
+    fn strict_policy() -> Policy {
+        Policy {
+            filter: FilterPolicy {
+                sensitivity: vec![Sensitivity::Normal, Sensitivity::Personal],
+                include_categories: vec!["Public".into()],
+                exclude_categories: vec!["Internal".into()],
+                skip_cancelled: true,
+                show_as: Some(vec![ShowAs::Busy, ShowAs::Free]),
+                subject_exclude: Some(regex::Regex::new("(?i)^secret").unwrap()),
+            },
+            copy: CopyPolicy {
+                location: true,
+                body: false,
+                categories: false,
+            },
+        }
+    }
+
+    proptest! {
+        /// Planning from what the state keeps gives the plan the planner
+        /// gives for the events themselves, whatever the policy.
+        #[test]
+        fn kept_items_plan_like_the_events_they_stand_for(
+            specs in proptest::collection::vec(
+                (0u8..6, -3i64..110, 0usize..4, any::<bool>(), 0usize..4, 0usize..3, any::<bool>(), any::<bool>()),
+                0..25,
+            ),
+            strict in any::<bool>(),
+        ) {
+            let w = window();
+            let policy = if strict { strict_policy() } else { Policy::default() };
+            let cats: [&[&str]; 4] = [&[], &["Public"], &["Internal", "Public"], &["Other"]];
+            let shows = [ShowAs::Busy, ShowAs::Free, ShowAs::Tentative];
+            let events: Vec<SourceEvent> = specs
+                .iter()
+                .map(|(k, day, sens, cancelled, cat, show, secret, all_day)| {
+                    event(
+                        &format!("k{k}"),
+                        *day,
+                        Sensitivity::ALL[*sens],
+                        *cancelled,
+                        cats[*cat],
+                        shows[*show],
+                        if *secret { "Secret plans" } else { "Open day" },
+                        *all_day,
+                    )
+                })
+                .collect();
+            // Dedupe by key as a source read does (first wins).
+            let mut seen = std::collections::HashSet::new();
+            let events: Vec<SourceEvent> =
+                events.into_iter().filter(|e| seen.insert(e.key.clone())).collect();
+            let mut items = BTreeMap::new();
+            ingest(&mut items, upserts(&events), &policy, &w);
+            let pieces = vec![Piece { cursor: "c".into(), items }];
+            let direct = planner::plan(&events, &[], &policy, &w);
+            let kept = planner::plan(&source_events(&pieces, &w), &[], &stand_in_policy(), &w);
+            prop_assert_eq!(direct, kept);
+        }
+    }
+
+    #[test]
+    fn nothing_of_a_private_event_is_kept_but_its_key() {
+        let w = window();
+        let secret = event(
+            "p1",
+            3,
+            Sensitivity::Private,
+            false,
+            &["CANARY-cat"],
+            ShowAs::Busy,
+            "CANARY subject",
+            false,
+        );
+        let mut items = BTreeMap::new();
+        ingest(&mut items, upserts(&[secret]), &Policy::default(), &w);
+        let text = serde_json::to_string(&items).unwrap();
+        assert!(!text.contains("CANARY"), "{text}");
+        assert!(!text.contains("Room") && !text.contains("Agenda") && !text.contains("2030"));
+        assert_eq!(
+            items.values().next(),
+            Some(&Item::NotPublic {
+                key: SourceKey::single("p1")
+            })
+        );
+    }
+
+    #[test]
+    fn removals_and_moves_out_of_the_window_drop_items() {
+        let w = window();
+        let a = event(
+            "a",
+            3,
+            Sensitivity::Normal,
+            false,
+            &[],
+            ShowAs::Busy,
+            "A",
+            false,
+        );
+        let mut items = BTreeMap::new();
+        ingest(
+            &mut items,
+            upserts(&[a.clone(), a.clone()]),
+            &Policy::default(),
+            &w,
+        );
+        assert_eq!(items.len(), 2);
+        let mut moved = a.clone();
+        moved.start = EventTime::Instant(w.start - Duration::days(2));
+        ingest(
+            &mut items,
+            vec![
+                SourceChange::Remove {
+                    item_id: "id-0".into(),
+                },
+                SourceChange::Upsert {
+                    item_id: "id-1".into(),
+                    event: Some(moved),
+                },
+                SourceChange::Remove {
+                    item_id: "never-seen".into(),
+                },
+            ],
+            &Policy::default(),
+            &w,
+        );
+        assert!(items.is_empty(), "{items:?}");
+    }
+
+    #[test]
+    fn writes_update_the_copies_and_failures_leave_them() {
+        let w = window();
+        let a = event(
+            "a",
+            3,
+            Sensitivity::Normal,
+            false,
+            &[],
+            ShowAs::Busy,
+            "A",
+            false,
+        );
+        let b = event(
+            "b",
+            4,
+            Sensitivity::Normal,
+            false,
+            &[],
+            ShowAs::Busy,
+            "B",
+            false,
+        );
+        let plan = planner::plan(&[a, b], &[], &Policy::default(), &w);
+        assert_eq!(plan.creates.len(), 2);
+        let done = vec![Applied::Created {
+            target_id: "t-a".into(),
+            marker: plan.creates[0].marker.clone(),
+        }];
+        let copies = after_writes(Vec::new(), &plan, &done, &w);
+        assert_eq!(copies.len(), 1);
+        assert_eq!(copies[0].target_id, "t-a");
+        assert_eq!(copies[0].current.subject, "A");
+        // Planning again from them creates only what failed.
+        let a = event(
+            "a",
+            3,
+            Sensitivity::Normal,
+            false,
+            &[],
+            ShowAs::Busy,
+            "A",
+            false,
+        );
+        let b = event(
+            "b",
+            4,
+            Sensitivity::Normal,
+            false,
+            &[],
+            ShowAs::Busy,
+            "B",
+            false,
+        );
+        let again = planner::plan(&[a, b], &managed_events(&copies), &Policy::default(), &w);
+        assert_eq!(again.creates.len(), 1);
+        assert_eq!(again.creates[0].payload.subject, "B");
+        assert_eq!(again.unchanged, 1);
+    }
+
+    #[test]
+    fn state_and_cache_files_round_trip_atomically_and_privately() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).is_none());
+        let state = SyncState {
+            version: STATE_VERSION,
+            fingerprint: "f".into(),
+            window: window(),
+            last_full: Utc::now(),
+            target_trusted: true,
+            pieces: vec![Piece::default()],
+            copies: Vec::new(),
+        };
+        save(dir.path(), &state).unwrap();
+        let back = load(dir.path()).unwrap();
+        assert_eq!(back.fingerprint, "f");
+        mark_writing(dir.path()).unwrap();
+        assert!(!load(dir.path()).unwrap().target_trusted);
+        std::fs::write(state_path(dir.path()), b"{\"version\":1,\"trunc").unwrap();
+        assert!(load(dir.path()).is_none());
+
+        let mut cache = CalendarCache::default();
+        cache.put("g", "Events@Contoso.example", " Calendar ", "id-1");
+        cache.put("g", "events@contoso.example", "Calendar", "id-2");
+        cache.save(dir.path()).unwrap();
+        let cache = CalendarCache::load(dir.path());
+        assert_eq!(cache.calendars.len(), 1);
+        assert_eq!(
+            cache.get("g", "EVENTS@contoso.example", "Calendar"),
+            Some("id-2")
+        );
+        assert_eq!(
+            cache.get("other", "events@contoso.example", "Calendar"),
+            None
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for f in [STATE_FILE, CALENDARS_FILE] {
+                let mode = std::fs::metadata(dir.path().join(f))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{f}");
+            }
+        }
+        CalendarCache::forget(dir.path());
+        assert!(CalendarCache::load(dir.path()).calendars.is_empty());
+    }
+}

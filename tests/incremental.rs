@@ -1,0 +1,507 @@
+//! Incremental syncs: the source read through calendarView delta, the target
+//! known from the state the previous run left, and the full reconciliation
+//! that repairs what that cannot see.
+
+mod common;
+
+use common::*;
+use fakegraph::{Faults, RecordedRequest};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// HTTP requests of a run (a `$batch` counts once), token requests included.
+fn http_requests(w: &World) -> Vec<RecordedRequest> {
+    w.fake
+        .requests()
+        .into_iter()
+        .filter(|r| !r.in_batch)
+        .collect()
+}
+
+fn describe(requests: &[RecordedRequest]) -> String {
+    requests
+        .iter()
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `sync` alone and returns its HTTP requests.
+fn counted_sync(w: &World) -> (Run, Vec<RecordedRequest>) {
+    w.fake.clear_requests();
+    let run = w.run(&["sync", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    (run, http_requests(w))
+}
+
+fn copy_id(w: &World, subject: &str) -> String {
+    w.managed()
+        .into_iter()
+        .find(|(_, e)| e["subject"] == subject)
+        .and_then(|(_, e)| e["id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no copy of {subject}"))
+}
+
+fn assert_no_duplicates(w: &World) {
+    let managed = w.managed();
+    let keys: HashSet<&String> = managed.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys.len(), managed.len(), "duplicate copies in the target");
+}
+
+#[test]
+fn unchanged_runs_cost_two_requests_and_changes_arrive_by_delta() {
+    let w = World::new();
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(w.add_source(public_event(&format!("Event {i:02}"), 1 + i / 3, 8 + i % 3)));
+    }
+    for (i, s) in ["private", "confidential"].iter().enumerate() {
+        w.add_source(secret_event(s, 2 + i as i64, 15));
+    }
+    let first = w.run(&["sync", "--json"]);
+    assert_eq!(first.code, 0, "{first}");
+    assert_eq!(first.json()["mode"], "full");
+    assert_eq!(w.managed().len(), 60);
+
+    // Unchanged: no token request, no calendar lookup, no target read, no
+    // write; one delta request per piece of the five-year window.
+    for _ in 0..2 {
+        let writes = w.fake.writes_applied();
+        let (run, requests) = counted_sync(&w);
+        assert_eq!(run.json()["mode"], "incremental", "{run}");
+        assert!(
+            requests.len() <= 2,
+            "an unchanged run made {} requests:\n{}",
+            requests.len(),
+            describe(&requests)
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.path.ends_with("/calendarView/delta")),
+            "{}",
+            describe(&requests)
+        );
+        assert_eq!(w.fake.writes_applied(), writes, "an unchanged run wrote");
+        assert_eq!(run.json()["counts"]["skipped_non_public"], 2);
+    }
+
+    // k changes: updates, deletions and creations, all by delta.
+    let talk_copy = copy_id(&w, "Event 00");
+    w.fake
+        .update_event(MAILBOX, &ids[0], json!({"subject": "Event 00 (moved)"}));
+    w.fake.update_event(
+        MAILBOX,
+        &ids[1],
+        json!({"sensitivity": "private", "subject": format!("{CANARY} now private")}),
+    );
+    w.fake.delete_event(MAILBOX, &ids[2]);
+    w.add_source(public_event("New talk", 30, 9));
+    w.add_source(public_event("New fair", 31, 9));
+    let k: usize = 5;
+    let (run, requests) = counted_sync(&w);
+    let doc = run.json();
+    assert!(
+        requests.len() <= 3 + k.div_ceil(20),
+        "a run after {k} changes made {} requests:\n{}",
+        requests.len(),
+        describe(&requests)
+    );
+    assert_eq!(doc["counts"]["created"], 2, "{run}");
+    assert_eq!(doc["counts"]["updated"], 1, "{run}");
+    assert_eq!(doc["counts"]["deleted"], 2, "{run}");
+    let subjects = w.target_subjects();
+    assert!(subjects.contains(&"Event 00 (moved)".to_string()));
+    assert!(subjects.contains(&"New talk".to_string()));
+    assert!(subjects.contains(&"New fair".to_string()));
+    assert!(!subjects.contains(&"Event 01".to_string()));
+    assert!(!subjects.contains(&"Event 02".to_string()));
+    assert_eq!(w.managed().len(), 60 - 2 + 2);
+    assert_eq!(
+        copy_id(&w, "Event 00 (moved)"),
+        talk_copy,
+        "updated in place"
+    );
+    assert_absent(&w, CANARY, &[&run.all_output()]);
+
+    // 1% of a larger change set: 25 updates.
+    for id in &ids[10..35] {
+        w.fake
+            .update_event(MAILBOX, id, json!({"showAs": "tentative"}));
+    }
+    let (run, requests) = counted_sync(&w);
+    assert_eq!(run.json()["counts"]["updated"], 25, "{run}");
+    assert!(
+        requests.len() <= 3 + 25usize.div_ceil(20),
+        "a run after 25 changes made {} requests:\n{}",
+        requests.len(),
+        describe(&requests)
+    );
+    assert_eq!(validate_code(&w), 0);
+}
+
+fn validate_code(w: &World) -> i32 {
+    let run = w.run(&["validate"]);
+    assert!(run.code == 0 || run.code == 4, "{run}");
+    run.code
+}
+
+#[test]
+fn recurring_series_changes_and_reissued_ids_arrive_by_delta() {
+    let w = World::new();
+    let first = day(1) + chrono::Duration::hours(17);
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let series = w.add_source(json!({
+        "subject": "Choir", "sensitivity": "normal",
+        "start": {"dateTime": fmt(first), "timeZone": "UTC"},
+        "end": {"dateTime": fmt(first + chrono::Duration::hours(2)), "timeZone": "UTC"},
+        "recurrence": {
+            "pattern": {"type": "daily", "interval": 7},
+            "range": {"type": "numbered", "startDate": date(1).format("%Y-%m-%d").to_string(), "numberOfOccurrences": 4}
+        }
+    }));
+    w.sync();
+    assert_eq!(w.managed().len(), 4);
+    // Graph re-issues every occurrence id: the copies stay as they are.
+    let writes = w.fake.writes_applied();
+    w.fake.reissue_occurrence_ids();
+    w.sync();
+    assert_eq!(
+        w.fake.writes_applied(),
+        writes,
+        "re-issued ids caused writes"
+    );
+    // One occurrence is cancelled, another moved.
+    w.fake
+        .cancel_occurrence(MAILBOX, &series, first + chrono::Duration::days(21));
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        first + chrono::Duration::days(7),
+        json!({"subject": "Choir (moved)",
+               "start": {"dateTime": fmt(first + chrono::Duration::days(8)), "timeZone": "UTC"},
+               "end": {"dateTime": fmt(first + chrono::Duration::days(8) + chrono::Duration::hours(2)), "timeZone": "UTC"}}),
+    );
+    let (run, _) = counted_sync(&w);
+    assert_eq!(run.json()["mode"], "incremental");
+    assert_eq!(w.target_subjects(), ["Choir", "Choir", "Choir (moved)"]);
+    assert_no_duplicates(&w);
+    assert_eq!(validate_code(&w), 0);
+}
+
+#[test]
+fn an_expired_delta_token_falls_back_to_a_full_read() {
+    let w = World::new();
+    let a = w.add_source(public_event("Stays", 2, 10));
+    let b = w.add_source(public_event("Goes", 3, 10));
+    w.sync();
+    w.fake.invalidate_delta_tokens();
+    w.fake.delete_event(MAILBOX, &b);
+    w.fake
+        .update_event(MAILBOX, &a, json!({"subject": "Stays (renamed)"}));
+    w.add_source(public_event("Arrives", 4, 10));
+    let run = w.run(&["-v", "sync", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["mode"], "full");
+    assert!(
+        run.stderr.contains("falling back to a full read"),
+        "the fallback was not logged at info:\n{run}"
+    );
+    assert_eq!(w.target_subjects(), ["Arrives", "Stays (renamed)"]);
+    // The fallback saved fresh cursors: the next run is cheap again.
+    let (run, requests) = counted_sync(&w);
+    assert_eq!(run.json()["mode"], "incremental");
+    assert!(requests.len() <= 2, "{}", describe(&requests));
+}
+
+#[test]
+fn the_window_moving_by_a_day_creates_entering_events_and_keeps_past_ones() {
+    let w = World::new();
+    let two_days_ago = date(-2).format("%Y-%m-%d").to_string();
+    // In the window of two days ago, in the past today.
+    w.add_source(public_event("Yesterday's talk", -1, 10));
+    // Beyond the window of two days ago; inside today's.
+    w.add_source(public_event("Far future", 1824, 10));
+    w.add_source(public_event("Next week", 7, 10));
+    let mut cmd = w.command(&["sync"]);
+    cmd.env("CALSYNC_TODAY", &two_days_ago);
+    let then = Run::from(cmd.output().unwrap());
+    assert_eq!(then.code, 0, "{then}");
+    assert_eq!(w.target_subjects(), ["Next week", "Yesterday's talk"]);
+
+    let (run, requests) = counted_sync(&w);
+    let doc = run.json();
+    assert_eq!(doc["mode"], "incremental", "{run}");
+    assert_eq!(doc["counts"]["created"], 1, "{run}");
+    assert_eq!(doc["counts"]["deleted"], 0, "{run}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Far future", "Next week", "Yesterday's talk"]
+    );
+    // The source was read afresh for the new window; the target was not read.
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/events")),
+        "{}",
+        describe(&requests)
+    );
+    // And the day after that is incremental again.
+    let (run, requests) = counted_sync(&w);
+    assert_eq!(run.json()["counts"]["created"], 0);
+    assert!(requests.len() <= 2, "{}", describe(&requests));
+    assert_eq!(validate_code(&w), 0);
+}
+
+#[test]
+fn a_run_killed_while_writing_converges_on_the_next_run() {
+    let w = World::new();
+    for i in 0..5 {
+        w.add_source(public_event(&format!("Old {i}"), 1 + i, 8));
+    }
+    w.sync();
+    for i in 0..80 {
+        w.add_source(public_event(&format!("New {i:02}"), 10 + i / 8, 8 + i % 8));
+    }
+    let before = w.fake.writes_applied();
+    w.fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(150),
+        ..Faults::default()
+    });
+    let mut child = w.command(&["sync"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while w.fake.writes_applied() == before {
+        assert!(std::time::Instant::now() < deadline, "no write started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        w.managed().len() < 85,
+        "the run finished before it was killed"
+    );
+    w.fake.set_faults(Faults::default());
+    w.sync();
+    assert_eq!(w.managed().len(), 85);
+    assert_no_duplicates(&w);
+    let writes = w.fake.writes_applied();
+    let (_, requests) = counted_sync(&w);
+    assert_eq!(w.fake.writes_applied(), writes);
+    assert!(requests.len() <= 2, "{}", describe(&requests));
+}
+
+#[test]
+fn writes_done_but_state_not_saved_converges_without_duplicates() {
+    let w = World::new();
+    let a = w.add_source(public_event("Updated", 2, 10));
+    let b = w.add_source(public_event("Deleted", 3, 10));
+    w.sync();
+    // The run below writes, then its state is lost, as if it had stopped
+    // just before saving: the next run sees the same changes again.
+    let saved = std::fs::read(w.state_dir().join("sync-state.json")).unwrap();
+    w.fake
+        .update_event(MAILBOX, &a, json!({"subject": "Updated (new title)"}));
+    w.fake.delete_event(MAILBOX, &b);
+    for i in 0..3 {
+        w.add_source(public_event(&format!("Created {i}"), 4 + i, 10));
+    }
+    w.sync();
+    std::fs::write(w.state_dir().join("sync-state.json"), saved).unwrap();
+    let run = w.sync();
+    assert_eq!(
+        w.target_subjects(),
+        ["Created 0", "Created 1", "Created 2", "Updated (new title)"],
+        "{run}"
+    );
+    assert_no_duplicates(&w);
+    assert_eq!(validate_code(&w), 0);
+}
+
+#[test]
+fn drift_in_the_target_is_repaired_by_the_full_reconciliation() {
+    let w = World::new();
+    for s in ["Concert", "Fair", "Talk"] {
+        w.add_source(public_event(s, 3, 10));
+    }
+    w.sync();
+    w.fake.delete_event(MAILBOX, &copy_id(&w, "Concert"));
+    w.fake.update_event(
+        MAILBOX,
+        &copy_id(&w, "Fair"),
+        json!({"subject": "Fair (edited by hand)"}),
+    );
+    // An incremental run reads only the source's changes: it does not see this.
+    let (run, _) = counted_sync(&w);
+    assert_eq!(run.json()["mode"], "incremental");
+    assert_eq!(w.target_subjects(), ["Fair (edited by hand)", "Talk"]);
+    // --full reconciles both calendars.
+    let full = w.run(&["sync", "--full", "--json"]);
+    assert_eq!(full.code, 0, "{full}");
+    assert_eq!(full.json()["mode"], "full");
+    assert_eq!(w.target_subjects(), ["Concert", "Fair", "Talk"]);
+
+    // So does a run whose last full reconciliation is older than
+    // full_sync_interval.
+    w.fake.delete_event(MAILBOX, &copy_id(&w, "Talk"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut cmd = w.command(&["sync", "--json"]);
+    cmd.env("CALSYNC_FULL_SYNC_INTERVAL", "1s");
+    let aged = Run::from(cmd.output().unwrap());
+    assert_eq!(aged.code, 0, "{aged}");
+    assert_eq!(aged.json()["mode"], "full");
+    assert_eq!(w.target_subjects(), ["Concert", "Fair", "Talk"]);
+}
+
+#[test]
+fn failed_writes_are_retried_by_the_next_run() {
+    let w = World::new();
+    let talk = w.add_source(public_event("Talk", 2, 10));
+    w.sync();
+    let copy = copy_id(&w, "Talk");
+    w.fake
+        .update_event(MAILBOX, &talk, json!({"subject": "Talk (new time)"}));
+    w.fake.set_faults(Faults {
+        fail_path: Some((copy, 400, 100)),
+        ..Faults::default()
+    });
+    assert_eq!(w.run(&["sync"]).code, 5);
+    w.fake.set_faults(Faults::default());
+    w.sync();
+    assert_eq!(w.target_subjects(), ["Talk (new time)"]);
+    let (run, _) = counted_sync(&w);
+    assert_eq!(run.json()["counts"]["updated"], 0);
+}
+
+#[test]
+fn the_state_dir_holds_nothing_of_private_events() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 3, 10));
+    let private = w.add_source(secret_event("private", 4, 9));
+    w.add_source(secret_event("confidential", 5, 9));
+    let config = w.config_file("[copy]\nbody = true\nlocation = true\n");
+    let cfg = config.to_str().unwrap();
+    let first = w.run(&["--config", cfg, "sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    // A change to a private event arrives by delta in full; none of it is kept.
+    w.fake.update_event(
+        MAILBOX,
+        &private,
+        json!({"subject": format!("{CANARY} rescheduled"), "body": {"contentType": "text", "content": format!("{CANARY} new body")}}),
+    );
+    let second = w.run(&["--config", cfg, "sync"]);
+    assert_eq!(second.code, 0, "{second}");
+    let dry = w.run(&["--config", cfg, "sync", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry}");
+    let state = state_files_but_tokens(&w.state_dir());
+    assert!(
+        state.contains("Open day"),
+        "the state holds no public event"
+    );
+    // Copied fields of public events may be kept (they are published anyway).
+    assert!(state.contains("Agenda for Open day"));
+    assert_absent(
+        &w,
+        CANARY,
+        &[
+            &state,
+            &first.all_output(),
+            &second.all_output(),
+            &dry.all_output(),
+        ],
+    );
+    assert!(!state.contains("ceo@contoso.example"));
+}
+
+#[test]
+fn a_dry_run_leaves_the_incremental_state_alone() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 3, 10));
+    w.sync();
+    let path = w.state_dir().join("sync-state.json");
+    let saved = std::fs::read(&path).unwrap();
+    w.add_source(public_event("Concert", 4, 10));
+    for _ in 0..2 {
+        let dry = w.run(&["sync", "--dry-run", "--json"]);
+        assert_eq!(dry.code, 0, "{dry}");
+        assert_eq!(dry.json()["plan"]["create"][0]["subject"], "Concert");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            saved,
+            "a dry run changed the state"
+        );
+    }
+    let run = w.run(&["sync", "--json"]);
+    assert_eq!(run.json()["counts"]["created"], 1, "{run}");
+    assert_eq!(w.target_subjects(), ["Concert", "Open day"]);
+}
+
+#[test]
+fn a_remembered_calendar_that_is_gone_is_looked_up_again() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 3, 10));
+    w.sync();
+    // The cache names a calendar this mailbox does not have (as after the
+    // public calendar was deleted and created again).
+    let elsewhere = fakegraph::FakeGraph::start();
+    elsewhere.add_mailbox(MAILBOX);
+    let gone = elsewhere.add_calendar(MAILBOX, TARGET);
+    let path = w.state_dir().join("calendars.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(&w.target_id), "{text}");
+    std::fs::write(&path, text.replace(&w.target_id, &gone)).unwrap();
+    w.add_source(public_event("Concert", 4, 10));
+    let run = w.run(&["-v", "sync"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(w.target_subjects(), ["Concert", "Open day"]);
+    assert_no_duplicates(&w);
+    let cache: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(cache.to_string().contains(&w.target_id), "{cache}");
+    // And runs are back to spending nothing on lookups.
+    let (_, requests) = counted_sync(&w);
+    assert!(
+        !requests.iter().any(|r| r.path.ends_with("/calendars")),
+        "{}",
+        describe(&requests)
+    );
+}
+
+#[test]
+fn the_access_token_is_reused_until_shortly_before_it_expires() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 3, 10));
+    w.sync();
+    let (_, requests) = counted_sync(&w);
+    assert!(
+        !requests.iter().any(|r| r.path.contains("/oauth2/")),
+        "{}",
+        describe(&requests)
+    );
+    // A token Graph no longer accepts is replaced at once.
+    w.fake.expire_tokens();
+    let (_, requests) = counted_sync(&w);
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path.contains("/oauth2/"))
+            .count(),
+        1,
+        "{}",
+        describe(&requests)
+    );
+    // A token past half its lifetime (at most five minutes before expiry)
+    // is not reused.
+    w.fake.set_token_lifetime(2);
+    w.fake.expire_tokens();
+    w.sync();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let (_, requests) = counted_sync(&w);
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path.contains("/oauth2/"))
+            .count(),
+        1,
+        "{}",
+        describe(&requests)
+    );
+}
