@@ -3,7 +3,9 @@
 //! It adds the bearer token (only ever to the configured Graph origin), the
 //! `Prefer` headers calsync always wants (UTC times, immutable ids) and a
 //! `client-request-id`; pages through `@odata.nextLink`; sends writes as JSON
-//! batches of at most 20; retries throttling (429), 503, 504, transport
+//! batches of at most 20, paced so that the mailbox never has more than 4
+//! operations in flight nor more than its rate limit per window (see
+//! [`GraphClient::batch`]); retries throttling (429), 503, 504, transport
 //! failures and malformed answers with `Retry-After` or capped, jittered
 //! exponential backoff; refreshes the token once after a 401; stops sending
 //! anything once Graph has failed several requests in a row (circuit breaker);
@@ -20,10 +22,13 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -53,8 +58,13 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// Cap on an honoured `Retry-After`.
     pub max_retry_after: Duration,
-    /// Most HTTP requests in flight at once (Outlook allows 4 per mailbox).
+    /// Most Graph operations in flight at once (Outlook allows 4 per app and
+    /// mailbox): a request outside a batch counts one, a batch as many as
+    /// Graph runs of it at once (its inner requests, at most 4).
     pub max_concurrency: usize,
+    /// At most this many Graph operations per window (Outlook allows 10,000
+    /// per 10 minutes per app and mailbox); `None` sends without counting.
+    pub rate_limit: Option<(u32, Duration)>,
     /// Consecutive requests failing with an outage (5xx, timeout, connection
     /// failure, malformed answer) after their retries before the client stops
     /// sending anything. 0 disables the breaker.
@@ -72,9 +82,25 @@ impl ClientOptions {
             max_backoff: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
             max_concurrency: 4,
+            rate_limit: rate_limit_from_env().or(Some(DEFAULT_RATE_LIMIT)),
             circuit_breaker_after: 5,
         }
     }
+}
+
+/// Outlook's rate limit per app and mailbox.
+pub const DEFAULT_RATE_LIMIT: (u32, Duration) = (10_000, Duration::from_secs(600));
+
+/// `CALSYNC_GRAPH_RATE_LIMIT=OPS/SECONDS` replaces Outlook's rate limit,
+/// for a Graph (or a stand-in) that counts over another window, such as a
+/// benchmark that compresses time. Not part of the configuration contract.
+fn rate_limit_from_env() -> Option<(u32, Duration)> {
+    let value = std::env::var("CALSYNC_GRAPH_RATE_LIMIT").ok()?;
+    let (ops, secs) = value.trim().split_once('/')?;
+    let ops: u32 = ops.trim().parse().ok()?;
+    let secs: f64 = secs.trim().trim_end_matches('s').parse().ok()?;
+    (ops > 0 && secs.is_finite() && secs > 0.0)
+        .then(|| (ops, Duration::from_secs_f64(secs.min(86_400.0))))
 }
 
 /// The shared HTTP client: rustls, no redirects, `calsync/<version>` user agent.
@@ -287,7 +313,7 @@ struct Inner {
     opts: ClientOptions,
     /// `graph_url` without a trailing slash, to append paths to.
     base: String,
-    permits: tokio::sync::Semaphore,
+    governor: Governor,
     counters: Mutex<Counters>,
     consecutive_outages: AtomicU32,
     open: AtomicBool,
@@ -304,7 +330,8 @@ impl fmt::Debug for GraphClient {
 
 /// What one HTTP attempt came to.
 enum Attempt {
-    Done(Value),
+    /// The answer, and how long it took from sending to its last byte.
+    Done(Value, Duration),
     /// Worth another try, after `Retry-After` when given.
     Retry(GraphError, Option<Duration>),
     Unauthorized(GraphError),
@@ -314,14 +341,14 @@ enum Attempt {
 impl GraphClient {
     pub fn new(http: reqwest::Client, tokens: Arc<dyn TokenSource>, opts: ClientOptions) -> Self {
         let base = opts.graph_url.as_str().trim_end_matches('/').to_owned();
-        let permits = tokio::sync::Semaphore::new(opts.max_concurrency.max(1));
+        let governor = Governor::new(opts.max_concurrency, opts.rate_limit);
         GraphClient {
             inner: Arc::new(Inner {
                 http,
                 tokens,
                 opts,
                 base,
-                permits,
+                governor,
                 counters: Mutex::new(Counters::default()),
                 consecutive_outages: AtomicU32::new(0),
                 open: AtomicBool::new(false),
@@ -375,7 +402,9 @@ impl GraphClient {
             })?),
             None => None,
         };
-        self.execute(method, url, &label, body, None, true).await
+        self.execute(method, url, &label, body, None, Cost::SINGLE, None)
+            .await
+            .map(|(v, _)| v)
     }
 
     /// GET a collection, following `@odata.nextLink` until absent (across
@@ -409,14 +438,15 @@ impl GraphClient {
             } else {
                 format!("{first_label} (page {page})")
             };
-            let mut body = self
+            let (mut body, _) = self
                 .execute(
                     Method::GET,
                     url.clone(),
                     &label,
                     None,
                     extra_prefer.as_deref(),
-                    true,
+                    Cost::SINGLE,
+                    None,
                 )
                 .await?;
             let Some(obj) = body.as_object_mut() else {
@@ -468,126 +498,244 @@ impl GraphClient {
     }
 
     /// Sends requests through JSON batching, at most 20 per `$batch`, and
-    /// returns one outcome per request, in input order. Inner 429/503/504
-    /// answers (and inner answers missing from a batch) are sent again, alone,
-    /// in later batches after the longest `Retry-After` (else backoff), up to
-    /// `max_retries` times. Inner answers of 400 and above are errors.
+    /// returns one outcome per request, in input order.
+    ///
+    /// Batches are pipelined within the mailbox's limits: Graph runs at most
+    /// 4 inner requests of a batch at a time and counts each against the
+    /// mailbox's 4 concurrent operations, so a batch is sent only when the
+    /// mailbox has room for it. The first of many is a small one, to time
+    /// Graph; from then on the next batch leaves once the previous one is
+    /// expected to have run (see [`Pace`]), so that its round trip overlaps
+    /// the other's work instead of leaving the mailbox idle. The rate limit
+    /// is counted in a sliding window and waited for, never hit.
+    ///
+    /// Inner 429/503/504 answers (and inner answers missing from a batch)
+    /// are sent again, without the requests that succeeded, after their
+    /// `Retry-After` (else backoff), up to `max_retries` times; a 429 also
+    /// pauses every request for its `Retry-After` and makes the pacing more
+    /// careful. Inner answers of 400 and above are errors.
     pub async fn batch(
         &self,
         requests: Vec<BatchRequest>,
     ) -> Vec<Result<BatchResponse, GraphError>> {
+        type Sent<'a> = Pin<
+            Box<
+                dyn Future<Output = (Vec<usize>, Cost, Result<(Value, Duration), GraphError>)>
+                    + Send
+                    + 'a,
+            >,
+        >;
+        type Leasing<'a> = Pin<Box<dyn Future<Output = Lease<'a>> + Send + 'a>>;
+        enum Next<'a> {
+            Answered(Vec<usize>, Cost, Result<(Value, Duration), GraphError>),
+            Leased(Lease<'a>),
+            RetryDue,
+        }
+
+        let batch_label = "POST /$batch";
+        let governor = &self.inner.governor;
         let mut outcomes: Vec<Option<Result<BatchResponse, GraphError>>> =
             (0..requests.len()).map(|_| None).collect();
-        let mut pending: Vec<usize> = (0..requests.len()).collect();
-        let mut attempt = 0u32;
+        let mut attempts = vec![0u32; requests.len()];
+        let mut queue: VecDeque<usize> = (0..requests.len()).collect();
+        // Requests to send again, and from when.
+        let mut later: Vec<(Instant, usize)> = Vec::new();
+        let mut flying: Vec<Sent<'_>> = Vec::new();
+        let mut leasing: Option<(usize, Leasing<'_>)> = None;
         let mut reported = 0usize;
-        let batch_label = "POST /$batch";
-        while !pending.is_empty() {
-            let mut again: Vec<(usize, GraphError)> = Vec::new();
-            let mut wait: Option<Duration> = None;
-            for chunk in pending.chunks(MAX_BATCH) {
-                self.report_writes(&outcomes, &mut reported);
-                self.count(|c| c.operations += chunk.len() as u64);
-                let payload = match batch_payload(&requests, chunk) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let err = GraphError::local(
-                            "invalid_body",
-                            batch_label,
-                            format!("could not encode the batch: {e}"),
-                        );
-                        for &i in chunk {
-                            outcomes[i] = Some(Err(err.clone()));
-                        }
-                        continue;
+
+        loop {
+            let now = Instant::now();
+            later.sort_by_key(|(t, _)| *t);
+            while later.first().is_some_and(|(t, _)| *t <= now) {
+                let (_, i) = later.remove(0);
+                queue.push_back(i);
+            }
+            if queue.is_empty() && flying.is_empty() && leasing.is_none() && later.is_empty() {
+                break;
+            }
+            if leasing.is_none() && !queue.is_empty() {
+                if self.inner.open.load(Ordering::SeqCst) {
+                    // The breaker is open: what is left fails without a request.
+                    let err = self.unavailable(batch_label);
+                    for i in queue.drain(..) {
+                        outcomes[i] = Some(Err(err.clone()));
                     }
-                };
-                let url = match self.resolve("/$batch", &[], batch_label) {
-                    Ok(u) => u,
-                    Err(err) => {
-                        for &i in chunk {
-                            outcomes[i] = Some(Err(err.clone()));
-                        }
-                        continue;
+                    for (_, i) in later.drain(..) {
+                        outcomes[i] = Some(Err(err.clone()));
                     }
-                };
-                let answer = self
-                    .execute(Method::POST, url, batch_label, Some(payload), None, false)
-                    .await;
-                let mut answers = match answer.and_then(|v| parse_batch_answer(v, batch_label)) {
-                    Ok(a) => a,
-                    Err(err) => {
-                        for &i in chunk {
-                            outcomes[i] = Some(Err(err.clone()));
-                        }
-                        continue;
-                    }
-                };
-                for &i in chunk {
-                    let req = &requests[i];
-                    let label = format!("{} {}", req.method, strip_query(&req.url));
-                    let Some(ans) = answers.remove(&i.to_string()) else {
-                        again.push((
-                            i,
-                            GraphError::local(
-                                "malformed",
-                                &label,
-                                "the $batch answer holds no response for this request",
-                            ),
-                        ));
-                        continue;
-                    };
-                    if let Some(id) = header_str(&ans.headers, "request-id") {
-                        tracing::debug!(request = %label, status = ans.status, request_id = %id, "graph batch item");
-                    }
-                    if ans.status < 400 {
-                        self.note_outcome(false);
-                        outcomes[i] = Some(Ok(BatchResponse {
-                            status: ans.status,
-                            body: ans.body,
-                        }));
-                        continue;
-                    }
-                    let err = error_from_value(ans.status, &ans.body, None, &label);
-                    if ans.status == 429 {
-                        self.count(|c| c.throttled += 1);
-                    }
-                    if matches!(ans.status, 429 | 503 | 504) {
-                        let ra = header_str(&ans.headers, "retry-after")
-                            .as_deref()
-                            .and_then(parse_retry_after);
-                        if let Some(ra) = ra {
-                            wait = Some(wait.map_or(ra, |w| w.max(ra)));
-                        }
-                        again.push((i, err));
+                    continue;
+                }
+                // Time Graph with a small batch first when there are many.
+                let calibrate =
+                    queue.len() > 2 * MAX_BATCH && !governor.knows_small_batches(requests.len());
+                if !calibrate || flying.is_empty() {
+                    let size = if calibrate {
+                        BATCH_PARALLELISM
                     } else {
-                        self.note_outcome(err.is_outage());
-                        outcomes[i] = Some(Err(err));
+                        MAX_BATCH
+                    }
+                    .min(queue.len());
+                    leasing = Some((size, Box::pin(governor.acquire(Cost::batch(size)))));
+                }
+            }
+            let mut retry_due = later
+                .first()
+                .map(|(t, _)| Box::pin(tokio::time::sleep_until((*t).into())));
+            let next = std::future::poll_fn(|cx| {
+                for k in 0..flying.len() {
+                    if let Poll::Ready((chunk, cost, answer)) = flying[k].as_mut().poll(cx) {
+                        drop(flying.swap_remove(k));
+                        return Poll::Ready(Next::Answered(chunk, cost, answer));
+                    }
+                }
+                if let Some((_, fut)) = leasing.as_mut()
+                    && let Poll::Ready(lease) = fut.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Next::Leased(lease));
+                }
+                if let Some(sleep) = retry_due.as_mut()
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Next::RetryDue);
+                }
+                Poll::Pending
+            })
+            .await;
+            match next {
+                Next::RetryDue => {}
+                Next::Leased(lease) => {
+                    let size = leasing.take().map_or(0, |(size, _)| size);
+                    let chunk: Vec<usize> = queue.drain(..size.min(queue.len())).collect();
+                    let cost = Cost::batch(chunk.len());
+                    let prepared = batch_payload(&requests, &chunk)
+                        .map_err(|e| {
+                            GraphError::local(
+                                "invalid_body",
+                                batch_label,
+                                format!("could not encode the batch: {e}"),
+                            )
+                        })
+                        .and_then(|payload| {
+                            Ok((payload, self.resolve("/$batch", &[], batch_label)?))
+                        });
+                    match prepared {
+                        Ok((payload, url)) => flying.push(Box::pin(async move {
+                            let answer = self
+                                .execute(
+                                    Method::POST,
+                                    url,
+                                    batch_label,
+                                    Some(payload),
+                                    None,
+                                    cost,
+                                    Some(lease),
+                                )
+                                .await;
+                            (chunk, cost, answer)
+                        })),
+                        Err(err) => {
+                            drop(lease);
+                            for &i in &chunk {
+                                outcomes[i] = Some(Err(err.clone()));
+                            }
+                        }
+                    }
+                }
+                Next::Answered(chunk, cost, answer) => {
+                    let mut answers = match answer
+                        .and_then(|(v, elapsed)| Ok((parse_batch_answer(v, batch_label)?, elapsed)))
+                    {
+                        Ok(a) => a,
+                        Err(err) => {
+                            for &i in &chunk {
+                                outcomes[i] = Some(Err(err.clone()));
+                            }
+                            self.report_writes(&outcomes, &mut reported);
+                            continue;
+                        }
+                    };
+                    let elapsed = answers.1;
+                    let mut again: Vec<(usize, GraphError, Option<Duration>)> = Vec::new();
+                    let mut throttled = false;
+                    for &i in &chunk {
+                        let req = &requests[i];
+                        let label = format!("{} {}", req.method, strip_query(&req.url));
+                        let Some(ans) = answers.0.remove(&i.to_string()) else {
+                            again.push((
+                                i,
+                                GraphError::local(
+                                    "malformed",
+                                    &label,
+                                    "the $batch answer holds no response for this request",
+                                ),
+                                None,
+                            ));
+                            continue;
+                        };
+                        if let Some(id) = header_str(&ans.headers, "request-id") {
+                            tracing::debug!(request = %label, status = ans.status, request_id = %id, "graph batch item");
+                        }
+                        if ans.status < 400 {
+                            self.note_outcome(false);
+                            outcomes[i] = Some(Ok(BatchResponse {
+                                status: ans.status,
+                                body: ans.body,
+                            }));
+                            continue;
+                        }
+                        let err = error_from_value(ans.status, &ans.body, None, &label);
+                        if ans.status == 429 {
+                            throttled = true;
+                            self.count(|c| c.throttled += 1);
+                        }
+                        if matches!(ans.status, 429 | 503 | 504) {
+                            let ra = header_str(&ans.headers, "retry-after")
+                                .as_deref()
+                                .and_then(parse_retry_after);
+                            again.push((i, err, ra));
+                        } else {
+                            self.note_outcome(err.is_outage());
+                            outcomes[i] = Some(Err(err));
+                        }
+                    }
+                    if again.is_empty() {
+                        governor.sample(cost, elapsed);
+                    } else {
+                        let pause = again
+                            .iter()
+                            .filter_map(|(_, _, ra)| *ra)
+                            .max()
+                            .map(|ra| ra.min(self.inner.opts.max_retry_after));
+                        governor.back_off(pause, throttled);
+                        let now = Instant::now();
+                        let mut retried = 0u64;
+                        for (i, err, ra) in again {
+                            if attempts[i] >= self.inner.opts.max_retries
+                                || self.inner.open.load(Ordering::SeqCst)
+                            {
+                                self.note_outcome(err.is_outage());
+                                outcomes[i] = Some(Err(err));
+                                continue;
+                            }
+                            attempts[i] += 1;
+                            retried += 1;
+                            let delay = self.delay(attempts[i], ra);
+                            tracing::info!(
+                                request = %err.request,
+                                status = err.status,
+                                code = %err.code,
+                                wait_ms = delay.as_millis() as u64,
+                                retry = attempts[i],
+                                "retrying a throttled or failed batch request"
+                            );
+                            later.push((now + delay, i));
+                        }
+                        self.count(|c| c.retries += retried);
                     }
                 }
             }
-            if again.is_empty() {
-                break;
-            }
-            if attempt >= self.inner.opts.max_retries || self.inner.open.load(Ordering::SeqCst) {
-                for (i, err) in again {
-                    self.note_outcome(err.is_outage());
-                    outcomes[i] = Some(Err(err));
-                }
-                break;
-            }
-            attempt += 1;
-            self.count(|c| c.retries += again.len() as u64);
-            let delay = self.delay(attempt, wait);
-            tracing::info!(
-                count = again.len(),
-                wait_ms = delay.as_millis() as u64,
-                retry = attempt,
-                "retrying throttled or failed batch requests"
-            );
             self.report_writes(&outcomes, &mut reported);
-            tokio::time::sleep(delay).await;
-            pending = again.into_iter().map(|(i, _)| i).collect();
         }
         self.report_writes(&outcomes, &mut reported);
         outcomes
@@ -734,7 +882,22 @@ impl GraphClient {
         }
     }
 
-    /// Sends one request with retries, the 401 refresh and the breaker.
+    /// The error of a request not sent because the circuit breaker is open.
+    fn unavailable(&self, label: &str) -> GraphError {
+        GraphError::local(
+            "unavailable",
+            label,
+            format!(
+                "Graph is unavailable: {} requests in a row failed with server errors, timeouts \
+                 or connection failures, so no further requests are sent",
+                self.inner.opts.circuit_breaker_after
+            ),
+        )
+    }
+
+    /// Sends one request with retries, the 401 refresh and the breaker;
+    /// `lease`, when given, holds the mailbox room for the first attempt.
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         method: Method,
@@ -742,28 +905,25 @@ impl GraphClient {
         label: &str,
         body: Option<Vec<u8>>,
         extra_prefer: Option<&str>,
-        is_operation: bool,
-    ) -> Result<Value, GraphError> {
+        cost: Cost,
+        mut lease: Option<Lease<'_>>,
+    ) -> Result<(Value, Duration), GraphError> {
         let mut attempt = 0u32;
         let mut refreshed = false;
         let mut force_refresh = false;
         loop {
             if self.inner.open.load(Ordering::SeqCst) {
-                return Err(GraphError::local(
-                    "unavailable",
-                    label,
-                    format!(
-                        "Graph is unavailable: {} requests in a row failed with server errors, timeouts \
-                         or connection failures, so no further requests are sent",
-                        self.inner.opts.circuit_breaker_after
-                    ),
-                ));
+                return Err(self.unavailable(label));
             }
             let token = self.inner.tokens.token(force_refresh).await.map_err(|e| {
                 GraphError::local("token", label, "could not obtain an access token")
                     .with_source(e.reallocate_into_boxed_dyn_error_without_backtrace())
             })?;
             force_refresh = false;
+            let lease = match lease.take() {
+                Some(lease) => lease,
+                None => self.inner.governor.acquire(cost).await,
+            };
             let outcome = self
                 .attempt(
                     &method,
@@ -772,13 +932,13 @@ impl GraphClient {
                     body.as_ref(),
                     extra_prefer,
                     &token,
-                    is_operation,
+                    lease,
                 )
                 .await;
             match outcome {
-                Attempt::Done(v) => {
+                Attempt::Done(v, elapsed) => {
                     self.note_outcome(false);
-                    return Ok(v);
+                    return Ok((v, elapsed));
                 }
                 Attempt::Fail(e) => {
                     self.note_outcome(e.is_outage());
@@ -838,7 +998,7 @@ impl GraphClient {
         body: Option<&Vec<u8>>,
         extra_prefer: Option<&str>,
         token: &secrecy::SecretString,
-        is_operation: bool,
+        lease: Lease<'_>,
     ) -> Attempt {
         let client_request_id = new_client_request_id();
         let prefer = match extra_prefer {
@@ -860,13 +1020,12 @@ impl GraphClient {
                 .body(body.clone());
         }
 
-        let permit = self.inner.permits.acquire().await;
+        let cost = lease.cost;
         self.count(|c| {
             c.requests += 1;
-            if is_operation {
-                c.operations += 1;
-            }
+            c.operations += u64::from(cost.ops);
         });
+        lease.sent();
         let started = Instant::now();
         let sent = builder.send().await;
         let result = match sent {
@@ -877,8 +1036,9 @@ impl GraphClient {
             }
             Err(e) => Err(e),
         };
-        drop(permit);
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        drop(lease);
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         self.count(|c| c.latencies_ms.push(elapsed_ms));
 
         let (status, headers, bytes) = match result {
@@ -928,10 +1088,10 @@ impl GraphClient {
 
         if (200..300).contains(&status) {
             if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Attempt::Done(Value::Null);
+                return Attempt::Done(Value::Null, elapsed);
             }
             return match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => Attempt::Done(v),
+                Ok(v) => Attempt::Done(v, elapsed),
                 Err(e) => {
                     let mut err = GraphError::local(
                         "malformed",
@@ -955,6 +1115,11 @@ impl GraphClient {
                 let ra = header_value(&headers, "retry-after")
                     .as_deref()
                     .and_then(parse_retry_after);
+                // Nothing goes to the mailbox until Graph said it may.
+                self.inner.governor.back_off(
+                    ra.map(|ra| ra.min(self.inner.opts.max_retry_after)),
+                    status == 429,
+                );
                 Attempt::Retry(err, ra)
             }
             _ => Attempt::Fail(err),
@@ -968,6 +1133,379 @@ impl GraphClient {
             Some(ra) => ra.min(o.max_retry_after),
             None => backoff(attempt, o.backoff_base, o.max_backoff),
         }
+    }
+}
+
+/// Graph runs at most this many inner requests of an unordered batch at a time.
+const BATCH_PARALLELISM: usize = 4;
+
+/// What one HTTP request costs the mailbox: the Graph operations it carries
+/// (1, or a batch's inner requests) and the slots they occupy at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cost {
+    ops: u32,
+    /// `Some(n)` for a batch of `n` inner requests.
+    batch: Option<usize>,
+}
+
+impl Cost {
+    const SINGLE: Cost = Cost {
+        ops: 1,
+        batch: None,
+    };
+
+    fn batch(n: usize) -> Cost {
+        Cost {
+            ops: u32::try_from(n).unwrap_or(u32::MAX),
+            batch: Some(n),
+        }
+    }
+
+    fn slots(self) -> usize {
+        self.batch.map_or(1, |n| n.clamp(1, BATCH_PARALLELISM))
+    }
+
+    /// How many times Graph fills its 4 slots to run the batch.
+    fn waves(self) -> usize {
+        self.batch
+            .map_or(1, |n| n.max(1).div_ceil(BATCH_PARALLELISM))
+    }
+}
+
+/// Learns how long the mailbox takes to run a batch, and how far a batch may
+/// be sent before the previous one has answered.
+///
+/// A batch of `n` inner requests answers after `T(w) = rtt + w · wave`, with
+/// `w = ceil(n / 4)` waves of 4 inner requests. The mailbox is busy with it
+/// only for `w · wave`, the rest is the round trip: the next batch can leave
+/// once the previous one has been *running* for that long, and arrive as its
+/// last wave ends, so that round trips overlap and the 4 slots never idle
+/// nor hold more than 4. `wave` is the slope between the quickest answer of
+/// a small batch and the usual answer of a large one, taken with a 10%
+/// margin and a guard of 3 ms plus three times the answers' spread. Each 429
+/// halves how much of the round trip is overlapped and widens the margin
+/// (multiplicative decrease); each clean answer gives a little overlap back
+/// (additive increase).
+#[derive(Debug, Clone)]
+struct Pace {
+    /// Per wave count (index = waves): quickest answer, in ms.
+    fastest: [Option<f64>; BATCH_PARALLELISM * 5 / 4 + 2],
+    /// Per wave count: moving mean of answers, in ms.
+    mean: [Option<f64>; BATCH_PARALLELISM * 5 / 4 + 2],
+    /// Moving mean absolute deviation of answers from their mean, in ms.
+    spread: f64,
+    /// Answers timed per wave count.
+    samples: [u32; BATCH_PARALLELISM * 5 / 4 + 2],
+    /// Share of the round trip overlapped, 0 (wait for each answer) to 1.
+    overlap: f64,
+    /// Extra share of the estimated running time waited.
+    margin: f64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            fastest: Default::default(),
+            mean: Default::default(),
+            spread: 0.0,
+            samples: Default::default(),
+            overlap: 1.0,
+            margin: 0.1,
+        }
+    }
+}
+
+/// Small batches timed before batches are pipelined: the quickest of a few
+/// tells the round trip better than one, but each costs a request, so the
+/// extra ones are spent only on long runs of writes.
+const CALIBRATION_BATCHES: u32 = 1;
+const CALIBRATION_BATCHES_LONG: u32 = 3;
+/// Writes from which a run counts as long.
+const LONG_RUN: usize = 100 * MAX_BATCH;
+/// Fixed part of the guard added to the estimated running time.
+const PACE_GUARD_MS: f64 = 3.0;
+const PACE_INCREASE: f64 = 0.05;
+
+impl Pace {
+    fn max_waves() -> usize {
+        MAX_BATCH.div_ceil(BATCH_PARALLELISM)
+    }
+
+    /// An answer to a batch of `waves` waves took `ms` from send to answer,
+    /// with nothing throttled.
+    fn sample(&mut self, waves: usize, ms: f64) {
+        let w = waves.min(Self::max_waves());
+        if !ms.is_finite() || ms < 0.0 || w == 0 {
+            return;
+        }
+        self.fastest[w] = Some(self.fastest[w].map_or(ms, |f| f.min(ms)));
+        let mean = self.mean[w].map_or(ms, |m| m + (ms - m) * 0.2);
+        if let Some(m) = self.mean[w] {
+            self.spread += ((ms - m).abs() - self.spread) * 0.2;
+        }
+        self.mean[w] = Some(mean);
+        self.samples[w] = self.samples[w].saturating_add(1);
+        self.overlap = (self.overlap + PACE_INCREASE).min(1.0);
+    }
+
+    /// Graph answered 429: overlap less, keep a wider margin.
+    fn throttled(&mut self) {
+        self.overlap /= 2.0;
+        if self.overlap < 0.1 {
+            self.overlap = 0.0;
+        }
+        self.margin = (self.margin + 0.05).min(0.5);
+    }
+
+    /// Whether enough small batches have been timed to tell the round trip
+    /// from the running time, before `writes` writes.
+    fn knows_small(&self, writes: usize) -> bool {
+        let wanted = if writes >= LONG_RUN {
+            CALIBRATION_BATCHES_LONG
+        } else {
+            CALIBRATION_BATCHES
+        };
+        self.samples[1] >= wanted
+    }
+
+    /// The time per wave and the round trip, in ms, once batches of two
+    /// different sizes have answered.
+    fn estimate(&self) -> Option<(f64, f64)> {
+        let lo = (1..=Self::max_waves()).find(|&w| self.fastest[w].is_some())?;
+        let hi = (1..=Self::max_waves())
+            .rev()
+            .find(|&w| self.mean[w].is_some())?;
+        if hi <= lo {
+            return None;
+        }
+        let (t_lo, t_hi) = (self.fastest[lo]?, self.mean[hi]?);
+        let wave = (t_hi - t_lo) / (hi - lo) as f64;
+        let rtt = t_lo - wave * lo as f64;
+        (wave > 0.0 && rtt > 0.0).then_some((wave, rtt))
+    }
+
+    /// How long after it was sent a batch of `waves` waves stops holding the
+    /// mailbox's slots, when that is before its answer can arrive.
+    fn release_after(&self, waves: usize) -> Option<Duration> {
+        if self.overlap <= 0.0 {
+            return None;
+        }
+        let (wave, rtt) = self.estimate()?;
+        let answer = rtt + wave * waves as f64;
+        let running = wave * waves as f64 * (1.0 + self.margin) + PACE_GUARD_MS + 3.0 * self.spread;
+        let after = answer - self.overlap * (answer - running);
+        (after < answer && after > 0.0).then(|| Duration::from_secs_f64(after / 1000.0))
+    }
+}
+
+/// One lease on the mailbox: its slots, and when they count as free.
+#[derive(Debug)]
+struct Held {
+    id: u64,
+    slots: usize,
+    /// Set when the request was sent, for batches Graph will have finished
+    /// running before their answer arrives.
+    release_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct GovernorState {
+    capacity: usize,
+    held: Vec<Held>,
+    next_id: u64,
+    /// Operations sent, with when, within the rate window.
+    sent: VecDeque<(Instant, u32)>,
+    sent_ops: u64,
+    /// No request is sent before this (a `Retry-After` was received).
+    paused_until: Option<Instant>,
+    pace: Pace,
+}
+
+/// Keeps the mailbox within Outlook's limits: at most `max_concurrency`
+/// operations in flight and at most `rate_limit` operations per window;
+/// pauses every request after a `Retry-After`; paces batches (see [`Pace`]).
+#[derive(Debug)]
+struct Governor {
+    state: Mutex<GovernorState>,
+    notify: tokio::sync::Notify,
+    /// Operations and window, the window lengthened by a safety margin.
+    rate: Option<(u64, Duration)>,
+}
+
+/// Slots held on the mailbox; given back when dropped.
+struct Lease<'a> {
+    governor: &'a Governor,
+    id: u64,
+    cost: Cost,
+}
+
+impl Governor {
+    fn new(capacity: usize, rate_limit: Option<(u32, Duration)>) -> Governor {
+        Governor {
+            state: Mutex::new(GovernorState {
+                capacity: capacity.max(1),
+                held: Vec::new(),
+                next_id: 0,
+                sent: VecDeque::new(),
+                sent_ops: 0,
+                paused_until: None,
+                pace: Pace::default(),
+            }),
+            notify: tokio::sync::Notify::new(),
+            // Graph counts an operation when it runs it, up to a batch's
+            // running time after we send it: a window longer by 2% (at least
+            // a second) keeps clear of its count.
+            rate: rate_limit
+                .filter(|(n, w)| *n > 0 && !w.is_zero())
+                .map(|(n, w)| (u64::from(n), w + (w / 50).max(Duration::from_secs(1)))),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GovernorState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until `cost` fits the mailbox's limits, and takes its slots.
+    async fn acquire(&self, cost: Cost) -> Lease<'_> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wake = {
+                let mut st = self.lock();
+                match self.try_take(&mut st, cost, Instant::now()) {
+                    Ok(id) => {
+                        return Lease {
+                            governor: self,
+                            id,
+                            cost,
+                        };
+                    }
+                    Err(wake) => wake,
+                }
+            };
+            match wake {
+                Some(at) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep_until(at.into()) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Takes the slots and rate for `cost` now, or says when to look again
+    /// (`None`: when a lease is given back).
+    fn try_take(
+        &self,
+        st: &mut GovernorState,
+        cost: Cost,
+        now: Instant,
+    ) -> Result<u64, Option<Instant>> {
+        st.held.retain(|h| h.release_at.is_none_or(|t| t > now));
+        if let Some(until) = st.paused_until {
+            if until > now {
+                return Err(Some(until));
+            }
+            st.paused_until = None;
+        }
+        let in_use: usize = st.held.iter().map(|h| h.slots).sum();
+        let slots = cost.slots().min(st.capacity);
+        if in_use + slots > st.capacity {
+            return Err(st.held.iter().filter_map(|h| h.release_at).min());
+        }
+        if let Some((limit, window)) = self.rate {
+            while let Some(&(t, n)) = st.sent.front() {
+                if now.duration_since(t) < window {
+                    break;
+                }
+                st.sent.pop_front();
+                st.sent_ops -= u64::from(n);
+            }
+            let ops = u64::from(cost.ops);
+            if st.sent_ops > 0 && st.sent_ops + ops > limit {
+                // Wait until enough of the oldest have left the window.
+                let mut freed = 0u64;
+                let mut at = now;
+                for &(t, n) in &st.sent {
+                    freed += u64::from(n);
+                    at = t + window;
+                    if st.sent_ops - freed + ops <= limit {
+                        break;
+                    }
+                }
+                return Err(Some(at));
+            }
+            st.sent.push_back((now, cost.ops));
+            st.sent_ops += ops;
+        }
+        let id = st.next_id;
+        st.next_id += 1;
+        st.held.push(Held {
+            id,
+            slots,
+            release_at: None,
+        });
+        Ok(id)
+    }
+
+    /// No request is sent for `wait`; when `throttled`, batches are paced
+    /// more carefully from now on.
+    fn back_off(&self, wait: Option<Duration>, throttled: bool) {
+        let mut st = self.lock();
+        if throttled {
+            st.pace.throttled();
+        }
+        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+            let until = Instant::now() + wait;
+            st.paused_until = Some(st.paused_until.map_or(until, |u| u.max(until)));
+        }
+    }
+
+    fn sample(&self, cost: Cost, elapsed: Duration) {
+        if cost.batch.is_some() {
+            self.lock()
+                .pace
+                .sample(cost.waves(), elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+
+    fn knows_small_batches(&self, writes: usize) -> bool {
+        self.lock().pace.knows_small(writes)
+    }
+}
+
+impl Lease<'_> {
+    /// The request leaves now: a batch frees its slots once Graph is
+    /// expected to have run it, if that is before its answer.
+    fn sent(&self) {
+        if self.cost.batch.is_none() {
+            return;
+        }
+        let mut st = self.governor.lock();
+        let after = st.pace.release_after(self.cost.waves());
+        tracing::trace!(
+            waves = self.cost.waves(),
+            release_after_ms = after.map(|a| a.as_secs_f64() * 1000.0),
+            pace = ?st.pace,
+            "batch sent"
+        );
+        if let (Some(after), Some(h)) = (after, st.held.iter_mut().find(|h| h.id == self.id)) {
+            h.release_at = Some(Instant::now() + after);
+            drop(st);
+            self.governor.notify.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.governor.lock().held.retain(|h| h.id != self.id);
+        self.governor.notify.notify_waiters();
     }
 }
 
@@ -1832,10 +2370,27 @@ mod tests {
             .iter()
             .map(|p| p.json()["requests"].as_array().unwrap().len())
             .collect();
-        assert_eq!(sizes, [20, 20, 5, 1]);
-        assert_eq!(posts[3].json()["requests"][0]["url"], "/users/x/events/7");
+        // A small batch first times Graph; then batches of 20; the throttled
+        // request is sent again without the rest of its batch.
+        assert_eq!(sizes[..3], [4, 20, 20], "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n <= MAX_BATCH), "{sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), 46, "{sizes:?}");
+        let mut urls: Vec<String> = posts
+            .iter()
+            .flat_map(|p| {
+                p.json()["requests"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["url"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        urls.sort();
+        urls.dedup();
+        assert_eq!(urls.len(), 45);
         let m = c.metrics();
-        assert_eq!(m.requests, 4);
+        assert_eq!(m.requests, posts.len() as u64);
         assert_eq!(m.operations, 46);
         assert_eq!(m.retries, 1);
         assert_eq!(m.throttled, 1);
@@ -1953,6 +2508,160 @@ mod tests {
         c.set_progress(None);
         c.get_all("/x", &[]).await.unwrap();
         assert_eq!(heard.pages.lock().unwrap().len(), 2);
+    }
+
+    fn ms(d: Option<Duration>) -> Option<f64> {
+        d.map(|d| (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
+    }
+
+    #[test]
+    fn pace_learns_the_wave_time_and_overlaps_the_round_trip() {
+        let mut p = Pace::default();
+        assert_eq!(p.release_after(5), None);
+        // Batches of one size only cannot tell work from round trip.
+        p.sample(5, 75.0);
+        assert_eq!(p.estimate(), None);
+        assert_eq!(p.release_after(5), None);
+        p.sample(1, 37.0);
+        assert!(p.knows_small(1000) && !p.knows_small(LONG_RUN));
+        p.sample(1, 35.0);
+        p.sample(1, 36.0);
+        assert!(p.knows_small(LONG_RUN));
+        let (wave, rtt) = p.estimate().unwrap();
+        assert!((wave - 10.0).abs() < 1e-9 && (rtt - 25.0).abs() < 1e-9);
+        // 5 waves of 10 ms, 10% margin, 3 ms guard and three times the
+        // 0.44 ms spread: the next batch may leave 59.3 ms after this one,
+        // 15.7 ms before its answer.
+        assert_eq!(ms(p.release_after(5)), Some(59.3));
+        assert_eq!(ms(p.release_after(1)), Some(15.3));
+    }
+
+    #[test]
+    fn pace_backs_off_on_throttling_and_recovers_slowly() {
+        let mut p = Pace::default();
+        p.sample(1, 35.0);
+        p.sample(5, 75.0);
+        let full = p.release_after(5).unwrap();
+        p.throttled();
+        let careful = p.release_after(5).unwrap();
+        assert!(careful > full, "{careful:?} {full:?}");
+        // Repeated throttling ends the overlap: wait for each answer.
+        for _ in 0..4 {
+            p.throttled();
+        }
+        assert_eq!(p.release_after(5), None);
+        // Clean answers give the overlap back a little at a time, never the
+        // margin.
+        for _ in 0..3 {
+            p.sample(5, 75.0);
+        }
+        let recovering = p.release_after(5).unwrap();
+        assert!(recovering > careful, "{recovering:?} {careful:?}");
+        for _ in 0..40 {
+            p.sample(5, 75.0);
+        }
+        assert!(p.release_after(5).unwrap() > full);
+    }
+
+    #[test]
+    fn pace_guard_grows_with_the_spread_of_answers() {
+        let mut steady = Pace::default();
+        let mut noisy = Pace::default();
+        steady.sample(1, 35.0);
+        noisy.sample(1, 35.0);
+        for k in 0..10 {
+            steady.sample(5, 75.0);
+            noisy.sample(5, if k % 2 == 0 { 70.0 } else { 80.0 });
+        }
+        assert!(noisy.release_after(5).unwrap() > steady.release_after(5).unwrap());
+    }
+
+    #[test]
+    fn cost_of_requests_and_batches() {
+        assert_eq!((Cost::SINGLE.slots(), Cost::SINGLE.waves()), (1, 1));
+        assert_eq!((Cost::batch(2).slots(), Cost::batch(2).waves()), (2, 1));
+        assert_eq!((Cost::batch(20).slots(), Cost::batch(20).waves()), (4, 5));
+        assert_eq!((Cost::batch(17).ops, Cost::batch(17).waves()), (17, 5));
+    }
+
+    #[test]
+    fn governor_keeps_four_operations_in_flight_at_most() {
+        let g = Governor::new(4, None);
+        let now = Instant::now();
+        let mut st = g.lock();
+        let first = g.try_take(&mut st, Cost::batch(20), now).unwrap();
+        // The batch runs 4 at a time: nothing else fits, and nothing frees
+        // the slots but its answer.
+        assert_eq!(g.try_take(&mut st, Cost::SINGLE, now), Err(None));
+        assert_eq!(g.try_take(&mut st, Cost::batch(3), now), Err(None));
+        st.held.retain(|h| h.id != first);
+        let a = g.try_take(&mut st, Cost::batch(2), now).unwrap();
+        let b = g.try_take(&mut st, Cost::SINGLE, now).unwrap();
+        g.try_take(&mut st, Cost::SINGLE, now).unwrap();
+        assert_eq!(g.try_take(&mut st, Cost::SINGLE, now), Err(None));
+        // A batch expected to have run frees its slots at that time.
+        let at = now + Duration::from_millis(50);
+        st.held.iter_mut().find(|h| h.id == a).unwrap().release_at = Some(at);
+        assert_eq!(g.try_take(&mut st, Cost::batch(2), now), Err(Some(at)));
+        g.try_take(&mut st, Cost::batch(2), at).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn governor_counts_operations_against_the_rate_window() {
+        let window = Duration::from_secs(10);
+        let g = Governor::new(100, Some((10, window)));
+        let t0 = Instant::now();
+        let mut st = g.lock();
+        g.try_take(&mut st, Cost::batch(4), t0).unwrap();
+        let t1 = t0 + Duration::from_secs(1);
+        g.try_take(&mut st, Cost::batch(4), t1).unwrap();
+        st.held.clear();
+        // 8 sent; 4 more would make 12 of 10: wait until the first 4 have
+        // left the window (lengthened by a second for Graph's later count).
+        let later = g
+            .try_take(&mut st, Cost::batch(4), t1)
+            .unwrap_err()
+            .unwrap();
+        assert_eq!(later, t0 + window + Duration::from_secs(1));
+        g.try_take(&mut st, Cost::batch(2), t1).unwrap();
+        g.try_take(&mut st, Cost::batch(4), later).unwrap();
+    }
+
+    #[tokio::test]
+    async fn governor_pauses_after_retry_after_and_wakes_waiters() {
+        let g = Governor::new(4, None);
+        g.back_off(Some(Duration::from_millis(200)), true);
+        {
+            let mut st = g.lock();
+            assert!(matches!(
+                g.try_take(&mut st, Cost::SINGLE, Instant::now()),
+                Err(Some(_))
+            ));
+            assert!(st.pace.overlap < 1.0);
+        }
+        let started = Instant::now();
+        let lease = g.acquire(Cost::batch(20)).await;
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        // A waiter gets the room as soon as the lease is given back.
+        let waiter = g.acquire(Cost::SINGLE);
+        tokio::pin!(waiter);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(30), waiter.as_mut())
+                .await
+                .is_err()
+        );
+        drop(lease);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn rate_limit_override_format() {
+        assert_eq!(DEFAULT_RATE_LIMIT, (10_000, Duration::from_secs(600)));
+        let url = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
+        assert!(ClientOptions::new(url).rate_limit.is_some());
     }
 
     #[test]

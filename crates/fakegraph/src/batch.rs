@@ -8,7 +8,8 @@
 //! statuses are.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
@@ -22,6 +23,9 @@ use crate::server::{self, Meta, Shared};
 const MAX_REQUESTS: usize = 20;
 /// Outlook runs at most this many inner requests of a batch at a time.
 const CONCURRENCY: usize = 4;
+/// How late the fake may get to an inner request and still start it when
+/// its slot came free in the model's time.
+const LATE_TOLERANCE: Duration = Duration::from_millis(5);
 
 struct Inner {
     id: String,
@@ -149,6 +153,7 @@ fn parse(outer: &Req) -> Result<Vec<Inner>, GraphError> {
                 headers,
                 body: body.unwrap_or_default(),
                 in_batch: true,
+                model_start: None,
             },
         });
     }
@@ -218,6 +223,11 @@ pub(crate) async fn handle(
     let mut status: HashMap<String, u16> = HashMap::new();
     let mut responses: Vec<Value> = Vec::new();
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
+    // With a latency model, when each of the 4 slots comes free in the
+    // model's time: the next inner request starts then, however late the
+    // fake itself gets to it, so its own delays do not add up.
+    let model = shared.faults().cfg.model;
+    let lanes = Arc::new(Mutex::new(vec![Instant::now(); CONCURRENCY]));
     while !pending.is_empty() {
         let (ready, waiting): (Vec<Inner>, Vec<Inner>) = pending
             .into_iter()
@@ -244,12 +254,27 @@ pub(crate) async fn handle(
             }
             let shared = Arc::clone(shared);
             let limit = Arc::clone(&limit);
+            let lanes = Arc::clone(&lanes);
             running.spawn(async move {
                 let _permit = limit
                     .acquire_owned()
                     .await
                     .expect("the semaphore is never closed");
-                let resp = server::handle(shared, r.req).await;
+                let mut req = r.req;
+                if let Some(model) = model {
+                    let now = Instant::now();
+                    let mut lanes = lanes.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(lane) = lanes.iter_mut().min() {
+                        let start = if now.saturating_duration_since(*lane) <= LATE_TOLERANCE {
+                            *lane
+                        } else {
+                            now
+                        };
+                        *lane = start + model.slot_hold;
+                        req.model_start = Some(start);
+                    }
+                }
+                let resp = server::handle(shared, req).await;
                 (r.id, resp)
             });
         }

@@ -1,9 +1,10 @@
-//! Throttling and injected faults.
+//! Throttling, latency and injected faults.
 //!
 //! Outlook limits each app + mailbox pair to 4 concurrent requests (more get
 //! `429 ApplicationThrottled`); an optional request rate can be set too. On
 //! top of that, [`Faults`] injects gateway throttling, 503s, 504s, failures
-//! of chosen paths, malformed JSON and dropped connections.
+//! of chosen paths, malformed JSON and dropped connections, and a
+//! [`LatencyModel`] makes requests take the time they take on Graph.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -44,6 +45,57 @@ pub struct Faults {
     /// At most this many operations per app + mailbox in a sliding window;
     /// more get `429 ApplicationThrottled`. Refused operations don't count.
     pub rate_limit: Option<(u32, Duration)>,
+    /// Round trips and operation times close to Graph's (see [`LatencyModel`]).
+    pub model: Option<LatencyModel>,
+}
+
+/// How long requests take: every HTTP request (top-level, including the
+/// token endpoint) costs `round_trip`, half before it is handled and half
+/// after; every Graph operation (a top-level request other than `$batch`, or
+/// an inner request of a batch) holds one of its mailbox's 4 slots for
+/// `slot_hold` (or for as long as the fake takes to handle it, if longer).
+/// An operation that finds the
+/// 4 slots taken is refused at once with `429 ApplicationThrottled`, as
+/// Outlook refuses it; a batch runs its inner requests at most 4 at a time,
+/// so one batch alone never is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatencyModel {
+    pub round_trip: Duration,
+    pub slot_hold: Duration,
+}
+
+impl LatencyModel {
+    /// 25 ms round trips and 10 ms per operation.
+    pub const GRAPH: LatencyModel = LatencyModel {
+        round_trip: Duration::from_millis(25),
+        slot_hold: Duration::from_millis(10),
+    };
+}
+
+impl Faults {
+    /// Graph's latency ([`LatencyModel::GRAPH`]) and its per-mailbox rate
+    /// limit of 10,000 operations per 10 minutes, with the rate's time
+    /// compressed `compression` times (20 gives 10,000 per 30 s). No
+    /// injected faults.
+    pub fn graph_like(compression: u32) -> Faults {
+        Faults {
+            model: Some(LatencyModel::GRAPH),
+            rate_limit: Some((10_000, Duration::from_secs(600) / compression.max(1))),
+            ..Faults::default()
+        }
+    }
+}
+
+/// What throttling the fake did since the faults were last set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Throttling {
+    /// Operations refused because 4 of the mailbox's were already in flight.
+    pub over_concurrency: usize,
+    /// Operations refused by [`Faults::rate_limit`].
+    pub over_rate: usize,
+    /// The most operations of one app on one mailbox that were in flight,
+    /// or asked to be, at the same moment (refused ones included).
+    pub peak_in_flight: usize,
 }
 
 type FlightKey = (String, String);
@@ -55,7 +107,10 @@ pub(crate) struct FaultState {
     drop_left: u32,
     fail_path_left: u32,
     windows: HashMap<FlightKey, VecDeque<Instant>>,
-    in_flight: HashMap<FlightKey, usize>,
+    /// Operations in flight: id, and when the model's slot hold ends.
+    in_flight: HashMap<FlightKey, Vec<(u64, Option<Instant>)>>,
+    next_flight: u64,
+    pub throttling: Throttling,
 }
 
 impl FaultState {
@@ -68,6 +123,8 @@ impl FaultState {
             fail_path_left: 0,
             windows: HashMap::new(),
             in_flight: HashMap::new(),
+            next_flight: 0,
+            throttling: Throttling::default(),
         };
         state.set(Faults::default());
         state
@@ -80,6 +137,7 @@ impl FaultState {
         self.drop_left = faults.drop_connections;
         self.fail_path_left = faults.fail_path.as_ref().map_or(0, |(_, _, n)| *n);
         self.windows.clear();
+        self.throttling = Throttling::default();
         self.cfg = faults;
     }
 
@@ -113,8 +171,17 @@ impl FaultState {
         fraction > 0.0 && self.rng.f64() < fraction
     }
 
-    /// Admits one Graph operation for an app + mailbox, or refuses it.
-    fn admit(&mut self, key: &FlightKey, date: &str, request_id: &str) -> Result<(), GraphError> {
+    /// Admits one Graph operation for an app + mailbox starting at `start`,
+    /// or refuses it. With a latency model, an operation stops counting as in
+    /// flight once its slot hold has ended in the model's time.
+    fn admit(
+        &mut self,
+        key: &FlightKey,
+        date: &str,
+        request_id: &str,
+        start: Instant,
+    ) -> Result<u64, GraphError> {
+        let now = start;
         let retry_after = self.retry_after();
         if self.draw(self.cfg.throttle_fraction) {
             return Err(GraphError::too_many_requests(retry_after, date, request_id));
@@ -126,7 +193,6 @@ impl FaultState {
             return Err(GraphError::for_status(504, retry_after));
         }
         if let Some((limit, window)) = self.cfg.rate_limit {
-            let now = Instant::now();
             let seen = self.windows.entry(key.clone()).or_default();
             while seen
                 .front()
@@ -138,6 +204,7 @@ impl FaultState {
                 let wait = seen.front().map_or(window, |oldest| {
                     window.saturating_sub(now.duration_since(*oldest))
                 });
+                self.throttling.over_rate += 1;
                 return Err(GraphError::new(
                     429,
                     "ApplicationThrottled",
@@ -145,10 +212,15 @@ impl FaultState {
                 )
                 .with_retry_after(wait.as_secs_f64().ceil().max(1.0) as u64));
             }
-            seen.push_back(now);
         }
-        let flying = self.in_flight.entry(key.clone()).or_default();
-        if *flying >= MAILBOX_CONCURRENCY {
+        let flights = self.in_flight.entry(key.clone()).or_default();
+        let flying = flights
+            .iter()
+            .filter(|(_, ends)| ends.is_none_or(|e| e > now))
+            .count();
+        self.throttling.peak_in_flight = self.throttling.peak_in_flight.max(flying + 1);
+        if flying >= MAILBOX_CONCURRENCY {
+            self.throttling.over_concurrency += 1;
             return Err(GraphError::new(
                 429,
                 "ApplicationThrottled",
@@ -156,13 +228,19 @@ impl FaultState {
             )
             .with_retry_after(retry_after));
         }
-        *flying += 1;
-        Ok(())
+        let id = self.next_flight;
+        self.next_flight += 1;
+        let ends = self.cfg.model.map(|m| now + m.slot_hold);
+        flights.push((id, ends));
+        if self.cfg.rate_limit.is_some() {
+            self.windows.entry(key.clone()).or_default().push_back(now);
+        }
+        Ok(id)
     }
 
-    fn release(&mut self, key: &FlightKey) {
-        if let Some(n) = self.in_flight.get_mut(key) {
-            *n = n.saturating_sub(1);
+    fn release(&mut self, key: &FlightKey, id: u64) {
+        if let Some(flights) = self.in_flight.get_mut(key) {
+            flights.retain(|(f, _)| *f != id);
         }
     }
 }
@@ -180,11 +258,12 @@ fn take(counter: &mut u32) -> bool {
 pub(crate) struct Flight {
     shared: Arc<Shared>,
     key: FlightKey,
+    id: u64,
 }
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        self.shared.faults().release(&self.key);
+        self.shared.faults().release(&self.key, self.id);
     }
 }
 
@@ -196,11 +275,13 @@ pub(crate) fn admit(
     mailbox: &str,
     date: &str,
     request_id: &str,
+    start: Instant,
 ) -> Result<Flight, GraphError> {
     let key = (app.to_string(), mailbox.to_ascii_lowercase());
-    shared.faults().admit(&key, date, request_id)?;
+    let id = shared.faults().admit(&key, date, request_id, start)?;
     Ok(Flight {
         shared: Arc::clone(shared),
         key,
+        id,
     })
 }

@@ -207,18 +207,27 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
         tokio::time::sleep(latency).await;
         return error(GraphError::new(403, "ErrorAccessDenied", message));
     }
+    let start = req.model_start.unwrap_or_else(std::time::Instant::now);
     let flight = faults::admit(
         shared,
         &grant.client_id,
         &mailbox,
         &meta.date,
         &meta.request_id,
+        start,
     );
     tokio::time::sleep(latency).await;
     let _flight = match flight {
         Ok(flight) => flight,
         Err(e) => return error(e),
     };
+    // The modelled operation holds its slot for `slot_hold` in all, however
+    // long the fake itself takes to handle it (up to that).
+    let slot_until = shared
+        .faults()
+        .cfg
+        .model
+        .map(|m| tokio::time::Instant::from_std(start + m.slot_hold));
     let result = Prefer::parse(req.headers_named("prefer")).and_then(|prefer| {
         let ctx = Ctx {
             req,
@@ -237,6 +246,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
         }
         Ok(resp)
     });
+    if let Some(until) = slot_until {
+        tokio::time::sleep_until(until).await;
+    }
     result.unwrap_or_else(error)
 }
 

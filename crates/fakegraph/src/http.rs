@@ -17,6 +17,10 @@ pub(crate) struct Req {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub in_batch: bool,
+    /// With a [`crate::LatencyModel`], when a batch's inner request starts in
+    /// the model's time (the moment its slot came free), whatever the fake's
+    /// own delays.
+    pub model_start: Option<std::time::Instant>,
 }
 
 impl Req {

@@ -68,8 +68,10 @@
 //! - A repeated `transactionId` in the same calendar answers 201 with the
 //!   existing event (only while that event exists).
 //! - Throttling is per app + mailbox: more than 4 operations in flight get
-//!   `429 ApplicationThrottled`; see [`Faults`] for injected failures. A
-//!   `$batch` envelope is not an operation itself; each inner request is.
+//!   `429 ApplicationThrottled`; see [`Faults`] for injected failures and
+//!   [`Faults::graph_like`] for Graph's latency and rate limit. A `$batch`
+//!   envelope is not an operation itself; each inner request is.
+//!   [`FakeGraph::throttling`] tells what was refused and the peak in flight.
 //! - Delta rounds are kept server-side; `Prefer: odata.maxpagesize` sets the
 //!   page size (default 10). [`FakeGraph::invalidate_delta_tokens`] makes
 //!   stored links answer `410 SyncStateNotFound`.
@@ -118,7 +120,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub use faults::Faults;
+pub use faults::{Faults, LatencyModel, Throttling};
 pub use identity::DevicePoll;
 pub use seed::SeedSummary;
 
@@ -495,8 +497,16 @@ impl FakeGraph {
 
     // ------------------------------------------------------------ faults
 
-    /// Replaces the injected faults (counters start afresh).
+    /// Replaces the injected faults (counters, rate windows and
+    /// [`FakeGraph::throttling`] start afresh).
     pub fn set_faults(&self, faults: Faults) {
         self.shared().faults().set(faults);
+    }
+
+    /// The throttling done since the faults were last set: operations refused
+    /// for concurrency or rate, and the most operations of one app on one
+    /// mailbox in flight at once.
+    pub fn throttling(&self) -> Throttling {
+        self.shared().faults().throttling
     }
 }

@@ -160,6 +160,14 @@ pub(crate) fn decode_path(path: &str) -> String {
 /// to Graph or the token endpoint. Boxed because `$batch` recurses into it.
 pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output = Resp> + Send>> {
     Box::pin(async move {
+        // Half the modelled round trip on the way in, half on the way out.
+        let half_trip = match shared.faults().cfg.model {
+            Some(model) if !req.in_batch => model.round_trip / 2,
+            _ => std::time::Duration::ZERO,
+        };
+        if !half_trip.is_zero() {
+            tokio::time::sleep(half_trip).await;
+        }
         let meta = Meta {
             request_id: shared.new_guid(),
             client_request_id: req.header("client-request-id").map(str::to_string),
@@ -205,6 +213,9 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
             }
         }
         shared.record_finish(seq, resp.status, resp.delivery == Delivery::Abort);
+        if !half_trip.is_zero() {
+            tokio::time::sleep(half_trip).await;
+        }
         resp
     })
 }
@@ -230,6 +241,7 @@ async fn entry(State(shared): State<Arc<Shared>>, request: axum::extract::Reques
             .collect(),
         body: body.to_vec(),
         in_batch: false,
+        model_start: None,
     };
     into_axum(handle(shared, req).await)
 }

@@ -1209,6 +1209,57 @@ async fn batch_inner_requests_are_throttled_individually() {
     }
 }
 
+#[tokio::test]
+async fn latency_model_holds_slots_and_refuses_a_fifth_operation() {
+    let w = World::new().await;
+    w.fake.set_faults(Faults::graph_like(20));
+    let calendars = format!("/users/{MAILBOX}/calendars");
+    let batch = |n: usize| json!({"requests": (0..n).map(|i| batch_get(&i.to_string(), &calendars)).collect::<Vec<_>>()});
+    // One batch of 20 runs 4 at a time: never over the mailbox's limit.
+    let got = w.post("/$batch", batch(20)).await;
+    let statuses = |a: &Answer| -> Vec<u64> {
+        a.body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect()
+    };
+    assert!(
+        statuses(&got).iter().all(|s| *s == 200),
+        "{:?}",
+        statuses(&got)
+    );
+    let t = w.fake.throttling();
+    assert_eq!(
+        (t.over_concurrency, t.over_rate, t.peak_in_flight),
+        (0, 0, 4)
+    );
+
+    // Two at once would run 8: Outlook refuses what is over 4.
+    let (a, b) = tokio::join!(w.post("/$batch", batch(20)), w.post("/$batch", batch(20)));
+    let refused = statuses(&a)
+        .into_iter()
+        .chain(statuses(&b))
+        .filter(|s| *s == 429)
+        .count();
+    assert!(refused > 0);
+    let t = w.fake.throttling();
+    assert_eq!(t.over_concurrency, refused);
+    assert!(t.peak_in_flight > 4);
+
+    // The rate limit counts admitted operations only.
+    w.fake.set_faults(Faults {
+        rate_limit: Some((3, Duration::from_secs(30))),
+        ..Faults::graph_like(20)
+    });
+    let got = w.post("/$batch", batch(5)).await;
+    let mut s = statuses(&got);
+    s.sort_unstable();
+    assert_eq!(s, [200, 200, 200, 429, 429]);
+    assert_eq!(w.fake.throttling().over_rate, 2);
+}
+
 // ------------------------------------------------------------------ throttling and faults
 
 #[tokio::test]

@@ -1,0 +1,673 @@
+//! `cargo bench --bench sync`: the sync against the in-tree fake Graph with a
+//! latency model close to Graph's, for 1,000 and 10,000 public events (plus
+//! 20% that are not public), and the planner on 100,000 events.
+//!
+//! The model: every HTTP request costs a 25 ms round trip; every Graph
+//! operation (a request outside a batch, or an inner request of one) holds
+//! one of the mailbox's 4 slots for 10 ms, and one more in flight is refused
+//! with 429; the mailbox's rate limit of 10,000 operations per 10 minutes is
+//! enforced with time compressed 20 times (10,000 per 30 s), and calsync is
+//! told of the compressed window. Each size is measured for (a) the first
+//! sync, (b) an unchanged second sync and (c) a sync after 1% of the events
+//! changed. The rate window starts empty for each run, as it does for runs
+//! scheduled minutes apart.
+//!
+//! Next to each wall time is the floor the model allows: the larger of
+//! operations × 10 ms / 4 and the rate limit's bound, plus the round trips
+//! that must follow one another (the token, the calendar lookup, the longer
+//! chain of read pages, and one for the writes).
+//!
+//! `calsync` runs as a child process; its CPU time and peak RSS come from
+//! `getrusage(RUSAGE_CHILDREN)` in an intermediate process that has it as its
+//! only child. Set `CALSYNC_BENCH_SIZES=1000` to run one size only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use calsync::model::{
+    Body, EventTime, ManagedEvent, Marker, Sensitivity, ShowAs, SourceEvent, SourceKey, Window,
+};
+use calsync::planner;
+use calsync::policy::Policy;
+use chrono::{Duration as Days, Utc};
+use fakegraph::{FakeGraph, Faults, RecordedRequest};
+use serde_json::{Value, json};
+
+const TENANT: &str = "bench-tenant";
+const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+const SECRET: &str = "bench-secret";
+const MAILBOX: &str = "events@contoso.example";
+const TARGET: &str = "Public Calendar";
+
+/// Time compression of the rate limit.
+const COMPRESSION: u32 = 20;
+const RTT: Duration = Duration::from_millis(25);
+const SLOT: Duration = Duration::from_millis(10);
+const SLOTS: u32 = 4;
+const RATE_OPS: u64 = 10_000;
+const RATE_WINDOW: Duration = Duration::from_secs(600 / COMPRESSION as u64);
+
+const MEASURE: &str = "--measure-child";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(MEASURE) {
+        return measure_child(&args[2..]);
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ------------------------------------------------------------ measuring
+
+/// What one run of `calsync` cost.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    code: i32,
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kb: i64,
+}
+
+/// Intermediate process: runs `OUT CMD ARGS…`, waits, and writes the child's
+/// wall time, CPU time and peak RSS to OUT.
+fn measure_child(args: &[String]) -> ExitCode {
+    let [out, cmd, rest @ ..] = args else {
+        eprintln!("usage: {MEASURE} OUT CMD [ARGS…]");
+        return ExitCode::FAILURE;
+    };
+    let started = Instant::now();
+    let status = match Command::new(cmd).args(rest).status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot run {cmd}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wall = started.elapsed();
+    let (cpu_us, rss) = match children_usage() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("getrusage: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let doc = json!({
+        "code": status.code().unwrap_or(-1),
+        "wall_us": wall.as_micros() as u64,
+        "cpu_us": cpu_us,
+        "max_rss_kb": rss,
+    });
+    match std::fs::write(out, doc.to_string()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot write {out}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(unix)]
+fn children_usage() -> Result<(u64, i64), String> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| e.to_string())?;
+    let us = |t: nix::sys::time::TimeVal| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec()).unwrap_or(0)
+    };
+    Ok((us(u.user_time()) + us(u.system_time()), u.max_rss()))
+}
+
+#[cfg(not(unix))]
+fn children_usage() -> Result<(u64, i64), String> {
+    Err("CPU time and peak RSS are measured on Unix only".into())
+}
+
+// ------------------------------------------------------------ the world
+
+struct World {
+    fake: FakeGraph,
+    home: tempfile::TempDir,
+    source_id: String,
+    target_id: String,
+    /// Ids of the public source events.
+    public_ids: Vec<String>,
+}
+
+fn graph_time(t: chrono::DateTime<Utc>) -> Value {
+    json!({"dateTime": t.format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"})
+}
+
+impl World {
+    fn new(public: usize) -> Result<World, String> {
+        let fake = FakeGraph::start();
+        fake.add_app(TENANT, CLIENT_ID, SECRET);
+        fake.add_mailbox(MAILBOX);
+        let source_id = fake
+            .calendar_id(MAILBOX, "Calendar")
+            .ok_or("the fake has no default calendar")?;
+        let target_id = fake.add_calendar(MAILBOX, TARGET);
+        let midnight = Utc::now()
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .ok_or("no midnight")?
+            .and_utc();
+        let event = |i: usize, sensitivity: &str, hour: i64| {
+            let i = i64::try_from(i).unwrap_or(0);
+            let start = midnight + Days::days(1 + i / 10) + Days::hours(hour + i % 10);
+            json!({
+                "subject": format!("Event {i:05}"),
+                "start": graph_time(start),
+                "end": graph_time(start + Days::minutes(30)),
+                "sensitivity": sensitivity,
+                "showAs": "busy",
+                "body": {"contentType": "text", "content": format!("Agenda {i}")},
+                "location": {"displayName": "Town hall"},
+            })
+        };
+        let mut public_ids = Vec::with_capacity(public);
+        for i in 0..public {
+            public_ids.push(fake.insert_event(MAILBOX, &source_id, event(i, "normal", 8)));
+        }
+        for i in 0..public / 5 {
+            fake.insert_event(MAILBOX, &source_id, event(i, "private", 8));
+        }
+        Ok(World {
+            fake,
+            home: tempfile::tempdir().map_err(|e| e.to_string())?,
+            source_id,
+            target_id,
+            public_ids,
+        })
+    }
+
+    /// One `calsync sync --json`, measured; the fake's log holds its requests.
+    fn sync(&self) -> Result<(Cost, Value), String> {
+        self.fake.clear_requests();
+        // A fresh rate window, as for runs scheduled minutes apart.
+        self.fake.set_faults(Faults::graph_like(COMPRESSION));
+        let out_file = self.home.path().join("measure.json");
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let home = self.home.path();
+        let output = Command::new(me)
+            .arg(MEASURE)
+            .arg(&out_file)
+            .arg(env!("CARGO_BIN_EXE_calsync"))
+            .args(["sync", "--json"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_STATE_HOME", home.join("xdg-state"))
+            .env("CALSYNC_TENANT_ID", TENANT)
+            .env("CALSYNC_CLIENT_ID", CLIENT_ID)
+            .env("CALSYNC_CLIENT_SECRET", SECRET)
+            .env("CALSYNC_MAILBOX", MAILBOX)
+            .env("CALSYNC_TARGET_CALENDAR", TARGET)
+            .env("CALSYNC_GRAPH_URL", self.fake.graph_url())
+            .env("CALSYNC_AUTHORITY_URL", self.fake.authority_url())
+            .env("CALSYNC_STATE_DIR", home.join("state"))
+            .env("CALSYNC_TOKEN_STORE", "file")
+            .env(
+                "CALSYNC_GRAPH_RATE_LIMIT",
+                format!("{RATE_OPS}/{}", RATE_WINDOW.as_secs()),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run the measuring process: {e}"))?;
+        let measured: Value = std::fs::read_to_string(&out_file)
+            .map_err(|e| {
+                format!(
+                    "no measurement ({e}): {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))?;
+        let cost = Cost {
+            code: measured["code"].as_i64().unwrap_or(-1) as i32,
+            wall: Duration::from_micros(measured["wall_us"].as_u64().unwrap_or(0)),
+            cpu: Duration::from_micros(measured["cpu_us"].as_u64().unwrap_or(0)),
+            max_rss_kb: measured["max_rss_kb"].as_i64().unwrap_or(0),
+        };
+        if cost.code != 0 {
+            return Err(format!(
+                "calsync sync exited {}:\n{}\n{}",
+                cost.code,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("sync --json printed no JSON document ({e})"))?;
+        Ok((cost, report))
+    }
+}
+
+// ------------------------------------------------------------ traffic
+
+/// The traffic of one run, from the fake's log.
+#[derive(Debug, Default)]
+struct Traffic {
+    /// HTTP requests by kind (`token`, `GET calendars`, `GET source`, …).
+    http: BTreeMap<String, u64>,
+    /// Graph operations that ran, by kind (`GET …`, `create`, `update`, `delete`).
+    ops: BTreeMap<String, u64>,
+    /// Answers of 429, top-level or inner.
+    throttled: u64,
+    /// Of those, refused for the mailbox's concurrency and for its rate.
+    over_concurrency: usize,
+    over_rate: usize,
+    /// Round trips that must follow one another.
+    serial_round_trips: u64,
+}
+
+impl Traffic {
+    fn of(log: &[RecordedRequest], source_id: &str, target_id: &str) -> Traffic {
+        let mut t = Traffic::default();
+        let (mut token, mut lookups, mut source, mut target, mut batches) = (0, 0, 0, 0, 0);
+        for r in log {
+            if r.status == 429 {
+                t.throttled += 1;
+            }
+            let kind = if r.path.contains("/oauth2/") {
+                token += 1;
+                "token".to_string()
+            } else if r.path == "/$batch" {
+                batches += 1;
+                "$batch".to_string()
+            } else if r.in_batch {
+                match r.method.as_str() {
+                    "POST" => "create",
+                    "PATCH" => "update",
+                    "DELETE" => "delete",
+                    _ => "read in batch",
+                }
+                .to_string()
+            } else if r.path.contains(source_id) {
+                source += 1;
+                format!("{} source {}", r.method, last_segment(&r.path))
+            } else if r.path.contains(target_id) {
+                target += 1;
+                format!("{} target {}", r.method, last_segment(&r.path))
+            } else {
+                lookups += 1;
+                format!("{} {}", r.method, last_segment(&r.path))
+            };
+            if !r.in_batch {
+                *t.http.entry(kind.clone()).or_default() += 1;
+            }
+            let operation = kind != "token" && kind != "$batch";
+            if operation && r.status != 429 {
+                let op_kind = if r.in_batch {
+                    kind
+                } else {
+                    kind.split(' ').take(2).collect::<Vec<_>>().join(" ")
+                };
+                *t.ops.entry(op_kind).or_default() += 1;
+            }
+        }
+        t.serial_round_trips = u64::from(token > 0)
+            + u64::from(lookups > 0)
+            + source.max(target)
+            + u64::from(batches > 0);
+        t
+    }
+
+    fn requests(&self) -> u64 {
+        self.http.values().sum()
+    }
+
+    fn operations(&self) -> u64 {
+        self.ops.values().sum()
+    }
+
+    /// The wall time the model allows at best.
+    fn floor(&self) -> Duration {
+        let ops = self.operations();
+        let busy = SLOT * u32::try_from(ops).unwrap_or(u32::MAX) / SLOTS;
+        let rate = if ops > RATE_OPS {
+            RATE_WINDOW * u32::try_from((ops - 1) / RATE_OPS).unwrap_or(u32::MAX) + SLOT
+        } else {
+            Duration::ZERO
+        };
+        busy.max(rate) + RTT * u32::try_from(self.serial_round_trips).unwrap_or(u32::MAX)
+    }
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn kinds(m: &BTreeMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ------------------------------------------------------------ the runs
+
+struct Row {
+    events: usize,
+    run: &'static str,
+    counts: String,
+    traffic: Traffic,
+    cost: Cost,
+    changes: usize,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.cost.wall.as_secs_f64() / self.traffic.floor().as_secs_f64().max(1e-9)
+    }
+}
+
+fn counts_of(report: &Value) -> String {
+    let c = &report["counts"];
+    format!(
+        "+{} ~{} -{}",
+        c["created"].as_u64().unwrap_or(0),
+        c["updated"].as_u64().unwrap_or(0),
+        c["deleted"].as_u64().unwrap_or(0)
+    )
+}
+
+fn bench_size(public: usize, rows: &mut Vec<Row>) -> Result<(), String> {
+    eprintln!("seeding {public} public + {} private events…", public / 5);
+    let w = World::new(public)?;
+    let mut measure = |run: &'static str, changes: usize| -> Result<(), String> {
+        eprintln!("{public} events: {run}…");
+        let (cost, report) = w.sync()?;
+        let mut traffic = Traffic::of(&w.fake.requests(), &w.source_id, &w.target_id);
+        let refused = w.fake.throttling();
+        traffic.over_concurrency = refused.over_concurrency;
+        traffic.over_rate = refused.over_rate;
+        rows.push(Row {
+            events: public,
+            run,
+            counts: counts_of(&report),
+            traffic,
+            cost,
+            changes,
+        });
+        Ok(())
+    };
+    measure("(a) first sync", 0)?;
+    measure("(b) unchanged", 0)?;
+    let changes = public / 100;
+    for (k, id) in w.public_ids.iter().step_by(100).take(changes).enumerate() {
+        w.fake
+            .update_event(MAILBOX, id, json!({"subject": format!("Changed {k}")}));
+    }
+    measure("(c) 1% changed", changes)?;
+    let managed = w.fake.events(MAILBOX, &w.target_id).len();
+    if managed != public {
+        return Err(format!("the target holds {managed} events, not {public}"));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ planning
+
+fn plan_inputs(n: usize) -> (Vec<SourceEvent>, Vec<ManagedEvent>, Policy, Window) {
+    let today = Utc::now().date_naive();
+    let window = Window::around(today, 0, 1825);
+    let policy = Policy::default();
+    let midnight = today.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let source: Vec<SourceEvent> = (0..n + n / 5)
+        .map(|i| {
+            let j = i64::try_from(i % n.max(1)).unwrap_or(0);
+            let start = midnight + Days::days(1 + j / 60) + Days::minutes(8 * 60 + (j % 60) * 10);
+            SourceEvent {
+                key: SourceKey::single(&format!("AAMkAGI2-{i:08}")),
+                subject: format!("Event {i}"),
+                start: EventTime::Instant(start),
+                end: EventTime::Instant(start + Days::minutes(30)),
+                is_all_day: false,
+                show_as: ShowAs::Busy,
+                sensitivity: if i < n {
+                    Sensitivity::Normal
+                } else {
+                    Sensitivity::Private
+                },
+                is_cancelled: false,
+                categories: Vec::new(),
+                location: "Town hall".into(),
+                body: Body::default(),
+            }
+        })
+        .collect();
+    // The target as a previous run left it, with 1% of the sources changed since.
+    let managed: Vec<ManagedEvent> = source[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, ev)| {
+            let mut was = ev.clone();
+            if i % 100 == 0 {
+                was.subject.push_str(" (before)");
+            }
+            let current = planner::payload(&was, &policy.copy);
+            ManagedEvent {
+                target_id: format!("T-{i:08}"),
+                marker: Marker {
+                    source_key: ev.key.clone(),
+                    content_hash: planner::content_hash(&current),
+                },
+                current,
+            }
+        })
+        .collect();
+    (source, managed, policy, window)
+}
+
+/// Median time of `calsync::planner::plan` over 100,000 public events (and
+/// 20,000 private ones): against an empty target, and against a target that
+/// holds every copy with 1% of the sources changed.
+fn bench_plan(n: usize) -> Vec<(String, Duration, String)> {
+    let (source, managed, policy, window) = plan_inputs(n);
+    let mut out = Vec::new();
+    for (name, managed) in [
+        ("empty target", &managed[..0]),
+        ("all copied, 1% changed", &managed[..]),
+    ] {
+        let mut times = Vec::new();
+        let mut summary = String::new();
+        for _ in 0..7 {
+            let started = Instant::now();
+            let plan = planner::plan(&source, managed, &policy, &window);
+            times.push(started.elapsed());
+            summary = format!(
+                "+{} ~{} -{}",
+                plan.creates.len(),
+                plan.updates.len(),
+                plan.deletes.len()
+            );
+            std::hint::black_box(plan);
+        }
+        times.sort();
+        out.push((name.to_string(), times[times.len() / 2], summary));
+    }
+    out
+}
+
+// ------------------------------------------------------------ report
+
+fn machine() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU".to_string(), |(_, v)| v.trim().to_string());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem_kb: u64 = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let os = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map_or(std::env::consts::OS.to_string(), |v| {
+            v.trim_matches('"').to_string()
+        });
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+    let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{cpu}, {cores} logical CPUs, {:.1} GiB RAM; {os} (Linux {kernel}); {rustc}; release profile",
+        mem_kb as f64 / 1024.0 / 1024.0
+    )
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn report(rows: &[Row], plans: &[(String, Duration, String)], plan_n: usize) -> String {
+    let mut md = String::new();
+    md.push_str(&format!("Machine: {}\n\n", machine()));
+    md.push_str(
+        "| events | run | writes | HTTP requests | Graph operations | 429 (concurrency, rate) | wall | floor | wall / floor | CPU | peak RSS |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} ({}) | {} ({}) | {} ({}, {}) | {} | {} | {:.2} | {} | {:.1} MB |\n",
+            r.events,
+            r.run,
+            r.counts,
+            r.traffic.requests(),
+            kinds(&r.traffic.http),
+            r.traffic.operations(),
+            kinds(&r.traffic.ops),
+            r.traffic.throttled,
+            r.traffic.over_concurrency,
+            r.traffic.over_rate,
+            ms(r.cost.wall),
+            ms(r.traffic.floor()),
+            r.ratio(),
+            ms(r.cost.cpu),
+            r.cost.max_rss_kb as f64 / 1024.0,
+        ));
+    }
+    md.push_str(
+        "\nFloors: max(operations × 10 ms / 4, rate bound) + serial round trips × 25 ms\n\n",
+    );
+    for r in rows {
+        let t = &r.traffic;
+        let ops = t.operations();
+        let rate = if ops > RATE_OPS {
+            format!("{} × 30 s + 10 ms", (ops - 1) / RATE_OPS)
+        } else {
+            "0".into()
+        };
+        md.push_str(&format!(
+            "- {} {}: max({ops} × 10 ms / 4 = {}, rate {rate}) + {} × 25 ms = {}\n",
+            r.events,
+            r.run,
+            ms(SLOT * u32::try_from(ops).unwrap_or(0) / SLOTS),
+            t.serial_round_trips,
+            ms(t.floor())
+        ));
+    }
+    md.push_str(&format!(
+        "\nPlanning {plan_n} public events (+{} private), median of 7:\n\n",
+        plan_n / 5
+    ));
+    for (name, d, summary) in plans {
+        md.push_str(&format!("- {name}: {} ({summary})\n", ms(*d)));
+    }
+    md.push_str("\nTargets:\n\n");
+    for r in rows {
+        let t = &r.traffic;
+        let line = match r.run {
+            "(a) first sync" => format!(
+                "(a) within 1.3× of the floor: {:.2}× {}; no 429: {} {}",
+                r.ratio(),
+                mark(r.ratio() <= 1.3),
+                t.throttled,
+                mark(t.throttled == 0)
+            ),
+            "(b) unchanged" => format!(
+                "(b) at most 2 HTTP requests: {} {}; under 50 ms CPU: {} {}",
+                t.requests(),
+                mark(t.requests() <= 2),
+                ms(r.cost.cpu),
+                mark(r.cost.cpu < Duration::from_millis(50))
+            ),
+            _ => {
+                let allowed = 3 + r.changes.div_ceil(20) as u64;
+                format!(
+                    "(c) at most 3 + ceil({} / 20) = {allowed} HTTP requests: {} {}",
+                    r.changes,
+                    t.requests(),
+                    mark(t.requests() <= allowed)
+                )
+            }
+        };
+        md.push_str(&format!("- {} events {line}\n", r.events));
+    }
+    if let Some(peak) = rows
+        .iter()
+        .filter(|r| r.events >= 10_000)
+        .map(|r| r.cost.max_rss_kb)
+        .max()
+    {
+        md.push_str(&format!(
+            "- peak RSS at 10,000 events under 40 MB: {:.1} MB {}\n",
+            peak as f64 / 1024.0,
+            mark(peak < 40 * 1024)
+        ));
+    }
+    if let Some(worst) = plans.iter().map(|(_, d, _)| *d).max() {
+        md.push_str(&format!(
+            "- planning {plan_n} events under 200 ms: {} {}\n",
+            ms(worst),
+            mark(worst < Duration::from_millis(200))
+        ));
+    }
+    md
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "(met)" } else { "(NOT met)" }
+}
+
+fn run() -> Result<(), String> {
+    let sizes: Vec<usize> = std::env::var("CALSYNC_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1_000, 10_000]);
+    let mut rows = Vec::new();
+    for n in sizes {
+        bench_size(n, &mut rows)?;
+    }
+    let plan_n = 100_000;
+    eprintln!("planning {plan_n} events…");
+    let plans = bench_plan(plan_n);
+    let md = report(&rows, &plans, plan_n);
+    println!("{md}");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-sync.md");
+    if std::fs::write(&out, &md).is_ok() {
+        eprintln!("written to {}", out.display());
+    }
+    Ok(())
+}
