@@ -195,6 +195,27 @@ impl GraphCalendar {
         format!("{}/events/{}", mailbox_path(&self.mailbox), segment(id))
     }
 
+    /// Every event of this calendar that carries calsync's source-key marker,
+    /// with the marker expanded and the given fields selected. Events made by
+    /// hand never match the filter.
+    async fn read_marked(&self, select: &str) -> anyhow::Result<Vec<Value>> {
+        let path = format!("{}/events", self.calendar_path());
+        let filter = managed_filter();
+        let expand = marker_expand();
+        self.client
+            .get_all(
+                &path,
+                &[
+                    ("$filter", filter.as_str()),
+                    ("$expand", expand.as_str()),
+                    ("$select", select),
+                    ("$top", PAGE_SIZE),
+                ],
+            )
+            .await
+            .map_err(|e| classify(e, &self.mailbox))
+    }
+
     fn source_select(&self) -> String {
         let mut fields = vec![
             "id",
@@ -376,25 +397,9 @@ fn delta_piece(collection: crate::graph::client::Collection) -> anyhow::Result<P
 
 impl TargetProvider for GraphCalendar {
     async fn read_managed(&self, _window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
-        let path = format!("{}/events", self.calendar_path());
-        let filter = managed_filter();
-        let expand = marker_expand();
         let items = self
-            .client
-            .get_all(
-                &path,
-                &[
-                    ("$filter", filter.as_str()),
-                    ("$expand", expand.as_str()),
-                    (
-                        "$select",
-                        "id,subject,start,end,isAllDay,showAs,location,categories",
-                    ),
-                    ("$top", PAGE_SIZE),
-                ],
-            )
+            .read_marked("id,subject,start,end,isAllDay,showAs,location,categories")
             .await
-            .map_err(|e| classify(e, &self.mailbox))
             .context("reading the target calendar failed; nothing was written")?;
         let mut managed = Vec::with_capacity(items.len());
         for item in &items {
@@ -517,22 +522,9 @@ impl TargetProvider for GraphCalendar {
 
 impl InspectableTarget for GraphCalendar {
     async fn read_for_validation(&self) -> anyhow::Result<Vec<InspectedCopy>> {
-        let path = format!("{}/events", self.calendar_path());
-        let filter = managed_filter();
-        let expand = marker_expand();
         let items = self
-            .client
-            .get_all(
-                &path,
-                &[
-                    ("$filter", filter.as_str()),
-                    ("$expand", expand.as_str()),
-                    ("$select", VALIDATION_SELECT),
-                    ("$top", PAGE_SIZE),
-                ],
-            )
+            .read_marked(VALIDATION_SELECT)
             .await
-            .map_err(|e| classify(e, &self.mailbox))
             .context("reading the target calendar failed")?;
         let mut copies = Vec::with_capacity(items.len());
         for item in &items {
