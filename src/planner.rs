@@ -14,7 +14,7 @@ use crate::policy::{CopyPolicy, FilterPolicy, Policy};
 use chrono::SecondsFormat;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 /// Number of hex characters kept from a SHA-256 digest (128 bits).
@@ -70,6 +70,12 @@ pub fn is_public(ev: &SourceEvent, filter: &FilterPolicy) -> bool {
 
 /// Whether `category` is in `list`, ignoring case.
 fn listed(list: &[String], category: &str) -> bool {
+    if list.is_empty() {
+        return false;
+    }
+    if list.iter().any(|c| c == category) {
+        return true;
+    }
     let wanted = category.to_lowercase();
     list.iter()
         .any(|c| c == category || c.to_lowercase() == wanted)
@@ -109,32 +115,44 @@ struct Canonical(Vec<u8>);
 
 impl Canonical {
     fn new(tag: &str) -> Self {
-        let mut c = Canonical(Vec::new());
+        let mut c = Canonical(Vec::with_capacity(256));
         c.field(tag);
         c
     }
 
-    fn field(&mut self, s: &str) {
-        self.0.extend_from_slice(s.len().to_string().as_bytes());
+    /// Writes `<len>:` for a field of `len` bytes, without allocating.
+    fn header(&mut self, len: usize) {
+        let mut digits = [0u8; 20];
+        self.0
+            .extend_from_slice(decimal(len, &mut digits).as_bytes());
         self.0.push(b':');
+    }
+
+    fn field(&mut self, s: &str) {
+        self.prefixed_field("", s);
+    }
+
+    /// Writes the field `<prefix><s>`.
+    fn prefixed_field(&mut self, prefix: &str, s: &str) {
+        self.header(prefix.len() + s.len());
+        self.0.extend_from_slice(prefix.as_bytes());
         self.0.extend_from_slice(s.as_bytes());
         self.0.push(b';');
     }
 
     fn time(&mut self, t: &EventTime) {
         match t {
-            EventTime::Date(d) => self.field(&format!("date {}", d.format("%Y-%m-%d"))),
-            EventTime::Instant(i) => self.field(&format!(
-                "instant {}",
-                i.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-            )),
+            EventTime::Date(d) => self.prefixed_field("date ", &d.format("%Y-%m-%d").to_string()),
+            EventTime::Instant(i) => {
+                self.prefixed_field("instant ", &i.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            }
         }
     }
 
     fn digest(&self) -> String {
-        let mut hex = hex::encode(Sha256::digest(&self.0));
-        hex.truncate(HASH_HEX_LEN);
-        hex
+        let digest = Sha256::digest(&self.0);
+        // Two hex characters per byte.
+        hex::encode(&digest[..HASH_HEX_LEN / 2])
     }
 }
 
@@ -155,7 +173,8 @@ pub fn content_hash(p: &EventPayload) -> String {
         BodyType::Html => "html",
     });
     c.field(&p.body.content);
-    c.field(&p.categories.len().to_string());
+    let mut digits = [0u8; 20];
+    c.field(decimal(p.categories.len(), &mut digits));
     for cat in &p.categories {
         c.field(cat);
     }
@@ -170,11 +189,37 @@ pub fn content_hash(p: &EventPayload) -> String {
 /// copy deleted by hand can be created again even if the server still remembers
 /// the old id.
 pub fn transaction_id(key: &SourceKey, content_hash: &str, window: &Window) -> String {
+    transaction_id_on(key, content_hash, &window_day(window))
+}
+
+/// The date of the window's start, as [`transaction_id`] hashes it.
+fn window_day(window: &Window) -> String {
+    window.start.date_naive().format("%Y-%m-%d").to_string()
+}
+
+/// [`transaction_id`] with the window's day already formatted.
+fn transaction_id_on(key: &SourceKey, content_hash: &str, day: &str) -> String {
     let mut c = Canonical::new("calsync");
     c.field(key.as_str());
     c.field(content_hash);
-    c.field(&window.start.date_naive().format("%Y-%m-%d").to_string());
+    c.field(day);
     c.digest()
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(n: usize, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        // `n % 10` is below 10, so the cast is lossless.
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 /// What one run should write to the target calendar.
@@ -280,7 +325,8 @@ fn needs_update(m: &ManagedEvent, desired: &EventPayload, desired_hash: &str) ->
         || cur.is_all_day != desired.is_all_day
         || cur.show_as != desired.show_as
         || cur.location != desired.location
-        || category_set(&cur.categories) != category_set(&desired.categories)
+        || (cur.categories != desired.categories
+            && category_set(&cur.categories) != category_set(&desired.categories))
 }
 
 fn category_set(c: &[String]) -> BTreeSet<&str> {
@@ -326,11 +372,13 @@ pub fn plan(
     let mut out = Plan::default();
 
     // What the source wants, per key (first event of each key in the window).
-    let mut desired: BTreeMap<&SourceKey, Desired> = BTreeMap::new();
+    // The order of the maps does not matter: the output is sorted at the end
+    // on keys that are unique per entry.
+    let mut desired: HashMap<&SourceKey, Desired> = HashMap::with_capacity(source.len());
     for ev in source.iter().filter(|ev| window.contains(&ev.start)) {
-        if desired.contains_key(&ev.key) {
+        let std::collections::hash_map::Entry::Vacant(slot) = desired.entry(&ev.key) else {
             continue;
-        }
+        };
         let d = if is_public(ev, &policy.filter) {
             let payload = payload(ev, &policy.copy);
             let hash = content_hash(&payload);
@@ -339,14 +387,14 @@ pub fn plan(
             out.skipped_non_public += 1;
             Desired::NotPublic
         };
-        desired.insert(&ev.key, d);
+        slot.insert(d);
     }
     let source_empty = desired.is_empty();
 
     // The managed copies in the window, grouped by key, each group sorted by
     // target id.
-    let mut seen_ids: HashSet<&str> = HashSet::new();
-    let mut groups: BTreeMap<&SourceKey, Vec<&ManagedEvent>> = BTreeMap::new();
+    let mut seen_ids: HashSet<&str> = HashSet::with_capacity(managed.len());
+    let mut groups: HashMap<&SourceKey, Vec<&ManagedEvent>> = HashMap::with_capacity(managed.len());
     for m in managed {
         if !seen_ids.insert(m.target_id.as_str()) || !window.contains(&m.current.start) {
             continue;
@@ -354,41 +402,45 @@ pub fn plan(
         out.managed_in_window += 1;
         groups.entry(&m.marker.source_key).or_default().push(m);
     }
+    drop(seen_ids);
     for g in groups.values_mut() {
-        g.sort_by(|a, b| a.target_id.cmp(&b.target_id));
+        if g.len() > 1 {
+            g.sort_by(|a, b| a.target_id.cmp(&b.target_id));
+        }
     }
 
-    for (key, d) in &desired {
-        let copies = groups.remove(*key).unwrap_or_default();
+    let day = window_day(window);
+    for (key, d) in desired {
+        let copies = groups.remove(key).unwrap_or_default();
         match d {
             Desired::Public { payload, hash } => {
                 // Keep one that needs no update if any, else the smallest id.
-                let keep = copies
+                let up_to_date = copies
                     .iter()
-                    .position(|m| !needs_update(m, payload, hash))
-                    .or((!copies.is_empty()).then_some(0));
+                    .position(|m| !needs_update(m, &payload, &hash));
+                let keep = up_to_date.or((!copies.is_empty()).then_some(0));
                 let Some(keep) = keep else {
                     out.creates.push(Create {
-                        key: (*key).clone(),
-                        payload: payload.clone(),
+                        key: key.clone(),
+                        transaction_id: transaction_id_on(key, &hash, &day),
+                        payload,
                         marker: Marker {
-                            source_key: (*key).clone(),
-                            content_hash: hash.clone(),
+                            source_key: key.clone(),
+                            content_hash: hash,
                         },
-                        transaction_id: transaction_id(key, hash, window),
                     });
                     continue;
                 };
                 for (i, m) in copies.iter().enumerate() {
                     if i != keep {
                         out.deletes.push(delete(m, DeleteReason::Duplicate));
-                    } else if needs_update(m, payload, hash) {
+                    } else if up_to_date.is_none() {
                         out.updates.push(Update {
                             target_id: m.target_id.clone(),
-                            key: (*key).clone(),
+                            key: key.clone(),
                             payload: payload.clone(),
                             marker: Marker {
-                                source_key: (*key).clone(),
+                                source_key: key.clone(),
                                 content_hash: hash.clone(),
                             },
                         });
@@ -423,17 +475,19 @@ pub fn plan(
         }
     }
 
-    out.creates.sort_by(|a, b| {
+    // Every entry has a distinct key (creates), (key, target id) (updates) or
+    // target id (deletes), so an unstable sort gives the one total order.
+    out.creates.sort_unstable_by(|a, b| {
         (time_order(&a.payload.start), &a.key).cmp(&(time_order(&b.payload.start), &b.key))
     });
-    out.updates.sort_by(|a, b| {
+    out.updates.sort_unstable_by(|a, b| {
         (time_order(&a.payload.start), &a.key, &a.target_id).cmp(&(
             time_order(&b.payload.start),
             &b.key,
             &b.target_id,
         ))
     });
-    out.deletes.sort_by(|a, b| {
+    out.deletes.sort_unstable_by(|a, b| {
         (time_order(&a.start), &a.key, &a.target_id).cmp(&(
             time_order(&b.start),
             &b.key,

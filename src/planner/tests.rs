@@ -3,7 +3,7 @@ use crate::model::{Body, BodyType, Sensitivity, ShowAs};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use proptest::prelude::*;
 use regex::Regex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 // ---------------------------------------------------------------- helpers
 
