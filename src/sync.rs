@@ -436,43 +436,29 @@ fn calendar_gone(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Resolves the source and target calendars by name and opens both.
+/// Resolves the source and target calendars by name (no cache) and opens both.
 pub async fn open_calendars(
     settings: &Settings,
     client: &GraphClient,
 ) -> anyhow::Result<(GraphCalendar, GraphCalendar)> {
-    let source_mailbox = settings.mailbox_or_me();
-    let target_mailbox = settings.target_mailbox_or_source();
     let source_id = resolve_calendar(
         client,
-        source_mailbox,
+        settings.mailbox_or_me(),
         &settings.source_calendar,
         CalendarRole::Source,
     )
     .await?;
     let target_id = resolve_calendar(
         client,
-        target_mailbox,
+        settings.target_mailbox_or_source(),
         &settings.target_calendar,
         CalendarRole::Target,
     )
     .await?;
-    if source_mailbox.eq_ignore_ascii_case(target_mailbox) && source_id == target_id {
-        return Err(Failure::Config(format!(
-            "source_calendar and target_calendar name the same calendar (\"{}\" in {}). \
-             Set target_calendar to the public calendar.",
-            settings.source_calendar, source_mailbox
-        ))
-        .into());
-    }
-    let copy = settings.policy.copy;
-    Ok((
-        GraphCalendar::new(client.clone(), source_mailbox, &source_id, copy),
-        GraphCalendar::new(client.clone(), target_mailbox, &target_id, copy),
-    ))
+    calendars(settings, client, &source_id, &target_id)
 }
 
-/// Opens both calendars by id.
+/// Opens both calendars by id, refusing a source that is also the target.
 fn calendars(
     settings: &Settings,
     client: &GraphClient,
