@@ -232,7 +232,7 @@ fn second_run_writes_nothing_and_updates_keep_the_target_id() {
 #[test]
 fn deleted_or_now_private_source_events_are_removed_from_the_target() {
     let w = World::new();
-    let a = w.add_source(public_event("Stays", 2, 10));
+    w.add_source(public_event("Stays", 2, 10));
     let b = w.add_source(public_event("Gets deleted", 3, 10));
     let c = w.add_source(public_event("Becomes private", 4, 10));
     w.sync();
@@ -242,7 +242,6 @@ fn deleted_or_now_private_source_events_are_removed_from_the_target() {
         .update_event(MAILBOX, &c, json!({"sensitivity": "private"}));
     let run = w.sync();
     assert_eq!(w.target_subjects(), ["Stays"], "{run}");
-    let _ = a;
 }
 
 #[test]
@@ -490,7 +489,11 @@ fn a_second_concurrent_run_exits_75_naming_the_holder() {
     }
     let second = w.run(&["sync"]);
     assert_eq!(second.code, 75, "{second}");
-    assert!(second.stderr.contains("process"), "{second}");
+    // The message names the holder: the first run's process id.
+    assert!(
+        second.stderr.contains(&format!("process {} ", first.id())),
+        "{second}"
+    );
     assert!(first.wait().unwrap().success());
 }
 
