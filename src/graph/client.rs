@@ -22,6 +22,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
@@ -226,7 +227,34 @@ pub struct BatchRequest {
     pub method: Method,
     /// Relative to the Graph root, e.g. `/users/x/events/ID`.
     pub url: String,
-    pub body: Option<Value>,
+    /// The JSON body, already encoded: a run of thousands of writes holds
+    /// every body until its batch leaves, and the encoded form is the
+    /// smallest.
+    pub body: Option<Box<RawValue>>,
+}
+
+impl BatchRequest {
+    /// A request without a body (`DELETE`, `GET`).
+    pub fn bare(method: Method, url: String) -> Self {
+        BatchRequest {
+            method,
+            url,
+            body: None,
+        }
+    }
+
+    /// A request with a JSON body.
+    pub fn with_body(
+        method: Method,
+        url: String,
+        body: &impl Serialize,
+    ) -> serde_json::Result<Self> {
+        Ok(BatchRequest {
+            method,
+            url,
+            body: Some(serde_json::value::to_raw_value(body)?),
+        })
+    }
 }
 
 /// A successful (status below 400) inner answer.
@@ -243,6 +271,21 @@ pub struct Collection {
     pub items: Vec<Value>,
     /// `@odata.deltaLink` of the last page (delta queries only).
     pub delta_link: Option<String>,
+}
+
+/// Why [`GraphClient::for_each_page`] stopped.
+#[derive(Debug)]
+pub enum PageError {
+    /// Graph (or the way to it) failed.
+    Graph(GraphError),
+    /// The page consumer refused a page.
+    Consumer(anyhow::Error),
+}
+
+impl From<GraphError> for PageError {
+    fn from(e: GraphError) -> Self {
+        PageError::Graph(e)
+    }
 }
 
 /// The run's Graph traffic.
@@ -427,10 +470,40 @@ impl GraphClient {
         query: &[(&str, &str)],
         max_page_size: Option<u32>,
     ) -> Result<Collection, GraphError> {
+        let mut items = Vec::new();
+        let delta_link = self
+            .for_each_page(path, query, max_page_size, |page| {
+                items.extend(page);
+                Ok(())
+            })
+            .await
+            .map_err(|e| match e {
+                PageError::Graph(e) => e,
+                // The consumer above never fails.
+                PageError::Consumer(e) => GraphError::local("internal", path, e.to_string()),
+            })?;
+        Ok(Collection { items, delta_link })
+    }
+
+    /// Reads a collection page by page, following `@odata.nextLink` until
+    /// absent (across empty pages too), and hands each page's `value` items
+    /// to `on_page` as it arrives, so that no more than one page is held as
+    /// JSON at a time. Returns the final `@odata.deltaLink`, if any. An error
+    /// of `on_page` stops the reading.
+    pub async fn for_each_page<F>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        max_page_size: Option<u32>,
+        mut on_page: F,
+    ) -> Result<Option<String>, PageError>
+    where
+        F: FnMut(Vec<Value>) -> anyhow::Result<()> + Send,
+    {
         let first_label = format!("GET {}", self.short_path(path));
         let mut url = self.resolve(path, query, &first_label)?;
         let extra_prefer = max_page_size.map(|n| format!("odata.maxpagesize={n}"));
-        let mut out = Collection::default();
+        let mut delta_link = None;
         let mut page = 1u32;
         loop {
             let label = if page == 1 {
@@ -454,46 +527,52 @@ impl GraphClient {
                     "malformed",
                     &label,
                     "the answer is not a JSON object",
-                ));
+                )
+                .into());
             };
-            match obj.remove("value") {
-                Some(Value::Array(items)) => {
-                    self.progress(|p| p.page_read(items.len()));
-                    out.items.extend(items);
-                }
+            let items = match obj.remove("value") {
+                Some(Value::Array(items)) => items,
                 _ => {
                     return Err(GraphError::local(
                         "malformed",
                         &label,
                         "the answer has no `value` array",
-                    ));
+                    )
+                    .into());
                 }
-            }
+            };
             if let Some(Value::String(delta)) = obj.remove("@odata.deltaLink") {
-                out.delta_link = Some(delta);
+                delta_link = Some(delta);
             }
-            match obj.remove("@odata.nextLink") {
-                None | Some(Value::Null) => return Ok(out),
-                Some(Value::String(next)) => {
-                    let next_url = self.check_link(&next, &label)?;
-                    if next_url == url {
-                        return Err(GraphError::local(
-                            "malformed",
-                            &label,
-                            "the @odata.nextLink repeats the page just read",
-                        ));
-                    }
-                    url = next_url;
-                    page += 1;
-                }
+            let next = match obj.remove("@odata.nextLink") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(next)) => Some(next),
                 Some(_) => {
                     return Err(GraphError::local(
                         "malformed",
                         &label,
                         "@odata.nextLink is not a string",
-                    ));
+                    )
+                    .into());
                 }
+            };
+            drop(body);
+            self.progress(|p| p.page_read(items.len()));
+            on_page(items).map_err(PageError::Consumer)?;
+            let Some(next) = next else {
+                return Ok(delta_link);
+            };
+            let next_url = self.check_link(&next, &label)?;
+            if next_url == url {
+                return Err(GraphError::local(
+                    "malformed",
+                    &label,
+                    "the @odata.nextLink repeats the page just read",
+                )
+                .into());
             }
+            url = next_url;
+            page += 1;
         }
     }
 
@@ -517,6 +596,19 @@ impl GraphClient {
     pub async fn batch(
         &self,
         requests: Vec<BatchRequest>,
+    ) -> Vec<Result<BatchResponse, GraphError>> {
+        self.batch_keeping(requests, None).await
+    }
+
+    /// Like [`batch`](Self::batch), keeping of each successful answer's
+    /// body only the named top-level fields (all of them with `None`). Graph
+    /// answers a create with the whole event; a run of thousands of writes
+    /// that needs only the new ids should not hold every event until the
+    /// end.
+    pub async fn batch_keeping(
+        &self,
+        requests: Vec<BatchRequest>,
+        keep: Option<&[&str]>,
     ) -> Vec<Result<BatchResponse, GraphError>> {
         type Sent<'a> = Pin<
             Box<
@@ -680,7 +772,7 @@ impl GraphClient {
                             self.note_outcome(false);
                             outcomes[i] = Some(Ok(BatchResponse {
                                 status: ans.status,
-                                body: ans.body,
+                                body: kept_fields(ans.body, keep),
                             }));
                             continue;
                         }
@@ -1676,7 +1768,7 @@ struct InnerRequest<'a> {
     url: &'a str,
     headers: HashMap<&'static str, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    body: Option<&'a Value>,
+    body: Option<&'a RawValue>,
 }
 
 #[derive(Serialize)]
@@ -1700,11 +1792,23 @@ fn batch_payload(requests: &[BatchRequest], chunk: &[usize]) -> serde_json::Resu
                 method: r.method.as_str(),
                 url: &r.url,
                 headers,
-                body: r.body.as_ref(),
+                body: r.body.as_deref(),
             }
         })
         .collect();
     serde_json::to_vec(&BatchPayload { requests: inner })
+}
+
+/// The named top-level fields of an object (everything with `None`).
+fn kept_fields(body: Value, keep: Option<&[&str]>) -> Value {
+    match (body, keep) {
+        (Value::Object(mut all), Some(keep)) => Value::Object(
+            keep.iter()
+                .filter_map(|&k| all.remove(k).map(|v| (k.to_owned(), v)))
+                .collect(),
+        ),
+        (body, _) => body,
+    }
 }
 
 struct InnerAnswer {
@@ -1897,6 +2001,61 @@ mod tests {
 
     fn seen(s: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
         s.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn pages_are_handed_over_one_at_a_time_and_a_refused_page_stops_the_reading() {
+        let (url, log) = serve(|_, n, base| {
+            let body = json!({"value":[{"id":format!("p{n}")}],"@odata.nextLink":format!("{base}/x?$skip={}", n + 1)});
+            reply(200, &[], body.to_string())
+        })
+        .await;
+        let (c, _) = client(&url);
+        let mut pages = Vec::new();
+        let err = c
+            .for_each_page("/x", &[], None, |items| {
+                pages.push(items.len());
+                if pages.len() == 2 {
+                    anyhow::bail!("not this one");
+                }
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PageError::Consumer(e) if e.to_string() == "not this one"));
+        assert_eq!(pages, [1, 1]);
+        // No page is fetched after the one refused.
+        assert_eq!(seen(&log).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn batch_keeping_keeps_only_the_named_fields_of_answers() {
+        let (url, _) = serve(|req, _, _| {
+            let payload: Value = serde_json::from_slice(&req.body).unwrap();
+            let responses: Vec<Value> = payload["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| json!({"id": r["id"], "status": 201, "body": {"id": format!("new-{}", r["id"].as_str().unwrap()), "subject": "big", "body": {"content": "x"}}}))
+                .collect();
+            reply(200, &[], json!({"responses": responses}).to_string())
+        })
+        .await;
+        let (c, _) = client(&url);
+        let requests = || {
+            (0..3)
+                .map(|i| {
+                    BatchRequest::with_body(Method::POST, format!("/e/{i}"), &json!({"n": i}))
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        let kept = c.batch_keeping(requests(), Some(&["id"])).await;
+        for (i, o) in kept.iter().enumerate() {
+            assert_eq!(o.as_ref().unwrap().body, json!({"id": format!("new-{i}")}));
+        }
+        let all = c.batch(requests()).await;
+        assert_eq!(all[1].as_ref().unwrap().body["subject"], "big");
     }
 
     #[tokio::test]
@@ -2346,7 +2505,10 @@ mod tests {
                     BatchRequest {
                         method: Method::POST,
                         url: format!("/users/x/events/{i}"),
-                        body: Some(json!({"subject": format!("s{i}")})),
+                        body: Some(
+                            serde_json::value::to_raw_value(&json!({"subject": format!("s{i}")}))
+                                .unwrap(),
+                        ),
                     }
                 }
             })
@@ -2416,7 +2578,7 @@ mod tests {
             .batch(vec![BatchRequest {
                 method: Method::PATCH,
                 url: "/users/x/events/1".into(),
-                body: Some(json!({})),
+                body: Some(serde_json::value::to_raw_value(&json!({})).unwrap()),
             }])
             .await;
         assert_eq!(out[0].as_ref().unwrap_err().status, Some(503));

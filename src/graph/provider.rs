@@ -5,7 +5,7 @@
 //! and throttling.
 
 use crate::error::Failure;
-use crate::graph::client::{BatchRequest, GraphClient, GraphError};
+use crate::graph::client::{BatchRequest, GraphClient, GraphError, PageError};
 use crate::model::{
     Body, BodyType, EventPayload, EventTime, ManagedEvent, Marker, Sensitivity, ShowAs,
     SourceEvent, SourceKey, Window,
@@ -196,14 +196,20 @@ impl GraphCalendar {
     }
 
     /// Every event of this calendar that carries calsync's source-key marker,
-    /// with the marker expanded and the given fields selected. Events made by
+    /// with the marker expanded and the given fields selected, each turned
+    /// into a `T` page by page by `convert` (`None` drops it). Events made by
     /// hand never match the filter.
-    async fn read_marked(&self, select: &str) -> anyhow::Result<Vec<Value>> {
+    async fn read_marked<T: Send>(
+        &self,
+        select: &str,
+        convert: impl Fn(&Value) -> anyhow::Result<Option<T>> + Send + Sync,
+    ) -> anyhow::Result<Vec<T>> {
         let path = format!("{}/events", self.calendar_path());
         let filter = managed_filter();
         let expand = marker_expand();
+        let mut out = Vec::new();
         self.client
-            .get_all(
+            .for_each_page(
                 &path,
                 &[
                     ("$filter", filter.as_str()),
@@ -211,9 +217,40 @@ impl GraphCalendar {
                     ("$select", select),
                     ("$top", PAGE_SIZE),
                 ],
+                None,
+                |items| {
+                    out.reserve(items.len());
+                    for item in &items {
+                        out.extend(convert(item)?);
+                    }
+                    Ok(())
+                },
             )
             .await
-            .map_err(|e| classify(e, &self.mailbox))
+            .map_err(|e| self.page_error(e))?;
+        Ok(out)
+    }
+
+    fn page_error(&self, e: PageError) -> anyhow::Error {
+        match e {
+            PageError::Graph(e) => classify(e, &self.mailbox),
+            PageError::Consumer(e) => e,
+        }
+    }
+
+    /// A source event as kept: the fields the copy policy will not copy are
+    /// dropped as soon as they are read (delta takes no `$select`), so the
+    /// body of a private meeting is never held beyond its page.
+    fn source_event(&self, v: &Value) -> anyhow::Result<Option<SourceEvent>> {
+        Ok(source_event(v)?.map(|mut ev| {
+            if !self.copy.body {
+                ev.body = Body::default();
+            }
+            if !self.copy.location {
+                ev.location = String::new();
+            }
+            ev
+        }))
     }
 
     fn source_select(&self) -> String {
@@ -270,9 +307,8 @@ impl SourceProvider for GraphCalendar {
         let mut events = Vec::new();
         for (from, to) in view_pieces(window.start, read_end) {
             let (from, to) = (z(from), z(to));
-            let items = self
-                .client
-                .get_all(
+            self.client
+                .for_each_page(
                     &path,
                     &[
                         ("startDateTime", from.as_str()),
@@ -281,18 +317,21 @@ impl SourceProvider for GraphCalendar {
                         ("$orderby", "start/dateTime"),
                         ("$select", select.as_str()),
                     ],
+                    None,
+                    |items| {
+                        for item in &items {
+                            if let Some(ev) = self.source_event(item)?
+                                && seen.insert(ev.key.clone())
+                            {
+                                events.push(ev);
+                            }
+                        }
+                        Ok(())
+                    },
                 )
                 .await
-                .map_err(|e| classify(e, &self.mailbox))
+                .map_err(|e| self.page_error(e))
                 .context("reading the source calendar failed; nothing was written")?;
-            for item in &items {
-                let Some(ev) = source_event(item)? else {
-                    continue;
-                };
-                if seen.insert(ev.key.clone()) {
-                    events.push(ev);
-                }
-            }
         }
         Ok(events)
     }
@@ -310,20 +349,18 @@ impl IncrementalSource for GraphCalendar {
         let mut pieces = Vec::new();
         for (from, to) in view_pieces(window.start, read_end) {
             let (from, to) = (z(from), z(to));
-            let collection = self
-                .client
-                .get_collection(
+            let piece = self
+                .delta_round(
                     &path,
                     &[
                         ("startDateTime", from.as_str()),
                         ("endDateTime", to.as_str()),
                     ],
-                    Some(DELTA_PAGE_SIZE),
                 )
                 .await
-                .map_err(|e| classify(e, &self.mailbox))
+                .map_err(|e| self.page_error(e))
                 .context("reading the source calendar failed; nothing was written")?;
-            pieces.push(delta_piece(collection)?);
+            pieces.push(piece);
         }
         Ok(pieces)
     }
@@ -331,24 +368,61 @@ impl IncrementalSource for GraphCalendar {
     async fn read_changes(&self, cursors: &[String]) -> anyhow::Result<Vec<PieceChanges>> {
         let mut pieces = Vec::with_capacity(cursors.len());
         for link in cursors {
-            let collection = match self
-                .client
-                .get_collection(link, &[], Some(DELTA_PAGE_SIZE))
-                .await
-            {
-                Ok(c) => c,
-                Err(e) if delta_link_refused(&e) => {
+            let piece = match self.delta_round(link, &[]).await {
+                Ok(piece) => piece,
+                Err(PageError::Graph(e)) if delta_link_refused(&e) => {
                     return Err(anyhow::Error::new(CursorExpired(e.to_string())));
                 }
                 Err(e) => {
-                    return Err(classify(e, &self.mailbox)).context(
+                    return Err(self.page_error(e)).context(
                         "reading the source calendar's changes failed; nothing was written",
                     );
                 }
             };
-            pieces.push(delta_piece(collection)?);
+            pieces.push(piece);
         }
         Ok(pieces)
+    }
+}
+
+impl GraphCalendar {
+    /// One delta round of a piece, from its first call or a stored link,
+    /// converted page by page.
+    async fn delta_round(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<PieceChanges, PageError> {
+        let mut changes = Vec::new();
+        let delta_link = self
+            .client
+            .for_each_page(path, query, Some(DELTA_PAGE_SIZE), |items| {
+                changes.reserve(items.len());
+                for item in &items {
+                    let item_id = str_field(item, "id")
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| malformed("id"))?
+                        .to_string();
+                    if item.get("@removed").is_some() {
+                        changes.push(SourceChange::Remove { item_id });
+                    } else {
+                        changes.push(SourceChange::Upsert {
+                            item_id,
+                            event: self.source_event(item)?,
+                        });
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        let cursor = delta_link.ok_or_else(|| {
+            PageError::Consumer(anyhow!(
+                "Graph ended a calendarView delta round without an @odata.deltaLink; the \
+                 response is malformed or truncated. Nothing was written. Run again; if it \
+                 persists, run with -vv and report the request-id."
+            ))
+        })?;
+        Ok(PieceChanges { changes, cursor })
     }
 }
 
@@ -368,46 +442,14 @@ fn delta_link_refused(e: &GraphError) -> bool {
         || code == "invalid_url"
 }
 
-/// One finished delta round of a piece.
-fn delta_piece(collection: crate::graph::client::Collection) -> anyhow::Result<PieceChanges> {
-    let cursor = collection.delta_link.ok_or_else(|| {
-        anyhow!(
-            "Graph ended a calendarView delta round without an @odata.deltaLink; the response \
-             is malformed or truncated. Nothing was written. Run again; if it persists, run \
-             with -vv and report the request-id."
-        )
-    })?;
-    let mut changes = Vec::with_capacity(collection.items.len());
-    for item in &collection.items {
-        let item_id = str_field(item, "id")
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| malformed("id"))?
-            .to_string();
-        if item.get("@removed").is_some() {
-            changes.push(SourceChange::Remove { item_id });
-        } else {
-            changes.push(SourceChange::Upsert {
-                item_id,
-                event: source_event(item)?,
-            });
-        }
-    }
-    Ok(PieceChanges { changes, cursor })
-}
-
 impl TargetProvider for GraphCalendar {
     async fn read_managed(&self, _window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
-        let items = self
-            .read_marked("id,subject,start,end,isAllDay,showAs,location,categories")
-            .await
-            .context("reading the target calendar failed; nothing was written")?;
-        let mut managed = Vec::with_capacity(items.len());
-        for item in &items {
-            if let Some(ev) = managed_event(item)? {
-                managed.push(ev);
-            }
-        }
-        Ok(managed)
+        self.read_marked(
+            "id,subject,start,end,isAllDay,showAs,location,categories",
+            managed_event,
+        )
+        .await
+        .context("reading the target calendar failed; nothing was written")
     }
 
     async fn apply(&self, plan: &Plan) -> anyhow::Result<ApplyReport> {
@@ -420,22 +462,25 @@ impl TargetProvider for GraphCalendar {
         let mut requests = Vec::with_capacity(plan.writes());
         let mut meta = Vec::with_capacity(plan.writes());
         let events_path = format!("{}/events", self.calendar_path());
+        let encoding = |e: serde_json::Error| anyhow!("could not encode an event for Graph: {e}");
         for c in &plan.creates {
             let mut body = payload_json(&c.payload, &c.marker);
             body["transactionId"] = json!(c.transaction_id);
-            requests.push(BatchRequest {
-                method: Method::POST,
-                url: events_path.clone(),
-                body: Some(body),
-            });
+            requests.push(
+                BatchRequest::with_body(Method::POST, events_path.clone(), &body)
+                    .map_err(encoding)?,
+            );
             meta.push((Kind::Create, c.payload.start, meta.len()));
         }
         for u in &plan.updates {
-            requests.push(BatchRequest {
-                method: Method::PATCH,
-                url: self.event_path(&u.target_id),
-                body: Some(payload_json(&u.payload, &u.marker)),
-            });
+            requests.push(
+                BatchRequest::with_body(
+                    Method::PATCH,
+                    self.event_path(&u.target_id),
+                    &payload_json(&u.payload, &u.marker),
+                )
+                .map_err(encoding)?,
+            );
             meta.push((
                 Kind::Update,
                 u.payload.start,
@@ -443,18 +488,18 @@ impl TargetProvider for GraphCalendar {
             ));
         }
         for d in &plan.deletes {
-            requests.push(BatchRequest {
-                method: Method::DELETE,
-                url: self.event_path(&d.target_id),
-                body: None,
-            });
+            requests.push(BatchRequest::bare(
+                Method::DELETE,
+                self.event_path(&d.target_id),
+            ));
             meta.push((
                 Kind::Delete,
                 d.start,
                 meta.len() - plan.creates.len() - plan.updates.len(),
             ));
         }
-        let outcomes = self.client.batch(requests).await;
+        // Of an answer, only the id of a created event is used.
+        let outcomes = self.client.batch_keeping(requests, Some(&["id"])).await;
         let mut report = ApplyReport::default();
         for ((kind, start, index), outcome) in meta.into_iter().zip(outcomes) {
             let action = match kind {
@@ -522,17 +567,9 @@ impl TargetProvider for GraphCalendar {
 
 impl InspectableTarget for GraphCalendar {
     async fn read_for_validation(&self) -> anyhow::Result<Vec<InspectedCopy>> {
-        let items = self
-            .read_marked(VALIDATION_SELECT)
+        self.read_marked(VALIDATION_SELECT, inspected_copy)
             .await
-            .context("reading the target calendar failed")?;
-        let mut copies = Vec::with_capacity(items.len());
-        for item in &items {
-            if let Some(copy) = inspected_copy(item)? {
-                copies.push(copy);
-            }
-        }
-        Ok(copies)
+            .context("reading the target calendar failed")
     }
 }
 
