@@ -46,7 +46,7 @@ use crate::planner::{self, Plan};
 use crate::provider::{
     ApplyReport, CursorExpired, IncrementalSource, PieceChanges, TargetProvider, WriteFailure,
 };
-use crate::state::incremental::{self, CalendarCache, Piece, SyncState};
+use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
 use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -517,7 +517,7 @@ async fn sync_once(
 fn full_reason(
     settings: &Settings,
     full: bool,
-    prior: Option<&SyncState>,
+    prior: Option<&Head>,
     fingerprint: &str,
 ) -> Option<&'static str> {
     let Some(prior) = prior else {
@@ -566,9 +566,9 @@ async fn sync_with(
     let (source, target) = calendars(settings, client, &ids.source, &ids.target)?;
     let window = window(settings);
     let fingerprint = incremental::fingerprint(settings, &ids.source, &ids.target);
-    let mut prior = incremental::load(&settings.state_dir);
-    let mut reason = full_reason(settings, full, prior.as_ref(), &fingerprint);
-    let prior_last_full = prior.as_ref().map(|p| p.last_full);
+    let head = incremental::load_head(&settings.state_dir);
+    let mut reason = full_reason(settings, full, head.as_ref(), &fingerprint);
+    let prior_last_full = head.as_ref().map(|p| p.last_full);
     if let Some(p) = progress {
         p.start_reading();
         client.set_progress(Some(p.clone()));
@@ -576,30 +576,42 @@ async fn sync_with(
 
     // The source: its changes since the stored cursors, when they are for
     // this window.
+    let mut prior: Option<SyncState> = None;
     let mut pieces: Option<Vec<Piece>> = None;
     if reason.is_none()
-        && let Some(prior) = prior.as_mut()
+        && let Some(head) = head
     {
-        if prior.window == window {
-            let cursors: Vec<String> = prior.pieces.iter().map(|p| p.cursor.clone()).collect();
+        if head.window == window {
             tracing::info!(
                 window_start = %window.start,
                 window_end = %window.end,
                 "reading what changed in the source calendar"
             );
-            match source.read_changes(&cursors).await {
+            match source.read_changes(&head.cursors).await {
                 Ok(changes) => {
-                    let mut kept = std::mem::take(&mut prior.pieces);
-                    for (piece, changed) in kept.iter_mut().zip(changes) {
-                        piece.cursor = changed.cursor;
-                        incremental::ingest(
-                            &mut piece.items,
-                            changed.changes,
-                            &settings.policy,
-                            &window,
-                        );
+                    if let Some(settled) = head.settled
+                        && head.target_trusted
+                        && changes.iter().all(|c| c.changes.is_empty())
+                    {
+                        return settled_run(settings, head, changes, settled, run_id, dry_run);
                     }
-                    pieces = Some(kept);
+                    match incremental::load_snapshot(&settings.state_dir, head) {
+                        Some(mut state) => {
+                            let mut kept = std::mem::take(&mut state.pieces);
+                            for (piece, changed) in kept.iter_mut().zip(changes) {
+                                piece.cursor = changed.cursor;
+                                incremental::ingest(
+                                    &mut piece.items,
+                                    changed.changes,
+                                    &settings.policy,
+                                    &window,
+                                );
+                            }
+                            pieces = Some(kept);
+                            prior = Some(state);
+                        }
+                        None => reason = Some("the incremental snapshot is missing or stale"),
+                    }
                 }
                 Err(e)
                     if e.chain()
@@ -611,16 +623,22 @@ async fn sync_with(
                 Err(e) => return Err(e),
             }
         } else {
-            tracing::info!(
-                window_start = %window.start,
-                window_end = %window.end,
-                "the window moved since the last run; reading the source's new window in full"
-            );
-            pieces = Some(fresh_pieces(
-                source.read_all(&window).await?,
-                settings,
-                &window,
-            ));
+            match incremental::load_snapshot(&settings.state_dir, head) {
+                Some(state) => {
+                    tracing::info!(
+                        window_start = %window.start,
+                        window_end = %window.end,
+                        "the window moved since the last run; reading the source's new window in full"
+                    );
+                    pieces = Some(fresh_pieces(
+                        source.read_all(&window).await?,
+                        settings,
+                        &window,
+                    ));
+                    prior = Some(state);
+                }
+                None => reason = Some("the incremental snapshot is missing or stale"),
+            }
         }
     }
     let is_full = reason.is_some();
@@ -727,6 +745,19 @@ async fn sync_with(
     };
     if !dry_run {
         let accounted = applied.done.len() == applied.created + applied.updated + applied.deleted;
+        let target_trusted = applied.failures.is_empty() && accounted;
+        let copies = incremental::after_writes(copies, &plan, &applied.done, &window);
+        let settled = if !target_trusted || plan.deletions_withheld > 0 {
+            None
+        } else if plan.is_empty() {
+            Some(Settled {
+                unchanged: plan.unchanged,
+                skipped_non_public: plan.skipped_non_public,
+            })
+        } else {
+            // Whether the writes left nothing to do, as they should have.
+            settled_after(&pieces, &copies, &window)
+        };
         let state = SyncState {
             version: incremental::STATE_VERSION,
             fingerprint,
@@ -735,16 +766,17 @@ async fn sync_with(
                 (Some(t), false) => t,
                 _ => Utc::now(),
             },
-            target_trusted: applied.failures.is_empty() && accounted,
+            target_trusted,
+            settled,
             pieces,
-            copies: incremental::after_writes(copies, &plan, &applied.done, &window),
+            copies,
         };
         if let Err(e) = incremental::save(&settings.state_dir, &state) {
             // The writes are done; the next run reads in full instead.
             tracing::warn!(
                 "could not save the incremental state ({e:#}); the next run reads both calendars in full"
             );
-            let _ = std::fs::remove_file(incremental::state_path(&settings.state_dir));
+            incremental::remove(&settings.state_dir);
         }
     }
     if dry_run {
@@ -767,6 +799,69 @@ async fn sync_with(
         failures: applied.failures,
         guard_warning,
         deletions_withheld: plan.deletions_withheld,
+        duration_ms: 0,
+        metrics: RunMetrics::default(),
+    })
+}
+
+/// The counts of a plan of the state, when that plan writes nothing.
+fn settled_after(pieces: &[Piece], copies: &[Copy], window: &Window) -> Option<Settled> {
+    let plan = planner::plan(
+        &incremental::source_events(pieces, window),
+        &incremental::managed_events(copies),
+        &incremental::stand_in_policy(),
+        window,
+    );
+    (plan.is_empty() && plan.deletions_withheld == 0).then_some(Settled {
+        unchanged: plan.unchanged,
+        skipped_non_public: plan.skipped_non_public,
+    })
+}
+
+/// A run that learnt of no change in the source since a settled state, with
+/// the target trusted: its plan is known to write nothing, so neither the
+/// snapshot nor a plan is needed. Only the new cursors are saved.
+fn settled_run(
+    settings: &Settings,
+    mut head: Head,
+    changes: Vec<PieceChanges>,
+    settled: Settled,
+    run_id: &str,
+    dry_run: bool,
+) -> anyhow::Result<SyncReport> {
+    tracing::info!(
+        unchanged = settled.unchanged,
+        "nothing changed in the source since the last run, which left the target up to date"
+    );
+    if !dry_run {
+        head.cursors = changes.into_iter().map(|c| c.cursor).collect();
+        if let Err(e) = incremental::save_head(&settings.state_dir, &head) {
+            tracing::warn!(
+                "could not save the incremental state ({e:#}); the next run reads both calendars in full"
+            );
+            incremental::remove(&settings.state_dir);
+        }
+    }
+    let plan = Plan {
+        unchanged: settled.unchanged,
+        skipped_non_public: settled.skipped_non_public,
+        managed_in_window: settled.unchanged,
+        ..Plan::default()
+    };
+    Ok(SyncReport {
+        run_id: run_id.to_string(),
+        dry_run,
+        mode: "incremental",
+        window: head.window,
+        plan: PlanView::of(&plan),
+        counts: Counts {
+            unchanged: settled.unchanged,
+            skipped_non_public: settled.skipped_non_public,
+            ..Counts::default()
+        },
+        failures: Vec::new(),
+        guard_warning: None,
+        deletions_withheld: 0,
         duration_ms: 0,
         metrics: RunMetrics::default(),
     })

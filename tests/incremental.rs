@@ -146,6 +146,71 @@ fn validate_code(w: &World) -> i32 {
     run.code
 }
 
+/// An unchanged run of a settled state leaves the snapshot (megabytes on a
+/// large calendar) alone, and a run that changes something brings it up to
+/// date; either way the next run plans from the right picture.
+#[test]
+fn unchanged_runs_rewrite_only_the_small_state_file() {
+    let w = World::new();
+    let a = w.add_source(public_event("Open day", 3, 10));
+    w.add_source(public_event("Fair", 4, 10));
+    w.add_source(secret_event("private", 5, 9));
+    w.sync();
+    let snapshot = w.state_dir().join("sync-snapshot.json");
+    let head = w.state_dir().join("sync-state.json");
+    let before = std::fs::read(&snapshot).unwrap();
+    let head_before = std::fs::read(&head).unwrap();
+    let (run, _) = counted_sync(&w);
+    let doc = run.json();
+    assert_eq!(doc["counts"]["unchanged"], 2, "{run}");
+    assert_eq!(doc["counts"]["skipped_non_public"], 1, "{run}");
+    assert_eq!(std::fs::read(&snapshot).unwrap(), before);
+    assert_ne!(
+        std::fs::read(&head).unwrap(),
+        head_before,
+        "the new delta links were not saved"
+    );
+
+    // A change: the snapshot follows, and the next unchanged run is quiet
+    // again with the new counts.
+    w.fake
+        .update_event(MAILBOX, &a, json!({"subject": "Open day (new title)"}));
+    let (run, _) = counted_sync(&w);
+    assert_eq!(run.json()["counts"]["updated"], 1, "{run}");
+    assert_ne!(std::fs::read(&snapshot).unwrap(), before);
+    let after_change = std::fs::read(&snapshot).unwrap();
+    let (run, requests) = counted_sync(&w);
+    assert_eq!(run.json()["counts"]["unchanged"], 2, "{run}");
+    assert!(requests.len() <= 2, "{}", describe(&requests));
+    assert_eq!(std::fs::read(&snapshot).unwrap(), after_change);
+
+    // A copy deleted by hand is not seen by unchanged runs, but `--full`
+    // repairs it and the state settles again.
+    w.fake.delete_event(MAILBOX, &copy_id(&w, "Fair"));
+    let full = w.run(&["sync", "--full", "--json"]);
+    assert_eq!(full.json()["counts"]["created"], 1, "{full}");
+    let (run, _) = counted_sync(&w);
+    assert_eq!(run.json()["counts"]["unchanged"], 2, "{run}");
+    assert_eq!(w.target_subjects(), ["Fair", "Open day (new title)"]);
+}
+
+/// A state whose last plan withheld deletions (the source read as empty) is
+/// not settled: every run plans again and says so, until the source has
+/// events again.
+#[test]
+fn withheld_deletions_are_reported_on_every_run() {
+    let w = World::new();
+    let a = w.add_source(public_event("Open day", 3, 10));
+    w.sync();
+    w.fake.delete_event(MAILBOX, &a);
+    for _ in 0..2 {
+        let run = w.run(&["sync", "--json"]);
+        assert_eq!(run.code, 0, "{run}");
+        assert_eq!(run.json()["deletions_withheld"], 1, "{run}");
+        assert_eq!(w.managed().len(), 1);
+    }
+}
+
 #[test]
 fn recurring_series_changes_and_reissued_ids_arrive_by_delta() {
     let w = World::new();
@@ -298,7 +363,11 @@ fn writes_done_but_state_not_saved_converges_without_duplicates() {
     w.sync();
     // The run below writes, then its state is lost, as if it had stopped
     // just before saving: the next run sees the same changes again.
-    let saved = std::fs::read(w.state_dir().join("sync-state.json")).unwrap();
+    let files = ["sync-state.json", "sync-snapshot.json"];
+    let saved: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(w.state_dir().join(f)).unwrap())
+        .collect();
     w.fake
         .update_event(MAILBOX, &a, json!({"subject": "Updated (new title)"}));
     w.fake.delete_event(MAILBOX, &b);
@@ -306,7 +375,9 @@ fn writes_done_but_state_not_saved_converges_without_duplicates() {
         w.add_source(public_event(&format!("Created {i}"), 4 + i, 10));
     }
     w.sync();
-    std::fs::write(w.state_dir().join("sync-state.json"), saved).unwrap();
+    for (f, bytes) in files.iter().zip(&saved) {
+        std::fs::write(w.state_dir().join(f), bytes).unwrap();
+    }
     let run = w.sync();
     assert_eq!(
         w.target_subjects(),
@@ -417,18 +488,22 @@ fn a_dry_run_leaves_the_incremental_state_alone() {
     let w = World::new();
     w.add_source(public_event("Open day", 3, 10));
     w.sync();
-    let path = w.state_dir().join("sync-state.json");
-    let saved = std::fs::read(&path).unwrap();
+    let read_state = || {
+        ["sync-state.json", "sync-snapshot.json"]
+            .map(|f| std::fs::read(w.state_dir().join(f)).unwrap())
+    };
+    let saved = read_state();
+    for _ in 0..2 {
+        let dry = w.run(&["sync", "--dry-run", "--json"]);
+        assert_eq!(dry.code, 0, "{dry}");
+        assert!(read_state() == saved, "a dry run changed the state");
+    }
     w.add_source(public_event("Concert", 4, 10));
     for _ in 0..2 {
         let dry = w.run(&["sync", "--dry-run", "--json"]);
         assert_eq!(dry.code, 0, "{dry}");
         assert_eq!(dry.json()["plan"]["create"][0]["subject"], "Concert");
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            saved,
-            "a dry run changed the state"
-        );
+        assert!(read_state() == saved, "a dry run changed the state");
     }
     let run = w.run(&["sync", "--json"]);
     assert_eq!(run.json()["counts"]["created"], 1, "{run}");

@@ -119,7 +119,7 @@ fn scheduled_runs_are_quiet_but_for_the_summary() {
     }
     // RUST_LOG is honoured without -v/-q, and -q beats it.
     let run = w.run_with_env(&["sync"], &[("RUST_LOG", "calsync=info")]);
-    assert!(run.stderr.contains("plan ready"), "{run}");
+    assert!(run.stderr.contains("sync finished"), "{run}");
     let run = w.run_with_env(&["-q", "sync"], &[("RUST_LOG", "calsync=info")]);
     assert_eq!(run.stderr, "", "{run}");
 }

@@ -1,28 +1,36 @@
 //! What a sync keeps between runs so that the next one reads only what
 //! changed (SPEC §3 rules 9 and 10).
 //!
-//! Two files in the state dir, each written atomically (a temporary file in
+//! Three files in the state dir, each written atomically (a temporary file in
 //! the same directory, mode 0600, flushed to disk, then renamed over the old
 //! one) and each safe to delete: without them the next run reads everything.
 //!
-//! `sync-state.json` ([`SyncState`]) holds
+//! `sync-state.json` ([`Head`]) holds
 //! - the fingerprint of the settings it belongs to: graph_url, both mailboxes
 //!   and calendar ids, past_days, cutoff_days and the filter and copy policy.
 //!   A state whose fingerprint differs is ignored (the next run is full);
-//! - the window it was read for, and one piece per range the source was read
-//!   in (Graph reads at most 1825 days at once, so the default window, today
-//!   to today + 1825 days with both ends included, is two pieces). Each piece
-//!   has the source's change cursor (Graph: the calendarView delta link) and
-//!   its items by the source's item id: a public event as the payload calsync
-//!   copies of it (only the fields the copy policy copies), a non-public event
-//!   as its key and nothing else, so that no subject, body, location or time
-//!   of a private event is ever written here;
-//! - the managed copies in the target as the last run left them: target id,
-//!   marker and the fields calsync compares (never a body);
+//! - the window it was read for, and the source's change cursor (Graph: the
+//!   calendarView delta link) of each piece the source was read in (Graph
+//!   reads at most 1825 days at once, so the default window, today to today
+//!   + 1825 days with both ends included, is two pieces);
 //! - when both calendars were last read in full, and whether the copies can be
 //!   trusted: a run clears that flag on disk before it writes and sets it again
 //!   when it saves what it wrote, so a run stopped in between makes the next
-//!   one read the target again.
+//!   one read the target again;
+//! - whether the state is *settled* (planning it writes nothing), with the
+//!   counts of that plan, and the generation of the snapshot saved with it.
+//!
+//! `sync-snapshot.json` holds, per piece, its items by the source's item id:
+//! a public event as the payload calsync copies of it (only the fields the
+//! copy policy copies), a non-public event as its key and nothing else, so
+//! that no subject, body, location or time of a private event is ever written
+//! here; and the managed copies in the target as the last run left them:
+//! target id, marker and the fields calsync compares (never a body; left out
+//! when they are the item's payload, as they are unless edited by hand).
+//!
+//! A run of the same window that learns of no change in the source, with the
+//! state settled and the target trusted, reads and rewrites only the head: on
+//! a calendar of 10,000 events the snapshot is megabytes, the head is not.
 //!
 //! `calendars.json` ([`CalendarCache`]) maps (Graph root, mailbox, calendar
 //! name) to the calendar id, so that a run spends no request resolving names.
@@ -45,14 +53,17 @@ use std::path::{Path, PathBuf};
 
 /// The incremental state file in the state dir.
 pub const STATE_FILE: &str = "sync-state.json";
+/// The source items and target copies of the incremental state.
+pub const SNAPSHOT_FILE: &str = "sync-snapshot.json";
 /// The calendar id cache in the state dir.
 pub const CALENDARS_FILE: &str = "calendars.json";
-/// The format of [`STATE_FILE`]; a file of another version is ignored.
-pub const STATE_VERSION: u32 = 1;
+/// The format of [`STATE_FILE`] and [`SNAPSHOT_FILE`]; files of another
+/// version are ignored.
+pub const STATE_VERSION: u32 = 2;
 const CALENDARS_VERSION: u32 = 1;
 
-/// The incremental state of one state dir.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The incremental state of one state dir, as a run works with it.
+#[derive(Debug, Clone)]
 pub struct SyncState {
     pub version: u32,
     /// [`fingerprint`] of the settings this state belongs to.
@@ -65,10 +76,76 @@ pub struct SyncState {
     /// writes go). False while a run writes, and after a run that could not
     /// account for every write.
     pub target_trusted: bool,
+    /// Set when planning `pieces` against `copies` in `window` writes
+    /// nothing: a later run of the same window that learns of no change
+    /// needs neither the snapshot nor a plan.
+    pub settled: Option<Settled>,
     /// The source, one piece per range read.
     pub pieces: Vec<Piece>,
     /// The managed copies in the target, as the last run left them.
     pub copies: Vec<Copy>,
+}
+
+/// What a plan of a settled state counts (it writes nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settled {
+    /// Copies up to date.
+    pub unchanged: usize,
+    /// Source events that are not public.
+    pub skipped_non_public: usize,
+}
+
+/// [`STATE_FILE`]: everything of the state but the items and copies, which
+/// are in [`SNAPSHOT_FILE`]. A run that learns of no change rewrites only
+/// this small file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Head {
+    pub version: u32,
+    pub fingerprint: String,
+    pub window: Window,
+    pub last_full: DateTime<Utc>,
+    pub target_trusted: bool,
+    #[serde(default)]
+    pub settled: Option<Settled>,
+    /// The change cursor of each piece.
+    pub cursors: Vec<String>,
+    /// The generation of the snapshot saved with this head.
+    pub snapshot: String,
+}
+
+/// [`SNAPSHOT_FILE`] as read.
+#[derive(Deserialize)]
+struct Snapshot {
+    version: u32,
+    generation: String,
+    items: Vec<BTreeMap<String, Item>>,
+    copies: Vec<StoredCopyOwned>,
+}
+
+/// [`SNAPSHOT_FILE`] as written.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    version: u32,
+    generation: &'a str,
+    items: Vec<&'a BTreeMap<String, Item>>,
+    copies: Vec<StoredCopy<'a>>,
+}
+
+#[derive(Serialize)]
+struct StoredCopy<'a> {
+    target_id: &'a str,
+    marker: &'a Marker,
+    /// Absent when the copy holds its source item's payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<&'a EventPayload>,
+}
+
+#[derive(Deserialize)]
+struct StoredCopyOwned {
+    target_id: String,
+    marker: Marker,
+    #[serde(default)]
+    current: Option<EventPayload>,
 }
 
 /// One range of the source window and what the source holds in it.
@@ -326,45 +403,190 @@ pub fn state_path(dir: &Path) -> PathBuf {
     dir.join(STATE_FILE)
 }
 
-/// Reads the state; `None` when there is none or it cannot be used (another
-/// version, unreadable, corrupt), which makes the run a full one.
-pub fn load(dir: &Path) -> Option<SyncState> {
+/// The snapshot file of a state dir.
+pub fn snapshot_path(dir: &Path) -> PathBuf {
+    dir.join(SNAPSHOT_FILE)
+}
+
+/// Reads what [`STATE_FILE`] holds; `None` when there is none or it cannot
+/// be used (another version, unreadable, corrupt), which makes the run a
+/// full one.
+pub fn load_head(dir: &Path) -> Option<Head> {
     let path = state_path(dir);
-    let text = match std::fs::read(&path) {
+    let head: Head = read_versioned(&path, "the incremental state")?;
+    if head.version != STATE_VERSION {
+        tracing::info!(file = %path.display(), "the incremental state is of another version; reading both calendars in full");
+        return None;
+    }
+    Some(head)
+}
+
+/// Reads the whole state: the head and the snapshot it names. `None` when
+/// either is missing or unusable, or the snapshot is not the one the head
+/// was saved with (a run stopped between the two writes).
+pub fn load_snapshot(dir: &Path, head: Head) -> Option<SyncState> {
+    let path = snapshot_path(dir);
+    let snapshot: Snapshot = read_versioned(&path, "the incremental snapshot")?;
+    if snapshot.version != STATE_VERSION
+        || snapshot.generation != head.snapshot
+        || snapshot.items.len() != head.cursors.len()
+    {
+        tracing::info!(file = %path.display(), "the incremental snapshot does not belong to the state; reading both calendars in full");
+        return None;
+    }
+    let pieces: Vec<Piece> = head
+        .cursors
+        .into_iter()
+        .zip(snapshot.items)
+        .map(|(cursor, items)| Piece { cursor, items })
+        .collect();
+    let copies = {
+        let payloads: HashMap<&SourceKey, &EventPayload> = pieces
+            .iter()
+            .flat_map(|p| p.items.values())
+            .filter_map(|item| match item {
+                Item::Public { key, payload } => Some((key, payload)),
+                Item::NotPublic { .. } => None,
+            })
+            .collect();
+        let mut copies = Vec::with_capacity(snapshot.copies.len());
+        for c in snapshot.copies {
+            let current = match c.current {
+                Some(current) => current,
+                None => match payloads.get(&c.marker.source_key) {
+                    Some(payload) => EventPayload {
+                        body: Body::default(),
+                        ..(*payload).clone()
+                    },
+                    None => {
+                        tracing::info!(file = %path.display(), "the incremental snapshot is inconsistent; reading both calendars in full");
+                        return None;
+                    }
+                },
+            };
+            copies.push(Copy {
+                target_id: c.target_id,
+                marker: c.marker,
+                current,
+            });
+        }
+        copies
+    };
+    Some(SyncState {
+        version: head.version,
+        fingerprint: head.fingerprint,
+        window: head.window,
+        last_full: head.last_full,
+        target_trusted: head.target_trusted,
+        settled: head.settled,
+        pieces,
+        copies,
+    })
+}
+
+/// Reads the whole state ([`load_head`], then [`load_snapshot`]).
+pub fn load(dir: &Path) -> Option<SyncState> {
+    load_snapshot(dir, load_head(dir)?)
+}
+
+fn read_versioned<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Option<T> {
+    let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
-            tracing::warn!(file = %path.display(), "cannot read the incremental state ({e}); reading both calendars in full");
+            tracing::warn!(file = %path.display(), "cannot read {what} ({e}); reading both calendars in full");
             return None;
         }
     };
-    match serde_json::from_slice::<SyncState>(&text) {
-        Ok(s) if s.version == STATE_VERSION => Some(s),
-        Ok(_) => {
-            tracing::info!(file = %path.display(), "the incremental state is of another version; reading both calendars in full");
-            None
-        }
+    match serde_json::from_slice::<T>(&text) {
+        Ok(v) => Some(v),
         Err(e) => {
-            tracing::warn!(file = %path.display(), "the incremental state is unreadable ({e}); reading both calendars in full");
+            tracing::warn!(file = %path.display(), "{what} is unreadable ({e}); reading both calendars in full");
             None
         }
     }
 }
 
-/// Replaces the state file atomically.
+/// Replaces the state: first the snapshot, under a new generation, then the
+/// head that names it, each atomically. A run stopped between the two leaves
+/// a head naming a snapshot that is gone, and the next run reads in full.
 pub fn save(dir: &Path, state: &SyncState) -> anyhow::Result<()> {
-    let json = serde_json::to_vec(state)?;
-    write_atomically(&state_path(dir), &json)
+    let generation = format!("{:016x}", fastrand::u64(..));
+    let payloads: HashMap<&SourceKey, &EventPayload> = state
+        .pieces
+        .iter()
+        .flat_map(|p| p.items.values())
+        .filter_map(|item| match item {
+            Item::Public { key, payload } => Some((key, payload)),
+            Item::NotPublic { .. } => None,
+        })
+        .collect();
+    let copies: Vec<StoredCopy<'_>> = state
+        .copies
+        .iter()
+        .map(|c| StoredCopy {
+            target_id: &c.target_id,
+            marker: &c.marker,
+            // A copy that holds what its source item says (the usual case)
+            // is stored without its fields: they are the item's.
+            current: match payloads.get(&c.marker.source_key) {
+                Some(p) if same_but_body(p, &c.current) => None,
+                _ => Some(&c.current),
+            },
+        })
+        .collect();
+    let snapshot = SnapshotRef {
+        version: STATE_VERSION,
+        generation: &generation,
+        items: state.pieces.iter().map(|p| &p.items).collect(),
+        copies,
+    };
+    write_atomically(&snapshot_path(dir), &serde_json::to_vec(&snapshot)?)?;
+    let head = Head {
+        version: STATE_VERSION,
+        fingerprint: state.fingerprint.clone(),
+        window: state.window,
+        last_full: state.last_full,
+        target_trusted: state.target_trusted,
+        settled: state.settled,
+        cursors: state.pieces.iter().map(|p| p.cursor.clone()).collect(),
+        snapshot: generation,
+    };
+    save_head(dir, &head)
+}
+
+/// Replaces the head alone (its snapshot stays as it is).
+pub fn save_head(dir: &Path, head: &Head) -> anyhow::Result<()> {
+    write_atomically(&state_path(dir), &serde_json::to_vec(head)?)
+}
+
+/// Whether two payloads are equal but for their bodies (copies never keep
+/// one).
+fn same_but_body(a: &EventPayload, b: &EventPayload) -> bool {
+    a.subject == b.subject
+        && a.start == b.start
+        && a.end == b.end
+        && a.is_all_day == b.is_all_day
+        && a.show_as == b.show_as
+        && a.location == b.location
+        && a.categories == b.categories
+}
+
+/// Removes both state files (after a failed save).
+pub fn remove(dir: &Path) {
+    let _ = std::fs::remove_file(state_path(dir));
+    let _ = std::fs::remove_file(snapshot_path(dir));
 }
 
 /// Marks the state on disk, if any, as not knowing the target, before a run
 /// writes to it: a run stopped before it saves makes the next read the target.
 pub fn mark_writing(dir: &Path) -> anyhow::Result<()> {
-    if let Some(mut state) = load(dir)
-        && state.target_trusted
+    if let Some(mut head) = load_head(dir)
+        && (head.target_trusted || head.settled.is_some())
     {
-        state.target_trusted = false;
-        save(dir, &state)?;
+        head.target_trusted = false;
+        head.settled = None;
+        save_head(dir, &head)?;
     }
     Ok(())
 }
@@ -736,21 +958,98 @@ mod tests {
     fn state_and_cache_files_round_trip_atomically_and_privately() {
         let dir = tempfile::tempdir().unwrap();
         assert!(load(dir.path()).is_none());
+        // Two public items; one copy as written, one edited by hand.
+        let mut piece = Piece {
+            cursor: "cursor-1".into(),
+            items: BTreeMap::new(),
+        };
+        let events = [
+            event(
+                "a",
+                1,
+                Sensitivity::Normal,
+                false,
+                &["Public"],
+                ShowAs::Busy,
+                "A",
+                false,
+            ),
+            event(
+                "b",
+                2,
+                Sensitivity::Normal,
+                false,
+                &["Public"],
+                ShowAs::Busy,
+                "B",
+                false,
+            ),
+        ];
+        ingest(
+            &mut piece.items,
+            upserts(&events),
+            &strict_policy(),
+            &window(),
+        );
+        let copy = |key: &str, subject: &str| {
+            let ev = events.iter().find(|e| e.key.as_str() == key).unwrap();
+            let mut payload = planner::payload(ev, &strict_policy().copy);
+            let marker = Marker {
+                source_key: ev.key.clone(),
+                content_hash: planner::content_hash(&payload),
+            };
+            payload.subject = subject.to_string();
+            Copy {
+                target_id: format!("t-{key}"),
+                marker,
+                current: payload,
+            }
+        };
         let state = SyncState {
             version: STATE_VERSION,
             fingerprint: "f".into(),
             window: window(),
             last_full: Utc::now(),
             target_trusted: true,
-            pieces: vec![Piece::default()],
-            copies: Vec::new(),
+            settled: Some(Settled {
+                unchanged: 2,
+                skipped_non_public: 0,
+            }),
+            pieces: vec![piece],
+            copies: vec![copy("i:a", "A"), copy("i:b", "B (edited)")],
         };
         save(dir.path(), &state).unwrap();
         let back = load(dir.path()).unwrap();
         assert_eq!(back.fingerprint, "f");
+        assert_eq!(back.pieces[0].cursor, "cursor-1");
+        assert_eq!(back.pieces[0].items, state.pieces[0].items);
+        assert_eq!(back.copies, state.copies);
+        assert_eq!(back.settled, state.settled);
+        // The copy that holds its item's payload is stored without it.
+        let snapshot = std::fs::read_to_string(snapshot_path(dir.path())).unwrap();
+        assert_eq!(snapshot.matches("\"current\"").count(), 1, "{snapshot}");
+        assert!(snapshot.contains("B (edited)"));
+
+        // The head alone can move on; the snapshot still belongs to it.
+        let mut head = load_head(dir.path()).unwrap();
+        head.cursors = vec!["cursor-2".into()];
+        save_head(dir.path(), &head).unwrap();
+        assert_eq!(load(dir.path()).unwrap().pieces[0].cursor, "cursor-2");
+
         mark_writing(dir.path()).unwrap();
-        assert!(!load(dir.path()).unwrap().target_trusted);
-        std::fs::write(state_path(dir.path()), b"{\"version\":1,\"trunc").unwrap();
+        let marked = load(dir.path()).unwrap();
+        assert!(!marked.target_trusted);
+        assert_eq!(marked.settled, None);
+
+        // A head that names another snapshot (a run stopped between the
+        // two writes) is not used.
+        let old_head = std::fs::read(state_path(dir.path())).unwrap();
+        save(dir.path(), &state).unwrap();
+        std::fs::write(state_path(dir.path()), &old_head).unwrap();
+        assert!(load_head(dir.path()).is_some());
+        assert!(load(dir.path()).is_none());
+
+        std::fs::write(state_path(dir.path()), b"{\"version\":2,\"trunc").unwrap();
         assert!(load(dir.path()).is_none());
 
         let mut cache = CalendarCache::default();
@@ -776,7 +1075,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            for f in [STATE_FILE, CALENDARS_FILE] {
+            for f in [STATE_FILE, SNAPSHOT_FILE, CALENDARS_FILE] {
                 let mode = std::fs::metadata(dir.path().join(f))
                     .unwrap()
                     .permissions()
