@@ -598,10 +598,16 @@ fn first_and_unchanged_sync_request_counts_for_1000_events() {
         kinds(&second)
     );
     assert_eq!(w.managed().len(), 1000);
-    // token + 2 calendar lookups + reads + ceil(1000 / 20) batches.
+    // token + 2 calendar lookups + reads + ceil(1000 / 20) batches + one
+    // small batch that times Graph, and one more batch for each answer Graph
+    // throttled (on a busy machine the fake's own timing varies).
+    let throttled = first
+        .iter()
+        .filter(|r| r.in_batch && r.status == 429)
+        .count();
     assert!(
-        top(&first) <= 1 + 2 + 4 + 50,
-        "first sync made {} requests",
+        top(&first) <= 1 + 2 + 4 + 50 + 1 + throttled,
+        "first sync made {} requests ({throttled} throttled)",
         top(&first)
     );
     assert!(
