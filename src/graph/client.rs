@@ -20,6 +20,7 @@ use crate::error::Failure;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -372,9 +373,9 @@ impl fmt::Debug for GraphClient {
 }
 
 /// What one HTTP attempt came to.
-enum Attempt {
+enum Attempt<T> {
     /// The answer, and how long it took from sending to its last byte.
-    Done(Value, Duration),
+    Done(T, Duration),
     /// Worth another try, after `Retry-After` when given.
     Retry(GraphError, Option<Duration>),
     Unauthorized(GraphError),
@@ -472,7 +473,7 @@ impl GraphClient {
     ) -> Result<Collection, GraphError> {
         let mut items = Vec::new();
         let delta_link = self
-            .for_each_page(path, query, max_page_size, |page| {
+            .for_each_page(path, query, max_page_size, None, |page| {
                 items.extend(page);
                 Ok(())
             })
@@ -490,11 +491,16 @@ impl GraphClient {
     /// to `on_page` as it arrives, so that no more than one page is held as
     /// JSON at a time. Returns the final `@odata.deltaLink`, if any. An error
     /// of `on_page` stops the reading.
+    ///
+    /// With `keep`, each item holds only the named top-level fields: the
+    /// rest is skipped as the page is parsed, never built (delta queries
+    /// take no `$select`, and send whole events).
     pub async fn for_each_page<F>(
         &self,
         path: &str,
         query: &[(&str, &str)],
         max_page_size: Option<u32>,
+        keep: Option<&[&str]>,
         mut on_page: F,
     ) -> Result<Option<String>, PageError>
     where
@@ -511,8 +517,14 @@ impl GraphClient {
             } else {
                 format!("{first_label} (page {page})")
             };
-            let (mut body, _) = self
-                .execute(
+            let parse = |bytes: &[u8]| {
+                let mut de = serde_json::Deserializer::from_slice(bytes);
+                let page = PageSeed { keep }.deserialize(&mut de)?;
+                de.end()?;
+                Ok(page)
+            };
+            let (answer, _) = self
+                .execute_parsed(
                     Method::GET,
                     url.clone(),
                     &label,
@@ -520,9 +532,10 @@ impl GraphClient {
                     extra_prefer.as_deref(),
                     Cost::SINGLE,
                     None,
+                    &parse,
                 )
                 .await?;
-            let Some(obj) = body.as_object_mut() else {
+            let Some(mut obj) = answer else {
                 return Err(GraphError::local(
                     "malformed",
                     &label,
@@ -530,9 +543,9 @@ impl GraphClient {
                 )
                 .into());
             };
-            let items = match obj.remove("value") {
-                Some(Value::Array(items)) => items,
-                _ => {
+            let items = match obj.items.take() {
+                Some(items) => items,
+                None => {
                     return Err(GraphError::local(
                         "malformed",
                         &label,
@@ -541,10 +554,10 @@ impl GraphClient {
                     .into());
                 }
             };
-            if let Some(Value::String(delta)) = obj.remove("@odata.deltaLink") {
+            if let Some(Value::String(delta)) = obj.delta_link.take() {
                 delta_link = Some(delta);
             }
-            let next = match obj.remove("@odata.nextLink") {
+            let next = match obj.next_link.take() {
                 None | Some(Value::Null) => None,
                 Some(Value::String(next)) => Some(next),
                 Some(_) => {
@@ -556,7 +569,6 @@ impl GraphClient {
                     .into());
                 }
             };
-            drop(body);
             self.progress(|p| p.page_read(items.len()));
             on_page(items).map_err(PageError::Consumer)?;
             let Some(next) = next else {
@@ -998,8 +1010,36 @@ impl GraphClient {
         body: Option<Vec<u8>>,
         extra_prefer: Option<&str>,
         cost: Cost,
-        mut lease: Option<Lease<'_>>,
+        lease: Option<Lease<'_>>,
     ) -> Result<(Value, Duration), GraphError> {
+        self.execute_parsed(
+            method,
+            url,
+            label,
+            body,
+            extra_prefer,
+            cost,
+            lease,
+            &|bytes: &[u8]| serde_json::from_slice::<Value>(bytes),
+        )
+        .await
+    }
+
+    /// [`execute`](Self::execute) with the answer's body turned into a `T`
+    /// by `parse` (an empty body is given as `null`); an answer `parse`
+    /// refuses counts as cut off, and is asked for again.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_parsed<T>(
+        &self,
+        method: Method,
+        url: Url,
+        label: &str,
+        body: Option<Vec<u8>>,
+        extra_prefer: Option<&str>,
+        cost: Cost,
+        mut lease: Option<Lease<'_>>,
+        parse: &(dyn Fn(&[u8]) -> serde_json::Result<T> + Send + Sync),
+    ) -> Result<(T, Duration), GraphError> {
         let mut attempt = 0u32;
         let mut refreshed = false;
         let mut force_refresh = false;
@@ -1025,6 +1065,7 @@ impl GraphClient {
                     extra_prefer,
                     &token,
                     lease,
+                    parse,
                 )
                 .await;
             match outcome {
@@ -1082,7 +1123,8 @@ impl GraphClient {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn attempt(
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt<T>(
         &self,
         method: &Method,
         url: &Url,
@@ -1091,7 +1133,8 @@ impl GraphClient {
         extra_prefer: Option<&str>,
         token: &secrecy::SecretString,
         lease: Lease<'_>,
-    ) -> Attempt {
+        parse: &(dyn Fn(&[u8]) -> serde_json::Result<T> + Send + Sync),
+    ) -> Attempt<T> {
         let client_request_id = new_client_request_id();
         let prefer = match extra_prefer {
             Some(extra) => format!("{PREFER}, {extra}"),
@@ -1179,10 +1222,12 @@ impl GraphClient {
         );
 
         if (200..300).contains(&status) {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Attempt::Done(Value::Null, elapsed);
-            }
-            return match serde_json::from_slice::<Value>(&bytes) {
+            let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
+                parse(b"null")
+            } else {
+                parse(&bytes)
+            };
+            return match parsed {
                 Ok(v) => Attempt::Done(v, elapsed),
                 Err(e) => {
                     let mut err = GraphError::local(
@@ -1799,6 +1844,205 @@ fn batch_payload(requests: &[BatchRequest], chunk: &[usize]) -> serde_json::Resu
     serde_json::to_vec(&BatchPayload { requests: inner })
 }
 
+/// One page of a collection as parsed: `None` when the answer is not a JSON
+/// object.
+type ParsedPage = Option<PageParts>;
+
+/// The parts of a collection page calsync reads.
+#[derive(Default)]
+struct PageParts {
+    /// `value`, when it is an array.
+    items: Option<Vec<Value>>,
+    next_link: Option<Value>,
+    delta_link: Option<Value>,
+}
+
+/// Parses a collection page, keeping of each item only the `keep` fields
+/// (all with `None`) and of the page only `value` and the two links.
+#[derive(Clone, Copy)]
+struct PageSeed<'k> {
+    keep: Option<&'k [&'k str]>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = ParsedPage;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ParsedPage, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_> {
+    type Value = ParsedPage;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a collection page")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedPage, A::Error> {
+        let mut page = PageParts::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "value" => page.items = map.next_value_seed(ItemsSeed { keep: self.keep })?,
+                "@odata.nextLink" => page.next_link = Some(map.next_value()?),
+                "@odata.deltaLink" => page.delta_link = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(page))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedPage, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<ParsedPage, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<ParsedPage, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<ParsedPage, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<ParsedPage, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<ParsedPage, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<ParsedPage, E> {
+        Ok(None)
+    }
+}
+
+/// `value` of a page: `None` when it is not an array.
+#[derive(Clone, Copy)]
+struct ItemsSeed<'k> {
+    keep: Option<&'k [&'k str]>,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = Option<Vec<Value>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let v = match self.keep {
+            None => Value::deserialize(d)?,
+            Some(_) => d
+                .deserialize_any(self)?
+                .map(Value::Array)
+                .unwrap_or(Value::Null),
+        };
+        Ok(match v {
+            Value::Array(items) => Some(items),
+            _ => None,
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_> {
+    type Value = Option<Vec<Value>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of items")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1000));
+        while let Some(item) = seq.next_element_seed(KeptFields { keep: self.keep })? {
+            items.push(item);
+        }
+        Ok(Some(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// One item: an object keeps only the `keep` fields; anything else is
+/// taken whole.
+#[derive(Clone, Copy)]
+struct KeptFields<'k> {
+    keep: Option<&'k [&'k str]>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeptFields<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        match self.keep {
+            None => Value::deserialize(d),
+            Some(_) => d.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for KeptFields<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an item")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let keep = self.keep.unwrap_or_default();
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if keep.contains(&key.as_ref()) {
+                out.insert(key.into_owned(), map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
 /// The named top-level fields of an object (everything with `None`).
 fn kept_fields(body: Value, keep: Option<&[&str]>) -> Value {
     match (body, keep) {
@@ -2013,7 +2257,7 @@ mod tests {
         let (c, _) = client(&url);
         let mut pages = Vec::new();
         let err = c
-            .for_each_page("/x", &[], None, |items| {
+            .for_each_page("/x", &[], None, None, |items| {
                 pages.push(items.len());
                 if pages.len() == 2 {
                     anyhow::bail!("not this one");
@@ -2026,6 +2270,42 @@ mod tests {
         assert_eq!(pages, [1, 1]);
         // No page is fetched after the one refused.
         assert_eq!(seen(&log).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn pages_keep_only_the_named_fields_and_odd_pages_are_named() {
+        let (url, _) = serve(|req, n, base| {
+            let body = match (req.uri.contains("odd"), n) {
+                (false, 0) => json!({
+                    "@odata.context": "x",
+                    "value": [{"id": "a", "subject": "S", "body": {"content": "long"}, "attendees": [{"x": 1}]}, 7],
+                    "@odata.nextLink": format!("{base}/x?$skip=1"),
+                }),
+                (false, _) => json!({"value": [], "@odata.deltaLink": format!("{base}/x?$deltatoken=d")}),
+                (true, _) => json!({"value": {"id": "a"}}),
+            };
+            reply(200, &[], body.to_string())
+        })
+        .await;
+        let (c, _) = client(&url);
+        let mut all = Vec::new();
+        let delta = c
+            .for_each_page("/x", &[], None, Some(&["id", "subject"]), |items| {
+                all.extend(items);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(all, [json!({"id": "a", "subject": "S"}), json!(7)]);
+        assert!(delta.unwrap().ends_with("$deltatoken=d"));
+        let err = c
+            .for_each_page("/odd", &[], None, Some(&["id"]), |_| Ok(()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PageError::Graph(e) if e.message.contains("no `value` array")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -218,6 +218,7 @@ impl GraphCalendar {
                     ("$top", PAGE_SIZE),
                 ],
                 None,
+                None,
                 |items| {
                     out.reserve(items.len());
                     for item in &items {
@@ -318,6 +319,7 @@ impl SourceProvider for GraphCalendar {
                         ("$select", select.as_str()),
                     ],
                     None,
+                    None,
                     |items| {
                         for item in &items {
                             if let Some(ev) = self.source_event(item)?
@@ -393,10 +395,14 @@ impl GraphCalendar {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<PieceChanges, PageError> {
+        // Delta takes no `$select`: what is not needed is skipped as the page
+        // is parsed.
+        let select = self.source_select();
+        let keep: Vec<&str> = select.split(',').chain(["@removed"]).collect();
         let mut changes = Vec::new();
         let delta_link = self
             .client
-            .for_each_page(path, query, Some(DELTA_PAGE_SIZE), |items| {
+            .for_each_page(path, query, Some(DELTA_PAGE_SIZE), Some(&keep), |items| {
                 changes.reserve(items.len());
                 for item in &items {
                     let item_id = str_field(item, "id")
