@@ -21,7 +21,7 @@
 //! | `SUMMARY`, `LOCATION`, `DESCRIPTION` | subject, location, text body (TEXT escapes undone) |
 //! | `CATEGORIES` (comma lists, repeated) | categories, in order, blanks dropped |
 //! | `DTSTART;VALUE=DATE` | an all-day event (`EventTime::Date`) |
-//! | `DTSTART` with `Z` / `TZID` / neither | an instant: UTC / that zone (see [`tz`](self#time-zones)) / the calendar's `X-WR-TIMEZONE` (Google), else UTC |
+//! | `DTSTART` with `Z` / `TZID` / neither | an instant: UTC / that zone (see below) / the calendar's `X-WR-TIMEZONE` (Google), else UTC |
 //!
 //! An event ends at `DTEND`, else `DTSTART` + `DURATION` (days count in
 //! local time, hours exactly), else one day later (all-day) or when it
@@ -43,13 +43,21 @@
 //! same instance. An override without `CLASS` takes its series' `CLASS`, so
 //! that a private series stays private. Only instances that start in the
 //! window are returned (both ends included), and expansion stops at the
-//! window's end and fails past [`recur::MAX_SCANNED`] instances.
+//! window's end and fails past [`MAX_RECURRENCE_SCAN`] instances.
 //!
 //! # Time zones
 //!
-//! See [`tz`]: IANA names, Windows names (CLDR mapping), Mozilla/Apple path
-//! names, and `VTIMEZONE` blocks (their `X-LIC-LOCATION`, else their own
-//! rules). An unknown zone is an error naming the `TZID` and its line.
+//! A `TZID` is resolved, in this order, as an IANA name (`Europe/Berlin`,
+//! any case); a Windows name as Outlook writes them (`W. Europe Standard
+//! Time`), through the CLDR `windowsZones` mapping of the
+//! `windows-timezones` crate; a path ending in an IANA name, as Mozilla and
+//! older Apple software write them (`/mozilla.org/20050126_1/Europe/Berlin`);
+//! and last the file's `VTIMEZONE` of that `TZID`: its `X-LIC-LOCATION`
+//! when that is an IANA name, otherwise its own `STANDARD`/`DAYLIGHT` rules
+//! (Outlook's "Customized Time Zone", say). Anything else is an error naming
+//! the `TZID` and its line: a guessed zone would move events silently. A
+//! local time a daylight-saving change skips is read with the offset before
+//! the change, and one that occurs twice is the first (RFC 5545 §3.3.5).
 //!
 //! # Errors and privacy
 //!
@@ -66,9 +74,12 @@
 //! its source key ([`copy_uid`]), so that subscribers see an update rather
 //! than a new event, with `DTSTAMP`, `SEQUENCE`, `DTSTART`/`DTEND` (UTC, or
 //! `VALUE=DATE`), `SUMMARY`, `TRANSP` and `X-MICROSOFT-CDO-BUSYSTATUS`,
-//! `CLASS:PUBLIC`, `LOCATION`/`DESCRIPTION`/`CATEGORIES` only when the
-//! payload holds them (an HTML body also as `X-ALT-DESC`), and calsync's
-//! marker, `X-CALSYNC-SOURCE-KEY` and `X-CALSYNC-CONTENT-HASH`.
+//! `CLASS:PUBLIC`, `X-MICROSOFT-CDO-ALLDAYEVENT` (so that the all-day flag
+//! reads back as written), `LOCATION`/`DESCRIPTION`/`CATEGORIES` only when
+//! the payload holds them (an HTML body also as `X-ALT-DESC`), and
+//! calsync's marker, `X-CALSYNC-SOURCE-KEY` and `X-CALSYNC-CONTENT-HASH`.
+//! A show-as iCalendar has no word for (`unknown`) is kept in
+//! `X-CALSYNC-SHOW-AS`. Instants are written to the second.
 //!
 //! Copies are sorted by start, then `UID`. A copy no write touches keeps its
 //! bytes; one written gets `DTSTAMP` = now and its `SEQUENCE` raised. Every
@@ -82,14 +93,15 @@
 
 mod doc;
 mod provider;
-pub mod recur;
+mod recur;
 mod source;
 mod target;
 mod text;
 mod time;
-pub mod tz;
+mod tz;
 
 pub use provider::{IcsLocation, IcsSource, IcsTarget, MAX_DOWNLOAD_BYTES};
+pub use recur::MAX_SCANNED as MAX_RECURRENCE_SCAN;
 pub use source::parse_events;
 pub use target::{IcsCopy, TargetCalendar, copy_uid};
 

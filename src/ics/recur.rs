@@ -14,13 +14,13 @@
 //! end, or one that fires every second, cannot run forever.
 
 use super::time::{Written, parse_written};
-use chrono::{NaiveDateTime, NaiveTime, TimeZone};
-use rrule::{RRule, RRuleSet, Unvalidated};
+use chrono::{Duration, NaiveDateTime, NaiveTime, TimeZone};
+use rrule::{Frequency, RRule, RRuleSet, Unvalidated};
 use std::ops::RangeInclusive;
 
 /// The most occurrences one rule set may produce before the end of the range
 /// asked for (counted from its start, not only those inside the range).
-pub(crate) const MAX_SCANNED: usize = 200_000;
+pub const MAX_SCANNED: usize = 200_000;
 
 /// Rewrites a rule for wall-clock expansion: `UNTIL` becomes the wall-clock
 /// time `until_wall` gives (a DATE `UNTIL` includes its whole day), `X-`
@@ -73,9 +73,7 @@ pub(crate) fn expand(
     range: RangeInclusive<NaiveDateTime>,
     max_scanned: usize,
 ) -> Result<Vec<NaiveDateTime>, String> {
-    let dt_start = rrule::Tz::UTC.from_utc_datetime(&start);
-    let mut set = RRuleSet::new(dt_start).limit();
-    let mut any = false;
+    let mut out = Vec::new();
     for value in rules {
         let Some(text) = wall_clock_rule(value, start, until_wall)? else {
             continue;
@@ -83,17 +81,61 @@ pub(crate) fn expand(
         let rule: RRule<Unvalidated> = text
             .parse()
             .map_err(|e| format!("its RRULE cannot be read ({e})"))?;
-        let rule = rule
-            .validate(dt_start)
-            .map_err(|e| format!("its RRULE is not valid ({e})"))?;
-        set = set.rrule(rule);
-        any = true;
+        out.extend(expand_rule(rule, start, &range, max_scanned)?);
     }
-    if !any {
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// One rule's wall-clock times within `range`.
+///
+/// A daily or weekly rule without `COUNT` repeats whole periods of
+/// `INTERVAL` days or weeks, so it is started at the last such period
+/// before the range rather than at `start`: a rule that began years ago
+/// need not be walked through week by week.
+fn expand_rule(
+    rule: RRule<Unvalidated>,
+    start: NaiveDateTime,
+    range: &RangeInclusive<NaiveDateTime>,
+    max_scanned: usize,
+) -> Result<Vec<NaiveDateTime>, String> {
+    let check = rule
+        .clone()
+        .validate(rrule::Tz::UTC.from_utc_datetime(&start))
+        .map_err(|e| format!("its RRULE is not valid ({e})"))?;
+    let period_days = match check.get_freq() {
+        Frequency::Daily => Some(1),
+        Frequency::Weekly => Some(7),
+        _ => None,
+    };
+    let mut first = start;
+    if let Some(days) = period_days
+        && check.get_count().is_none()
+    {
+        let period = Duration::days(days * i64::from(check.get_interval().max(1)));
+        let skip = (*range.start() - Duration::days(7)) - start;
+        if skip > period {
+            let periods = skip.num_seconds() / period.num_seconds();
+            first = start + period * i32::try_from(periods).unwrap_or(0);
+        }
+    }
+    if let Some(until) = check.get_until()
+        && until.naive_utc() < first
+    {
         return Ok(Vec::new());
     }
+    let dt_start = rrule::Tz::UTC.from_utc_datetime(&first);
+    let rule = rule
+        .validate(dt_start)
+        .map_err(|e| format!("its RRULE is not valid ({e})"))?;
     let mut out = Vec::new();
-    for (n, occurrence) in set.into_iter().enumerate() {
+    for (n, occurrence) in RRuleSet::new(dt_start)
+        .limit()
+        .rrule(rule)
+        .into_iter()
+        .enumerate()
+    {
         if n >= max_scanned {
             return Err(format!(
                 "its RRULE gives more than {max_scanned} occurrences before the end of the \
@@ -199,5 +241,27 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn starting_late_gives_the_same_instances_as_walking_from_the_start() {
+        for rule in [
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;WKST=SU",
+            "FREQ=WEEKLY;INTERVAL=3",
+            "FREQ=DAILY;INTERVAL=5;BYHOUR=9,17",
+            "FREQ=DAILY;INTERVAL=2;UNTIL=20261020T000000Z",
+        ] {
+            let start = at("2015-01-06 09:00");
+            let range = at("2026-10-01 00:00")..=at("2026-12-31 00:00");
+            let late = expand(start, &[rule], &same, range.clone(), MAX_SCANNED).unwrap();
+            let walked: Vec<NaiveDateTime> =
+                expand(start, &[rule], &same, start..=*range.end(), MAX_SCANNED)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|t| range.contains(t))
+                    .collect();
+            assert!(!late.is_empty(), "{rule}");
+            assert_eq!(late, walked, "{rule}");
+        }
     }
 }

@@ -82,11 +82,19 @@ pub fn parse_events(
             .ok_or_else(|| {
                 IcsError::event(origin, uid, rid.line, "its RECURRENCE-ID cannot be read")
             })?;
-        let key = SourceKey::occurrence(uid, original.time.as_utc());
+        // An all-day series names its instances by date, however the
+        // override writes its RECURRENCE-ID.
+        let original_time = match (s, original.time) {
+            (Some(s), EventTime::Instant(_)) if s.timing.all_day => {
+                EventTime::Date(original.written_date)
+            }
+            (_, t) => t,
+        };
+        let key = SourceKey::occurrence(uid, original_time.as_utc());
         if !overridden.insert(key.clone()) {
             continue;
         }
-        if s.is_some_and(|s| s.excludes(&original.time, original.written_date)) {
+        if s.is_some_and(|s| s.excludes(&original_time, original.written_date)) {
             continue;
         }
         let mut timing = Timing::read(c, &mut zones, origin, uid)?;

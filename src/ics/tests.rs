@@ -1384,3 +1384,37 @@ proptest! {
         prop_assert_eq!(back.render("Random ; name, with \\ escapes"), text);
     }
 }
+
+#[test]
+fn an_all_day_override_with_a_date_time_recurrence_id_replaces_its_date() {
+    let file = one_event(
+        "UID:d\nDTSTART;VALUE=DATE:20261005\nRRULE:FREQ=DAILY;COUNT=3\nSUMMARY:x\nEND:VEVENT\n\
+         BEGIN:VEVENT\nUID:d\nRECURRENCE-ID:20261006T000000\nDTSTART;VALUE=DATE:20261010\n\
+         SUMMARY:moved",
+    );
+    let ev = read(file.as_bytes());
+    let got: Vec<(SourceKey, EventTime, &str)> = ev
+        .iter()
+        .map(|e| (e.key.clone(), e.start, e.subject.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                SourceKey::occurrence("d", utc(2026, 10, 5, 0, 0)),
+                day(2026, 10, 5),
+                "x"
+            ),
+            (
+                SourceKey::occurrence("d", utc(2026, 10, 7, 0, 0)),
+                day(2026, 10, 7),
+                "x"
+            ),
+            (
+                SourceKey::occurrence("d", utc(2026, 10, 6, 0, 0)),
+                day(2026, 10, 10),
+                "moved"
+            ),
+        ]
+    );
+}
