@@ -36,8 +36,8 @@ pub enum IcsLocation {
 impl IcsLocation {
     /// Reads a location as written in a setting: `https://…` (or
     /// `webcal://…`, which means https) is a URL, `http://…` is one only for
-    /// a loopback host, any other scheme is refused, and anything else is a
-    /// path.
+    /// a loopback host, `file://…` is a path, any other scheme is refused,
+    /// and anything else is a path.
     pub fn parse(s: &str) -> anyhow::Result<IcsLocation> {
         let s = s.trim();
         let lower = s.to_ascii_lowercase();
@@ -53,6 +53,12 @@ impl IcsLocation {
         let url = Url::parse(&with_scheme).map_err(|e| {
             anyhow!("\"{s}\" is not a valid URL ({e}); give an https:// URL or a file path")
         })?;
+        if url.scheme() == "file" {
+            return url
+                .to_file_path()
+                .map(IcsLocation::Path)
+                .map_err(|()| anyhow!("\"{s}\" is not a file URL of this machine; give a path"));
+        }
         check_url(&url)?;
         Ok(IcsLocation::Url(url))
     }
@@ -426,6 +432,11 @@ mod tests {
         let e = IcsLocation::parse("http://example.com/x.ics").unwrap_err();
         assert!(e.to_string().contains("https://"), "{e}");
         assert!(IcsLocation::parse("ftp://example.com/x.ics").is_err());
+        #[cfg(unix)]
+        assert_eq!(
+            IcsLocation::parse("file:///srv/cal/public.ics").unwrap(),
+            IcsLocation::Path(PathBuf::from("/srv/cal/public.ics"))
+        );
         assert!(IcsLocation::parse("https://u:p@example.com/x.ics").is_err());
     }
 

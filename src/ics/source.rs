@@ -68,12 +68,15 @@ pub fn parse_events(
         let rid = c
             .prop("RECURRENCE-ID")
             .ok_or_else(|| IcsError::event(origin, uid, c.line, "its RECURRENCE-ID is missing"))?;
-        let own_start_zone = c
-            .prop("DTSTART")
-            .and_then(|p| p.param("TZID"))
-            .map(str::to_string);
+        // A RECURRENCE-ID without zone is read in the override's own
+        // DTSTART zone, else its series' (not as a floating time).
+        let own_start_zone = c.prop("DTSTART").and_then(|p| {
+            p.param("TZID")
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| (t.to_string(), p.line))
+        });
         let default_zone = match (&own_start_zone, s) {
-            (Some(id), _) => Some(zones.resolve(id, c.line)?),
+            (Some((id, line)), _) => Some(zones.resolve(id, *line).map_err(|e| e.for_event(uid))?),
             (None, Some(s)) if s.timing.has_tzid => Some(s.timing.zone.clone()),
             _ => None,
         };

@@ -1418,3 +1418,15 @@ fn an_all_day_override_with_a_date_time_recurrence_id_replaces_its_date() {
         ]
     );
 }
+
+#[test]
+fn exdate_as_a_date_or_without_its_zone_still_removes_the_instance() {
+    // A timed series: one EXDATE;VALUE=DATE (the whole day), and one written
+    // without the TZID of its DTSTART, which means the series' zone.
+    let file = one_event(
+        "UID:t\nDTSTART;TZID=Europe/Berlin:20261005T090000\nRRULE:FREQ=DAILY;COUNT=4\n\
+         EXDATE;VALUE=DATE:20261006\nEXDATE:20261007T090000\nSUMMARY:x",
+    );
+    let starts: Vec<EventTime> = read(file.as_bytes()).iter().map(|e| e.start).collect();
+    assert_eq!(starts, vec![at(2026, 10, 5, 7, 0), at(2026, 10, 8, 7, 0)]);
+}
