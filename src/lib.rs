@@ -14,7 +14,8 @@
 //!    request to Graph (bearer auth, paging, batching, retries, throttling).
 //! 4. [`provider`] defines the source and target abstractions; [`graph::provider`]
 //!    implements them over Graph, turning Graph events into the neutral
-//!    [`model`] types.
+//!    [`model`] types. [`ics`] reads an iCalendar (`.ics`) file or URL as a
+//!    source and publishes into an `.ics` file as a target.
 //! 5. [`planner`] decides, with no I/O, what to create, update and delete, using
 //!    the filter and copy [`policy`]; [`validate`] turns the same decision into
 //!    a report of problems for `calsync validate`.
@@ -28,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod ics;
 pub mod logging;
 pub mod model;
 pub mod planner;

@@ -1,0 +1,453 @@
+//! `.ics` files behind the provider traits: [`IcsSource`] reads a file or
+//! an `https://` URL, [`IcsTarget`] publishes into a file.
+
+use super::{IcsError, TargetCalendar, parse_events};
+use crate::model::{ManagedEvent, SourceEvent, Window};
+use crate::planner::Plan;
+use crate::provider::{ApplyReport, InspectableTarget, SourceProvider, TargetProvider};
+use crate::validate::InspectedCopy;
+use anyhow::{Context, anyhow};
+use chrono::Utc;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::{Host, Url};
+
+/// The largest source file calsync downloads (50 MB).
+pub const MAX_DOWNLOAD_BYTES: u64 = 50 * 1024 * 1024;
+
+/// How long a download may take, connection included.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Redirects followed when downloading (each must stay on https, or on a
+/// loopback host).
+const MAX_REDIRECTS: usize = 5;
+
+/// Where an `.ics` source lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IcsLocation {
+    /// A local file.
+    Path(PathBuf),
+    /// An `https://` URL (`http://` only on a loopback host).
+    Url(Url),
+}
+
+impl IcsLocation {
+    /// Reads a location as written in a setting: `https://…` (or
+    /// `webcal://…`, which means https) is a URL, `http://…` is one only for
+    /// a loopback host, `file://…` is a path, any other scheme is refused,
+    /// and anything else is a path.
+    pub fn parse(s: &str) -> anyhow::Result<IcsLocation> {
+        let s = s.trim();
+        let lower = s.to_ascii_lowercase();
+        let with_scheme = if let Some(rest) = lower.strip_prefix("webcal://") {
+            format!("https://{}", &s[s.len() - rest.len()..])
+        } else {
+            s.to_string()
+        };
+        let looks_like_url = with_scheme.contains("://");
+        if !looks_like_url {
+            return Ok(IcsLocation::Path(PathBuf::from(s)));
+        }
+        let url = Url::parse(&with_scheme).map_err(|e| {
+            anyhow!("\"{s}\" is not a valid URL ({e}); give an https:// URL or a file path")
+        })?;
+        if url.scheme() == "file" {
+            return url
+                .to_file_path()
+                .map(IcsLocation::Path)
+                .map_err(|()| anyhow!("\"{s}\" is not a file URL of this machine; give a path"));
+        }
+        check_url(&url)?;
+        Ok(IcsLocation::Url(url))
+    }
+}
+
+/// Whether a URL may be fetched: https, or http on a loopback host; no
+/// user name or password in it.
+fn check_url(url: &Url) -> anyhow::Result<()> {
+    let shown = redacted(url);
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(anyhow!(
+            "the calendar URL {shown} holds a user name or password, which calsync does not send"
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(anyhow!(
+            "the calendar URL {shown} is plain http:// to a host that is not loopback; use https://"
+        )),
+        other => Err(anyhow!(
+            "the calendar URL {shown} has the scheme \"{other}\"; calsync reads https:// URLs and files"
+        )),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A URL as calsync shows it: scheme, host and port, and the last path
+/// segment only. Published calendar URLs often carry a secret token in
+/// their path, which must not end up in logs.
+fn redacted(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    match segments.as_slice() {
+        [] => format!("{}://{host}{port}/", url.scheme()),
+        [only] => format!("{}://{host}{port}/{only}", url.scheme()),
+        [.., last] => format!("{}://{host}{port}/…/{last}", url.scheme()),
+    }
+}
+
+impl fmt::Display for IcsLocation {
+    /// The path, or the URL without the middle of its path (see
+    /// [`IcsLocation::parse`]): a published calendar's URL is often secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IcsLocation::Path(p) => write!(f, "{}", p.display()),
+            IcsLocation::Url(u) => f.write_str(&redacted(u)),
+        }
+    }
+}
+
+/// An `.ics` file or URL as the source calendar. The whole file is read on
+/// every run (it has no way to tell what changed).
+#[derive(Debug, Clone)]
+pub struct IcsSource {
+    location: IcsLocation,
+    timeout: Duration,
+    max_bytes: u64,
+}
+
+impl IcsSource {
+    /// A source read from `location`, with a 60-second download timeout and
+    /// a [`MAX_DOWNLOAD_BYTES`] size cap.
+    pub fn new(location: IcsLocation) -> Self {
+        IcsSource {
+            location,
+            timeout: DOWNLOAD_TIMEOUT,
+            max_bytes: MAX_DOWNLOAD_BYTES,
+        }
+    }
+
+    /// Sets the download timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the size cap of a download or file.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Where the source is.
+    pub fn location(&self) -> &IcsLocation {
+        &self.location
+    }
+
+    /// The file's bytes, read or downloaded whole.
+    pub async fn fetch(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.location {
+            IcsLocation::Path(p) => read_file(p, self.max_bytes),
+            IcsLocation::Url(u) => download(u, self.timeout, self.max_bytes).await,
+        }
+    }
+}
+
+fn read_file(path: &Path, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow!(
+                "the source calendar file {shown} does not exist; check the path (relative paths \
+                 are read from the directory calsync runs in)"
+            )
+        } else {
+            anyhow!("cannot read the source calendar file {shown}: {e}")
+        }
+    })?;
+    if meta.is_dir() {
+        return Err(anyhow!(
+            "the source calendar {shown} is a directory; give the path of an .ics file"
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(anyhow!(
+            "the source calendar file {shown} is {} bytes, more than the {max_bytes} calsync reads",
+            meta.len()
+        ));
+    }
+    std::fs::read(path).with_context(|| format!("cannot read the source calendar file {shown}"))
+}
+
+async fn download(url: &Url, timeout: Duration, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
+    check_url(url)?;
+    let shown = redacted(url);
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if check_url(attempt.url()).is_err() {
+            attempt.error("a redirect left https")
+        } else {
+            attempt.follow()
+        }
+    });
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("calsync/", env!("CARGO_PKG_VERSION")))
+        .redirect(policy)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(15)))
+        .build()
+        .map_err(|e| anyhow!("could not set up the HTTP client: {e}"))?;
+    let fail = |e: reqwest::Error| {
+        let why = if e.is_timeout() {
+            format!("no answer within {} seconds", timeout.as_secs())
+        } else if e.is_redirect() {
+            "the server redirected too often, or away from https".to_string()
+        } else if e.is_connect() {
+            "could not connect".to_string()
+        } else {
+            "the transfer failed".to_string()
+        };
+        anyhow!(
+            "downloading the source calendar from {shown} failed: {why}. Check the URL and the \
+             network, then run again."
+        )
+    };
+    let mut resp = client
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "text/calendar, */*;q=0.5")
+        .send()
+        .await
+        .map_err(fail)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(anyhow!(
+            "downloading the source calendar from {shown} failed: the server answered {status}. \
+             Check the URL (a published calendar's address changes when it is reset)."
+        ));
+    }
+    let too_big = || {
+        anyhow!(
+            "the source calendar at {shown} is larger than the {max_bytes} bytes calsync \
+             downloads; nothing was written"
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(fail)? {
+        if body.len() as u64 + chunk.len() as u64 > max_bytes {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+impl SourceProvider for IcsSource {
+    async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
+        let bytes = self
+            .fetch()
+            .await
+            .context("reading the source calendar failed; nothing was written")?;
+        parse_events(&bytes, window, &self.location.to_string())
+            .map_err(anyhow::Error::new)
+            .context("reading the source calendar failed; nothing was written")
+    }
+}
+
+/// An `.ics` file calsync publishes its copies into, for subscribers to
+/// read. A file that does not exist is an empty calendar and is created by
+/// the first write; its directory must exist.
+#[derive(Debug, Clone)]
+pub struct IcsTarget {
+    path: PathBuf,
+    calendar_name: String,
+}
+
+impl IcsTarget {
+    /// A target file; `calendar_name` becomes its `X-WR-CALNAME`.
+    pub fn new(path: impl Into<PathBuf>, calendar_name: impl Into<String>) -> Self {
+        IcsTarget {
+            path: path.into(),
+            calendar_name: calendar_name.into(),
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The calendar as the file holds it now, and the file's bytes (`None`
+    /// when it does not exist yet).
+    pub fn load(&self) -> anyhow::Result<(TargetCalendar, Option<Vec<u8>>)> {
+        let shown = self.path.display();
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                let cal =
+                    TargetCalendar::parse(&bytes, &shown.to_string()).map_err(|e: IcsError| {
+                        anyhow::Error::new(e).context(format!(
+                            "the target file {shown} is not an iCalendar file calsync can update; \
+                         calsync does not overwrite it. Fix or move the file, or choose \
+                         another path"
+                        ))
+                    })?;
+                Ok((cal, Some(bytes)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = parent_dir(&self.path);
+                if !dir.is_dir() {
+                    return Err(anyhow!(
+                        "the directory {} of the target file {shown} does not exist; create it \
+                         first (calsync creates the file, not its directory)",
+                        dir.display()
+                    ));
+                }
+                Ok((TargetCalendar::new(), None))
+            }
+            Err(e) => Err(anyhow!("cannot read the target file {shown}: {e}")),
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+impl TargetProvider for IcsTarget {
+    async fn read_managed(&self, window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
+        let (cal, _) = self
+            .load()
+            .context("reading the target calendar failed; nothing was written")?;
+        Ok(cal.managed_in(window))
+    }
+
+    /// Rereads the file (so that events added by hand since the read are
+    /// kept), applies the plan and replaces the file in one rename. An empty
+    /// plan, or one that changes nothing, leaves the file untouched.
+    async fn apply(&self, plan: &Plan) -> anyhow::Result<ApplyReport> {
+        if plan.is_empty() {
+            return Ok(ApplyReport::default());
+        }
+        let (mut cal, before) = self.load()?;
+        let report = cal.apply(plan, Utc::now());
+        let after = cal.render(&self.calendar_name);
+        if before.as_deref() != Some(after.as_bytes()) {
+            write_atomically(&self.path, after.as_bytes())?;
+        }
+        Ok(report)
+    }
+}
+
+impl InspectableTarget for IcsTarget {
+    async fn read_for_validation(&self) -> anyhow::Result<Vec<InspectedCopy>> {
+        let (cal, _) = self.load().context("reading the target calendar failed")?;
+        Ok(cal.inspected())
+    }
+}
+
+/// Replaces a file by writing a temporary file beside it and renaming it
+/// over the old one, so that a reader sees the old file or the new one,
+/// never half of either. An existing file keeps its permissions; a new one
+/// gets the usual ones for a new file. A symbolic link is followed: the
+/// file it points to is replaced.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+            .with_context(|| format!("cannot follow the link {}", path.display()))?,
+        _ => path.to_path_buf(),
+    };
+    let dir = parent_dir(&target);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow!("the target path {} names no file", path.display()))?;
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let permissions = std::fs::metadata(&target).ok().map(|m| m.permissions());
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        if let Some(p) = permissions {
+            file.set_permissions(p)?;
+        }
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, &target)?;
+        #[cfg(unix)]
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("cannot write the target file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            IcsLocation::parse("cal/public.ics").unwrap(),
+            IcsLocation::Path(PathBuf::from("cal/public.ics"))
+        );
+        let IcsLocation::Url(u) = IcsLocation::parse("webcal://example.com/a/b.ics").unwrap()
+        else {
+            panic!("not a URL");
+        };
+        assert_eq!(u.as_str(), "https://example.com/a/b.ics");
+        assert!(IcsLocation::parse("http://127.0.0.1:8080/x.ics").is_ok());
+        assert!(IcsLocation::parse("http://localhost/x.ics").is_ok());
+        let e = IcsLocation::parse("http://example.com/x.ics").unwrap_err();
+        assert!(e.to_string().contains("https://"), "{e}");
+        assert!(IcsLocation::parse("ftp://example.com/x.ics").is_err());
+        #[cfg(unix)]
+        assert_eq!(
+            IcsLocation::parse("file:///srv/cal/public.ics").unwrap(),
+            IcsLocation::Path(PathBuf::from("/srv/cal/public.ics"))
+        );
+        assert!(IcsLocation::parse("https://u:p@example.com/x.ics").is_err());
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_secret_part() {
+        let loc = IcsLocation::parse(
+            "https://calendar.example.com/calendar/ical/team%40example.com/private-0123456789abcdef/basic.ics",
+        )
+        .unwrap();
+        let shown = loc.to_string();
+        assert_eq!(shown, "https://calendar.example.com/…/basic.ics");
+        assert!(!shown.contains("0123456789abcdef"));
+    }
+}
