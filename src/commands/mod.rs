@@ -26,10 +26,11 @@ impl Context<'_> {
     }
 }
 
-/// The async runtime for commands that talk to Graph.
+/// The async runtime for commands that talk to Graph: one thread. A run
+/// waits on Graph, not on the processor, and one thread keeps memory low
+/// (each extra thread brings its own allocator arena).
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }

@@ -459,115 +459,143 @@ impl TargetProvider for GraphCalendar {
     }
 
     async fn apply(&self, plan: &Plan) -> anyhow::Result<ApplyReport> {
-        #[derive(Clone, Copy, PartialEq)]
-        enum Kind {
-            Create,
-            Update,
-            Delete,
-        }
-        let mut requests = Vec::with_capacity(plan.writes());
-        let mut meta = Vec::with_capacity(plan.writes());
         let events_path = format!("{}/events", self.calendar_path());
         let encoding = |e: serde_json::Error| anyhow!("could not encode an event for Graph: {e}");
-        for c in &plan.creates {
-            let mut body = payload_json(&c.payload, &c.marker);
-            body["transactionId"] = json!(c.transaction_id);
-            requests.push(
-                BatchRequest::with_body(Method::POST, events_path.clone(), &body)
-                    .map_err(encoding)?,
-            );
-            meta.push((Kind::Create, c.payload.start, meta.len()));
-        }
-        for u in &plan.updates {
-            requests.push(
-                BatchRequest::with_body(
-                    Method::PATCH,
-                    self.event_path(&u.target_id),
-                    &payload_json(&u.payload, &u.marker),
-                )
-                .map_err(encoding)?,
-            );
-            meta.push((
-                Kind::Update,
-                u.payload.start,
-                meta.len() - plan.creates.len(),
-            ));
-        }
-        for d in &plan.deletes {
-            requests.push(BatchRequest::bare(
-                Method::DELETE,
-                self.event_path(&d.target_id),
-            ));
-            meta.push((
-                Kind::Delete,
-                d.start,
-                meta.len() - plan.creates.len() - plan.updates.len(),
-            ));
-        }
-        // Of an answer, only the id of a created event is used.
-        let outcomes = self.client.batch_keeping(requests, Some(&["id"])).await;
-        let mut report = ApplyReport::default();
-        for ((kind, start, index), outcome) in meta.into_iter().zip(outcomes) {
-            let action = match kind {
-                Kind::Create => "create",
-                Kind::Update => "update",
-                Kind::Delete => "delete",
-            };
-            let mut created_id = None;
-            let error = match outcome {
-                Ok(resp) if (200..300).contains(&resp.status) => {
-                    created_id = str_field(&resp.body, "id")
-                        .filter(|id| !id.is_empty())
-                        .map(str::to_string);
-                    None
+        let request = |kind: Kind, index: usize| -> anyhow::Result<(BatchRequest, EventTime)> {
+            Ok(match kind {
+                Kind::Create => {
+                    let c = &plan.creates[index];
+                    let mut body = payload_json(&c.payload, &c.marker);
+                    body["transactionId"] = json!(c.transaction_id);
+                    (
+                        BatchRequest::with_body(Method::POST, events_path.clone(), &body)
+                            .map_err(encoding)?,
+                        c.payload.start,
+                    )
                 }
-                // Already gone counts as deleted (GRAPH.md §5).
-                Ok(resp) if kind == Kind::Delete && resp.status == 404 => None,
-                Ok(resp) => Some(format!("Graph answered {}", resp.status)),
-                Err(e) if kind == Kind::Delete && e.is_not_found() => None,
-                Err(e) => Some(e.to_string()),
-            };
-            match error {
-                None => match kind {
-                    Kind::Create => {
-                        report.created += 1;
-                        // A create answered without an id is counted but
-                        // not reported as done: the caller must read the
-                        // target to learn it.
-                        if let (Some(target_id), Some(c)) = (created_id, plan.creates.get(index)) {
-                            report.done.push(Applied::Created {
-                                target_id,
-                                marker: c.marker.clone(),
-                            });
-                        }
-                    }
-                    Kind::Update => {
-                        report.updated += 1;
-                        if let Some(u) = plan.updates.get(index) {
-                            report.done.push(Applied::Updated {
-                                target_id: u.target_id.clone(),
-                                marker: u.marker.clone(),
-                            });
-                        }
-                    }
-                    Kind::Delete => {
-                        report.deleted += 1;
-                        if let Some(d) = plan.deletes.get(index) {
-                            report.done.push(Applied::Deleted {
-                                target_id: d.target_id.clone(),
-                                key: d.key.clone(),
-                            });
-                        }
-                    }
-                },
-                Some(error) => report.failures.push(WriteFailure {
-                    action,
-                    start: start.to_string(),
-                    error,
-                }),
+                Kind::Update => {
+                    let u = &plan.updates[index];
+                    (
+                        BatchRequest::with_body(
+                            Method::PATCH,
+                            self.event_path(&u.target_id),
+                            &payload_json(&u.payload, &u.marker),
+                        )
+                        .map_err(encoding)?,
+                        u.payload.start,
+                    )
+                }
+                Kind::Delete => {
+                    let d = &plan.deletes[index];
+                    (
+                        BatchRequest::bare(Method::DELETE, self.event_path(&d.target_id)),
+                        d.start,
+                    )
+                }
+            })
+        };
+        let writes: Vec<(Kind, usize)> = (0..plan.creates.len())
+            .map(|i| (Kind::Create, i))
+            .chain((0..plan.updates.len()).map(|i| (Kind::Update, i)))
+            .chain((0..plan.deletes.len()).map(|i| (Kind::Delete, i)))
+            .collect();
+        let mut report = ApplyReport::default();
+        // The requests of a long plan are encoded a slice at a time, so that
+        // a first sync of thousands of events does not hold every body at
+        // once; a slice is long enough that the pause between two is rare.
+        for slice in writes.chunks(APPLY_SLICE) {
+            let mut requests = Vec::with_capacity(slice.len());
+            let mut meta = Vec::with_capacity(slice.len());
+            for &(kind, index) in slice {
+                let (req, start) = request(kind, index)?;
+                requests.push(req);
+                meta.push((kind, start, index));
             }
+            // Of an answer, only the id of a created event is used.
+            let outcomes = self.client.batch_keeping(requests, Some(&["id"])).await;
+            record_outcomes(plan, meta, outcomes, &mut report);
         }
         Ok(report)
+    }
+}
+
+/// What a write of [`GraphCalendar::apply`] is.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// Writes encoded and sent as one call of the batching client.
+const APPLY_SLICE: usize = 2000;
+
+/// Adds the outcomes of a slice of writes to the report.
+fn record_outcomes(
+    plan: &Plan,
+    meta: Vec<(Kind, EventTime, usize)>,
+    outcomes: Vec<Result<crate::graph::client::BatchResponse, GraphError>>,
+    report: &mut ApplyReport,
+) {
+    for ((kind, start, index), outcome) in meta.into_iter().zip(outcomes) {
+        let action = match kind {
+            Kind::Create => "create",
+            Kind::Update => "update",
+            Kind::Delete => "delete",
+        };
+        let mut created_id = None;
+        let error = match outcome {
+            Ok(resp) if (200..300).contains(&resp.status) => {
+                created_id = str_field(&resp.body, "id")
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string);
+                None
+            }
+            // Already gone counts as deleted (GRAPH.md §5).
+            Ok(resp) if kind == Kind::Delete && resp.status == 404 => None,
+            Ok(resp) => Some(format!("Graph answered {}", resp.status)),
+            Err(e) if kind == Kind::Delete && e.is_not_found() => None,
+            Err(e) => Some(e.to_string()),
+        };
+        match error {
+            None => match kind {
+                Kind::Create => {
+                    report.created += 1;
+                    // A create answered without an id is counted but
+                    // not reported as done: the caller must read the
+                    // target to learn it.
+                    if let (Some(target_id), Some(c)) = (created_id, plan.creates.get(index)) {
+                        report.done.push(Applied::Created {
+                            target_id,
+                            marker: c.marker.clone(),
+                        });
+                    }
+                }
+                Kind::Update => {
+                    report.updated += 1;
+                    if let Some(u) = plan.updates.get(index) {
+                        report.done.push(Applied::Updated {
+                            target_id: u.target_id.clone(),
+                            marker: u.marker.clone(),
+                        });
+                    }
+                }
+                Kind::Delete => {
+                    report.deleted += 1;
+                    if let Some(d) = plan.deletes.get(index) {
+                        report.done.push(Applied::Deleted {
+                            target_id: d.target_id.clone(),
+                            key: d.key.clone(),
+                        });
+                    }
+                }
+            },
+            Some(error) => report.failures.push(WriteFailure {
+                action,
+                start: start.to_string(),
+                error,
+            }),
+        }
     }
 }
 

@@ -541,7 +541,10 @@ pub fn save(dir: &Path, state: &SyncState) -> anyhow::Result<()> {
         items: state.pieces.iter().map(|p| &p.items).collect(),
         copies,
     };
-    write_atomically(&snapshot_path(dir), &serde_json::to_vec(&snapshot)?)?;
+    // Streamed to the file: on a large calendar the text is megabytes.
+    write_atomically_with(&snapshot_path(dir), |w| {
+        serde_json::to_writer(w, &snapshot).map_err(std::io::Error::from)
+    })?;
     let head = Head {
         version: STATE_VERSION,
         fingerprint: state.fingerprint.clone(),
@@ -594,6 +597,14 @@ pub fn mark_writing(dir: &Path) -> anyhow::Result<()> {
 /// Writes a file of the state dir: a temporary file (0600) in the same
 /// directory, flushed to disk, renamed over the old one, directory flushed.
 fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    write_atomically_with(path, |w| w.write_all(contents))
+}
+
+/// [`write_atomically`], the contents written by `fill` through a buffer.
+fn write_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -616,7 +627,10 @@ fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
             options.mode(0o600);
         }
         let mut file = options.open(&temp)?;
-        file.write_all(contents)?;
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut file);
+        fill(&mut buffered)?;
+        buffered.flush()?;
+        drop(buffered);
         file.sync_all()?;
         drop(file);
         std::fs::rename(&temp, path)?;
