@@ -476,18 +476,36 @@ impl fmt::Display for DeleteReason {
 }
 
 /// What the source says about one key in the window.
-enum Desired {
-    Public { payload: EventPayload, hash: String },
+#[derive(Clone, Copy)]
+enum Wanted<'a> {
+    /// The first source event of the key passes the filter.
+    Public(&'a SourceEvent),
     NotPublic,
+    /// No source event of the key starts in the window.
+    Gone,
 }
+
+/// One key: what the source wants, and its managed copies in the window.
+struct Group<'a> {
+    wanted: Wanted<'a>,
+    /// The last of its copies in [`plan`]'s chain of copies, or [`NO_COPY`].
+    last_copy: usize,
+}
+
+const NO_COPY: usize = usize::MAX;
+
+/// Hash maps keyed by ids read from the calendars: keys are short and the
+/// tables large, so SipHash's cost shows. The seed is random per process.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// Whether a managed copy differs from the desired payload: a stale marker
 /// hash, a hand edit of an always-copied field, or a location or category set
 /// that differs. Bodies are never compared (the server rewrites them); the
 /// hash covers them.
-fn needs_update(m: &ManagedEvent, desired: &EventPayload, desired_hash: &str) -> bool {
+fn needs_update(m: &ManagedEvent, desired: &PayloadRef<'_>, desired_hash: &Hex) -> bool {
     let cur = &m.current;
-    m.marker.content_hash != desired_hash
+    m.marker.content_hash.as_bytes() != desired_hash
         || cur.subject != desired.subject
         || cur.start != desired.start
         || cur.end != desired.end
@@ -495,26 +513,62 @@ fn needs_update(m: &ManagedEvent, desired: &EventPayload, desired_hash: &str) ->
         || cur.show_as != desired.show_as
         || cur.location != desired.location
         || (cur.categories != desired.categories
-            && category_set(&cur.categories) != category_set(&desired.categories))
+            && category_set(&cur.categories) != category_set(desired.categories))
 }
 
 fn category_set(c: &[String]) -> BTreeSet<&str> {
     c.iter().map(String::as_str).collect()
 }
 
-fn delete(m: &ManagedEvent, reason: DeleteReason) -> Delete {
-    Delete {
-        target_id: m.target_id.clone(),
-        key: m.marker.source_key.clone(),
-        start: m.current.start,
-        subject: m.current.subject.clone(),
-        reason,
+/// Sort key placing times in UTC order first (a date counts as its midnight).
+type TimeOrder = (chrono::DateTime<chrono::Utc>, EventTime);
+
+fn time_order(t: &EventTime) -> TimeOrder {
+    (t.as_utc(), *t)
+}
+
+/// A create or an update decided, built once the order is known.
+struct PendingWrite<'a> {
+    order: TimeOrder,
+    source: &'a SourceEvent,
+    hash: Hex,
+    /// The copy to update; none for a create.
+    copy: Option<&'a ManagedEvent>,
+}
+
+impl<'a> PendingWrite<'a> {
+    /// The id of the copy an update rewrites.
+    fn target_id(&self) -> Option<&'a str> {
+        self.copy.map(|m| m.target_id.as_str())
     }
 }
 
-/// Sort key placing times in UTC order first (a date counts as its midnight).
-fn time_order(t: &EventTime) -> (chrono::DateTime<chrono::Utc>, EventTime) {
-    (t.as_utc(), *t)
+/// A delete decided, built once the order is known.
+struct PendingDelete<'a> {
+    order: TimeOrder,
+    copy: &'a ManagedEvent,
+    reason: DeleteReason,
+}
+
+impl<'a> PendingDelete<'a> {
+    fn new(copy: &'a ManagedEvent, reason: DeleteReason) -> Self {
+        PendingDelete {
+            order: time_order(&copy.current.start),
+            copy,
+            reason,
+        }
+    }
+
+    fn to_delete(&self) -> Delete {
+        let m = self.copy;
+        Delete {
+            target_id: m.target_id.clone(),
+            key: m.marker.source_key.clone(),
+            start: m.current.start,
+            subject: m.current.subject.clone(),
+            reason: self.reason,
+        }
+    }
 }
 
 /// Decides what to write so that the target's managed events in the window
@@ -540,131 +594,175 @@ pub fn plan(
 ) -> Plan {
     let mut out = Plan::default();
 
-    // What the source wants, per key (first event of each key in the window).
-    // The order of the maps does not matter: the output is sorted at the end
-    // on keys that are unique per entry.
-    let mut desired: HashMap<&SourceKey, Desired> = HashMap::with_capacity(source.len());
+    // One group per key, first those of the source events in the window (the
+    // first event of each key decides), then those only copies have. The
+    // order of the groups does not matter: the output is sorted at the end on
+    // keys that are unique per entry.
+    let mut group_of: FastMap<&str, usize> = FastMap::default();
+    group_of.reserve(source.len());
+    let mut groups: Vec<Group<'_>> = Vec::with_capacity(source.len());
     for ev in source.iter().filter(|ev| window.contains(&ev.start)) {
-        let std::collections::hash_map::Entry::Vacant(slot) = desired.entry(&ev.key) else {
+        let std::collections::hash_map::Entry::Vacant(slot) = group_of.entry(ev.key.as_str())
+        else {
             continue;
         };
-        let d = if is_public(ev, &policy.filter) {
-            let payload = payload(ev, &policy.copy);
-            let hash = content_hash(&payload);
-            Desired::Public { payload, hash }
+        slot.insert(groups.len());
+        let wanted = if is_public(ev, &policy.filter) {
+            Wanted::Public(ev)
         } else {
             out.skipped_non_public += 1;
-            Desired::NotPublic
+            Wanted::NotPublic
         };
-        slot.insert(d);
+        groups.push(Group {
+            wanted,
+            last_copy: NO_COPY,
+        });
     }
-    let source_empty = desired.is_empty();
+    let source_empty = groups.is_empty();
 
-    // The managed copies in the window, grouped by key, each group sorted by
-    // target id.
-    let mut seen_ids: HashSet<&str> = HashSet::with_capacity(managed.len());
-    let mut groups: HashMap<&SourceKey, Vec<&ManagedEvent>> = HashMap::with_capacity(managed.len());
+    // The managed copies in the window, chained per group: each entry holds
+    // the index of the group's previous copy.
+    let mut seen_ids: FastSet<&str> = FastSet::default();
+    seen_ids.reserve(managed.len());
+    let mut copies: Vec<(usize, &ManagedEvent)> = Vec::with_capacity(managed.len());
     for m in managed {
         if !seen_ids.insert(m.target_id.as_str()) || !window.contains(&m.current.start) {
             continue;
         }
         out.managed_in_window += 1;
-        groups.entry(&m.marker.source_key).or_default().push(m);
-    }
-    drop(seen_ids);
-    for g in groups.values_mut() {
-        if g.len() > 1 {
-            g.sort_by(|a, b| a.target_id.cmp(&b.target_id));
+        let g = *group_of
+            .entry(m.marker.source_key.as_str())
+            .or_insert_with(|| {
+                groups.push(Group {
+                    wanted: Wanted::Gone,
+                    last_copy: NO_COPY,
+                });
+                groups.len() - 1
+            });
+        if let Some(group) = groups.get_mut(g) {
+            copies.push((group.last_copy, m));
+            group.last_copy = copies.len() - 1;
         }
     }
+    drop(seen_ids);
+    drop(group_of);
 
-    let day = window_day(window);
-    for (key, d) in desired {
-        let copies = groups.remove(key).unwrap_or_default();
-        match d {
-            Desired::Public { payload, hash } => {
+    let mut canonical = Canonical::new();
+    let mut writes: Vec<PendingWrite<'_>> = Vec::new();
+    let mut deletes: Vec<PendingDelete<'_>> = Vec::new();
+    // The copies of one group, sorted by target id.
+    let mut group: Vec<&ManagedEvent> = Vec::new();
+    for g in &groups {
+        group.clear();
+        let mut at = g.last_copy;
+        while let Some(&(previous, m)) = copies.get(at) {
+            group.push(m);
+            at = previous;
+        }
+        // Target ids are unique here (the first of each was kept).
+        group.sort_unstable_by(|a, b| a.target_id.cmp(&b.target_id));
+        match g.wanted {
+            Wanted::Public(ev) => {
+                let desired = PayloadRef::of_source(ev, &policy.copy);
+                let hash = canonical.content_hash(&desired);
                 // Keep one that needs no update if any, else the smallest id.
-                let up_to_date = copies
-                    .iter()
-                    .position(|m| !needs_update(m, &payload, &hash));
-                let keep = up_to_date.or((!copies.is_empty()).then_some(0));
-                let Some(keep) = keep else {
-                    out.creates.push(Create {
-                        key: key.clone(),
-                        transaction_id: hex_string(
-                            &Canonical::new().transaction_id(key, &hash, &day),
-                        ),
-                        payload,
-                        marker: Marker {
-                            source_key: key.clone(),
-                            content_hash: hash,
-                        },
+                let up_to_date = group.iter().position(|m| !needs_update(m, &desired, &hash));
+                let Some(keep) = up_to_date.or((!group.is_empty()).then_some(0)) else {
+                    writes.push(PendingWrite {
+                        order: time_order(&ev.start),
+                        source: ev,
+                        hash,
+                        copy: None,
                     });
                     continue;
                 };
-                for (i, m) in copies.iter().enumerate() {
+                for (i, &m) in group.iter().enumerate() {
                     if i != keep {
-                        out.deletes.push(delete(m, DeleteReason::Duplicate));
+                        deletes.push(PendingDelete::new(m, DeleteReason::Duplicate));
                     } else if up_to_date.is_none() {
-                        out.updates.push(Update {
-                            target_id: m.target_id.clone(),
-                            key: key.clone(),
-                            payload: payload.clone(),
-                            marker: Marker {
-                                source_key: key.clone(),
-                                content_hash: hash.clone(),
-                            },
+                        writes.push(PendingWrite {
+                            order: time_order(&ev.start),
+                            source: ev,
+                            hash,
+                            copy: Some(m),
                         });
                     } else {
                         out.unchanged += 1;
                     }
                 }
             }
-            Desired::NotPublic => {
-                for (i, m) in copies.iter().enumerate() {
+            Wanted::NotPublic => {
+                for (i, &m) in group.iter().enumerate() {
                     let reason = if i == 0 {
                         DeleteReason::NotPublic
                     } else {
                         DeleteReason::Duplicate
                     };
-                    out.deletes.push(delete(m, reason));
+                    deletes.push(PendingDelete::new(m, reason));
+                }
+            }
+            Wanted::Gone => {
+                for (i, &m) in group.iter().enumerate() {
+                    if i > 0 {
+                        deletes.push(PendingDelete::new(m, DeleteReason::Duplicate));
+                    } else if source_empty {
+                        out.deletions_withheld += 1;
+                    } else {
+                        deletes.push(PendingDelete::new(m, DeleteReason::SourceGone));
+                    }
                 }
             }
         }
     }
-
-    // Keys with copies but no source event in the window.
-    for copies in groups.values() {
-        for (i, m) in copies.iter().enumerate() {
-            if i > 0 {
-                out.deletes.push(delete(m, DeleteReason::Duplicate));
-            } else if source_empty {
-                out.deletions_withheld += 1;
-            } else {
-                out.deletes.push(delete(m, DeleteReason::SourceGone));
-            }
-        }
-    }
+    drop(groups);
+    drop(copies);
 
     // Every entry has a distinct key (creates), (key, target id) (updates) or
-    // target id (deletes), so an unstable sort gives the one total order.
-    out.creates.sort_unstable_by(|a, b| {
-        (time_order(&a.payload.start), &a.key).cmp(&(time_order(&b.payload.start), &b.key))
+    // target id (deletes), so an unstable sort gives the one total order. The
+    // entries are sorted before they are built, so that the sort moves small
+    // records.
+    writes.sort_unstable_by(|a, b| {
+        (&a.order, &a.source.key, a.target_id()).cmp(&(&b.order, &b.source.key, b.target_id()))
     });
-    out.updates.sort_unstable_by(|a, b| {
-        (time_order(&a.payload.start), &a.key, &a.target_id).cmp(&(
-            time_order(&b.payload.start),
-            &b.key,
-            &b.target_id,
+    deletes.sort_unstable_by(|a, b| {
+        (&a.order, &a.copy.marker.source_key, &a.copy.target_id).cmp(&(
+            &b.order,
+            &b.copy.marker.source_key,
+            &b.copy.target_id,
         ))
     });
-    out.deletes.sort_unstable_by(|a, b| {
-        (time_order(&a.start), &a.key, &a.target_id).cmp(&(
-            time_order(&b.start),
-            &b.key,
-            &b.target_id,
-        ))
-    });
+
+    let day = window_day(window);
+    let updates = writes.iter().filter(|w| w.copy.is_some()).count();
+    out.creates.reserve_exact(writes.len() - updates);
+    out.updates.reserve_exact(updates);
+    for w in &writes {
+        let payload = PayloadRef::of_source(w.source, &policy.copy).to_payload();
+        let key = &w.source.key;
+        let marker = Marker {
+            source_key: key.clone(),
+            content_hash: hex_string(&w.hash),
+        };
+        match w.copy {
+            None => out.creates.push(Create {
+                key: key.clone(),
+                transaction_id: hex_string(&canonical.transaction_id(
+                    key,
+                    &marker.content_hash,
+                    &day,
+                )),
+                payload,
+                marker,
+            }),
+            Some(m) => out.updates.push(Update {
+                target_id: m.target_id.clone(),
+                key: key.clone(),
+                payload,
+                marker,
+            }),
+        }
+    }
+    out.deletes = deletes.iter().map(PendingDelete::to_delete).collect();
     out
 }
 
