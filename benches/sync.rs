@@ -19,7 +19,9 @@
 //!
 //! `calsync` runs as a child process; its CPU time and peak RSS come from
 //! `getrusage(RUSAGE_CHILDREN)` in an intermediate process that has it as its
-//! only child. Set `CALSYNC_BENCH_SIZES=1000` to run one size only.
+//! only child. Set `CALSYNC_BENCH_SIZES=1000` to run one size only, and
+//! `CALSYNC_BENCH_ONLY=plan` to time the planner alone, without any sync run
+//! (its report goes to `bench-plan.md` instead of `bench-sync.md`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -543,49 +545,52 @@ fn ms(d: Duration) -> String {
 fn report(rows: &[Row], plans: &[(String, Duration, String)], plan_n: usize) -> String {
     let mut md = String::new();
     md.push_str(&format!("Machine: {}\n\n", machine()));
-    md.push_str(
-        "| events | run | writes | HTTP requests | Graph operations | 429 (concurrency, rate) | wall | floor | wall / floor | CPU | peak RSS |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} ({}) | {} ({}, {}) | {} | {} | {:.2} | {} | {:.1} MB |\n",
-            r.events,
-            r.run,
-            r.counts,
-            r.traffic.requests(),
-            kinds(&r.traffic.http),
-            r.traffic.operations(),
-            kinds(&r.traffic.ops),
-            r.traffic.throttled,
-            r.traffic.over_concurrency,
-            r.traffic.over_rate,
-            ms(r.cost.wall),
-            ms(r.traffic.floor()),
-            r.ratio(),
-            ms(r.cost.cpu),
-            r.cost.max_rss_kb as f64 / 1024.0,
-        ));
-    }
-    md.push_str(
-        "\nFloors: max(operations × 10 ms / 4, rate bound) + serial round trips × 25 ms\n\n",
-    );
-    for r in rows {
-        let t = &r.traffic;
-        let ops = t.operations();
-        let rate = if ops > RATE_OPS {
-            format!("{} × 30 s + 10 ms", (ops - 1) / RATE_OPS)
-        } else {
-            "0".into()
-        };
-        md.push_str(&format!(
-            "- {} {}: max({ops} × 10 ms / 4 = {}, rate {rate}) + {} × 25 ms = {}\n",
-            r.events,
-            r.run,
-            ms(SLOT * u32::try_from(ops).unwrap_or(0) / SLOTS),
-            t.serial_round_trips,
-            ms(t.floor())
-        ));
+    // A planning-only run has no sync rows.
+    if !rows.is_empty() {
+        md.push_str(
+            "| events | run | writes | HTTP requests | Graph operations | 429 (concurrency, rate) | wall | floor | wall / floor | CPU | peak RSS |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for r in rows {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} ({}) | {} ({}) | {} ({}, {}) | {} | {} | {:.2} | {} | {:.1} MB |\n",
+                r.events,
+                r.run,
+                r.counts,
+                r.traffic.requests(),
+                kinds(&r.traffic.http),
+                r.traffic.operations(),
+                kinds(&r.traffic.ops),
+                r.traffic.throttled,
+                r.traffic.over_concurrency,
+                r.traffic.over_rate,
+                ms(r.cost.wall),
+                ms(r.traffic.floor()),
+                r.ratio(),
+                ms(r.cost.cpu),
+                r.cost.max_rss_kb as f64 / 1024.0,
+            ));
+        }
+        md.push_str(
+            "\nFloors: max(operations × 10 ms / 4, rate bound) + serial round trips × 25 ms\n\n",
+        );
+        for r in rows {
+            let t = &r.traffic;
+            let ops = t.operations();
+            let rate = if ops > RATE_OPS {
+                format!("{} × 30 s + 10 ms", (ops - 1) / RATE_OPS)
+            } else {
+                "0".into()
+            };
+            md.push_str(&format!(
+                "- {} {}: max({ops} × 10 ms / 4 = {}, rate {rate}) + {} × 25 ms = {}\n",
+                r.events,
+                r.run,
+                ms(SLOT * u32::try_from(ops).unwrap_or(0) / SLOTS),
+                t.serial_round_trips,
+                ms(t.floor())
+            ));
+        }
     }
     md.push_str(&format!(
         "\nPlanning {plan_n} public events (+{} private), median of 7:\n\n",
@@ -656,16 +661,33 @@ fn run() -> Result<(), String> {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .filter(|v: &Vec<usize>| !v.is_empty())
         .unwrap_or_else(|| vec![1_000, 10_000]);
+    let plan_only = match std::env::var("CALSYNC_BENCH_ONLY").as_deref() {
+        Err(_) | Ok("") => false,
+        Ok("plan") => true,
+        Ok(other) => {
+            return Err(format!(
+                "CALSYNC_BENCH_ONLY={other:?}: the only value understood is \"plan\""
+            ));
+        }
+    };
     let mut rows = Vec::new();
-    for n in sizes {
-        bench_size(n, &mut rows)?;
+    if !plan_only {
+        for n in sizes {
+            bench_size(n, &mut rows)?;
+        }
     }
     let plan_n = 100_000;
     eprintln!("planning {plan_n} events…");
     let plans = bench_plan(plan_n);
     let md = report(&rows, &plans, plan_n);
     println!("{md}");
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-sync.md");
+    // A planning-only run does not overwrite the last full report.
+    let name = if plan_only {
+        "bench-plan.md"
+    } else {
+        "bench-sync.md"
+    };
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     if std::fs::write(&out, &md).is_ok() {
         eprintln!("written to {}", out.display());
     }

@@ -471,6 +471,63 @@ fn content_hash_date_and_midnight_instant_differ() {
     assert_ne!(content_hash(&a), content_hash(&b));
 }
 
+/// The field `Canonical::time` writes for `t`.
+fn canonical_time(t: &EventTime) -> String {
+    let mut c = Canonical::new();
+    c.time(t);
+    String::from_utf8(c.0).unwrap()
+}
+
+/// The same field from chrono's own formatting, the canonical form's definition.
+fn chrono_time(t: &EventTime) -> String {
+    let text = match t {
+        EventTime::Date(d) => format!("date {}", d.format("%Y-%m-%d")),
+        EventTime::Instant(i) => format!(
+            "instant {}",
+            i.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
+    };
+    format!("{}:{text};", text.len())
+}
+
+#[test]
+fn canonical_times_are_chrono_text() {
+    let instants = [
+        "2024-05-10T09:00:00Z",
+        "2024-05-10T09:00:00.5Z",
+        "2024-05-10T09:00:00.123456Z",
+        "2024-05-10T09:00:00.000000001Z",
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999999Z",
+        "+10000-01-01T00:00:00Z",
+        "-0001-12-31T23:59:59Z",
+    ];
+    for s in instants {
+        let t = at(DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| s.parse().unwrap()));
+        assert_eq!(canonical_time(&t), chrono_time(&t), "{s}");
+    }
+    // A leap second reads as second 60.
+    let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_250_000_000))
+        .unwrap()
+        .and_utc();
+    assert_eq!(
+        canonical_time(&at(leap)),
+        "32:instant 2016-12-31T23:59:60.250Z;"
+    );
+    assert_eq!(canonical_time(&at(leap)), chrono_time(&at(leap)));
+    for d in [day("2024-05-10"), day("0001-01-01")]
+        .into_iter()
+        .chain(NaiveDate::from_ymd_opt(-44, 3, 15))
+        .chain(NaiveDate::from_ymd_opt(12_345, 6, 7))
+    {
+        let t = EventTime::Date(d);
+        assert_eq!(canonical_time(&t), chrono_time(&t), "{d}");
+    }
+}
+
 // ------------------------------------------------------- transaction_id
 
 #[test]
@@ -1511,5 +1568,32 @@ proptest! {
         let copy = CopyPolicy { location: l, body: true, categories: c };
         let (pa, pb) = (payload(&a, &copy), payload(&b, &copy));
         prop_assert_eq!(pa == pb, content_hash(&pa) == content_hash(&pb));
+    }
+}
+
+proptest! {
+    #[test]
+    fn prop_canonical_times_are_chrono_text(
+        secs in prop_oneof![
+            3 => -62_167_219_200i64..253_402_300_800,
+            1 => -8_200_000_000_000i64..8_200_000_000_000,
+        ],
+        nanos in prop_oneof![
+            Just(0u32),
+            (0u32..1_000).prop_map(|n| n * 1_000_000),
+            (0u32..1_000_000).prop_map(|n| n * 1_000),
+            0u32..2_000_000_000,
+        ],
+        days in -100_000_000i32..100_000_000,
+    ) {
+        // Leap nanoseconds are valid only in the last second of a minute.
+        let secs = if nanos >= 1_000_000_000 { secs - secs.rem_euclid(60) + 59 } else { secs };
+        if let Some(t) = DateTime::<Utc>::from_timestamp(secs, nanos) {
+            prop_assert_eq!(canonical_time(&at(t)), chrono_time(&at(t)));
+        }
+        if let Some(d) = NaiveDate::from_num_days_from_ce_opt(days) {
+            let t = EventTime::Date(d);
+            prop_assert_eq!(canonical_time(&t), chrono_time(&t));
+        }
     }
 }
