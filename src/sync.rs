@@ -43,6 +43,7 @@ use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_clien
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
 use crate::model::Window;
 use crate::planner::{self, Plan};
+use crate::policy::skipped_summary;
 use crate::provider::{
     ApplyReport, CursorExpired, IncrementalSource, PieceChanges, TargetProvider, WriteFailure,
 };
@@ -589,7 +590,7 @@ async fn sync_with(
             );
             match source.read_changes(&head.cursors).await {
                 Ok(changes) => {
-                    if let Some(settled) = head.settled
+                    if let Some(settled) = head.settled.clone()
                         && head.target_trusted
                         && changes.iter().all(|c| c.changes.is_empty())
                     {
@@ -679,7 +680,7 @@ async fn sync_with(
 
     let source_events = incremental::source_events(&pieces, &window);
     let managed = incremental::managed_events(&copies);
-    let plan = planner::plan(
+    let mut plan = planner::plan(
         &source_events,
         &managed,
         &incremental::stand_in_policy(),
@@ -687,6 +688,9 @@ async fn sync_with(
     );
     drop(source_events);
     drop(managed);
+    // The stand-ins of non-public items all read as private; the items know
+    // the rule each failed.
+    plan.skipped = incremental::skipped_by_reason(&pieces);
     tracing::info!(
         creates = plan.creates.len(),
         updates = plan.updates.len(),
@@ -727,6 +731,7 @@ async fn sync_with(
     let mut counts = Counts {
         unchanged: plan.unchanged,
         skipped_non_public: plan.skipped_non_public,
+        skipped: plan.skipped.clone(),
         ..Counts::default()
     };
     let applied = if dry_run || plan.is_empty() {
@@ -753,6 +758,7 @@ async fn sync_with(
             Some(Settled {
                 unchanged: plan.unchanged,
                 skipped_non_public: plan.skipped_non_public,
+                skipped: plan.skipped.clone(),
             })
         } else {
             // Whether the writes left nothing to do, as they should have.
@@ -812,9 +818,10 @@ fn settled_after(pieces: &[Piece], copies: &[Copy], window: &Window) -> Option<S
         &incremental::stand_in_policy(),
         window,
     );
-    (plan.is_empty() && plan.deletions_withheld == 0).then_some(Settled {
+    (plan.is_empty() && plan.deletions_withheld == 0).then(|| Settled {
         unchanged: plan.unchanged,
         skipped_non_public: plan.skipped_non_public,
+        skipped: incremental::skipped_by_reason(pieces),
     })
 }
 
@@ -845,6 +852,7 @@ fn settled_run(
     let plan = Plan {
         unchanged: settled.unchanged,
         skipped_non_public: settled.skipped_non_public,
+        skipped: settled.skipped.clone(),
         managed_in_window: settled.unchanged,
         ..Plan::default()
     };
@@ -857,6 +865,7 @@ fn settled_run(
         counts: Counts {
             unchanged: settled.unchanged,
             skipped_non_public: settled.skipped_non_public,
+            skipped: settled.skipped,
             ..Counts::default()
         },
         failures: Vec::new(),
@@ -901,12 +910,12 @@ pub fn render_text(report: &SyncReport) -> String {
         }
         let _ = writeln!(
             out,
-            "Would create {}, update {}, delete {}; {} unchanged, {} skipped as non-public; {:.1} s, {} requests to Graph.",
+            "Would create {}, update {}, delete {}; {} unchanged, {}; {:.1} s, {} requests to Graph.",
             c.created,
             c.updated,
             c.deleted,
             c.unchanged,
-            c.skipped_non_public,
+            skipped_summary(c.skipped_non_public, &c.skipped),
             report.duration_ms as f64 / 1000.0,
             report.metrics.requests
         );
@@ -921,12 +930,12 @@ pub fn render_text(report: &SyncReport) -> String {
     }
     let _ = writeln!(
         out,
-        "Created {}, updated {}, deleted {}, {} unchanged, {} skipped as non-public{}; {:.1} s, {} requests to Graph.",
+        "Created {}, updated {}, deleted {}, {} unchanged, {}{}; {:.1} s, {} requests to Graph.",
         c.created,
         c.updated,
         c.deleted,
         c.unchanged,
-        c.skipped_non_public,
+        skipped_summary(c.skipped_non_public, &c.skipped),
         if c.failed > 0 {
             format!(", {} failed", c.failed)
         } else {
