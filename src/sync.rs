@@ -567,12 +567,10 @@ async fn sync_full(run: &FullRun<'_>, client: Option<&GraphClient>) -> anyhow::R
     let copy = settings.policy.copy;
     match (&settings.source, &settings.target) {
         (SourceSpec::Ics(location), TargetSpec::Ics { path, name }) => {
-            run_full(
-                run,
-                &IcsSource::new(location.clone()),
-                &IcsTarget::new(path, name),
-            )
-            .await
+            let target = IcsTarget::new(path, name);
+            let report = run_full(run, &IcsSource::new(location.clone()), &target).await?;
+            published(run, &target)?;
+            Ok(report)
         }
         (SourceSpec::Ics(location), TargetSpec::Graph) => {
             let client = client.ok_or_else(no_client)?;
@@ -616,7 +614,11 @@ async fn sync_full(run: &FullRun<'_>, client: Option<&GraphClient>) -> anyhow::R
                         forget_calendar_ids(settings);
                         retried = true;
                     }
-                    other => return other,
+                    Ok(report) => {
+                        published(run, &target)?;
+                        return Ok(report);
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -624,6 +626,19 @@ async fn sync_full(run: &FullRun<'_>, client: Option<&GraphClient>) -> anyhow::R
             "internal error: a Graph-to-Graph sync runs incrementally"
         )),
     }
+}
+
+/// After a real run, a target file that still does not exist (nothing to
+/// write yet) is created empty: subscribers find a calendar, and the
+/// summary's "Public calendar: …" names a file that is there.
+fn published(run: &FullRun<'_>, target: &IcsTarget) -> anyhow::Result<()> {
+    if !run.dry_run && target.create_if_missing()? {
+        tracing::info!(
+            path = %target.path().display(),
+            "no public event to write yet; published an empty calendar"
+        );
+    }
+    Ok(())
 }
 
 fn no_client() -> anyhow::Error {

@@ -328,6 +328,20 @@ impl IcsTarget {
     }
 }
 
+impl IcsTarget {
+    /// Writes an empty calendar when the file does not exist yet, so that
+    /// subscribers find a calendar even before there is a public event.
+    /// Returns whether it wrote one.
+    pub fn create_if_missing(&self) -> anyhow::Result<bool> {
+        let (cal, before) = self.load()?;
+        if before.is_some() {
+            return Ok(false);
+        }
+        write_atomically(&self.path, cal.render(&self.calendar_name).as_bytes())?;
+        Ok(true)
+    }
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
