@@ -34,6 +34,16 @@
 //! makes it read the target. Calendar ids are resolved by name once and then
 //! taken from `calendars.json`, until Graph answers that a calendar is gone.
 //!
+//! # Runs with an `.ics` side
+//!
+//! When either side is an iCalendar file (`[source]`/`[target]` `kind =
+//! "ics"`), every run is full: the source is read whole
+//! ([`SourceProvider::read`]), the target's copies through
+//! [`TargetProvider::read_managed`], and the plan is made with the real
+//! policy. There is no incremental state for such runs; a Graph side among
+//! them is still opened by its cached calendar id. The lock, the deletion
+//! guard, the history line, the report and the exit codes are the same.
+//!
 //! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
 //! around.
 
