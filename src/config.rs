@@ -12,6 +12,12 @@
 //! [`load`] (the XDG layout on every platform, as etcetera's
 //! `choose_base_strategy` does on Unix), so that loading is hermetic in tests.
 //!
+//! `[source]` and `[target]` choose what each side is ([`SourceSpec`],
+//! [`TargetSpec`]): a Graph calendar (the default, named by
+//! `source_calendar`/`target_calendar`) or an `.ics` file (`kind = "ics"`,
+//! with `path`, or for the source `url`). Relative paths in the file
+//! (`state_dir`, `source.path`, `target.path`) are relative to the file.
+//!
 //! Every error is a [`Failure::Config`] (exit 2) whose message is one
 //! paragraph: the key, where its value came from (environment variable, or
 //! file, line and column) and how to fix it. No error and no `Debug` output
@@ -1444,7 +1450,9 @@ impl Found<'_> {
             .map_err(|_| self.bad("an https:// URL (http:// only for loopback hosts)"))
     }
 
-    /// A directory. Relative paths in the file are relative to the file.
+    /// A path (a directory or a file). Relative paths in the file are
+    /// relative to the file's directory; relative paths in the environment
+    /// stay relative, to the working directory.
     fn path(&self) -> anyhow::Result<PathBuf> {
         let p = PathBuf::from(self.string()?);
         Ok(match self.base {
