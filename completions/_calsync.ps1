@@ -71,7 +71,7 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines written to stderr')
-            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Write nothing to Graph; print the plan instead')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Write nothing to the target calendar; print the plan instead')
             [CompletionResult]::new('--full', '--full', [CompletionResultType]::ParameterName, 'Ignore incremental state and re-read the whole window')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Apply the plan even when it trips the mass-deletion guard')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document with the outcome on stdout')

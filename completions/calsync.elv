@@ -65,7 +65,7 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand -c 'Read the configuration from this TOML file'
             cand --config 'Read the configuration from this TOML file'
             cand --log-format 'Format of the log lines written to stderr'
-            cand --dry-run 'Write nothing to Graph; print the plan instead'
+            cand --dry-run 'Write nothing to the target calendar; print the plan instead'
             cand --full 'Ignore incremental state and re-read the whole window'
             cand --force 'Apply the plan even when it trips the mass-deletion guard'
             cand --json 'Print one JSON document with the outcome on stdout'

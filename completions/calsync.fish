@@ -55,7 +55,7 @@ complete -c calsync -n "__fish_calsync_using_subcommand logout" -s h -l help -d 
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
-complete -c calsync -n "__fish_calsync_using_subcommand sync" -l dry-run -d 'Write nothing to Graph; print the plan instead'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l dry-run -d 'Write nothing to the target calendar; print the plan instead'
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l full -d 'Ignore incremental state and re-read the whole window'
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l force -d 'Apply the plan even when it trips the mass-deletion guard'
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l json -d 'Print one JSON document with the outcome on stdout'

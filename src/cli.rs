@@ -43,6 +43,16 @@ then defaults. The keys, with their environment variables:
   [filter]             sensitivity, include_categories, exclude_categories, skip_cancelled,
                        show_as, subject_exclude: which source events count as public.
   [copy]               location, body, categories: optional fields copied (default false).
+  [source]             kind: \"graph\" (default; source_calendar through Graph) or \"ics\",
+                       then path (an .ics file) or url (https://…). CALSYNC_SOURCE_KIND,
+                       CALSYNC_SOURCE_PATH, CALSYNC_SOURCE_URL.
+  [target]             kind: \"graph\" (default; target_calendar through Graph) or \"ics\",
+                       then path (the .ics file to publish) and name (its calendar name,
+                       default target_calendar). CALSYNC_TARGET_KIND, CALSYNC_TARGET_PATH,
+                       CALSYNC_TARGET_NAME.
+
+Relative paths in the config file (state_dir, source.path, target.path) are relative to
+the file's directory; relative paths in the environment, to the working directory.
 
 Logs go to stderr: warnings only by default, more with -v, errors only with -q, or as
 set by RUST_LOG; --log-format json writes one JSON object per line. Progress bars
@@ -66,8 +76,9 @@ Examples:
 
 A schedule (cron, a systemd timer, a CI job) runs `calsync -q sync` every 23 minutes
 or so; a run that finds another one in progress exits 75 at once. Each run ends with
-one summary line on stdout: created, updated, deleted, unchanged, skipped as
-non-public, the duration and the number of requests made to Graph.";
+one summary line on stdout: created, updated, deleted, unchanged, skipped as not
+public with the reasons (private, confidential, cancelled, …), the duration and,
+when a side is a Microsoft 365 calendar, the number of requests made to Graph.";
 
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
@@ -88,13 +99,15 @@ Examples:
 DURATION is a number followed by a unit, and may combine several: s (seconds),
 m (minutes), h (hours), d (days), w (weeks), e.g. 45s, 90m, 2h, 1h30m, 1d.";
 
-/// Copy the public events of a Microsoft 365 calendar into a public calendar.
+/// Copy the public events of an internal calendar into a public calendar.
 ///
-/// calsync reads a source calendar through Microsoft Graph, keeps the events
-/// that the filter policy calls public and writes copies of them, with only
-/// the fields the copy policy allows, into a target calendar. It never touches
-/// events it did not create. Each run syncs once and exits; scheduling belongs
-/// to cron, a systemd timer or a CI schedule.
+/// calsync reads a source calendar (a Microsoft 365 calendar through
+/// Microsoft Graph, or an iCalendar .ics file or URL), keeps the events that
+/// the filter policy calls public and writes copies of them, with only the
+/// fields the copy policy allows, into a target calendar (a Microsoft 365
+/// calendar, or an .ics file that people subscribe to). It never touches
+/// events it did not create. Each run syncs once and exits; scheduling
+/// belongs to cron, a systemd timer or a CI schedule.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "calsync", version, after_long_help = MAIN_EXAMPLES)]
 pub struct Cli {
@@ -161,6 +174,8 @@ pub enum Command {
     /// refresh token goes to the OS keyring (or to tokens.json in the state
     /// dir with token_store = "file"). With an app secret configured
     /// (client_secret), --client-credentials checks that the secret works.
+    /// Only a Microsoft 365 side needs a sign-in: with .ics files on both
+    /// sides there is nothing to sign in to.
     #[command(after_long_help = LOGIN_EXAMPLES)]
     Login(LoginArgs),
 
@@ -239,7 +254,7 @@ pub struct LoginArgs {
 /// Options of `sync`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SyncArgs {
-    /// Write nothing to Graph; print the plan instead.
+    /// Write nothing to the target calendar; print the plan instead.
     ///
     /// Reads both calendars and lists each create, update and delete a real
     /// run would make. A dry run takes no lock, so it may run beside a

@@ -12,12 +12,19 @@
 //! [`load`] (the XDG layout on every platform, as etcetera's
 //! `choose_base_strategy` does on Unix), so that loading is hermetic in tests.
 //!
+//! `[source]` and `[target]` choose what each side is ([`SourceSpec`],
+//! [`TargetSpec`]): a Graph calendar (the default, named by
+//! `source_calendar`/`target_calendar`) or an `.ics` file (`kind = "ics"`,
+//! with `path`, or for the source `url`). Relative paths in the file
+//! (`state_dir`, `source.path`, `target.path`) are relative to the file.
+//!
 //! Every error is a [`Failure::Config`] (exit 2) whose message is one
 //! paragraph: the key, where its value came from (environment variable, or
 //! file, line and column) and how to fix it. No error and no `Debug` output
 //! ever shows the value of `client_secret`.
 
 use crate::error::Failure;
+use crate::ics::IcsLocation;
 use crate::model::{Sensitivity, ShowAs};
 use crate::policy::{CopyPolicy, FilterPolicy, Policy};
 use regex::Regex;
@@ -157,6 +164,56 @@ impl fmt::Display for TokenStore {
     }
 }
 
+/// What kind of calendar one side of the sync is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A Microsoft 365 calendar through Microsoft Graph.
+    Graph,
+    /// An iCalendar (`.ics`) file, or (source only) an `https://` URL.
+    Ics,
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Graph => "graph",
+            Kind::Ics => "ics",
+        }
+    }
+
+    /// Parses the configuration spelling, ignoring ASCII case.
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Graph, Kind::Ics]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The source calendar (`[source]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// `source_calendar` in `mailbox`, through Graph.
+    Graph,
+    /// An `.ics` file or URL.
+    Ics(IcsLocation),
+}
+
+/// The target calendar (`[target]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// `target_calendar` in `target_mailbox`, through Graph.
+    Graph,
+    /// An `.ics` file calsync publishes into; `name` is its `X-WR-CALNAME`.
+    Ics { path: PathBuf, name: String },
+}
+
 /// The configuration in effect.
 ///
 /// `Debug` shows `client_secret` only as a redaction marker.
@@ -193,9 +250,14 @@ pub struct Settings {
     /// deletions of copies) when its last full reconciliation is older than
     /// this; runs in between read only the source's changes.
     pub full_sync_interval: std::time::Duration,
+    /// Where events are read from (`[source]`); Graph by default.
+    pub source: SourceSpec,
+    /// Where the public copies go (`[target]`); Graph by default.
+    pub target: TargetSpec,
     pub policy: Policy,
     /// Where each value came from, by key name: the top-level keys,
-    /// `filter.*` and `copy.*`, and `config` for the config file itself.
+    /// `source.*`, `target.*`, `filter.*` and `copy.*`, and `config` for the
+    /// config file itself.
     pub origins: BTreeMap<&'static str, Origin>,
 }
 
@@ -208,7 +270,8 @@ pub struct FlagOverrides {
 }
 
 impl Settings {
-    /// Checks what a command that talks to Graph needs: `tenant_id` and
+    /// Checks what a command that talks to Graph needs (call it only when
+    /// [`Settings::uses_graph`]): `tenant_id` and
     /// `client_id`, and with `client_secret` set, `mailbox` (app-only auth has
     /// no "me") and a real tenant rather than `common`/`organizations`/`consumers`.
     pub fn require_graph(&self) -> anyhow::Result<()> {
@@ -262,6 +325,28 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The kind of the source calendar.
+    pub fn source_kind(&self) -> Kind {
+        match self.source {
+            SourceSpec::Graph => Kind::Graph,
+            SourceSpec::Ics(_) => Kind::Ics,
+        }
+    }
+
+    /// The kind of the target calendar.
+    pub fn target_kind(&self) -> Kind {
+        match self.target {
+            TargetSpec::Graph => Kind::Graph,
+            TargetSpec::Ics { .. } => Kind::Ics,
+        }
+    }
+
+    /// Whether either side is a Graph calendar, so that the Graph keys
+    /// ([`Settings::require_graph`]) and a sign-in are needed.
+    pub fn uses_graph(&self) -> bool {
+        self.source_kind() == Kind::Graph || self.target_kind() == Kind::Graph
     }
 
     /// The source mailbox as Graph addresses it: the configured mailbox, or
@@ -320,7 +405,7 @@ pub fn mask(s: &str) -> String {
 /// fallbacks alike (not `XDG_*`/`HOME`): handy to clear in tests.
 pub fn env_var_names() -> Vec<&'static str> {
     let mut names = vec![CONFIG_ENV];
-    for key in TOP_KEYS {
+    for key in TOP_KEYS.iter().chain(SIDE_KEYS.iter()) {
         names.extend(key.env);
         names.extend(key.seed);
     }
@@ -437,7 +522,34 @@ pub fn load(
         body: r.get_or(&C_BODY, false, |f| f.boolean())?,
         categories: r.get_or(&C_CATEGORIES, false, |f| f.boolean())?,
     };
+    let source_kind = r.get_or(&SOURCE_KIND, Kind::Graph, |f| f.kind())?;
+    let source_location = r.source_location()?;
+    let target_kind = r.get_or(&TARGET_KIND, Kind::Graph, |f| f.kind())?;
+    let target_path = r.get(&TARGET_PATH, None, |f| f.path())?;
+    let target_name = r.get(&TARGET_NAME, None, |f| f.string())?;
     let mut origins = r.origins;
+    let source = source_spec(source_kind, source_location, &origins, file.as_ref())?;
+    let target = target_spec(
+        target_kind,
+        target_path,
+        target_name,
+        &target_calendar,
+        &origins,
+        file.as_ref(),
+    )?;
+    if let (SourceSpec::Ics(IcsLocation::Path(from)), TargetSpec::Ics { path: to, .. }) =
+        (&source, &target)
+        && same_path(from, to)
+    {
+        return Err(config_error(format!(
+            "Invalid configuration: `source.path` (from {}) and `target.path` (from {}) are both \
+             {}, so calsync would publish into the file it reads. Set `target.path` \
+             (CALSYNC_TARGET_PATH) to the public calendar's file.",
+            origin_of(&origins, "source.path"),
+            origin_of(&origins, "target.path"),
+            to.display(),
+        )));
+    }
 
     // Cross-key rules.
     if past_days.saturating_add(cutoff_days) > MAX_WINDOW_DAYS {
@@ -455,6 +567,8 @@ pub fn load(
         (Some(t), None) => t.eq_ignore_ascii_case("me"),
     };
     if same_mailbox
+        && source == SourceSpec::Graph
+        && target == TargetSpec::Graph
         && source_calendar
             .trim()
             .eq_ignore_ascii_case(target_calendar.trim())
@@ -520,6 +634,8 @@ pub fn load(
         state_dir,
         max_delete_fraction,
         full_sync_interval,
+        source,
+        target,
         policy: Policy {
             filter: FilterPolicy {
                 sensitivity,
@@ -595,6 +711,25 @@ const TOKEN_STORE: Key = key("token_store", "CALSYNC_TOKEN_STORE", None);
 const STATE_DIR: Key = key("state_dir", "CALSYNC_STATE_DIR", None);
 const MAX_DELETE_FRACTION: Key = key("max_delete_fraction", "CALSYNC_MAX_DELETE_FRACTION", None);
 const FULL_SYNC_INTERVAL: Key = key("full_sync_interval", "CALSYNC_FULL_SYNC_INTERVAL", None);
+
+const SOURCE_KIND: Key = key("source.kind", "CALSYNC_SOURCE_KIND", None);
+const SOURCE_PATH: Key = key("source.path", "CALSYNC_SOURCE_PATH", None);
+const SOURCE_URL: Key = key("source.url", "CALSYNC_SOURCE_URL", None);
+const TARGET_KIND: Key = key("target.kind", "CALSYNC_TARGET_KIND", None);
+const TARGET_PATH: Key = key("target.path", "CALSYNC_TARGET_PATH", None);
+const TARGET_NAME: Key = key("target.name", "CALSYNC_TARGET_NAME", None);
+
+/// The keys of the `[source]` and `[target]` tables.
+const SIDE_KEYS: [&Key; 6] = [
+    &SOURCE_KIND,
+    &SOURCE_PATH,
+    &SOURCE_URL,
+    &TARGET_KIND,
+    &TARGET_PATH,
+    &TARGET_NAME,
+];
+const SOURCE_TABLE_KEYS: [&str; 3] = ["kind", "path", "url"];
+const TARGET_TABLE_KEYS: [&str; 3] = ["kind", "path", "name"];
 
 /// The default of `full_sync_interval`: a day.
 pub const DEFAULT_FULL_SYNC_INTERVAL: std::time::Duration =
@@ -672,6 +807,26 @@ struct FileConfig {
     filter: FilterFile,
     #[serde(default)]
     copy: CopyFile,
+    #[serde(default)]
+    source: SourceFile,
+    #[serde(default)]
+    target: TargetFile,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [source] table")]
+struct SourceFile {
+    kind: Field,
+    path: Field,
+    url: Field,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [target] table")]
+struct TargetFile {
+    kind: Field,
+    path: Field,
+    name: Field,
 }
 
 #[derive(Default, Deserialize)]
@@ -724,6 +879,12 @@ impl FileConfig {
             "copy.location" => c.location.as_ref(),
             "copy.body" => c.body.as_ref(),
             "copy.categories" => c.categories.as_ref(),
+            "source.kind" => self.source.kind.as_ref(),
+            "source.path" => self.source.path.as_ref(),
+            "source.url" => self.source.url.as_ref(),
+            "target.kind" => self.target.kind.as_ref(),
+            "target.path" => self.target.path.as_ref(),
+            "target.name" => self.target.name.as_ref(),
             _ => None,
         }
     }
@@ -782,18 +943,25 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
     {
         // Which table: serde lists the valid fields of the table it was filling.
         let expected = rest.split_once("expected").map_or("", |(_, e)| e);
+        let top = expected.contains("`tenant_id`");
         let (table, valid): (&str, Vec<&str>) = if expected.contains("`skip_cancelled`") {
             ("[filter] ", FILTER_KEYS.to_vec())
-        } else if expected.contains("`categories`") && !expected.contains("`tenant_id`") {
+        } else if expected.contains("`categories`") && !top {
             ("[copy] ", COPY_KEYS.to_vec())
+        } else if expected.contains("`url`") && !top {
+            ("[source] ", SOURCE_TABLE_KEYS.to_vec())
+        } else if expected.contains("`name`") && !top {
+            ("[target] ", TARGET_TABLE_KEYS.to_vec())
         } else {
             let mut v: Vec<&str> = TOP_KEYS.iter().map(|k| k.name).collect();
-            v.extend(["[filter]", "[copy]"]);
+            v.extend(["[filter]", "[copy]", "[source]", "[target]"]);
             ("", v)
         };
         let dotted = match table {
             "[filter] " => format!("filter.{name}"),
             "[copy] " => format!("copy.{name}"),
+            "[source] " => format!("source.{name}"),
+            "[target] " => format!("target.{name}"),
             _ => name.to_owned(),
         };
         let mut hint = String::new();
@@ -809,6 +977,17 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
             hint = format!(" `{name}` belongs in the [filter] table.");
         } else if table.is_empty() && COPY_KEYS.contains(&name) {
             hint = format!(" `{name}` belongs in the [copy] table.");
+        } else if table.is_empty() && SOURCE_TABLE_KEYS.contains(&name) {
+            hint = format!(
+                " `{name}` belongs in the [source] table (where events are read from) or the \
+                 [target] table (where the copies go)."
+            );
+        } else if table.is_empty() && TARGET_TABLE_KEYS.contains(&name) {
+            hint = format!(" `{name}` belongs in the [target] table.");
+        } else if table == "[target] " && name == "url" {
+            hint = " A target is a file calsync writes: give its `path`; publish the file with \
+                    a web server for subscribers."
+                .to_owned();
         }
         return config_error(format!(
             "Invalid config file {shown}{at}: unknown key `{dotted}`.{hint} Valid keys {}are: \
@@ -966,6 +1145,51 @@ impl<'a> Resolver<'a> {
         Ok(value)
     }
 
+    /// The `.ics` source's location: `source.path` or `source.url`, which
+    /// are one setting. The environment wins over the file as a whole (a URL
+    /// in the environment replaces a path in the file); one layer setting
+    /// both is an error. Every value found is checked.
+    fn source_location(&mut self) -> anyhow::Result<Option<IcsLocation>> {
+        let paths = self.candidates(&SOURCE_PATH);
+        let urls = self.candidates(&SOURCE_URL);
+        let mut layers: Vec<(Origin, Option<&Found<'a>>, Option<&Found<'a>>)> = Vec::new();
+        for origin_is_env in [true, false] {
+            let pick = |v: &'_ [Found<'a>]| -> Option<usize> {
+                v.iter()
+                    .position(|f| matches!(f.origin, Origin::Env(_)) == origin_is_env)
+            };
+            let p = pick(&paths).map(|i| &paths[i]);
+            let u = pick(&urls).map(|i| &urls[i]);
+            if let Some(origin) = p.or(u).map(|f| f.origin) {
+                layers.push((origin, p, u));
+            }
+        }
+        let mut chosen: Option<(IcsLocation, &'static str, Origin)> = None;
+        for (_, p, u) in layers {
+            let location = match (p, u) {
+                (Some(p), Some(u)) => {
+                    return Err(config_error(format!(
+                        "Invalid configuration: both `source.path` {} and `source.url` {} are \
+                         set, but an .ics source is one file or one URL. Remove one of them.",
+                        p.place, u.place
+                    )));
+                }
+                (Some(p), None) => (IcsLocation::Path(p.path()?), "source.path", p.origin),
+                (None, Some(u)) => (u.ics_url()?, "source.url", u.origin),
+                (None, None) => continue,
+            };
+            if chosen.is_none() {
+                chosen = Some(location);
+            }
+        }
+        self.origins.insert("source.path", Origin::Default);
+        self.origins.insert("source.url", Origin::Default);
+        Ok(chosen.map(|(location, key, origin)| {
+            self.origins.insert(key, origin);
+            location
+        }))
+    }
+
     fn get_or<T>(
         &mut self,
         key: &'static Key,
@@ -1013,6 +1237,15 @@ impl Found<'_> {
 
     /// The value as shown in a message (never a secret's value).
     fn shown(&self) -> String {
+        if self.key == "source.url"
+            && let Raw::Text(v) | Raw::Toml(Value::String(v)) = &self.raw
+        {
+            // A published calendar's URL often holds a secret token.
+            return match Url::parse(v.trim()) {
+                Ok(url) => format!("\"{}\"", crate::ics::redact_url(&url)),
+                Err(_) => "a string (value hidden: it may hold a secret)".to_owned(),
+            };
+        }
         if self.is_secret() {
             return match &self.raw {
                 Raw::Text(_) | Raw::Toml(Value::String(_)) => "a string (value hidden)".to_owned(),
@@ -1112,14 +1345,10 @@ impl Found<'_> {
                 "an absolute URL such as https://host/path (it does not parse: {e})"
             ))
         })?;
-        let loopback = match url.host() {
-            Some(Host::Domain(d)) => d.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
-            Some(Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(Host::Ipv6(ip)) => ip.is_loopback(),
-            None => {
-                return Err(self.bad("an absolute URL with a host, such as https://host/path"));
-            }
-        };
+        if url.host().is_none() {
+            return Err(self.bad("an absolute URL with a host, such as https://host/path"));
+        }
+        let loopback = is_loopback(&url);
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
@@ -1162,7 +1391,68 @@ impl Found<'_> {
         crate::cli::parse_duration(s).map_err(|_| self.bad(expected))
     }
 
-    /// A directory. Relative paths in the file are relative to the file.
+    /// `graph` or `ics`.
+    fn kind(&self) -> anyhow::Result<Kind> {
+        let s = self.string()?;
+        Kind::parse(&s).ok_or_else(|| {
+            self.bad("\"graph\" (a Microsoft 365 calendar) or \"ics\" (an iCalendar file)")
+        })
+    }
+
+    /// The URL of an `.ics` source: `https://` (or `webcal://`, read as
+    /// https), `http://` only on a loopback host, no user name or password.
+    fn ics_url(&self) -> anyhow::Result<IcsLocation> {
+        let s = self.string()?;
+        let text = s.trim();
+        let scheme = text
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            None => {
+                return Err(self.error(
+                    "is not a URL; for a file on this machine set `source.path` \
+                     (CALSYNC_SOURCE_PATH) instead",
+                ));
+            }
+            Some("file") => {
+                return Err(self.error(
+                    "is a file:// URL; for a file on this machine set `source.path` \
+                     (CALSYNC_SOURCE_PATH) instead",
+                ));
+            }
+            Some("https" | "webcal" | "http") => {}
+            Some(_) => {
+                return Err(self.bad("an https:// URL (http:// only for loopback hosts)"));
+            }
+        }
+        let parsed = Url::parse(&text.replacen("webcal://", "https://", 1)).map_err(|e| {
+            self.bad(&format!(
+                "an absolute URL such as https://host/calendar.ics (it does not parse: {e})"
+            ))
+        })?;
+        if parsed.host().is_none() {
+            return Err(self.bad("an absolute URL with a host, such as https://host/calendar.ics"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(self.error(
+                "contains a user name or password, which calsync does not send; use a URL \
+                 that carries its own access token, or download the file and set `source.path`",
+            ));
+        }
+        if parsed.scheme() == "http" && !is_loopback(&parsed) {
+            return Err(self.error(&format!(
+                "is {}, a plain http:// URL for a host that is not loopback; plain http is \
+                 allowed only for 127.0.0.0/8, localhost and ::1, so use https://",
+                self.shown()
+            )));
+        }
+        IcsLocation::parse(text)
+            .map_err(|_| self.bad("an https:// URL (http:// only for loopback hosts)"))
+    }
+
+    /// A path (a directory or a file). Relative paths in the file are
+    /// relative to the file's directory; relative paths in the environment
+    /// stay relative, to the working directory.
     fn path(&self) -> anyhow::Result<PathBuf> {
         let p = PathBuf::from(self.string()?);
         Ok(match self.base {
@@ -1228,6 +1518,108 @@ impl Found<'_> {
             ))
         })
     }
+}
+
+/// Whether a URL's host is loopback (127.0.0.0/8, `localhost`, `::1`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Where a `[source]`/`[target]` key can be set, for messages.
+fn side_hint(file: Option<&LoadedFile>, table: &str, var: &str) -> String {
+    match file {
+        Some(f) => format!("the [{table}] table of {} (or {var})", f.path.display()),
+        None => format!("a [{table}] table in the config file (or {var})"),
+    }
+}
+
+/// The source from its kind and location.
+fn source_spec(
+    kind: Kind,
+    location: Option<IcsLocation>,
+    origins: &BTreeMap<&'static str, Origin>,
+    file: Option<&LoadedFile>,
+) -> anyhow::Result<SourceSpec> {
+    let kind_origin = origin_of(origins, "source.kind");
+    match (kind, location) {
+        (Kind::Graph, None) => Ok(SourceSpec::Graph),
+        (Kind::Ics, Some(location)) => Ok(SourceSpec::Ics(location)),
+        (Kind::Ics, None) => Err(config_error(format!(
+            "Configuration incomplete: `source.kind` is \"ics\" (from {kind_origin}), but \
+             neither `source.path` nor `source.url` says which calendar to read. Set \
+             `path = \"internal.ics\"` (a file; relative to the config file) or \
+             `url = \"https://…/calendar.ics\"` in {}.",
+            side_hint(file, "source", "CALSYNC_SOURCE_PATH / CALSYNC_SOURCE_URL")
+        ))),
+        (Kind::Graph, Some(_)) => {
+            let key = if origin_of(origins, "source.path") == Origin::Default {
+                "source.url"
+            } else {
+                "source.path"
+            };
+            Err(config_error(format!(
+                "Invalid configuration: `{key}` is set (from {}), but `source.kind` is \
+                 \"graph\" (from {kind_origin}), which reads `source_calendar` through \
+                 Microsoft Graph and no file. Set `kind = \"ics\"` in {} to read the \
+                 .ics file, or remove `{key}`.",
+                origin_of(origins, key),
+                side_hint(file, "source", "CALSYNC_SOURCE_KIND=ics")
+            )))
+        }
+    }
+}
+
+/// The target from its kind, file and calendar name.
+fn target_spec(
+    kind: Kind,
+    path: Option<PathBuf>,
+    name: Option<String>,
+    target_calendar: &str,
+    origins: &BTreeMap<&'static str, Origin>,
+    file: Option<&LoadedFile>,
+) -> anyhow::Result<TargetSpec> {
+    let kind_origin = origin_of(origins, "target.kind");
+    match (kind, path) {
+        (Kind::Ics, Some(path)) => Ok(TargetSpec::Ics {
+            path,
+            name: name.unwrap_or_else(|| target_calendar.to_owned()),
+        }),
+        (Kind::Ics, None) => Err(config_error(format!(
+            "Configuration incomplete: `target.kind` is \"ics\" (from {kind_origin}), but \
+             `target.path` is not set, so calsync does not know which file to publish into. \
+             Set `path = \"public.ics\"` (relative to the config file) in {}.",
+            side_hint(file, "target", "CALSYNC_TARGET_PATH")
+        ))),
+        (Kind::Graph, path) => {
+            let key = if path.is_some() {
+                "target.path"
+            } else if name.is_some() {
+                "target.name"
+            } else {
+                return Ok(TargetSpec::Graph);
+            };
+            Err(config_error(format!(
+                "Invalid configuration: `{key}` is set (from {}), but `target.kind` is \
+                 \"graph\" (from {kind_origin}), which writes to `target_calendar` through \
+                 Microsoft Graph and no file. Set `kind = \"ics\"` in {} to publish an .ics \
+                 file, or remove `{key}`.",
+                origin_of(origins, key),
+                side_hint(file, "target", "CALSYNC_TARGET_KIND=ics")
+            )))
+        }
+    }
+}
+
+/// Whether two configured paths name the same file, as far as can be told
+/// without looking at the file system.
+fn same_path(a: &Path, b: &Path) -> bool {
+    let clean = |p: &Path| -> PathBuf { p.components().collect() };
+    clean(a) == clean(b)
 }
 
 /// Booleans as accepted in the environment.
@@ -1357,7 +1749,10 @@ mod tests {
             assert_eq!(s.origins.get(key), Some(&Origin::Default), "{key}");
         }
         assert_eq!(s.origins.get("client_secret"), Some(&Origin::Default));
-        assert_eq!(s.origins.len(), TOP_KEYS.len() + 9 + 1);
+        assert_eq!(s.origins.len(), TOP_KEYS.len() + SIDE_KEYS.len() + 9 + 1);
+        assert_eq!(s.source, SourceSpec::Graph);
+        assert_eq!(s.target, TargetSpec::Graph);
+        assert!(s.uses_graph());
     }
 
     #[test]
@@ -2075,6 +2470,236 @@ categories = false
             "DRY_RUN_MODE",
         ] {
             assert!(names.contains(&n), "{n}");
+        }
+    }
+
+    #[test]
+    fn ics_sides_from_the_file_are_relative_to_it() {
+        let cfg = file_with(
+            r#"
+state_dir = "state"
+source_calendar = "Same"
+target_calendar = "Same"
+
+[source]
+kind = "ICS"
+path = "internal.ics"
+
+[target]
+kind = "ics"
+path = "out/public.ics"
+"#,
+        );
+        let s = load_with(&with_file(&cfg.path), &env_of(&[])).unwrap();
+        let dir = cfg.path.parent().unwrap();
+        assert_eq!(
+            s.source,
+            SourceSpec::Ics(IcsLocation::Path(dir.join("internal.ics")))
+        );
+        // The name defaults to target_calendar; the same calendar names on
+        // both sides mean nothing when neither is Graph.
+        assert_eq!(
+            s.target,
+            TargetSpec::Ics {
+                path: dir.join("out/public.ics"),
+                name: "Same".to_owned()
+            }
+        );
+        assert_eq!(s.state_dir, dir.join("state"));
+        assert!(!s.uses_graph());
+        assert_eq!((s.source_kind(), s.target_kind()), (Kind::Ics, Kind::Ics));
+        for key in ["source.kind", "source.path", "target.kind", "target.path"] {
+            assert_eq!(s.origins[key], Origin::File, "{key}");
+        }
+        assert_eq!(s.origins["source.url"], Origin::Default);
+        assert_eq!(s.origins["target.name"], Origin::Default);
+
+        // Mixed sides need the Graph keys of their Graph side only.
+        let cfg = file_with("[target]\nkind = \"ics\"\npath = \"p.ics\"\nname = \"Events\"\n");
+        let s = load_with(&with_file(&cfg.path), &env_of(&[])).unwrap();
+        assert!(s.uses_graph());
+        assert_eq!(s.source, SourceSpec::Graph);
+        assert!(matches!(&s.target, TargetSpec::Ics { name, .. } if name == "Events"));
+    }
+
+    #[test]
+    fn ics_sides_from_the_environment() {
+        let env = env_of(&[
+            ("CALSYNC_SOURCE_KIND", "ics"),
+            ("CALSYNC_SOURCE_PATH", "cal/internal.ics"),
+            ("CALSYNC_TARGET_KIND", "ics"),
+            ("CALSYNC_TARGET_PATH", "public.ics"),
+            ("CALSYNC_TARGET_NAME", "Public events"),
+        ]);
+        let s = load_with(&FlagOverrides::default(), &env).unwrap();
+        // Relative to the working directory.
+        assert_eq!(
+            s.source,
+            SourceSpec::Ics(IcsLocation::Path(PathBuf::from("cal/internal.ics")))
+        );
+        assert_eq!(
+            s.target,
+            TargetSpec::Ics {
+                path: PathBuf::from("public.ics"),
+                name: "Public events".to_owned()
+            }
+        );
+        assert_eq!(s.origins["source.path"], Origin::Env("CALSYNC_SOURCE_PATH"));
+        assert_eq!(s.origins["target.name"], Origin::Env("CALSYNC_TARGET_NAME"));
+
+        // A URL in the environment replaces a path in the file; webcal is https.
+        let cfg = file_with("[source]\nkind = \"ics\"\npath = \"internal.ics\"\n");
+        let env = env_of(&[(
+            "CALSYNC_SOURCE_URL",
+            "webcal://calendar.example.org/feeds/secret-token/basic.ics?key=abc",
+        )]);
+        let s = load_with(&with_file(&cfg.path), &env).unwrap();
+        let SourceSpec::Ics(IcsLocation::Url(url)) = &s.source else {
+            panic!("{:?}", s.source)
+        };
+        assert_eq!(url.scheme(), "https");
+        assert_eq!(s.origins["source.url"], Origin::Env("CALSYNC_SOURCE_URL"));
+        assert_eq!(s.origins["source.path"], Origin::Default);
+        let shown = IcsLocation::Url(url.clone()).to_string();
+        assert!(
+            !shown.contains("secret-token") && !shown.contains("abc"),
+            "{shown}"
+        );
+        // Loopback http is fine, as for the endpoints.
+        let env = env_of(&[
+            ("CALSYNC_SOURCE_KIND", "ics"),
+            ("CALSYNC_SOURCE_URL", "http://127.0.0.1:8080/cal.ics"),
+        ]);
+        load_with(&FlagOverrides::default(), &env).unwrap();
+    }
+
+    #[test]
+    fn bad_ics_sides_name_the_key_and_the_fix() {
+        // (file text, words expected in the message)
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[source]\nkind = \"caldav\"",
+                &["`source.kind`", "line 2", "\"graph\"", "\"ics\""],
+            ),
+            (
+                "[source]\nkind = \"ics\"",
+                &[
+                    "`source.path`",
+                    "`source.url`",
+                    "[source] table",
+                    "config.toml",
+                ],
+            ),
+            (
+                "[source]\nkind = \"ics\"\npath = \"a.ics\"\nurl = \"https://h.example/a.ics\"",
+                &[
+                    "`source.path`",
+                    "`source.url`",
+                    "line 3",
+                    "line 4",
+                    "Remove one",
+                ],
+            ),
+            (
+                "[source]\npath = \"a.ics\"",
+                &[
+                    "`source.path`",
+                    "`source.kind`",
+                    "kind = \"ics\"",
+                    "(or CALSYNC_SOURCE_KIND=ics)",
+                ],
+            ),
+            (
+                "[source]\nkind = \"ics\"\nurl = \"http://calendar.example.org/private-SECRET/basic.ics\"",
+                &["`source.url`", "loopback", "https://"],
+            ),
+            (
+                "[source]\nkind = \"ics\"\nurl = \"internal.ics\"",
+                &["`source.url`", "`source.path`"],
+            ),
+            (
+                "[source]\nkind = \"ics\"\nurl = \"ftp://h.example/a.ics\"",
+                &["`source.url`", "https://"],
+            ),
+            (
+                "[source]\nkind = \"ics\"\nurl = \"https://me:pw@h.example/a.ics\"",
+                &["`source.url`", "password"],
+            ),
+            (
+                "[source]\nkind = \"ics\"\npath = \"\"",
+                &["`source.path`", "empty"],
+            ),
+            (
+                "[target]\nkind = \"ics\"",
+                &["`target.path`", "[target] table", "public.ics"],
+            ),
+            (
+                "[target]\nname = \"Public\"",
+                &["`target.name`", "`target.kind`", "\"graph\""],
+            ),
+            (
+                "[target]\npath = \"p.ics\"",
+                &["`target.path`", "`target.kind`"],
+            ),
+            (
+                "[source]\nkind = \"ics\"\npath = \"same.ics\"\n[target]\nkind = \"ics\"\npath = \"./same.ics\"",
+                &["`source.path`", "`target.path`", "the file it reads"],
+            ),
+            (
+                "[source]\nkind = \"ics\"\nfile = \"a.ics\"",
+                &["`source.file`", "kind, path, url"],
+            ),
+            (
+                "[target]\nkind = \"ics\"\nurl = \"https://h.example/a.ics\"",
+                &["`target.url`", "kind, path, name", "`path`"],
+            ),
+            (
+                "path = \"a.ics\"",
+                &["`path`", "[source] table", "[target] table"],
+            ),
+            (
+                "[target]\nstate_dir = \"s\"",
+                &["`target.state_dir`", "top-level key"],
+            ),
+            ("source = \"ics\"", &["[source] table"]),
+        ];
+        for (text, words) in cases {
+            let cfg = file_with(text);
+            let msg = config_failure(load_with(&with_file(&cfg.path), &env_of(&[])));
+            for w in *words {
+                assert!(msg.contains(w), "{text:?}: {w:?} missing from: {msg}");
+            }
+            assert!(!msg.contains("SECRET") && !msg.contains("pw@"), "{msg}");
+        }
+
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let env_cases: &[(Pairs, &[&str])] = &[
+            (
+                &[("CALSYNC_TARGET_KIND", "file")],
+                &["`target.kind`", "CALSYNC_TARGET_KIND"],
+            ),
+            (
+                &[
+                    ("CALSYNC_SOURCE_KIND", "ics"),
+                    ("CALSYNC_SOURCE_PATH", "a.ics"),
+                    ("CALSYNC_SOURCE_URL", "https://h.example/a.ics"),
+                ],
+                &["CALSYNC_SOURCE_PATH", "CALSYNC_SOURCE_URL"],
+            ),
+            (
+                &[("CALSYNC_SOURCE_KIND", "ics")],
+                &["CALSYNC_SOURCE_PATH", "CALSYNC_SOURCE_URL"],
+            ),
+            (
+                &[("CALSYNC_SOURCE_PATH", "a.ics")],
+                &["`source.path`", "CALSYNC_SOURCE_KIND=ics"],
+            ),
+        ];
+        for (pairs, words) in env_cases {
+            let msg = config_failure(load_with(&FlagOverrides::default(), &env_of(pairs)));
+            for w in *words {
+                assert!(msg.contains(w), "{pairs:?}: {w:?} missing from: {msg}");
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
-//! calsync copies the public events of an internal Microsoft 365 calendar into a
-//! public-facing calendar through Microsoft Graph, and nothing private with them.
+//! calsync copies the public events of an internal calendar into a
+//! public-facing calendar, and nothing private with them. Either side is a
+//! Microsoft 365 calendar, through Microsoft Graph, or an iCalendar (`.ics`)
+//! file ([`config::SourceSpec`], [`config::TargetSpec`]).
 //!
 //! One run flows through these modules:
 //!
@@ -19,7 +21,8 @@
 //! 5. [`planner`] decides, with no I/O, what to create, update and delete, using
 //!    the filter and copy [`policy`]; [`validate`] turns the same decision into
 //!    a report of problems for `calsync validate`.
-//! 6. [`sync`] applies the plan through the target provider and [`state`]
+//! 6. [`sync`] applies the plan through the target provider (incrementally
+//!    for two Graph calendars, in full when a side is a file) and [`state`]
 //!    records one history line for the run; [`logging`] writes logs and progress
 //!    to stderr.
 

@@ -11,11 +11,11 @@ use crate::model::{
     Body, BodyType, EventPayload, EventTime, ManagedEvent, Marker, ShowAs, SourceEvent, SourceKey,
     Window,
 };
-use crate::policy::{CopyPolicy, FilterPolicy, Policy};
+use crate::policy::{CopyPolicy, FilterPolicy, Policy, SkipReason};
 use chrono::{Datelike, SecondsFormat, Timelike};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 /// Number of hex characters kept from a SHA-256 digest (128 bits).
@@ -24,7 +24,13 @@ const HASH_HEX_LEN: usize = 32;
 /// Deletions up to this many are always allowed by the mass-deletion guard.
 pub const GUARD_MIN_DELETES: usize = 10;
 
-/// Whether a source event passes the filter policy:
+/// Whether a source event passes the filter policy (see [`skip_reason`]).
+pub fn is_public(ev: &SourceEvent, filter: &FilterPolicy) -> bool {
+    skip_reason(ev, filter).is_none()
+}
+
+/// The first rule of the filter policy a source event fails, in this order,
+/// or `None` when it is public:
 ///
 /// - its sensitivity is listed in `filter.sensitivity`;
 /// - it is not cancelled, when `filter.skip_cancelled`;
@@ -34,12 +40,12 @@ pub const GUARD_MIN_DELETES: usize = 10;
 ///   (case-insensitive);
 /// - its show-as is listed in `filter.show_as`, when that is set;
 /// - `filter.subject_exclude`, when set, does not match its subject.
-pub fn is_public(ev: &SourceEvent, filter: &FilterPolicy) -> bool {
+pub fn skip_reason(ev: &SourceEvent, filter: &FilterPolicy) -> Option<SkipReason> {
     if !filter.sensitivity.contains(&ev.sensitivity) {
-        return false;
+        return Some(SkipReason::sensitivity(ev.sensitivity));
     }
     if filter.skip_cancelled && ev.is_cancelled {
-        return false;
+        return Some(SkipReason::Cancelled);
     }
     if !filter.include_categories.is_empty()
         && !ev
@@ -47,26 +53,26 @@ pub fn is_public(ev: &SourceEvent, filter: &FilterPolicy) -> bool {
             .iter()
             .any(|c| listed(&filter.include_categories, c))
     {
-        return false;
+        return Some(SkipReason::CategoryNotIncluded);
     }
     if ev
         .categories
         .iter()
         .any(|c| listed(&filter.exclude_categories, c))
     {
-        return false;
+        return Some(SkipReason::CategoryExcluded);
     }
     if let Some(allowed) = &filter.show_as
         && !allowed.contains(&ev.show_as)
     {
-        return false;
+        return Some(SkipReason::ShowAs);
     }
     if let Some(re) = &filter.subject_exclude
         && re.is_match(&ev.subject)
     {
-        return false;
+        return Some(SkipReason::SubjectExcluded);
     }
-    true
+    None
 }
 
 /// Whether `category` is in `list`, ignoring case.
@@ -401,6 +407,8 @@ pub struct Plan {
     pub unchanged: usize,
     /// Source events in the window that failed the filter (one per key).
     pub skipped_non_public: usize,
+    /// The same events by the first rule each failed.
+    pub skipped: BTreeMap<SkipReason, usize>,
     /// Managed target events inside the window (the guard's denominator).
     pub managed_in_window: usize,
     /// Deletions not planned because the source read as empty in the window.
@@ -607,11 +615,12 @@ pub fn plan(
             continue;
         };
         slot.insert(groups.len());
-        let wanted = if is_public(ev, &policy.filter) {
-            Wanted::Public(ev)
-        } else {
+        let wanted = if let Some(reason) = skip_reason(ev, &policy.filter) {
             out.skipped_non_public += 1;
+            *out.skipped.entry(reason).or_default() += 1;
             Wanted::NotPublic
+        } else {
+            Wanted::Public(ev)
         };
         groups.push(Group {
             wanted,

@@ -3,6 +3,9 @@
 
 use crate::model::{Sensitivity, ShowAs};
 use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 
 /// Which source events count as public.
 #[derive(Debug, Clone)]
@@ -49,4 +52,109 @@ pub struct CopyPolicy {
 pub struct Policy {
     pub filter: FilterPolicy,
     pub copy: CopyPolicy,
+}
+
+/// Why a source event is not public: the first filter rule it fails.
+/// Reports count skipped events by it, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Sensitivity `private`, not listed in `filter.sensitivity`.
+    Private,
+    /// Sensitivity `confidential`, not listed.
+    Confidential,
+    /// Sensitivity `personal`, not listed.
+    Personal,
+    /// Sensitivity `normal`, not listed (a filter for other sensitivities).
+    Normal,
+    /// Cancelled, with `filter.skip_cancelled`.
+    Cancelled,
+    /// None of its categories is in `filter.include_categories`.
+    CategoryNotIncluded,
+    /// One of its categories is in `filter.exclude_categories`.
+    CategoryExcluded,
+    /// Its show-as is not in `filter.show_as`.
+    ShowAs,
+    /// Its subject matches `filter.subject_exclude`.
+    SubjectExcluded,
+}
+
+impl SkipReason {
+    /// The reason of an event whose sensitivity is not listed.
+    pub fn sensitivity(s: Sensitivity) -> SkipReason {
+        match s {
+            Sensitivity::Private => SkipReason::Private,
+            Sensitivity::Confidential => SkipReason::Confidential,
+            Sensitivity::Personal => SkipReason::Personal,
+            Sensitivity::Normal => SkipReason::Normal,
+        }
+    }
+
+    /// The words a summary uses after a count, e.g. "2 private".
+    pub fn label(&self) -> &'static str {
+        match self {
+            SkipReason::Private => "private",
+            SkipReason::Confidential => "confidential",
+            SkipReason::Personal => "personal",
+            SkipReason::Normal => "sensitivity normal",
+            SkipReason::Cancelled => "cancelled",
+            SkipReason::CategoryNotIncluded => "without an included category",
+            SkipReason::CategoryExcluded => "in an excluded category",
+            SkipReason::ShowAs => "show-as not allowed",
+            SkipReason::SubjectExcluded => "subject excluded",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// "4 skipped (2 private, 1 confidential, 1 cancelled)" for `total` skipped
+/// events counted by reason; "0 skipped" when none. Events whose reason was
+/// not recorded (an incremental state from an earlier version) are counted
+/// as "not recorded".
+pub fn skipped_summary(total: usize, by_reason: &BTreeMap<SkipReason, usize>) -> String {
+    let mut parts: Vec<String> = by_reason
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(reason, n)| format!("{n} {reason}"))
+        .collect();
+    let known: usize = by_reason.values().sum();
+    if total > known {
+        parts.push(format!("{} not recorded", total - known));
+    }
+    if total == 0 || parts.is_empty() {
+        format!("{total} skipped")
+    } else {
+        format!("{total} skipped ({})", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipped_summary_names_the_reasons() {
+        let mut m = BTreeMap::new();
+        assert_eq!(skipped_summary(0, &m), "0 skipped");
+        m.insert(SkipReason::Cancelled, 1);
+        m.insert(SkipReason::Private, 2);
+        m.insert(SkipReason::Confidential, 1);
+        assert_eq!(
+            skipped_summary(4, &m),
+            "4 skipped (2 private, 1 confidential, 1 cancelled)"
+        );
+        assert_eq!(
+            skipped_summary(6, &m),
+            "6 skipped (2 private, 1 confidential, 1 cancelled, 2 not recorded)"
+        );
+        assert_eq!(
+            skipped_summary(3, &BTreeMap::new()),
+            "3 skipped (3 not recorded)"
+        );
+    }
 }

@@ -22,9 +22,11 @@
 pub mod incremental;
 
 use crate::error::Failure;
+use crate::policy::SkipReason;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -157,6 +159,9 @@ pub struct Counts {
     pub deleted: usize,
     pub unchanged: usize,
     pub skipped_non_public: usize,
+    /// The skipped events by the first filter rule each failed.
+    #[serde(default)]
+    pub skipped: BTreeMap<SkipReason, usize>,
     pub failed: usize,
 }
 

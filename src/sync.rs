@@ -34,17 +34,30 @@
 //! makes it read the target. Calendar ids are resolved by name once and then
 //! taken from `calendars.json`, until Graph answers that a calendar is gone.
 //!
+//! # Runs with an `.ics` side
+//!
+//! When either side is an iCalendar file (`[source]`/`[target]` `kind =
+//! "ics"`), every run is full: the source is read whole
+//! ([`SourceProvider::read`]), the target's copies through
+//! [`TargetProvider::read_managed`], and the plan is made with the real
+//! policy. There is no incremental state for such runs; a Graph side among
+//! them is still opened by its cached calendar id. The lock, the deletion
+//! guard, the history line, the report and the exit codes are the same.
+//!
 //! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
 //! around.
 
-use crate::config::Settings;
+use crate::config::{Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
+use crate::ics::{IcsLocation, IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::planner::{self, Plan};
+use crate::policy::skipped_summary;
 use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, TargetProvider, WriteFailure,
+    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, SourceProvider, TargetProvider,
+    WriteFailure,
 };
 use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
 use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
@@ -87,6 +100,12 @@ pub struct SyncReport {
     pub deletions_withheld: usize,
     pub duration_ms: u64,
     pub metrics: RunMetrics,
+    /// The `.ics` file written, when the target is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_file: Option<std::path::PathBuf>,
+    /// Whether a side is a Graph calendar (the summary then counts requests).
+    #[serde(skip)]
+    pub uses_graph: bool,
 }
 
 /// The plan as shown to the operator: when and what, never private data
@@ -168,7 +187,10 @@ fn round1(ms: f64) -> f64 {
 
 /// Runs one sync and records it in the history, whatever its outcome.
 pub async fn run(settings: &Settings, opts: SyncOptions) -> anyhow::Result<SyncReport> {
-    settings.require_graph()?;
+    if settings.uses_graph() {
+        settings.require_graph()?;
+    }
+    check_files(settings)?;
     state::ensure_dir(&settings.state_dir)?;
     let run_id = state::new_run_id();
     // At error level so that the span, and its run id, is there whenever
@@ -193,22 +215,43 @@ async fn run_in_span(
         Some(Lock::acquire(&settings.state_dir, &run_id)?)
     };
 
-    let client = graph_client(settings)?;
+    let client = if settings.uses_graph() {
+        Some(graph_client(settings)?)
+    } else {
+        None
+    };
     let progress = opts.progress.map(RunProgress::new);
-    let result = sync_once(
-        settings,
-        &client,
-        &run_id,
-        dry_run,
-        opts.force,
-        opts.full,
-        progress.as_ref(),
-    )
-    .await;
+    let result = match (&settings.source, &settings.target, &client) {
+        (SourceSpec::Graph, TargetSpec::Graph, Some(client)) => {
+            sync_once(
+                settings,
+                client,
+                &run_id,
+                dry_run,
+                opts.force,
+                opts.full,
+                progress.as_ref(),
+            )
+            .await
+        }
+        _ => {
+            let run = FullRun {
+                settings,
+                run_id: &run_id,
+                dry_run,
+                force: opts.force,
+                progress: progress.as_ref(),
+            };
+            sync_full(&run, client.as_ref()).await
+        }
+    };
     if let Some(p) = &progress {
         p.clear();
     }
-    let metrics = run_metrics(&client.metrics());
+    let metrics = client
+        .as_ref()
+        .map(|c| run_metrics(&c.metrics()))
+        .unwrap_or_default();
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
 
     let (outcome, counts, error) = match &result {
@@ -249,6 +292,10 @@ async fn run_in_span(
     let mut report = result?;
     report.duration_ms = duration_ms;
     report.metrics = metrics;
+    report.uses_graph = settings.uses_graph();
+    if let TargetSpec::Ics { path, .. } = &settings.target {
+        report.target_file = Some(path.clone());
+    }
     let c = &report.counts;
     tracing::info!(
         outcome,
@@ -513,6 +560,286 @@ async fn sync_once(
     }
 }
 
+/// What a run that reads both calendars in full needs to know.
+struct FullRun<'a> {
+    settings: &'a Settings,
+    run_id: &'a str,
+    dry_run: bool,
+    force: bool,
+    progress: Option<&'a Arc<RunProgress>>,
+}
+
+/// A sync in which a side is an `.ics` file: both calendars are read in
+/// full every run (a file cannot say what changed), with the Graph side, if
+/// any, opened by id as a Graph-to-Graph run opens it.
+async fn sync_full(run: &FullRun<'_>, client: Option<&GraphClient>) -> anyhow::Result<SyncReport> {
+    let settings = run.settings;
+    let copy = settings.policy.copy;
+    match (&settings.source, &settings.target) {
+        (SourceSpec::Ics(location), TargetSpec::Ics { path, name }) => {
+            let target = IcsTarget::new(path, name);
+            let report = run_full(run, &IcsSource::new(location.clone()), &target).await?;
+            published(run, &target)?;
+            Ok(report)
+        }
+        (SourceSpec::Ics(location), TargetSpec::Graph) => {
+            let client = client.ok_or_else(no_client)?;
+            let source = IcsSource::new(location.clone());
+            let mut retried = false;
+            loop {
+                let (id, cached) =
+                    graph_calendar_id(settings, client, CalendarRole::Target).await?;
+                let target = GraphCalendar::new(
+                    client.clone(),
+                    settings.target_mailbox_or_source(),
+                    &id,
+                    copy,
+                );
+                if !run.dry_run {
+                    // A later Graph-to-Graph run must not trust what it kept
+                    // of this calendar: this run may change it.
+                    incremental::mark_writing(&settings.state_dir)
+                        .context("cannot update the incremental state before writing")?;
+                }
+                match run_full(run, &source, &target).await {
+                    Err(e) if cached && !retried && calendar_gone(&e) => {
+                        forget_calendar_ids(settings);
+                        retried = true;
+                    }
+                    other => return other,
+                }
+            }
+        }
+        (SourceSpec::Graph, TargetSpec::Ics { path, name }) => {
+            let client = client.ok_or_else(no_client)?;
+            let target = IcsTarget::new(path, name);
+            let mut retried = false;
+            loop {
+                let (id, cached) =
+                    graph_calendar_id(settings, client, CalendarRole::Source).await?;
+                let source =
+                    GraphCalendar::new(client.clone(), settings.mailbox_or_me(), &id, copy);
+                match run_full(run, &source, &target).await {
+                    Err(e) if cached && !retried && calendar_gone(&e) => {
+                        forget_calendar_ids(settings);
+                        retried = true;
+                    }
+                    Ok(report) => {
+                        published(run, &target)?;
+                        return Ok(report);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        (SourceSpec::Graph, TargetSpec::Graph) => Err(anyhow::anyhow!(
+            "internal error: a Graph-to-Graph sync runs incrementally"
+        )),
+    }
+}
+
+/// After a real run, a target file that still does not exist (nothing to
+/// write yet) is created empty: subscribers find a calendar, and the
+/// summary's "Public calendar: …" names a file that is there.
+fn published(run: &FullRun<'_>, target: &IcsTarget) -> anyhow::Result<()> {
+    if !run.dry_run && target.create_if_missing()? {
+        tracing::info!(
+            path = %target.path().display(),
+            "no public event to write yet; published an empty calendar"
+        );
+    }
+    Ok(())
+}
+
+fn no_client() -> anyhow::Error {
+    anyhow::anyhow!("internal error: a Graph side without a Graph client")
+}
+
+fn forget_calendar_ids(settings: &Settings) {
+    tracing::info!("Graph says a calendar calsync remembered is gone; looking it up by name again");
+    CalendarCache::forget(&settings.state_dir);
+}
+
+/// The id of the source or target calendar, from `calendars.json` when it
+/// knows it (no request), else through Graph (and then remembered); and
+/// whether it came from the cache.
+async fn graph_calendar_id(
+    settings: &Settings,
+    client: &GraphClient,
+    role: CalendarRole,
+) -> anyhow::Result<(String, bool)> {
+    let dir = &settings.state_dir;
+    let graph = settings.graph_base();
+    let (mailbox, name) = match role {
+        CalendarRole::Source => (settings.mailbox_or_me(), &settings.source_calendar),
+        CalendarRole::Target => (
+            settings.target_mailbox_or_source(),
+            &settings.target_calendar,
+        ),
+    };
+    let mut cache = CalendarCache::load(dir);
+    if let Some(id) = cache.get(graph, mailbox, name) {
+        return Ok((id.to_string(), true));
+    }
+    let id = resolve_calendar(client, mailbox, name, role).await?;
+    cache.put(graph, mailbox, name, &id);
+    if let Err(e) = cache.save(dir) {
+        tracing::warn!(
+            "could not remember the calendar id ({e:#}); the next run looks it up again"
+        );
+    }
+    Ok((id, false))
+}
+
+/// One run over any source and target: read both in full, plan with the
+/// filter and copy policy, guard, apply (not on a dry run).
+async fn run_full<S: SourceProvider, T: TargetProvider>(
+    run: &FullRun<'_>,
+    source: &S,
+    target: &T,
+) -> anyhow::Result<SyncReport> {
+    let settings = run.settings;
+    let window = window(settings);
+    if let Some(p) = run.progress {
+        p.start_reading();
+    }
+    tracing::info!(
+        window_start = %window.start,
+        window_end = %window.end,
+        "reading both calendars in full"
+    );
+    let (source_events, managed) =
+        tokio::try_join!(source.read(&window), target.read_managed(&window))?;
+    if let Some(p) = run.progress {
+        p.clear();
+    }
+    let plan = planner::plan(&source_events, &managed, &settings.policy, &window);
+    drop(source_events);
+    drop(managed);
+    log_plan(&plan);
+    let guard_warning = guard(&plan, settings, run.dry_run, run.force)?;
+
+    let mut counts = Counts {
+        unchanged: plan.unchanged,
+        skipped_non_public: plan.skipped_non_public,
+        skipped: plan.skipped.clone(),
+        ..Counts::default()
+    };
+    let applied = if run.dry_run || plan.is_empty() {
+        ApplyReport::default()
+    } else {
+        if let Some(p) = run.progress {
+            p.start_writing(plan.writes());
+        }
+        target
+            .apply(&plan)
+            .await
+            .context("applying the plan to the target calendar")?
+    };
+    if run.dry_run {
+        counts.created = plan.creates.len();
+        counts.updated = plan.updates.len();
+        counts.deleted = plan.deletes.len();
+    } else {
+        counts.created = applied.created;
+        counts.updated = applied.updated;
+        counts.deleted = applied.deleted;
+        counts.failed = applied.failures.len();
+    }
+    Ok(SyncReport {
+        run_id: run.run_id.to_string(),
+        dry_run: run.dry_run,
+        mode: "full",
+        window,
+        plan: PlanView::of(&plan),
+        counts,
+        failures: applied.failures,
+        guard_warning,
+        deletions_withheld: plan.deletions_withheld,
+        duration_ms: 0,
+        metrics: RunMetrics::default(),
+        target_file: None,
+        uses_graph: false,
+    })
+}
+
+/// Checks the `.ics` files the settings name before anything is read or
+/// written: the source file exists and is a file, the target's directory
+/// exists and the target is not a directory, and they are not one file.
+/// Each failure is a configuration error (exit 2) naming the key.
+pub fn check_files(settings: &Settings) -> anyhow::Result<()> {
+    let origin = |key: &str| {
+        settings
+            .origins
+            .get(key)
+            .copied()
+            .unwrap_or(Origin::Default)
+    };
+    if let SourceSpec::Ics(IcsLocation::Path(path)) = &settings.source {
+        let shown = path.display();
+        let from = origin("source.path");
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                return Err(Failure::Config(format!(
+                    "The source calendar {shown} (`source.path`, from {from}) is a directory. \
+                     Set `source.path` to the .ics file to read."
+                ))
+                .into());
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Failure::Config(format!(
+                    "The source calendar file {shown} (`source.path`, from {from}) does not \
+                     exist. Fix `source.path` (a relative path in the config file is relative to \
+                     the file's directory, one in CALSYNC_SOURCE_PATH to the working directory), \
+                     or export the calendar there; nothing was written."
+                ))
+                .into());
+            }
+            // Reading it says what is wrong (permissions, say).
+            Err(_) => {}
+        }
+    }
+    if let TargetSpec::Ics { path, .. } = &settings.target {
+        let shown = path.display();
+        let from = origin("target.path");
+        if path.is_dir() {
+            return Err(Failure::Config(format!(
+                "The target file {shown} (`target.path`, from {from}) is a directory. Set \
+                 `target.path` to the .ics file calsync publishes, e.g. {}.",
+                path.join("public.ics").display()
+            ))
+            .into());
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Failure::Config(format!(
+                "The directory {} of the target file {shown} (`target.path`, from {from}) does \
+                 not exist. Create it (calsync creates the file, not its directory), or fix \
+                 `target.path`; nothing was written.",
+                dir.display()
+            ))
+            .into());
+        }
+        if let SourceSpec::Ics(IcsLocation::Path(source)) = &settings.source
+            && let (Ok(a), Ok(b)) = (std::fs::canonicalize(source), std::fs::canonicalize(path))
+            && a == b
+        {
+            return Err(Failure::Config(format!(
+                "`source.path` (from {}) and `target.path` (from {from}) are the same file, \
+                 {shown}, so calsync would publish into the file it reads. Set `target.path` \
+                 to the public calendar's file.",
+                origin("source.path")
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Why a run reads both calendars in full, if it does.
 fn full_reason(
     settings: &Settings,
@@ -589,7 +916,7 @@ async fn sync_with(
             );
             match source.read_changes(&head.cursors).await {
                 Ok(changes) => {
-                    if let Some(settled) = head.settled
+                    if let Some(settled) = head.settled.clone()
                         && head.target_trusted
                         && changes.iter().all(|c| c.changes.is_empty())
                     {
@@ -679,7 +1006,7 @@ async fn sync_with(
 
     let source_events = incremental::source_events(&pieces, &window);
     let managed = incremental::managed_events(&copies);
-    let plan = planner::plan(
+    let mut plan = planner::plan(
         &source_events,
         &managed,
         &incremental::stand_in_policy(),
@@ -687,46 +1014,16 @@ async fn sync_with(
     );
     drop(source_events);
     drop(managed);
-    tracing::info!(
-        creates = plan.creates.len(),
-        updates = plan.updates.len(),
-        deletes = plan.deletes.len(),
-        unchanged = plan.unchanged,
-        skipped_non_public = plan.skipped_non_public,
-        "plan ready"
-    );
-    // Plans hold only public events, so their subjects may be logged.
-    for c in &plan.creates {
-        tracing::debug!(action = "create", start = %c.payload.start, subject = %c.payload.subject, "planned");
-    }
-    for u in &plan.updates {
-        tracing::debug!(action = "update", start = %u.payload.start, subject = %u.payload.subject, "planned");
-    }
-    for d in &plan.deletes {
-        tracing::debug!(action = "delete", start = %d.start, subject = %d.subject, reason = %d.reason, "planned");
-    }
-    if plan.deletions_withheld > 0 {
-        tracing::warn!(
-            withheld = plan.deletions_withheld,
-            "the source calendar has no events in the window; deletions were withheld"
-        );
-    }
-
-    let guard = planner::check_deletion_guard(&plan, settings.max_delete_fraction);
-    let mut guard_warning = None;
-    if let Err(refusal) = guard {
-        if dry_run {
-            guard_warning = Some(refusal.to_string());
-        } else if force {
-            tracing::warn!("--force: {refusal}");
-        } else {
-            return Err(Failure::Guard(refusal.to_string()).into());
-        }
-    }
+    // The stand-ins of non-public items all read as private; the items know
+    // the rule each failed.
+    plan.skipped = incremental::skipped_by_reason(&pieces);
+    log_plan(&plan);
+    let guard_warning = guard(&plan, settings, dry_run, force)?;
 
     let mut counts = Counts {
         unchanged: plan.unchanged,
         skipped_non_public: plan.skipped_non_public,
+        skipped: plan.skipped.clone(),
         ..Counts::default()
     };
     let applied = if dry_run || plan.is_empty() {
@@ -753,6 +1050,7 @@ async fn sync_with(
             Some(Settled {
                 unchanged: plan.unchanged,
                 skipped_non_public: plan.skipped_non_public,
+                skipped: plan.skipped.clone(),
             })
         } else {
             // Whether the writes left nothing to do, as they should have.
@@ -801,7 +1099,56 @@ async fn sync_with(
         deletions_withheld: plan.deletions_withheld,
         duration_ms: 0,
         metrics: RunMetrics::default(),
+        target_file: None,
+        uses_graph: true,
     })
+}
+
+/// Logs a plan's counts (info) and each planned write (debug).
+fn log_plan(plan: &Plan) {
+    tracing::info!(
+        creates = plan.creates.len(),
+        updates = plan.updates.len(),
+        deletes = plan.deletes.len(),
+        unchanged = plan.unchanged,
+        skipped_non_public = plan.skipped_non_public,
+        "plan ready"
+    );
+    // Plans hold only public events, so their subjects may be logged.
+    for c in &plan.creates {
+        tracing::debug!(action = "create", start = %c.payload.start, subject = %c.payload.subject, "planned");
+    }
+    for u in &plan.updates {
+        tracing::debug!(action = "update", start = %u.payload.start, subject = %u.payload.subject, "planned");
+    }
+    for d in &plan.deletes {
+        tracing::debug!(action = "delete", start = %d.start, subject = %d.subject, reason = %d.reason, "planned");
+    }
+    if plan.deletions_withheld > 0 {
+        tracing::warn!(
+            withheld = plan.deletions_withheld,
+            "the source calendar has no events in the window; deletions were withheld"
+        );
+    }
+}
+
+/// The mass-deletion guard: a refusal fails a real run (exit 6) unless
+/// forced, and is only a warning in the report of a dry run.
+fn guard(
+    plan: &Plan,
+    settings: &Settings,
+    dry_run: bool,
+    force: bool,
+) -> anyhow::Result<Option<String>> {
+    match planner::check_deletion_guard(plan, settings.max_delete_fraction) {
+        Ok(()) => Ok(None),
+        Err(refusal) if dry_run => Ok(Some(refusal.to_string())),
+        Err(refusal) if force => {
+            tracing::warn!("--force: {refusal}");
+            Ok(None)
+        }
+        Err(refusal) => Err(Failure::Guard(refusal.to_string()).into()),
+    }
 }
 
 /// The counts of a plan of the state, when that plan writes nothing.
@@ -812,9 +1159,10 @@ fn settled_after(pieces: &[Piece], copies: &[Copy], window: &Window) -> Option<S
         &incremental::stand_in_policy(),
         window,
     );
-    (plan.is_empty() && plan.deletions_withheld == 0).then_some(Settled {
+    (plan.is_empty() && plan.deletions_withheld == 0).then(|| Settled {
         unchanged: plan.unchanged,
         skipped_non_public: plan.skipped_non_public,
+        skipped: incremental::skipped_by_reason(pieces),
     })
 }
 
@@ -845,6 +1193,7 @@ fn settled_run(
     let plan = Plan {
         unchanged: settled.unchanged,
         skipped_non_public: settled.skipped_non_public,
+        skipped: settled.skipped.clone(),
         managed_in_window: settled.unchanged,
         ..Plan::default()
     };
@@ -857,6 +1206,7 @@ fn settled_run(
         counts: Counts {
             unchanged: settled.unchanged,
             skipped_non_public: settled.skipped_non_public,
+            skipped: settled.skipped,
             ..Counts::default()
         },
         failures: Vec::new(),
@@ -864,6 +1214,8 @@ fn settled_run(
         deletions_withheld: 0,
         duration_ms: 0,
         metrics: RunMetrics::default(),
+        target_file: None,
+        uses_graph: true,
     })
 }
 
@@ -901,14 +1253,13 @@ pub fn render_text(report: &SyncReport) -> String {
         }
         let _ = writeln!(
             out,
-            "Would create {}, update {}, delete {}; {} unchanged, {} skipped as non-public; {:.1} s, {} requests to Graph.",
+            "Would create {}, update {}, delete {}; {} unchanged, {}; {}.",
             c.created,
             c.updated,
             c.deleted,
             c.unchanged,
-            c.skipped_non_public,
-            report.duration_ms as f64 / 1000.0,
-            report.metrics.requests
+            skipped_summary(c.skipped_non_public, &c.skipped),
+            cost(report),
         );
         return out;
     }
@@ -921,21 +1272,36 @@ pub fn render_text(report: &SyncReport) -> String {
     }
     let _ = writeln!(
         out,
-        "Created {}, updated {}, deleted {}, {} unchanged, {} skipped as non-public{}; {:.1} s, {} requests to Graph.",
+        "Created {}, updated {}, deleted {}, {} unchanged, {}{}; {}.{}",
         c.created,
         c.updated,
         c.deleted,
         c.unchanged,
-        c.skipped_non_public,
+        skipped_summary(c.skipped_non_public, &c.skipped),
         if c.failed > 0 {
             format!(", {} failed", c.failed)
         } else {
             String::new()
         },
-        report.duration_ms as f64 / 1000.0,
-        report.metrics.requests
+        cost(report),
+        report
+            .target_file
+            .as_ref()
+            .map(|p| format!(" Public calendar: {}", p.display()))
+            .unwrap_or_default(),
     );
     out
+}
+
+/// "2.4 s, 6 requests to Graph", or the duration alone when no side is a
+/// Graph calendar.
+fn cost(report: &SyncReport) -> String {
+    let secs = report.duration_ms as f64 / 1000.0;
+    if report.uses_graph {
+        format!("{secs:.1} s, {} requests to Graph", report.metrics.requests)
+    } else {
+        format!("{secs:.1} s")
+    }
 }
 
 fn fmt_time(t: DateTime<Utc>) -> String {

@@ -1,7 +1,9 @@
 //! The files in `examples/` do what they say: the config example parses and
-//! sets every key, the crontab line runs a sync and logs it, the systemd units
-//! pass `systemd-analyze verify`, and the CI workflow and the Kubernetes
-//! CronJob hold what an operator relies on. The README points at each.
+//! sets every key, the demo of the README's first command publishes the
+//! public events of its `.ics` file and nothing else, the crontab line runs a
+//! sync and logs it, the systemd units pass `systemd-analyze verify`, and the
+//! CI workflow and the Kubernetes CronJob hold what an operator relies on. The
+//! README points at each.
 
 mod common;
 
@@ -51,6 +53,26 @@ fn uncommented(text: &str) -> String {
         .join("\n")
 }
 
+/// The example with every optional setting switched on, as the two configs
+/// it can be: both sides `.ics`, the source once a `path` and once a `url`
+/// (one source cannot be both).
+fn every_key_variants(text: &str) -> [String; 2] {
+    let all = uncommented(text).replace("kind = \"graph\"", "kind = \"ics\"");
+    let without = |dropped: &str| {
+        let mut table = "";
+        all.lines()
+            .filter(|line| {
+                if line.starts_with('[') {
+                    table = line.trim();
+                }
+                !(table == "[source]" && line.starts_with(dropped))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    [without("url = "), without("path = ")]
+}
+
 /// Every key the configuration knows (`filter.sensitivity`, …), as the
 /// config module reports where each value came from.
 fn known_keys(settings: &Settings) -> Vec<&'static str> {
@@ -80,15 +102,23 @@ fn config_example_parses_and_covers_every_key() {
 
     // With every optional line switched on, every key is set by the file:
     // a key added to calsync but not to the example fails here.
-    let all = dir.path().join("all.toml");
-    std::fs::write(&all, uncommented(&text)).unwrap();
-    let every = load(&all).unwrap_or_else(|e| panic!("examples/config.toml uncommented: {e:#}"));
+    let mut set_by_file = std::collections::BTreeSet::new();
+    let mut every = None;
+    for (i, variant) in every_key_variants(&text).iter().enumerate() {
+        let all = dir.path().join(format!("all-{i}.toml"));
+        std::fs::write(&all, variant).unwrap();
+        let s = load(&all).unwrap_or_else(|e| panic!("examples/config.toml uncommented: {e:#}"));
+        set_by_file.extend(
+            known_keys(&s)
+                .into_iter()
+                .filter(|k| s.origins[k] == Origin::File),
+        );
+        every = Some(s);
+    }
+    let every = every.unwrap();
     let keys = known_keys(&every);
-    assert!(keys.len() >= 25, "{keys:?}");
-    let not_covered: Vec<_> = keys
-        .iter()
-        .filter(|k| every.origins[*k] != Origin::File)
-        .collect();
+    assert!(keys.len() >= 31, "{keys:?}");
+    let not_covered: Vec<_> = keys.iter().filter(|k| !set_by_file.contains(*k)).collect();
     assert!(
         not_covered.is_empty(),
         "examples/config.toml does not show these keys: {not_covered:?}"
@@ -105,9 +135,14 @@ fn readme_points_at_every_example_and_documents_every_key() {
     let readme = read("README.md");
     let mut examples = Vec::new();
     let mut stack = vec![root().join("examples")];
+    // What running the demo leaves behind (its lock and history).
+    let demo_state = root().join("examples/demo/state");
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let p = e.path();
+            if p == demo_state {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
             } else {
@@ -124,13 +159,206 @@ fn readme_points_at_every_example_and_documents_every_key() {
     }
     let dir = tempfile::tempdir().unwrap();
     let all = dir.path().join("all.toml");
-    std::fs::write(&all, uncommented(&read("examples/config.toml"))).unwrap();
+    let [variant, _] = every_key_variants(&read("examples/config.toml"));
+    std::fs::write(&all, variant).unwrap();
     for key in known_keys(&load(&all).unwrap()) {
         let leaf = key.rsplit('.').next().unwrap_or(key);
         assert!(
             readme.contains(&format!("`{leaf}`")) || readme.contains(&format!("`{key}`")),
             "README.md does not document the key {key}"
         );
+    }
+}
+
+/// Runs the demo's config from a copy of `examples/demo/` (so that the
+/// repository stays as it is), from another working directory, with today
+/// set to `today` (`None`: the real today). Returns the run and the copy.
+fn run_demo(today: Option<&str>) -> (Run, tempfile::TempDir) {
+    let copy = tempfile::tempdir().unwrap();
+    for file in ["config.toml", "internal.ics"] {
+        std::fs::copy(
+            root().join("examples/demo").join(file),
+            copy.path().join(file),
+        )
+        .unwrap();
+    }
+    let run = demo_again(&copy, today);
+    (run, copy)
+}
+
+fn demo_again(copy: &tempfile::TempDir, today: Option<&str>) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_calsync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", copy.path().join("home"))
+        .current_dir(std::env::temp_dir())
+        .arg("sync")
+        .arg("--config")
+        .arg(copy.path().join("config.toml"));
+    if let Some(day) = today {
+        cmd.env("CALSYNC_TODAY", day);
+    }
+    Run::from(cmd.output().unwrap())
+}
+
+/// The events of the published file as (DTSTART line, SUMMARY) pairs.
+fn published(copy: &tempfile::TempDir) -> (String, Vec<(String, String)>) {
+    let text = std::fs::read_to_string(copy.path().join("public.ics")).unwrap();
+    let unfolded = text.replace("\r\n ", "");
+    let mut events = Vec::new();
+    for block in unfolded.split("BEGIN:VEVENT\r\n").skip(1) {
+        let line = |name: &str| {
+            block
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default()
+                .to_string()
+        };
+        events.push((line("DTSTART"), line("SUMMARY:")));
+    }
+    (text, events)
+}
+
+#[test]
+fn readme_starts_with_the_demo() {
+    let readme = read("README.md");
+    let first = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    assert_eq!(
+        first.trim(),
+        "cargo build --release --locked && ./target/release/calsync sync --config \
+         examples/demo/config.toml"
+    );
+    assert!(readme.contains("./target/release/calsync --help"));
+    assert!(readme.contains("examples/demo/public.ics"));
+}
+
+#[test]
+fn the_demo_publishes_the_public_events_and_nothing_else() {
+    // Today, as a stranger runs it.
+    let (run, copy) = run_demo(None);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.stderr, "", "{run}");
+    let line = run.stdout.trim_end();
+    assert_eq!(run.stdout.lines().count(), 1, "{run}");
+    assert!(line.starts_with("Created "), "{line}");
+    for reason in [" private", " confidential", " cancelled"] {
+        assert!(line.contains(reason), "{reason:?} not in: {line}");
+    }
+    let path = copy.path().join("public.ics");
+    assert!(
+        line.ends_with(&format!("Public calendar: {}", path.display())),
+        "{line}"
+    );
+    let (text, events) = published(&copy);
+    let subjects: std::collections::BTreeSet<&str> =
+        events.iter().map(|(_, s)| s.as_str()).collect();
+    for s in [
+        "SUMMARY:Summer concert in the park",
+        "SUMMARY:Open house at the New York office",
+        "SUMMARY:Founders' Day (offices closed)",
+    ] {
+        assert!(subjects.contains(s), "{s} missing: {subjects:?}");
+    }
+    for secret in [
+        "1:1 with the director",
+        "Performance review",
+        "Doctor",
+        "Main Street",
+        "Board meeting",
+        "salary",
+        "Winter gala",
+        "Staff picnic",
+        "Team offsite",
+        "Stage crew",
+        "badge list",
+        "Bandstand",
+    ] {
+        assert!(!text.contains(secret), "{secret:?} was published:\n{text}");
+    }
+    // The demo's state stays beside its config, not in the user's.
+    assert!(copy.path().join("state/history.jsonl").exists());
+    assert!(!copy.path().join("home").exists());
+
+    // Again: nothing to do, and the file is byte for byte the same.
+    let again = demo_again(&copy, None);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(
+        again
+            .stdout
+            .starts_with("Created 0, updated 0, deleted 0, "),
+        "{again}"
+    );
+    assert_eq!(published(&copy).0, text);
+}
+
+#[test]
+fn the_demo_shows_each_kind_of_event_as_it_should() {
+    // On a fixed day before every dated event of the demo.
+    let (run, copy) = run_demo(Some("2027-01-01"));
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stdout.contains(
+            "skipped (21 private, 5 confidential, 7 cancelled, 1 in an excluded category)"
+        ),
+        "{run}"
+    );
+    let (_, events) = published(&copy);
+    let has = |start: &str, summary: &str| {
+        events
+            .iter()
+            .any(|(d, s)| d == start && s == &format!("SUMMARY:{summary}"))
+    };
+    // Three time zones, to the minute, in UTC.
+    assert!(has(
+        "DTSTART:20270603T170000Z",
+        "Summer concert in the park"
+    ));
+    assert!(has(
+        "DTSTART:20270508T140000Z",
+        "Open house at the New York office"
+    ));
+    assert!(has("DTSTART:20281005T093000Z", "Partner meetup in Tokyo"));
+    assert!(has("DTSTART:20290314T150000Z", "Product webinar"));
+    // All-day, one day and several.
+    assert!(has(
+        "DTSTART;VALUE=DATE:20270917",
+        "Founders' Day (offices closed)"
+    ));
+    assert!(has("DTSTART;VALUE=DATE:20280421", "Spring festival"));
+    // The weekly series: a moved instance, an excluded one, a cancelled one.
+    assert!(has(
+        "DTSTART:20280715T160000Z",
+        "Summer concert in the park (rain date: Saturday)"
+    ));
+    let starts: Vec<&str> = events.iter().map(|(d, _)| d.as_str()).collect();
+    for gone in [
+        "DTSTART:20280713T170000Z",
+        "DTSTART:20290816T170000Z",
+        "DTSTART:20300704T170000Z",
+    ] {
+        assert!(!starts.contains(&gone), "{gone} was published");
+    }
+}
+
+#[test]
+fn the_demo_keeps_working_for_years() {
+    for today in ["2031-06-01", "2036-02-29", "2045-12-31"] {
+        let (run, copy) = run_demo(Some(today));
+        assert_eq!(run.code, 0, "{today}: {run}");
+        for reason in [" private", " confidential", " cancelled"] {
+            assert!(run.stdout.contains(reason), "{today}: {reason:?}: {run}");
+        }
+        let (_, events) = published(&copy);
+        let concerts = events
+            .iter()
+            .filter(|(_, s)| s == "SUMMARY:Summer concert in the park")
+            .count();
+        assert!(concerts >= 50, "{today}: {concerts} concerts");
+        assert!(events.len() >= 60, "{today}: {}", events.len());
     }
 }
 

@@ -84,6 +84,11 @@ fn unchanged_runs_cost_two_requests_and_changes_arrive_by_delta() {
         );
         assert_eq!(w.fake.writes_applied(), writes, "an unchanged run wrote");
         assert_eq!(run.json()["counts"]["skipped_non_public"], 2);
+        // The settled state keeps why they were skipped.
+        assert_eq!(
+            run.json()["counts"]["skipped"],
+            json!({"private": 1, "confidential": 1})
+        );
     }
 
     // k changes: updates, deletions and creations, all by delta.
@@ -177,10 +182,19 @@ fn unchanged_runs_rewrite_only_the_small_state_file() {
         .update_event(MAILBOX, &a, json!({"subject": "Open day (new title)"}));
     let (run, _) = counted_sync(&w);
     assert_eq!(run.json()["counts"]["updated"], 1, "{run}");
+    assert_eq!(run.json()["counts"]["skipped"], json!({"private": 1}));
     assert_ne!(std::fs::read(&snapshot).unwrap(), before);
     let after_change = std::fs::read(&snapshot).unwrap();
     let (run, requests) = counted_sync(&w);
     assert_eq!(run.json()["counts"]["unchanged"], 2, "{run}");
+    assert_eq!(run.json()["counts"]["skipped"], json!({"private": 1}));
+    // The text summary of such a run says why, too.
+    let text = w.run(&["sync"]);
+    assert!(
+        text.stdout
+            .starts_with("Created 0, updated 0, deleted 0, 2 unchanged, 1 skipped (1 private);"),
+        "{text}"
+    );
     assert!(requests.len() <= 2, "{}", describe(&requests));
     assert_eq!(std::fs::read(&snapshot).unwrap(), after_change);
 

@@ -110,7 +110,7 @@ fn scheduled_runs_are_quiet_but_for_the_summary() {
             "updated ",
             "deleted ",
             " unchanged",
-            " skipped as non-public",
+            " skipped (1 confidential)",
             " s, ",
             " requests to Graph",
         ] {

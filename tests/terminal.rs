@@ -91,7 +91,7 @@ fn progress_is_drawn_on_a_terminal_only() {
     // The summary is on stdout, untouched by the bars.
     assert!(
         tty.stdout
-            .starts_with("Created 30, updated 0, deleted 0, 0 unchanged, 1 skipped as non-public"),
+            .starts_with("Created 30, updated 0, deleted 0, 0 unchanged, 1 skipped (1 private)"),
         "{tty}"
     );
     assert_eq!(tty.stdout.lines().count(), 1, "{tty}");

@@ -26,6 +26,10 @@ pub fn run(ctx: &Context, args: &LoginArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let settings = ctx.settings()?;
+    if !settings.uses_graph() {
+        print_stdout(&format!("{}\n", no_sign_in_needed(&settings)))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     settings.require_graph()?;
     if args.client_credentials {
         return check_client_credentials(&settings);
@@ -41,6 +45,19 @@ pub fn run(ctx: &Context, args: &LoginArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     device_code(&settings)
+}
+
+/// What `login` and `logout` say when neither side is a Graph calendar.
+pub fn no_sign_in_needed(settings: &Settings) -> String {
+    format!(
+        "No sign-in is needed: the source is an .ics {} and the target an .ics file, and \
+         calsync signs in only to reach Microsoft Graph (a side with kind = \"graph\"). \
+         Nothing was done.",
+        match &settings.source {
+            crate::config::SourceSpec::Ics(crate::ics::IcsLocation::Url(_)) => "URL",
+            _ => "file",
+        }
+    )
 }
 
 fn device_code(settings: &Settings) -> anyhow::Result<ExitCode> {

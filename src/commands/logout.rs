@@ -7,6 +7,10 @@ use std::process::ExitCode;
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
+    if !settings.uses_graph() && Profile::of(&settings).is_none() {
+        print_stdout(&format!("{}\n", super::login::no_sign_in_needed(&settings)))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let profile = Profile::of(&settings).ok_or_else(|| {
         Failure::Config(
             "`calsync logout` removes the sign-in of the configured app, but `tenant_id` and \

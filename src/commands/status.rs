@@ -11,8 +11,9 @@ use super::history::{human_duration_ms, human_duration_secs};
 use super::{Context, print_stdout};
 use crate::auth::{AuthState, auth_state};
 use crate::cli::StatusArgs;
-use crate::config::{Origin, Settings, mask};
+use crate::config::{Origin, Settings, SourceSpec, TargetSpec, mask};
 use crate::error::Failure;
+use crate::ics::{IcsLocation, redact_url};
 use crate::state::{self, HistoryEntry, Holder, LockState};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -179,7 +180,22 @@ pub fn build(
         config_file: settings.config_path.clone(),
         config: settings_in_effect(settings),
         missing: missing(settings),
-        auth: auth_state(settings),
+        auth: if settings.uses_graph() {
+            auth_state(settings)
+        } else {
+            AuthState {
+                method: "none".into(),
+                account: None,
+                token_store: settings.token_store.as_str().to_string(),
+                token_location: None,
+                access_token_expires: None,
+                refresh_token_present: false,
+                scopes: None,
+                note: Some(
+                    "no sign-in is needed: neither side is a Microsoft Graph calendar".into(),
+                ),
+            }
+        },
         state_dir: settings.state_dir.clone(),
         last_run: history.last().map(summary),
         last_sync: last_sync.map(summary),
@@ -261,9 +277,13 @@ fn median(sorted: &[f64]) -> Option<f64> {
     }
 }
 
-/// What `sync` needs that is not set (as `Settings::require_graph` checks).
+/// What `sync` needs that is not set (as `Settings::require_graph` checks;
+/// nothing when neither side is a Graph calendar).
 fn missing(s: &Settings) -> Vec<&'static str> {
     let mut m = Vec::new();
+    if !s.uses_graph() {
+        return m;
+    }
     if s.tenant_id.is_none() {
         m.push("tenant_id");
     }
@@ -280,9 +300,16 @@ fn missing(s: &Settings) -> Vec<&'static str> {
     m
 }
 
-/// The display order: the configuration table's, then the policy.
-const KEYS: [&str; 27] = [
+/// The display order: the config file, the two sides, the configuration
+/// table's, then the policy.
+const KEYS: [&str; 33] = [
     "config",
+    "source.kind",
+    "source.path",
+    "source.url",
+    "target.kind",
+    "target.path",
+    "target.name",
     "tenant_id",
     "client_id",
     "client_secret",
@@ -359,6 +386,26 @@ fn value_of(s: &Settings, key: &str) -> Value {
         "copy.location" => json!(c.location),
         "copy.body" => json!(c.body),
         "copy.categories" => json!(c.categories),
+        "source.kind" => json!(s.source_kind().as_str()),
+        "source.path" => match &s.source {
+            SourceSpec::Ics(IcsLocation::Path(p)) => json!(p.display().to_string()),
+            _ => Value::Null,
+        },
+        // A published calendar's URL often holds a secret token: shown in
+        // part only.
+        "source.url" => match &s.source {
+            SourceSpec::Ics(IcsLocation::Url(u)) => json!(redact_url(u)),
+            _ => Value::Null,
+        },
+        "target.kind" => json!(s.target_kind().as_str()),
+        "target.path" => match &s.target {
+            TargetSpec::Ics { path, .. } => json!(path.display().to_string()),
+            TargetSpec::Graph => Value::Null,
+        },
+        "target.name" => match &s.target {
+            TargetSpec::Ics { name, .. } => json!(name),
+            TargetSpec::Graph => Value::Null,
+        },
         _ => Value::Null,
     }
 }

@@ -1,5 +1,6 @@
 //! `calsync validate`: reads both calendars over the sync window, writes
-//! nothing to Graph, and reports what the target gets wrong (SPEC §5).
+//! nothing, and reports what the target gets wrong (SPEC §5). Either side
+//! may be a Graph calendar or an `.ics` file.
 //!
 //! It takes no lock (it writes nothing), so it may run beside a sync; it
 //! records one history line (`validate`, outcome `clean`, `problems` or
@@ -7,13 +8,15 @@
 
 use super::{Context, print_stdout, runtime};
 use crate::cli::ValidateArgs;
-use crate::config::Settings;
+use crate::config::{Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{GraphClient, Metrics};
+use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
+use crate::ics::{IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::provider::{InspectableTarget, SourceProvider};
 use crate::state::{self, Counts, HistoryEntry, RunMetrics};
-use crate::sync::{graph_client, open_calendars, window};
+use crate::sync::{check_files, graph_client, open_calendars, window};
 use crate::validate::{self, Checked, Problem, ProblemCounts};
 use chrono::Utc;
 use serde::Serialize;
@@ -61,16 +64,26 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 
 /// Reads both calendars, checks them, and records the run in the history.
 pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateReport> {
-    settings.require_graph()?;
+    if settings.uses_graph() {
+        settings.require_graph()?;
+    }
+    check_files(settings)?;
     state::ensure_dir(&settings.state_dir)?;
     let run_id = state::new_run_id();
     let started = Utc::now();
     let clock = Instant::now();
     let window = window(settings);
 
-    let client = graph_client(settings)?;
-    let result = check(settings, &client, &window).await;
-    let metrics = run_metrics(&client.metrics());
+    let client = if settings.uses_graph() {
+        Some(graph_client(settings)?)
+    } else {
+        None
+    };
+    let result = check(settings, client.as_ref(), &window).await;
+    let metrics = client
+        .as_ref()
+        .map(|c| run_metrics(&c.metrics()))
+        .unwrap_or_default();
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
 
     let (outcome, error) = match &result {
@@ -108,10 +121,61 @@ pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateRepor
 
 async fn check(
     settings: &Settings,
-    client: &GraphClient,
+    client: Option<&GraphClient>,
     window: &Window,
 ) -> anyhow::Result<validate::Validation> {
-    let (source, target) = open_calendars(settings, client).await?;
+    let graph = || client.ok_or_else(|| anyhow::anyhow!("internal error: no Graph client"));
+    let copy = settings.policy.copy;
+    match (&settings.source, &settings.target) {
+        (SourceSpec::Graph, TargetSpec::Graph) => {
+            let (source, target) = open_calendars(settings, graph()?).await?;
+            check_with(settings, &source, &target, window).await
+        }
+        (SourceSpec::Graph, TargetSpec::Ics { path, name }) => {
+            let client = graph()?;
+            let mailbox = settings.mailbox_or_me();
+            let id = resolve_calendar(
+                client,
+                mailbox,
+                &settings.source_calendar,
+                CalendarRole::Source,
+            )
+            .await?;
+            let source = GraphCalendar::new(client.clone(), mailbox, &id, copy);
+            check_with(settings, &source, &IcsTarget::new(path, name), window).await
+        }
+        (SourceSpec::Ics(location), TargetSpec::Graph) => {
+            let client = graph()?;
+            let mailbox = settings.target_mailbox_or_source();
+            let id = resolve_calendar(
+                client,
+                mailbox,
+                &settings.target_calendar,
+                CalendarRole::Target,
+            )
+            .await?;
+            let target = GraphCalendar::new(client.clone(), mailbox, &id, copy);
+            check_with(settings, &IcsSource::new(location.clone()), &target, window).await
+        }
+        (SourceSpec::Ics(location), TargetSpec::Ics { path, name }) => {
+            check_with(
+                settings,
+                &IcsSource::new(location.clone()),
+                &IcsTarget::new(path, name),
+                window,
+            )
+            .await
+        }
+    }
+}
+
+/// Reads the source and the target's copies and checks them.
+async fn check_with<S: SourceProvider, T: InspectableTarget>(
+    settings: &Settings,
+    source: &S,
+    target: &T,
+    window: &Window,
+) -> anyhow::Result<validate::Validation> {
     tracing::info!(
         window_start = %window.start,
         window_end = %window.end,

@@ -100,7 +100,7 @@ mod text;
 mod time;
 mod tz;
 
-pub use provider::{IcsLocation, IcsSource, IcsTarget, MAX_DOWNLOAD_BYTES};
+pub use provider::{IcsLocation, IcsSource, IcsTarget, MAX_DOWNLOAD_BYTES, redact_url};
 pub use recur::MAX_SCANNED as MAX_RECURRENCE_SCAN;
 pub use source::parse_events;
 pub use target::{IcsCopy, TargetCalendar, copy_uid};

@@ -67,7 +67,7 @@ impl IcsLocation {
 /// Whether a URL may be fetched: https, or http on a loopback host; no
 /// user name or password in it.
 fn check_url(url: &Url) -> anyhow::Result<()> {
-    let shown = redacted(url);
+    let shown = redact_url(url);
     if !url.username().is_empty() || url.password().is_some() {
         return Err(anyhow!(
             "the calendar URL {shown} holds a user name or password, which calsync does not send"
@@ -94,20 +94,21 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// A URL as calsync shows it: scheme, host and port, and the last path
-/// segment only. Published calendar URLs often carry a secret token in
-/// their path, which must not end up in logs.
-fn redacted(url: &Url) -> String {
+/// A URL as calsync shows it: scheme, host and port, the last path segment
+/// only, and `?…` for a query. Published calendar URLs often carry a secret
+/// token in their path or query, which must not end up in logs or output.
+pub fn redact_url(url: &Url) -> String {
     let host = url.host_str().unwrap_or("");
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     let segments: Vec<&str> = url
         .path_segments()
         .map(|s| s.filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
+    let query = if url.query().is_some() { "?…" } else { "" };
     match segments.as_slice() {
-        [] => format!("{}://{host}{port}/", url.scheme()),
-        [only] => format!("{}://{host}{port}/{only}", url.scheme()),
-        [.., last] => format!("{}://{host}{port}/…/{last}", url.scheme()),
+        [] => format!("{}://{host}{port}/{query}", url.scheme()),
+        [only] => format!("{}://{host}{port}/{only}{query}", url.scheme()),
+        [.., last] => format!("{}://{host}{port}/…/{last}{query}", url.scheme()),
     }
 }
 
@@ -117,7 +118,7 @@ impl fmt::Display for IcsLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IcsLocation::Path(p) => write!(f, "{}", p.display()),
-            IcsLocation::Url(u) => f.write_str(&redacted(u)),
+            IcsLocation::Url(u) => f.write_str(&redact_url(u)),
         }
     }
 }
@@ -196,7 +197,7 @@ fn read_file(path: &Path, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
 
 async fn download(url: &Url, timeout: Duration, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
     check_url(url)?;
-    let shown = redacted(url);
+    let shown = redact_url(url);
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() > MAX_REDIRECTS {
             attempt.error("too many redirects")
@@ -324,6 +325,20 @@ impl IcsTarget {
             }
             Err(e) => Err(anyhow!("cannot read the target file {shown}: {e}")),
         }
+    }
+}
+
+impl IcsTarget {
+    /// Writes an empty calendar when the file does not exist yet, so that
+    /// subscribers find a calendar even before there is a public event.
+    /// Returns whether it wrote one.
+    pub fn create_if_missing(&self) -> anyhow::Result<bool> {
+        let (cal, before) = self.load()?;
+        if before.is_some() {
+            return Ok(false);
+        }
+        write_atomically(&self.path, cal.render(&self.calendar_name).as_bytes())?;
+        Ok(true)
     }
 }
 

@@ -18,13 +18,14 @@
 //!   when it saves what it wrote, so a run stopped in between makes the next
 //!   one read the target again;
 //! - whether the state is *settled* (planning it writes nothing), with the
-//!   counts of that plan, and the generation of the snapshot saved with it.
+//!   counts of that plan (skipped events by reason too), and the generation
+//!   of the snapshot saved with it.
 //!
 //! `sync-snapshot.json` holds, per piece, its items by the source's item id:
 //! a public event as the payload calsync copies of it (only the fields the
-//! copy policy copies), a non-public event as its key and nothing else, so
-//! that no subject, body, location or time of a private event is ever written
-//! here; and the managed copies in the target as the last run left them:
+//! copy policy copies), a non-public event as its key and the filter rule it
+//! fails (`private`, `cancelled`, …) and nothing else, so that no subject,
+//! body, location or time of a private event is ever written here; and the managed copies in the target as the last run left them:
 //! target id, marker and the fields calsync compares (never a body; left out
 //! when they are the item's payload, as they are unless edited by hand).
 //!
@@ -41,7 +42,7 @@ use crate::model::{
     SourceKey, Window,
 };
 use crate::planner::{self, Plan};
-use crate::policy::{CopyPolicy, FilterPolicy, Policy};
+use crate::policy::{CopyPolicy, FilterPolicy, Policy, SkipReason};
 use crate::provider::{Applied, SourceChange};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -87,12 +88,16 @@ pub struct SyncState {
 }
 
 /// What a plan of a settled state counts (it writes nothing).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settled {
     /// Copies up to date.
     pub unchanged: usize,
     /// Source events that are not public.
     pub skipped_non_public: usize,
+    /// The same by the first filter rule each fails (empty in a state of an
+    /// earlier version).
+    #[serde(default)]
+    pub skipped: BTreeMap<SkipReason, usize>,
 }
 
 /// [`STATE_FILE`]: everything of the state but the items and copies, which
@@ -166,8 +171,13 @@ pub enum Item {
         key: SourceKey,
         payload: EventPayload,
     },
-    /// An event that does not pass the filter: its key, nothing else.
-    NotPublic { key: SourceKey },
+    /// An event that does not pass the filter: its key and the first rule
+    /// it fails (absent in a state of an earlier version), nothing else.
+    NotPublic {
+        key: SourceKey,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<SkipReason>,
+    },
 }
 
 /// A managed copy in the target.
@@ -244,13 +254,15 @@ pub fn ingest(
             }
             SourceChange::Upsert { item_id, event } => match event {
                 Some(ev) if window.contains(&ev.start) => {
-                    let item = if planner::is_public(&ev, &policy.filter) {
-                        Item::Public {
+                    let item = match planner::skip_reason(&ev, &policy.filter) {
+                        None => Item::Public {
                             payload: planner::payload(&ev, &policy.copy),
                             key: ev.key,
-                        }
-                    } else {
-                        Item::NotPublic { key: ev.key }
+                        },
+                        Some(reason) => Item::NotPublic {
+                            key: ev.key,
+                            reason: Some(reason),
+                        },
                     };
                     items.insert(item_id, item);
                 }
@@ -305,7 +317,7 @@ pub fn source_events(pieces: &[Piece], window: &Window) -> Vec<SourceEvent> {
                     location: payload.location.clone(),
                     body: payload.body.clone(),
                 },
-                Item::NotPublic { key } => SourceEvent {
+                Item::NotPublic { key, .. } => SourceEvent {
                     key: key.clone(),
                     subject: String::new(),
                     start: EventTime::Instant(window.start),
@@ -319,6 +331,30 @@ pub fn source_events(pieces: &[Piece], window: &Window) -> Vec<SourceEvent> {
                     body: Body::default(),
                 },
             });
+        }
+    }
+    out
+}
+
+/// The non-public items by the filter rule each fails, counted as the
+/// planner counts the [`source_events`] standing for them: once per key,
+/// the first item of a key deciding. Items kept without a reason (a state of
+/// an earlier version) are not counted.
+pub fn skipped_by_reason(pieces: &[Piece]) -> BTreeMap<SkipReason, usize> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = BTreeMap::new();
+    for item in pieces.iter().flat_map(|p| p.items.values()) {
+        match item {
+            Item::Public { key, .. } => {
+                seen.insert(key);
+            }
+            Item::NotPublic { key, reason } => {
+                if seen.insert(key)
+                    && let Some(reason) = reason
+                {
+                    *out.entry(*reason).or_default() += 1;
+                }
+            }
         }
     }
     out
@@ -551,7 +587,7 @@ pub fn save(dir: &Path, state: &SyncState) -> anyhow::Result<()> {
         window: state.window,
         last_full: state.last_full,
         target_trusted: state.target_trusted,
-        settled: state.settled,
+        settled: state.settled.clone(),
         cursors: state.pieces.iter().map(|p| p.cursor.clone()).collect(),
         snapshot: generation,
     };
@@ -834,9 +870,31 @@ mod tests {
             ingest(&mut items, upserts(&events), &policy, &w);
             let pieces = vec![Piece { cursor: "c".into(), items }];
             let direct = planner::plan(&events, &[], &policy, &w);
-            let kept = planner::plan(&source_events(&pieces, &w), &[], &stand_in_policy(), &w);
+            let mut kept = planner::plan(&source_events(&pieces, &w), &[], &stand_in_policy(), &w);
+            // The stand-ins read as private; the items know why each is not public.
+            kept.skipped = skipped_by_reason(&pieces);
             prop_assert_eq!(direct, kept);
         }
+    }
+
+    #[test]
+    fn states_of_the_earlier_version_still_load() {
+        // Written before skipped events were counted by reason.
+        let settled: Settled =
+            serde_json::from_str(r#"{"unchanged": 2, "skipped_non_public": 1}"#).unwrap();
+        assert!(settled.skipped.is_empty());
+        let item = Item::NotPublic {
+            key: SourceKey::single("p1"),
+            reason: None,
+        };
+        let text = serde_json::to_string(&item).unwrap();
+        assert!(!text.contains("reason"), "{text}");
+        assert_eq!(serde_json::from_str::<Item>(&text).unwrap(), item);
+        let pieces = vec![Piece {
+            cursor: "c".into(),
+            items: BTreeMap::from([("a".to_owned(), item)]),
+        }];
+        assert!(skipped_by_reason(&pieces).is_empty());
     }
 
     #[test]
@@ -860,7 +918,8 @@ mod tests {
         assert_eq!(
             items.values().next(),
             Some(&Item::NotPublic {
-                key: SourceKey::single("p1")
+                key: SourceKey::single("p1"),
+                reason: Some(SkipReason::Private),
             })
         );
     }
@@ -1027,7 +1086,8 @@ mod tests {
             target_trusted: true,
             settled: Some(Settled {
                 unchanged: 2,
-                skipped_non_public: 0,
+                skipped_non_public: 1,
+                skipped: BTreeMap::from([(SkipReason::Cancelled, 1)]),
             }),
             pieces: vec![piece],
             copies: vec![copy("i:a", "A"), copy("i:b", "B (edited)")],
