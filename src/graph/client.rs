@@ -1318,8 +1318,8 @@ impl Cost {
 /// once the previous one has been *running* for that long, and arrive as its
 /// last wave ends, so that round trips overlap and the 4 slots never idle
 /// nor hold more than 4. `wave` is the slope between the quickest answer of
-/// a small batch and the usual answer of a large one, taken with a 10%
-/// margin and a guard of 3 ms plus three times the answers' spread. Each 429
+/// a small batch and the usual answer of a large one, taken with a 4%
+/// margin and a guard of 2 ms plus three times the answers' spread. Each 429
 /// halves how much of the round trip is overlapped and widens the margin
 /// (multiplicative decrease); each clean answer gives a little overlap back
 /// (additive increase).
@@ -1347,7 +1347,7 @@ impl Default for Pace {
             spread: 0.0,
             samples: Default::default(),
             overlap: 1.0,
-            margin: 0.1,
+            margin: 0.04,
         }
     }
 }
@@ -1360,7 +1360,7 @@ const CALIBRATION_BATCHES_LONG: u32 = 3;
 /// Writes from which a run counts as long.
 const LONG_RUN: usize = 100 * MAX_BATCH;
 /// Fixed part of the guard added to the estimated running time.
-const PACE_GUARD_MS: f64 = 3.0;
+const PACE_GUARD_MS: f64 = 2.0;
 const PACE_INCREASE: f64 = 0.05;
 
 impl Pace {
@@ -2971,11 +2971,11 @@ mod tests {
         assert!(p.knows_small(LONG_RUN));
         let (wave, rtt) = p.estimate().unwrap();
         assert!((wave - 10.0).abs() < 1e-9 && (rtt - 25.0).abs() < 1e-9);
-        // 5 waves of 10 ms, 10% margin, 3 ms guard and three times the
-        // 0.44 ms spread: the next batch may leave 59.3 ms after this one,
-        // 15.7 ms before its answer.
-        assert_eq!(ms(p.release_after(5)), Some(59.3));
-        assert_eq!(ms(p.release_after(1)), Some(15.3));
+        // 5 waves of 10 ms, 4% margin, 2 ms guard and three times the
+        // 0.44 ms spread: the next batch may leave 55.3 ms after this one,
+        // 19.7 ms before its answer.
+        assert_eq!(ms(p.release_after(5)), Some(55.3));
+        assert_eq!(ms(p.release_after(1)), Some(13.7));
     }
 
     #[test]
