@@ -213,6 +213,71 @@ fn private_file_options() -> OpenOptions {
     options
 }
 
+/// Who may read a file [`replace_file`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    /// 0600: state, history and tokens.
+    Private,
+    /// The permissions of the file it replaces, or the usual ones for a new
+    /// file (a published calendar).
+    KeepExisting,
+}
+
+/// Replaces `path` atomically: `fill` writes the contents, through a buffer,
+/// into a temporary file in the same directory, which is flushed to disk and
+/// renamed over `path`; the directory is flushed too. A reader sees the old
+/// file or the new one, never half of either; on failure the temporary file
+/// is removed and `path` is left as it was.
+pub fn replace_file(
+    path: &Path,
+    mode: FileMode,
+    fill: impl FnOnce(&mut std::io::BufWriter<&mut File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let keep = match mode {
+        FileMode::KeepExisting => std::fs::metadata(path).ok().map(|m| m.permissions()),
+        FileMode::Private => None,
+    };
+    let result = (|| -> std::io::Result<()> {
+        let mut options = match mode {
+            FileMode::Private => private_file_options(),
+            FileMode::KeepExisting => OpenOptions::new(),
+        };
+        let mut file = options.write(true).create_new(true).open(&temp)?;
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut file);
+        fill(&mut buffered)?;
+        buffered.flush()?;
+        drop(buffered);
+        if let Some(p) = keep {
+            file.set_permissions(p)?;
+        }
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, path)?;
+        #[cfg(unix)]
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
 /// Takes the history's append lock, waiting for another append to finish.
 /// `None` when the file system does not support locks: the append then goes
 /// ahead unguarded, as it did before locks.
@@ -292,18 +357,8 @@ fn rotate_history(dir: &Path, keep: usize) -> anyhow::Result<()> {
         out.push_str(l);
         out.push('\n');
     }
-    let tmp = dir.join(format!("history.jsonl.{}.tmp", new_run_id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = private_file_options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(out.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
+    let written = replace_file(&path, FileMode::Private, |w| w.write_all(out.as_bytes()));
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("cannot rotate {}", path.display()));
     }
     Ok(())

@@ -718,13 +718,6 @@ async fn run_full<S: SourceProvider, T: TargetProvider>(
     drop(managed);
     log_plan(&plan);
     let guard_warning = guard(&plan, settings, run.dry_run, run.force)?;
-
-    let mut counts = Counts {
-        unchanged: plan.unchanged,
-        skipped_non_public: plan.skipped_non_public,
-        skipped: plan.skipped.clone(),
-        ..Counts::default()
-    };
     let applied = if run.dry_run || plan.is_empty() {
         ApplyReport::default()
     } else {
@@ -736,31 +729,15 @@ async fn run_full<S: SourceProvider, T: TargetProvider>(
             .await
             .context("applying the plan to the target calendar")?
     };
-    if run.dry_run {
-        counts.created = plan.creates.len();
-        counts.updated = plan.updates.len();
-        counts.deleted = plan.deletes.len();
-    } else {
-        counts.created = applied.created;
-        counts.updated = applied.updated;
-        counts.deleted = applied.deleted;
-        counts.failed = applied.failures.len();
-    }
-    Ok(SyncReport {
-        run_id: run.run_id.to_string(),
-        dry_run: run.dry_run,
-        mode: "full",
+    Ok(report_of(
+        run.run_id,
+        run.dry_run,
+        "full",
         window,
-        plan: PlanView::of(&plan),
-        counts,
-        failures: applied.failures,
+        &plan,
+        applied,
         guard_warning,
-        deletions_withheld: plan.deletions_withheld,
-        duration_ms: 0,
-        metrics: RunMetrics::default(),
-        target_file: None,
-        uses_graph: false,
-    })
+    ))
 }
 
 /// Checks the `.ics` files the settings name before anything is read or
@@ -1019,18 +996,11 @@ async fn sync_with(
     plan.skipped = incremental::skipped_by_reason(&pieces);
     log_plan(&plan);
     let guard_warning = guard(&plan, settings, dry_run, force)?;
-
-    let mut counts = Counts {
-        unchanged: plan.unchanged,
-        skipped_non_public: plan.skipped_non_public,
-        skipped: plan.skipped.clone(),
-        ..Counts::default()
-    };
     let applied = if dry_run || plan.is_empty() {
         ApplyReport::default()
     } else {
         if let Some(p) = progress {
-            p.start_writing(plan.creates.len() + plan.updates.len() + plan.deletes.len());
+            p.start_writing(plan.writes());
         }
         // Should this run stop while writing, the next reads the target.
         incremental::mark_writing(&settings.state_dir)
@@ -1077,6 +1047,34 @@ async fn sync_with(
             incremental::remove(&settings.state_dir);
         }
     }
+    Ok(report_of(
+        run_id,
+        dry_run,
+        if is_full { "full" } else { "incremental" },
+        window,
+        &plan,
+        applied,
+        guard_warning,
+    ))
+}
+
+/// The report of a run that got as far as a plan: what it planned and, unless
+/// it was a dry run, what applying it achieved.
+fn report_of(
+    run_id: &str,
+    dry_run: bool,
+    mode: &'static str,
+    window: Window,
+    plan: &Plan,
+    applied: ApplyReport,
+    guard_warning: Option<String>,
+) -> SyncReport {
+    let mut counts = Counts {
+        unchanged: plan.unchanged,
+        skipped_non_public: plan.skipped_non_public,
+        skipped: plan.skipped.clone(),
+        ..Counts::default()
+    };
     if dry_run {
         counts.created = plan.creates.len();
         counts.updated = plan.updates.len();
@@ -1087,21 +1085,22 @@ async fn sync_with(
         counts.deleted = applied.deleted;
         counts.failed = applied.failures.len();
     }
-    Ok(SyncReport {
+    SyncReport {
         run_id: run_id.to_string(),
         dry_run,
-        mode: if is_full { "full" } else { "incremental" },
+        mode,
         window,
-        plan: PlanView::of(&plan),
+        plan: PlanView::of(plan),
         counts,
         failures: applied.failures,
         guard_warning,
         deletions_withheld: plan.deletions_withheld,
         duration_ms: 0,
         metrics: RunMetrics::default(),
+        // Set by the caller, which knows the settings.
         target_file: None,
-        uses_graph: true,
-    })
+        uses_graph: false,
+    }
 }
 
 /// Logs a plan's counts (info) and each planned write (debug).
@@ -1193,30 +1192,19 @@ fn settled_run(
     let plan = Plan {
         unchanged: settled.unchanged,
         skipped_non_public: settled.skipped_non_public,
-        skipped: settled.skipped.clone(),
+        skipped: settled.skipped,
         managed_in_window: settled.unchanged,
         ..Plan::default()
     };
-    Ok(SyncReport {
-        run_id: run_id.to_string(),
+    Ok(report_of(
+        run_id,
         dry_run,
-        mode: "incremental",
-        window: head.window,
-        plan: PlanView::of(&plan),
-        counts: Counts {
-            unchanged: settled.unchanged,
-            skipped_non_public: settled.skipped_non_public,
-            skipped: settled.skipped,
-            ..Counts::default()
-        },
-        failures: Vec::new(),
-        guard_warning: None,
-        deletions_withheld: 0,
-        duration_ms: 0,
-        metrics: RunMetrics::default(),
-        target_file: None,
-        uses_graph: true,
-    })
+        "incremental",
+        head.window,
+        &plan,
+        ApplyReport::default(),
+        None,
+    ))
 }
 
 /// Renders a report for a person: the plan (dry run) or the failures, then

@@ -565,11 +565,6 @@ impl FileStore {
             .unwrap_or_else(|| PathBuf::from("."));
         crate::state::ensure_dir(&dir)?;
         let json = serde_json::to_vec_pretty(contents)?;
-        let temp = dir.join(format!(
-            ".{TOKEN_FILE}.{}.{}.tmp",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
         let fail = |e: std::io::Error| {
             anyhow::Error::new(Failure::Auth(format!(
                 "Cannot write the token file {} ({e}). Check that the state directory is \
@@ -577,29 +572,10 @@ impl FileStore {
                 self.path.display()
             )))
         };
-        let result = (|| {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&temp)?;
-            file.write_all(&json)?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            drop(file);
-            std::fs::rename(&temp, &self.path)?;
-            #[cfg(unix)]
-            if let Ok(d) = std::fs::File::open(&dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
+        let result = crate::state::replace_file(&self.path, crate::state::FileMode::Private, |w| {
+            w.write_all(&json)?;
+            w.write_all(b"\n")
+        });
         result.map_err(fail)
     }
 

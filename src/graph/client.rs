@@ -1929,17 +1929,13 @@ impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
     type Value = Option<Vec<Value>>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let v = match self.keep {
-            None => Value::deserialize(d)?,
-            Some(_) => d
-                .deserialize_any(self)?
-                .map(Value::Array)
-                .unwrap_or(Value::Null),
-        };
-        Ok(match v {
-            Value::Array(items) => Some(items),
-            _ => None,
-        })
+        match self.keep {
+            None => Ok(match Value::deserialize(d)? {
+                Value::Array(items) => Some(items),
+                _ => None,
+            }),
+            Some(_) => d.deserialize_any(self),
+        }
     }
 }
 

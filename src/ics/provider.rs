@@ -392,38 +392,12 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<(
             .with_context(|| format!("cannot follow the link {}", path.display()))?,
         _ => path.to_path_buf(),
     };
-    let dir = parent_dir(&target);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| anyhow!("the target path {} names no file", path.display()))?;
-    let temp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let permissions = std::fs::metadata(&target).ok().map(|m| m.permissions());
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        file.write_all(contents)?;
-        if let Some(p) = permissions {
-            file.set_permissions(p)?;
-        }
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, &target)?;
-        #[cfg(unix)]
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+    if target.file_name().is_none() {
+        anyhow::bail!("the target path {} names no file", path.display());
     }
+    let result = crate::state::replace_file(&target, crate::state::FileMode::KeepExisting, |w| {
+        w.write_all(contents)
+    });
     result.with_context(|| format!("cannot write the target file {}", path.display()))
 }
 

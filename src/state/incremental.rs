@@ -477,14 +477,7 @@ pub fn load_snapshot(dir: &Path, head: Head) -> Option<SyncState> {
         .map(|(cursor, items)| Piece { cursor, items })
         .collect();
     let copies = {
-        let payloads: HashMap<&SourceKey, &EventPayload> = pieces
-            .iter()
-            .flat_map(|p| p.items.values())
-            .filter_map(|item| match item {
-                Item::Public { key, payload } => Some((key, payload)),
-                Item::NotPublic { .. } => None,
-            })
-            .collect();
+        let payloads = public_payloads(&pieces);
         let mut copies = Vec::with_capacity(snapshot.copies.len());
         for c in snapshot.copies {
             let current = match c.current {
@@ -548,15 +541,7 @@ fn read_versioned<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Op
 /// a head naming a snapshot that is gone, and the next run reads in full.
 pub fn save(dir: &Path, state: &SyncState) -> anyhow::Result<()> {
     let generation = format!("{:016x}", fastrand::u64(..));
-    let payloads: HashMap<&SourceKey, &EventPayload> = state
-        .pieces
-        .iter()
-        .flat_map(|p| p.items.values())
-        .filter_map(|item| match item {
-            Item::Public { key, payload } => Some((key, payload)),
-            Item::NotPublic { .. } => None,
-        })
-        .collect();
+    let payloads = public_payloads(&state.pieces);
     let copies: Vec<StoredCopy<'_>> = state
         .copies
         .iter()
@@ -599,6 +584,19 @@ pub fn save_head(dir: &Path, head: &Head) -> anyhow::Result<()> {
     write_atomically(&state_path(dir), &serde_json::to_vec(head)?)
 }
 
+/// The payload of each public item, by its key: what a copy holds unless it
+/// was edited by hand.
+fn public_payloads(pieces: &[Piece]) -> HashMap<&SourceKey, &EventPayload> {
+    pieces
+        .iter()
+        .flat_map(|p| p.items.values())
+        .filter_map(|item| match item {
+            Item::Public { key, payload } => Some((key, payload)),
+            Item::NotPublic { .. } => None,
+        })
+        .collect()
+}
+
 /// Whether two payloads are equal but for their bodies (copies never keep
 /// one).
 fn same_but_body(a: &EventPayload, b: &EventPayload) -> bool {
@@ -630,56 +628,18 @@ pub fn mark_writing(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a file of the state dir: a temporary file (0600) in the same
-/// directory, flushed to disk, renamed over the old one, directory flushed.
+/// Writes a file of the state dir atomically, mode 0600.
 fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     write_atomically_with(path, |w| w.write_all(contents))
 }
 
-/// [`write_atomically`], the contents written by `fill` through a buffer.
+/// [`write_atomically`], the contents written by `fill`.
 fn write_atomically_with(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&temp)?;
-        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut file);
-        fill(&mut buffered)?;
-        buffered.flush()?;
-        drop(buffered);
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        #[cfg(unix)]
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    crate::state::replace_file(path, crate::state::FileMode::Private, fill)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 // ------------------------------------------------------------ calendar ids
