@@ -196,6 +196,54 @@ impl fmt::Display for Kind {
     }
 }
 
+/// How `source_calendar` or `target_calendar` names a Graph calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalendarRef {
+    /// `default`: the mailbox's default calendar, read through
+    /// `/users/{mailbox}/calendar`. Its name depends on the mailbox's
+    /// language, and a delegate who may not list a mailbox's calendars can
+    /// still reach it.
+    Default,
+    /// `id:AAMkAD…`: the calendar with this Graph id.
+    Id(String),
+    /// Any other value: the calendar with this display name (trimmed,
+    /// case-sensitive).
+    Name(String),
+}
+
+impl CalendarRef {
+    /// Reads a configured value: `default`, `id:…`, else a display name.
+    pub fn parse(value: &str) -> CalendarRef {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("default") {
+            CalendarRef::Default
+        } else if let Some(id) = value.strip_prefix("id:") {
+            CalendarRef::Id(id.trim().to_owned())
+        } else {
+            CalendarRef::Name(value.to_owned())
+        }
+    }
+
+    /// One canonical text per calendar reference, for the id cache.
+    pub fn cache_key(&self) -> String {
+        match self {
+            CalendarRef::Default => "default:".to_owned(),
+            CalendarRef::Id(id) => format!("id:{id}"),
+            CalendarRef::Name(name) => format!("name:{name}"),
+        }
+    }
+}
+
+impl fmt::Display for CalendarRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalendarRef::Default => f.write_str("the default calendar"),
+            CalendarRef::Id(id) => write!(f, "the calendar with id {id}"),
+            CalendarRef::Name(name) => write!(f, "the calendar \"{name}\""),
+        }
+    }
+}
+
 /// The source calendar (`[source]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
@@ -347,6 +395,23 @@ impl Settings {
     /// ([`Settings::require_graph`]) and a sign-in are needed.
     pub fn uses_graph(&self) -> bool {
         self.source_kind() == Kind::Graph || self.target_kind() == Kind::Graph
+    }
+
+    /// How `source_calendar` names the calendar read. Left unset, it is the
+    /// mailbox's default calendar, whatever its name in the mailbox's
+    /// language ("Calendar", "Kalender", "Calendrier").
+    pub fn source_calendar_ref(&self) -> CalendarRef {
+        let unset = self.origins.get("source_calendar").copied() == Some(Origin::Default);
+        if unset {
+            CalendarRef::Default
+        } else {
+            CalendarRef::parse(&self.source_calendar)
+        }
+    }
+
+    /// How `target_calendar` names the public calendar.
+    pub fn target_calendar_ref(&self) -> CalendarRef {
+        CalendarRef::parse(&self.target_calendar)
     }
 
     /// The source mailbox as Graph addresses it: the configured mailbox, or
@@ -566,17 +631,35 @@ pub fn load(
         (Some(t), Some(m)) => t.eq_ignore_ascii_case(m),
         (Some(t), None) => t.eq_ignore_ascii_case("me"),
     };
-    if same_mailbox
-        && source == SourceSpec::Graph
-        && target == TargetSpec::Graph
-        && source_calendar
-            .trim()
-            .eq_ignore_ascii_case(target_calendar.trim())
-    {
+    for (key, value) in [
+        ("source_calendar", &source_calendar),
+        ("target_calendar", &target_calendar),
+    ] {
+        if CalendarRef::parse(value) == CalendarRef::Id(String::new()) {
+            return Err(config_error(format!(
+                "Invalid configuration: `{key}` (from {}) is \"{}\", an `id:` with no id \
+                 after it. Write `id:` followed by the calendar's Graph id (`calsync doctor` \
+                 shows the ids), `default` for the mailbox's default calendar, or the \
+                 calendar's name.",
+                origin_of(&origins, key),
+                value.trim(),
+            )));
+        }
+    }
+    let source_ref = if origin_of(&origins, "source_calendar") == Origin::Default {
+        CalendarRef::Default
+    } else {
+        CalendarRef::parse(&source_calendar)
+    };
+    let same_calendar = match (&source_ref, &CalendarRef::parse(&target_calendar)) {
+        (CalendarRef::Name(a), CalendarRef::Name(b)) => a.eq_ignore_ascii_case(b),
+        (a, b) => a == b,
+    };
+    if same_mailbox && source == SourceSpec::Graph && target == TargetSpec::Graph && same_calendar {
         return Err(config_error(format!(
             "Invalid configuration: `source_calendar` (from {}) and `target_calendar` (from {}) \
-             are both \"{source_calendar}\" in the same mailbox, so calsync would copy a calendar \
-             onto itself. Set `target_calendar` (CALSYNC_TARGET_CALENDAR) to the public calendar, \
+             both name {source_ref} of the same mailbox, so calsync would copy a calendar onto \
+             itself. Set `target_calendar` (CALSYNC_TARGET_CALENDAR) to the public calendar, \
              or `target_mailbox` to the mailbox that holds it.",
             origin_of(&origins, "source_calendar"),
             origin_of(&origins, "target_calendar"),

@@ -139,6 +139,13 @@ impl SourceKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The series an occurrence or exception belongs to; `None` for a
+    /// single instance.
+    pub fn series_id(&self) -> Option<&str> {
+        let rest = self.0.strip_prefix("s:")?;
+        rest.rsplit_once('@').map(|(series, _)| series)
+    }
 }
 
 impl fmt::Display for SourceKey {

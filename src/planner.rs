@@ -265,15 +265,6 @@ impl Canonical {
         }
         self.digest()
     }
-
-    /// See [`transaction_id`]; `day` is the window's day, formatted.
-    fn transaction_id(&mut self, key: &SourceKey, content_hash: &str, day: &str) -> Hex {
-        self.start("calsync");
-        self.field(key.as_str());
-        self.field(content_hash);
-        self.field(day);
-        self.digest()
-    }
 }
 
 /// A date or an instant as text, written on the stack: `YYYY-MM-DD` and
@@ -365,22 +356,6 @@ pub fn content_hash(p: &EventPayload) -> String {
     hex_string(&Canonical::new().content_hash(&PayloadRef::of_payload(p)))
 }
 
-/// The deterministic `transactionId` of a create: a hash of `calsync`, the
-/// source key, the content hash and the date of the window's start.
-///
-/// Retries and interrupted runs of the same day send the same id, so the server
-/// creates no duplicate; a change of content or a new day gives a new id, so a
-/// copy deleted by hand can be created again even if the server still remembers
-/// the old id.
-pub fn transaction_id(key: &SourceKey, content_hash: &str, window: &Window) -> String {
-    hex_string(&Canonical::new().transaction_id(key, content_hash, &window_day(window)))
-}
-
-/// The date of the window's start, as [`transaction_id`] hashes it.
-fn window_day(window: &Window) -> String {
-    window.start.date_naive().format("%Y-%m-%d").to_string()
-}
-
 /// `n` in decimal, written into `buf`.
 fn decimal(n: usize, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
@@ -433,7 +408,6 @@ pub struct Create {
     pub key: SourceKey,
     pub payload: EventPayload,
     pub marker: Marker,
-    pub transaction_id: String,
 }
 
 /// Rewrite a managed copy (same target id) with the desired payload and marker.
@@ -741,7 +715,6 @@ pub fn plan(
         ))
     });
 
-    let day = window_day(window);
     let updates = writes.iter().filter(|w| w.copy.is_some()).count();
     out.creates.reserve_exact(writes.len() - updates);
     out.updates.reserve_exact(updates);
@@ -755,11 +728,6 @@ pub fn plan(
         match w.copy {
             None => out.creates.push(Create {
                 key: key.clone(),
-                transaction_id: hex_string(&canonical.transaction_id(
-                    key,
-                    &marker.content_hash,
-                    &day,
-                )),
                 payload,
                 marker,
             }),

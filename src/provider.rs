@@ -14,7 +14,8 @@
 use crate::model::{ManagedEvent, Marker, SourceEvent, SourceKey, Window};
 use crate::planner::Plan;
 use crate::validate::InspectedCopy;
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 /// Where public events come from.
@@ -30,9 +31,16 @@ pub trait SourceProvider {
 /// A source that can report what changed since an earlier read.
 ///
 /// Reads are split into pieces (a provider may not read a long window at
-/// once); each piece has its own cursor and reports changes on its own. The
-/// items of a piece are named by the provider's item id: a removal names only
-/// that id.
+/// once); each piece covers a [`PieceRange`], has its own cursor and reports
+/// changes on its own. The items of a piece are named by the provider's item
+/// id: a removal names only that id.
+///
+/// A change may be only a signal: "something in this series changed" with
+/// no content ([`SourceChange::SeriesChanged`]; Graph sends the unmodified
+/// occurrences of a series without their fields). The caller then reads the
+/// series' instances in the piece with [`read_series`](Self::read_series)
+/// and replaces what it kept of that series with them, so that occurrences
+/// that are gone, cancelled or turned private go too.
 pub trait IncrementalSource {
     /// Reads every event of the window, with a cursor per piece for
     /// [`read_changes`](Self::read_changes). Fails rather than returning a
@@ -42,19 +50,38 @@ pub trait IncrementalSource {
         window: &Window,
     ) -> impl Future<Output = anyhow::Result<Vec<PieceChanges>>> + Send;
 
-    /// What changed in each piece since its cursor was handed out (cursors
-    /// from one earlier read, in its order). A cursor the source no longer
-    /// accepts fails with [`CursorExpired`] in the error chain: the caller
-    /// then reads everything again.
+    /// What changed in each piece since its cursor was handed out (the
+    /// pieces of one earlier read, in its order). A cursor the source no
+    /// longer accepts fails with [`CursorExpired`] in the error chain: the
+    /// caller then reads everything again.
     fn read_changes(
         &self,
-        cursors: &[String],
+        pieces: &[(PieceRange, String)],
     ) -> impl Future<Output = anyhow::Result<Vec<PieceChanges>>> + Send;
+
+    /// The instances of each series in its piece's range, in the order
+    /// asked: `None` when the series no longer exists. Fails rather than
+    /// returning a partial list.
+    fn read_series(
+        &self,
+        wanted: &[(PieceRange, String)],
+    ) -> impl Future<Output = anyhow::Result<Vec<Option<SeriesInstances>>>> + Send;
+}
+
+/// The instances of a series in a range, each with its item id.
+pub type SeriesInstances = Vec<(String, SourceEvent)>;
+
+/// The range `[start, end)` one piece of the source window covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PieceRange {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
 /// The changes of one piece and the cursor that follows them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PieceChanges {
+    pub range: PieceRange,
     /// In the order the source reported them; a later entry for an item
     /// wins over an earlier one.
     pub changes: Vec<SourceChange>,
@@ -66,14 +93,18 @@ pub struct PieceChanges {
 #[derive(Debug)]
 pub enum SourceChange {
     /// The item is in the piece, as it is now (new or changed). `event` is
-    /// `None` for an item that is not an event instance to copy (a series
-    /// master): it is then treated as absent.
+    /// `None` for an item that is not an event instance to copy: it is then
+    /// treated as absent.
     Upsert {
         item_id: String,
         event: Option<SourceEvent>,
     },
-    /// The item is no longer in the piece: deleted, or moved out of it.
+    /// The item is no longer in the piece: deleted, or moved out of it. When
+    /// the item is a series, the series is read again.
     Remove { item_id: String },
+    /// Something in the series changed, but its content did not come with
+    /// the change: read the series' instances again.
+    SeriesChanged { series_id: String },
 }
 
 /// An [`IncrementalSource`] no longer accepts a cursor (Graph: `410

@@ -47,7 +47,7 @@
 //! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
 //! around.
 
-use crate::config::{Origin, Settings, SourceSpec, TargetSpec};
+use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
@@ -56,8 +56,8 @@ use crate::model::Window;
 use crate::planner::{self, Plan};
 use crate::policy::skipped_summary;
 use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, SourceProvider, TargetProvider,
-    WriteFailure,
+    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, SourceProvider,
+    TargetProvider, WriteFailure,
 };
 use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
 use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
@@ -426,50 +426,38 @@ struct CalendarIds {
     cached: bool,
 }
 
-/// Resolves both calendar names, from `calendars.json` when it knows them
-/// (no request), else through Graph (and then remembers them).
+/// Resolves both calendars, from `calendars.json` when it knows them (no
+/// request), else through Graph (and then remembers them).
 async fn calendar_ids(settings: &Settings, client: &GraphClient) -> anyhow::Result<CalendarIds> {
-    let dir = &settings.state_dir;
-    let graph = settings.graph_base();
-    let mut cache = CalendarCache::load(dir);
-    let mut cached = true;
-    let mut ids = Vec::with_capacity(2);
-    for (mailbox, name, role) in [
-        (
-            settings.mailbox_or_me(),
-            &settings.source_calendar,
-            CalendarRole::Source,
-        ),
-        (
-            settings.target_mailbox_or_source(),
-            &settings.target_calendar,
-            CalendarRole::Target,
-        ),
-    ] {
-        let id = match cache.get(graph, mailbox, name) {
-            Some(id) => id.to_string(),
-            None => {
-                cached = false;
-                let id = resolve_calendar(client, mailbox, name, role).await?;
-                cache.put(graph, mailbox, name, &id);
-                id
-            }
-        };
-        ids.push(id);
-    }
-    let (Some(target), Some(source)) = (ids.pop(), ids.pop()) else {
-        return Err(anyhow::anyhow!("internal error: two calendars expected"));
-    };
-    if !cached && let Err(e) = cache.save(dir) {
-        tracing::warn!(
-            "could not remember the calendar ids ({e:#}); the next run looks them up again"
-        );
-    }
+    let (source, source_cached) = graph_calendar_id(settings, client, CalendarRole::Source).await?;
+    let (target, target_cached) = graph_calendar_id(settings, client, CalendarRole::Target).await?;
     Ok(CalendarIds {
         source,
         target,
-        cached,
+        cached: source_cached && target_cached,
     })
+}
+
+/// The mailbox of the source or target calendar, and how the settings name
+/// the calendar in it.
+pub fn role_calendar(settings: &Settings, role: CalendarRole) -> (&str, CalendarRef) {
+    match role {
+        CalendarRole::Source => (settings.mailbox_or_me(), settings.source_calendar_ref()),
+        CalendarRole::Target => (
+            settings.target_mailbox_or_source(),
+            settings.target_calendar_ref(),
+        ),
+    }
+}
+
+/// Looks the source or target calendar up through Graph (no cache).
+pub async fn resolve_role(
+    settings: &Settings,
+    client: &GraphClient,
+    role: CalendarRole,
+) -> anyhow::Result<String> {
+    let (mailbox, calendar) = role_calendar(settings, role);
+    resolve_calendar(client, mailbox, &calendar, role).await
 }
 
 /// Whether a failure says that a calendar the run addressed by id is gone.
@@ -483,25 +471,13 @@ fn calendar_gone(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Resolves the source and target calendars by name (no cache) and opens both.
+/// Resolves the source and target calendars (no cache) and opens both.
 pub async fn open_calendars(
     settings: &Settings,
     client: &GraphClient,
 ) -> anyhow::Result<(GraphCalendar, GraphCalendar)> {
-    let source_id = resolve_calendar(
-        client,
-        settings.mailbox_or_me(),
-        &settings.source_calendar,
-        CalendarRole::Source,
-    )
-    .await?;
-    let target_id = resolve_calendar(
-        client,
-        settings.target_mailbox_or_source(),
-        &settings.target_calendar,
-        CalendarRole::Target,
-    )
-    .await?;
+    let source_id = resolve_role(settings, client, CalendarRole::Source).await?;
+    let target_id = resolve_role(settings, client, CalendarRole::Target).await?;
     calendars(settings, client, &source_id, &target_id)
 }
 
@@ -516,9 +492,11 @@ fn calendars(
     let target_mailbox = settings.target_mailbox_or_source();
     if source_mailbox.eq_ignore_ascii_case(target_mailbox) && source_id == target_id {
         return Err(Failure::Config(format!(
-            "source_calendar and target_calendar name the same calendar (\"{}\" in {}). \
+            "source_calendar and target_calendar name the same calendar ({} of {}, id {}). \
              Set target_calendar to the public calendar.",
-            settings.source_calendar, source_mailbox
+            settings.source_calendar_ref(),
+            source_mailbox,
+            source_id
         ))
         .into());
     }
@@ -594,7 +572,8 @@ async fn sync_full(run: &FullRun<'_>, client: Option<&GraphClient>) -> anyhow::R
                     settings.target_mailbox_or_source(),
                     &id,
                     copy,
-                );
+                )
+                .for_run(run.run_id);
                 if !run.dry_run {
                     // A later Graph-to-Graph run must not trust what it kept
                     // of this calendar: this run may change it.
@@ -670,19 +649,14 @@ async fn graph_calendar_id(
 ) -> anyhow::Result<(String, bool)> {
     let dir = &settings.state_dir;
     let graph = settings.graph_base();
-    let (mailbox, name) = match role {
-        CalendarRole::Source => (settings.mailbox_or_me(), &settings.source_calendar),
-        CalendarRole::Target => (
-            settings.target_mailbox_or_source(),
-            &settings.target_calendar,
-        ),
-    };
+    let (mailbox, calendar) = role_calendar(settings, role);
+    let key = calendar.cache_key();
     let mut cache = CalendarCache::load(dir);
-    if let Some(id) = cache.get(graph, mailbox, name) {
+    if let Some(id) = cache.get(graph, mailbox, &key) {
         return Ok((id.to_string(), true));
     }
-    let id = resolve_calendar(client, mailbox, name, role).await?;
-    cache.put(graph, mailbox, name, &id);
+    let id = resolve_calendar(client, mailbox, &calendar, role).await?;
+    cache.put(graph, mailbox, &key, &id);
     if let Err(e) = cache.save(dir) {
         tracing::warn!(
             "could not remember the calendar id ({e:#}); the next run looks it up again"
@@ -843,17 +817,69 @@ fn full_reason(
 }
 
 /// Fresh pieces from a full read of the source.
-fn fresh_pieces(read: Vec<PieceChanges>, settings: &Settings, window: &Window) -> Vec<Piece> {
-    read.into_iter()
-        .map(|p| {
-            let mut piece = Piece {
-                cursor: p.cursor,
-                items: Default::default(),
-            };
-            incremental::ingest(&mut piece.items, p.changes, &settings.policy, window);
-            piece
+async fn fresh_pieces<S: IncrementalSource>(
+    source: &S,
+    read: Vec<PieceChanges>,
+    settings: &Settings,
+    window: &Window,
+) -> anyhow::Result<Vec<Piece>> {
+    let mut pieces: Vec<Piece> = read
+        .iter()
+        .map(|p| Piece {
+            range: p.range,
+            cursor: String::new(),
+            items: Default::default(),
         })
-        .collect()
+        .collect();
+    apply_changes(source, &mut pieces, read, settings, window).await?;
+    Ok(pieces)
+}
+
+/// Applies the source's changes to the kept pieces (one entry of `changes`
+/// per piece, in order), first reading again, in one go, every series the
+/// changes name without its content.
+async fn apply_changes<S: IncrementalSource>(
+    source: &S,
+    pieces: &mut [Piece],
+    changes: Vec<PieceChanges>,
+    settings: &Settings,
+    window: &Window,
+) -> anyhow::Result<()> {
+    let mut wanted: Vec<(usize, String)> = Vec::new();
+    for (i, (piece, changed)) in pieces.iter().zip(&changes).enumerate() {
+        for series in incremental::series_to_read(&piece.items, &changed.changes) {
+            wanted.push((i, series));
+        }
+    }
+    let mut reads: Vec<Vec<incremental::SeriesRead>> = pieces.iter().map(|_| Vec::new()).collect();
+    if !wanted.is_empty() {
+        tracing::info!(
+            series = wanted.len(),
+            "reading the instances of changed recurring series"
+        );
+        let asked: Vec<(PieceRange, String)> = wanted
+            .iter()
+            .map(|(i, series)| (pieces[*i].range, series.clone()))
+            .collect();
+        let answers = source.read_series(&asked).await?;
+        if answers.len() != wanted.len() {
+            anyhow::bail!("internal error: the source answered for another number of series");
+        }
+        for ((i, series), instances) in wanted.into_iter().zip(answers) {
+            reads[i].push((series, instances));
+        }
+    }
+    for ((piece, changed), series) in pieces.iter_mut().zip(changes).zip(reads) {
+        piece.cursor = changed.cursor;
+        incremental::ingest(
+            &mut piece.items,
+            changed.changes,
+            series,
+            &settings.policy,
+            window,
+        );
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -868,6 +894,7 @@ async fn sync_with(
     progress: Option<&Arc<RunProgress>>,
 ) -> anyhow::Result<SyncReport> {
     let (source, target) = calendars(settings, client, &ids.source, &ids.target)?;
+    let target = target.for_run(run_id);
     let window = window(settings);
     let fingerprint = incremental::fingerprint(settings, &ids.source, &ids.target);
     let head = incremental::load_head(&settings.state_dir);
@@ -891,7 +918,13 @@ async fn sync_with(
                 window_end = %window.end,
                 "reading what changed in the source calendar"
             );
-            match source.read_changes(&head.cursors).await {
+            let cursors: Vec<(PieceRange, String)> = head
+                .ranges
+                .iter()
+                .copied()
+                .zip(head.cursors.iter().cloned())
+                .collect();
+            match source.read_changes(&cursors).await {
                 Ok(changes) => {
                     if let Some(settled) = head.settled.clone()
                         && head.target_trusted
@@ -902,15 +935,7 @@ async fn sync_with(
                     match incremental::load_snapshot(&settings.state_dir, head) {
                         Some(mut state) => {
                             let mut kept = std::mem::take(&mut state.pieces);
-                            for (piece, changed) in kept.iter_mut().zip(changes) {
-                                piece.cursor = changed.cursor;
-                                incremental::ingest(
-                                    &mut piece.items,
-                                    changed.changes,
-                                    &settings.policy,
-                                    &window,
-                                );
-                            }
+                            apply_changes(&source, &mut kept, changes, settings, &window).await?;
                             pieces = Some(kept);
                             prior = Some(state);
                         }
@@ -934,11 +959,8 @@ async fn sync_with(
                         window_end = %window.end,
                         "the window moved since the last run; reading the source's new window in full"
                     );
-                    pieces = Some(fresh_pieces(
-                        source.read_all(&window).await?,
-                        settings,
-                        &window,
-                    ));
+                    let read = source.read_all(&window).await?;
+                    pieces = Some(fresh_pieces(&source, read, settings, &window).await?);
                     prior = Some(state);
                 }
                 None => reason = Some("the incremental snapshot is missing or stale"),
@@ -971,7 +993,10 @@ async fn sync_with(
                 None => {
                     let (read, managed) =
                         tokio::try_join!(source.read_all(&window), target.read_managed(&window))?;
-                    (fresh_pieces(read, settings, &window), managed)
+                    (
+                        fresh_pieces(&source, read, settings, &window).await?,
+                        managed,
+                    )
                 }
             };
             (pieces, incremental::copies_of(&managed))

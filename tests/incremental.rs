@@ -392,6 +392,15 @@ fn writes_done_but_state_not_saved_converges_without_duplicates() {
     for (f, bytes) in files.iter().zip(&saved) {
         std::fs::write(w.state_dir().join(f), bytes).unwrap();
     }
+    // What such a run leaves: the old state, marked before the first write
+    // as not to be trusted. Creates carry a transactionId of their own run
+    // only, so it is that mark that makes the next run find the copies
+    // already made (by their marker) instead of making them again.
+    let head_path = w.state_dir().join("sync-state.json");
+    let mut head: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&head_path).unwrap()).unwrap();
+    head["target_trusted"] = json!(false);
+    std::fs::write(&head_path, serde_json::to_vec(&head).unwrap()).unwrap();
     let run = w.sync();
     assert_eq!(
         w.target_subjects(),

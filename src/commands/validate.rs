@@ -11,12 +11,12 @@ use crate::cli::ValidateArgs;
 use crate::config::{Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{GraphClient, Metrics};
-use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
+use crate::graph::provider::{CalendarRole, GraphCalendar};
 use crate::ics::{IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::provider::{InspectableTarget, SourceProvider};
 use crate::state::{self, Counts, HistoryEntry, RunMetrics};
-use crate::sync::{check_files, graph_client, open_calendars, window};
+use crate::sync::{check_files, graph_client, open_calendars, resolve_role, window};
 use crate::validate::{self, Checked, Problem, ProblemCounts};
 use chrono::Utc;
 use serde::Serialize;
@@ -134,26 +134,14 @@ async fn check(
         (SourceSpec::Graph, TargetSpec::Ics { path, name }) => {
             let client = graph()?;
             let mailbox = settings.mailbox_or_me();
-            let id = resolve_calendar(
-                client,
-                mailbox,
-                &settings.source_calendar,
-                CalendarRole::Source,
-            )
-            .await?;
+            let id = resolve_role(settings, client, CalendarRole::Source).await?;
             let source = GraphCalendar::new(client.clone(), mailbox, &id, copy);
             check_with(settings, &source, &IcsTarget::new(path, name), window).await
         }
         (SourceSpec::Ics(location), TargetSpec::Graph) => {
             let client = graph()?;
             let mailbox = settings.target_mailbox_or_source();
-            let id = resolve_calendar(
-                client,
-                mailbox,
-                &settings.target_calendar,
-                CalendarRole::Target,
-            )
-            .await?;
+            let id = resolve_role(settings, client, CalendarRole::Target).await?;
             let target = GraphCalendar::new(client.clone(), mailbox, &id, copy);
             check_with(settings, &IcsSource::new(location.clone()), &target, window).await
         }

@@ -158,6 +158,14 @@ impl GraphError {
             || matches!(self.code.as_str(), "ErrorItemNotFound" | "itemNotFound")
     }
 
+    /// The event Graph names in an `ErrorDuplicateTransactionId` error
+    /// (`@event.existingEventId`): the one an earlier POST with the same
+    /// `transactionId` created.
+    pub fn existing_event_id(&self) -> Option<&str> {
+        let source: &(dyn std::error::Error + 'static) = self.source.as_deref()?;
+        source.downcast_ref::<ExistingEvent>().map(|e| e.0.as_str())
+    }
+
     /// 401 or 403 (token refused, or no permission), or no token could be had.
     pub fn is_auth(&self) -> bool {
         matches!(self.status, Some(401 | 403)) || self.code == "token"
@@ -185,6 +193,19 @@ impl GraphError {
         }
     }
 }
+
+/// The `@event.existingEventId` of an `ErrorDuplicateTransactionId` error,
+/// kept as the error's source.
+#[derive(Debug)]
+struct ExistingEvent(String);
+
+impl fmt::Display for ExistingEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Graph names the event created with this transactionId earlier")
+    }
+}
+
+impl std::error::Error for ExistingEvent {}
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1796,13 +1817,19 @@ fn error_from_value(
     let message = field("message")
         .map(|m| truncate_chars(&m.split_whitespace().collect::<Vec<_>>().join(" "), 500))
         .unwrap_or_default();
+    // Where reports place it: in the error object, or beside it.
+    let existing_event_id = field("@event.existingEventId")
+        .or_else(|| body.get("@event.existingEventId").and_then(Value::as_str))
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
     GraphError {
         status: Some(status),
         code,
         message,
         request_id: request_id.or(inner_request_id),
         request: label.to_owned(),
-        source: None,
+        source: existing_event_id
+            .map(|id| Arc::new(ExistingEvent(id)) as Arc<dyn std::error::Error + Send + Sync>),
     }
 }
 
@@ -2551,6 +2578,24 @@ mod tests {
             .unwrap_err();
         assert!(err.is_not_found());
         assert!(!err.is_auth() && !err.is_throttled());
+    }
+
+    #[test]
+    fn a_duplicate_transaction_names_the_event_created_earlier() {
+        // alcionai/corso#2490: the id is in the error object.
+        let body = json!({"error":{"code":"ErrorDuplicateTransactionId",
+            "message":"The TransactionId specified in the request has already been used to create a different event.",
+            "@event.existingEventId":"AAMkEXISTING"}});
+        let err = error_from_value(400, &body, None, "POST /users/a/events");
+        assert_eq!(err.code, "ErrorDuplicateTransactionId");
+        assert_eq!(err.existing_event_id(), Some("AAMkEXISTING"));
+        let plain = error_from_value(
+            409,
+            &json!({"error":{"code":"ErrorDuplicateTransactionId"}}),
+            None,
+            "x",
+        );
+        assert_eq!(plain.existing_event_id(), None);
     }
 
     #[tokio::test]

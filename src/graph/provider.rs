@@ -4,6 +4,7 @@
 //! request goes through [`GraphClient`], which owns paging, batching, retries
 //! and throttling.
 
+use crate::config::CalendarRef;
 use crate::error::Failure;
 use crate::graph::client::{BatchRequest, GraphClient, GraphError, PageError};
 use crate::model::{
@@ -14,7 +15,7 @@ use crate::planner::Plan;
 use crate::policy::CopyPolicy;
 use crate::provider::{
     Applied, ApplyReport, CursorExpired, IncrementalSource, InspectableTarget, PieceChanges,
-    SourceChange, SourceProvider, TargetProvider, WriteFailure,
+    PieceRange, SeriesInstances, SourceChange, SourceProvider, TargetProvider, WriteFailure,
 };
 use crate::validate::InspectedCopy;
 use anyhow::{Context, anyhow};
@@ -115,19 +116,88 @@ pub fn classify(err: GraphError, mailbox: &str) -> anyhow::Error {
     }
 }
 
-/// Finds a calendar id by its name in a mailbox. An unknown name is a
-/// configuration error listing the names that exist.
+/// Finds the id of the calendar a setting names in a mailbox: its default
+/// calendar (through `/calendar`, which a delegate can reach even where
+/// listing the mailbox's calendars is refused), a calendar id (checked to
+/// exist), or a display name. An unknown name is a configuration error
+/// listing the names that exist.
 pub async fn resolve_calendar(
+    client: &GraphClient,
+    mailbox: &str,
+    calendar: &CalendarRef,
+    role: CalendarRole,
+) -> anyhow::Result<String> {
+    let found = |v: Value| {
+        str_field(&v, "id")
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| malformed("id"))
+    };
+    match calendar {
+        CalendarRef::Default => {
+            let path = format!("{}/calendar", mailbox_path(mailbox));
+            let v = client
+                .get(&path, &[("$select", "id,name")])
+                .await
+                .map_err(|e| classify(e, mailbox))?;
+            found(v)
+        }
+        CalendarRef::Id(id) => {
+            let path = format!("{}/calendars/{}", mailbox_path(mailbox), segment(id));
+            match client.get(&path, &[("$select", "id,name")]).await {
+                Ok(v) => found(v),
+                Err(e)
+                    if e.is_not_found()
+                        || e.code.eq_ignore_ascii_case("ErrorInvalidIdMalformed") =>
+                {
+                    Err(anyhow::Error::new(Failure::Config(format!(
+                        "The mailbox \"{mailbox}\" has no calendar with the id \"{id}\" (set by \
+                         `{key}`; Graph answered {code}). Set `{key}` in the config file or {env} \
+                         to `id:` and an id that `calsync doctor` lists, to `default` for the \
+                         mailbox's default calendar, or to the calendar's name.",
+                        key = role.key(),
+                        env = role.env(),
+                        code = e.code,
+                    ))))
+                }
+                Err(e) => Err(classify(e, mailbox)),
+            }
+        }
+        CalendarRef::Name(name) => resolve_name(client, mailbox, name, role).await,
+    }
+}
+
+async fn resolve_name(
     client: &GraphClient,
     mailbox: &str,
     name: &str,
     role: CalendarRole,
 ) -> anyhow::Result<String> {
     let path = format!("{}/calendars", mailbox_path(mailbox));
-    let calendars = client
-        .get_all(&path, &[("$select", "id,name"), ("$top", "100")])
+    let calendars = match client
+        .get_all(
+            &path,
+            &[("$select", "id,name,isDefaultCalendar"), ("$top", "100")],
+        )
         .await
-        .map_err(|e| classify(e, mailbox))?;
+    {
+        Ok(c) => c,
+        // A delegate with rights on the calendar folder only may reach a
+        // calendar but not list the mailbox's calendars
+        // (concepts/outlook-get-shared-events-calendars.md).
+        Err(e) if e.status == Some(403) => {
+            return Err(anyhow::Error::new(Failure::Auth(format!(
+                "Graph refused to list the calendars of the mailbox \"{mailbox}\" ({e}), so the \
+                 name \"{name}\" (`{key}`) cannot be looked up. A delegate can often reach a \
+                 calendar without being allowed to list them: set `{key}` (or {env}) to \
+                 `default` for the mailbox's default calendar, or to `id:` and the calendar's \
+                 id. Otherwise the signed-in account or the app needs access to that mailbox.",
+                key = role.key(),
+                env = role.env(),
+            ))));
+        }
+        Err(e) => return Err(classify(e, mailbox)),
+    };
     let wanted = name.trim();
     let mut matches = Vec::new();
     let mut names = Vec::new();
@@ -137,7 +207,12 @@ pub async fn resolve_calendar(
         if cal_name.trim() == wanted && !id.is_empty() {
             matches.push(id.to_string());
         }
-        names.push(format!("\"{cal_name}\""));
+        let default = cal.get("isDefaultCalendar").and_then(Value::as_bool) == Some(true);
+        names.push(if default {
+            format!("\"{cal_name}\" (the default calendar)")
+        } else {
+            format!("\"{cal_name}\"")
+        });
     }
     if matches.len() > 1 {
         tracing::warn!(
@@ -151,7 +226,8 @@ pub async fn resolve_calendar(
         None => Err(anyhow::Error::new(Failure::Config(format!(
             "The mailbox \"{mailbox}\" has no calendar named \"{wanted}\" (set by `{key}`). \
              Calendars that exist: {list}. Set `{key}` in the config file or {env} to one of \
-             these names (names are case-sensitive).",
+             these names (names are case-sensitive), or to `default` for the mailbox's default \
+             calendar whatever its name.",
             key = role.key(),
             env = role.env(),
             list = if names.is_empty() {
@@ -171,6 +247,9 @@ pub struct GraphCalendar {
     /// The copy policy decides which fields are read from the source at all:
     /// a body that will not be copied is never even downloaded.
     copy: CopyPolicy,
+    /// What the `transactionId` of a create is scoped to: one attempt of one
+    /// run (see [`transaction_id`]).
+    attempt: String,
 }
 
 impl GraphCalendar {
@@ -180,7 +259,14 @@ impl GraphCalendar {
             mailbox: mailbox.to_string(),
             calendar_id: calendar_id.to_string(),
             copy,
+            attempt: format!("{:016x}", fastrand::u64(..)),
         }
+    }
+
+    /// Scopes the `transactionId`s of this calendar's creates to a run.
+    pub fn for_run(mut self, run_id: &str) -> Self {
+        self.attempt = format!("{run_id}/{:08x}", fastrand::u32(..));
+        self
     }
 
     fn calendar_path(&self) -> String {
@@ -339,10 +425,20 @@ impl SourceProvider for GraphCalendar {
     }
 }
 
-/// calendarView delta (GRAPH.md §3): the window goes on the first call of a
-/// piece only; afterwards the stored `@odata.deltaLink` is followed exactly as
-/// given. Delta takes no `$select`, so whole events come over the wire; only
-/// what [`source_event`] keeps of them leaves this module.
+/// calendarView delta: the window goes on the first call of a piece only;
+/// afterwards the stored `@odata.deltaLink` is followed exactly as given.
+/// Delta takes no `$select`, so whole events come over the wire; only what
+/// [`source_event`] keeps of them leaves this module.
+///
+/// Delta is a change signal for a series, not its content: Graph sends an
+/// unmodified occurrence bare (id, type, seriesMasterId, start and end only)
+/// and lists the series master as well (microsoft-graph-docs#7632,
+/// microsoft-graph-docs#22197, microsoft-graph-docs-contrib#34), and it may
+/// send nothing at all for a deleted occurrence (microsoft-graph-docs#4501).
+/// So a listed master or an occurrence without its fields becomes
+/// [`SourceChange::SeriesChanged`], and the series' instances are read again
+/// ([`IncrementalSource::read_series`]); an occurrence or exception that came
+/// whole is taken as it is.
 impl IncrementalSource for GraphCalendar {
     async fn read_all(&self, window: &Window) -> anyhow::Result<Vec<PieceChanges>> {
         // The window's end is included (SPEC §3 rule 1); the range's is not.
@@ -350,9 +446,14 @@ impl IncrementalSource for GraphCalendar {
         let path = format!("{}/calendarView/delta", self.calendar_path());
         let mut pieces = Vec::new();
         for (from, to) in view_pieces(window.start, read_end) {
+            let range = PieceRange {
+                start: from,
+                end: to,
+            };
             let (from, to) = (z(from), z(to));
             let piece = self
                 .delta_round(
+                    range,
                     &path,
                     &[
                         ("startDateTime", from.as_str()),
@@ -367,10 +468,13 @@ impl IncrementalSource for GraphCalendar {
         Ok(pieces)
     }
 
-    async fn read_changes(&self, cursors: &[String]) -> anyhow::Result<Vec<PieceChanges>> {
+    async fn read_changes(
+        &self,
+        cursors: &[(PieceRange, String)],
+    ) -> anyhow::Result<Vec<PieceChanges>> {
         let mut pieces = Vec::with_capacity(cursors.len());
-        for link in cursors {
-            let piece = match self.delta_round(link, &[]).await {
+        for (range, link) in cursors {
+            let piece = match self.delta_round(*range, link, &[]).await {
                 Ok(piece) => piece,
                 Err(PageError::Graph(e)) if delta_link_refused(&e) => {
                     return Err(anyhow::Error::new(CursorExpired(e.to_string())));
@@ -385,13 +489,97 @@ impl IncrementalSource for GraphCalendar {
         }
         Ok(pieces)
     }
+
+    async fn read_series(
+        &self,
+        wanted: &[(PieceRange, String)],
+    ) -> anyhow::Result<Vec<Option<SeriesInstances>>> {
+        let context = "reading a recurring series of the source calendar failed; nothing was \
+                       written";
+        let select = self.source_select();
+        let requests = wanted
+            .iter()
+            .map(|(range, series)| {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("startDateTime", &z(range.start))
+                    .append_pair("endDateTime", &z(range.end))
+                    .append_pair("$select", &select)
+                    .append_pair("$top", PAGE_SIZE)
+                    .finish();
+                BatchRequest::bare(
+                    Method::GET,
+                    format!("{}/instances?{query}", self.event_path(series)),
+                )
+            })
+            .collect();
+        let answers = self.client.batch_keeping(requests, None).await;
+        let mut out = Vec::with_capacity(wanted.len());
+        for answer in answers {
+            let body = match answer {
+                Ok(resp) => resp.body,
+                // The series is gone (ErrorItemNotFound).
+                Err(e) if e.is_not_found() => {
+                    out.push(None);
+                    continue;
+                }
+                Err(e) => return Err(classify(e, &self.mailbox)).context(context),
+            };
+            let mut instances = Vec::new();
+            let mut take = |items: &[Value]| -> anyhow::Result<()> {
+                for item in items {
+                    let id = str_field(item, "id")
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| malformed("id"))?;
+                    if let Some(ev) = self.source_event(item)? {
+                        instances.push((id.to_owned(), ev));
+                    }
+                }
+                Ok(())
+            };
+            let items = body
+                .get("value")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "Graph answered a request for a series' instances without a `value` \
+                         array; the response is malformed or truncated."
+                    )
+                })
+                .context(context)?;
+            take(items).context(context)?;
+            // A long series comes in pages.
+            if let Some(next) = str_field(&body, "@odata.nextLink") {
+                self.client
+                    .for_each_page(next, &[], None, None, |items| take(&items))
+                    .await
+                    .map_err(|e| self.page_error(e))
+                    .context(context)?;
+            }
+            out.push(Some(instances));
+        }
+        Ok(out)
+    }
 }
+
+/// The fields of an occurrence calsync reads besides its times: an
+/// occurrence delta sends without them is only a signal that its series
+/// changed.
+const OCCURRENCE_FIELDS: [&str; 7] = [
+    "originalStart",
+    "subject",
+    "sensitivity",
+    "isAllDay",
+    "isCancelled",
+    "showAs",
+    "categories",
+];
 
 impl GraphCalendar {
     /// One delta round of a piece, from its first call or a stored link,
     /// converted page by page.
     async fn delta_round(
         &self,
+        range: PieceRange,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<PieceChanges, PageError> {
@@ -405,18 +593,7 @@ impl GraphCalendar {
             .for_each_page(path, query, Some(DELTA_PAGE_SIZE), Some(&keep), |items| {
                 changes.reserve(items.len());
                 for item in &items {
-                    let item_id = str_field(item, "id")
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| malformed("id"))?
-                        .to_string();
-                    if item.get("@removed").is_some() {
-                        changes.push(SourceChange::Remove { item_id });
-                    } else {
-                        changes.push(SourceChange::Upsert {
-                            item_id,
-                            event: self.source_event(item)?,
-                        });
-                    }
+                    changes.push(self.delta_change(item)?);
                 }
                 Ok(())
             })
@@ -428,7 +605,38 @@ impl GraphCalendar {
                  persists, run with -vv and report the request-id."
             ))
         })?;
-        Ok(PieceChanges { changes, cursor })
+        Ok(PieceChanges {
+            range,
+            changes,
+            cursor,
+        })
+    }
+
+    /// What one delta item says.
+    fn delta_change(&self, item: &Value) -> anyhow::Result<SourceChange> {
+        let item_id = str_field(item, "id")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| malformed("id"))?
+            .to_string();
+        if item.get("@removed").is_some() {
+            return Ok(SourceChange::Remove { item_id });
+        }
+        match str_field(item, "type") {
+            Some("seriesMaster") => Ok(SourceChange::SeriesChanged { series_id: item_id }),
+            Some("occurrence" | "exception")
+                if OCCURRENCE_FIELDS.iter().any(|f| item.get(*f).is_none()) =>
+            {
+                let series_id = str_field(item, "seriesMasterId")
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| malformed("seriesMasterId"))?
+                    .to_string();
+                Ok(SourceChange::SeriesChanged { series_id })
+            }
+            _ => Ok(SourceChange::Upsert {
+                item_id,
+                event: self.source_event(item)?,
+            }),
+        }
     }
 }
 
@@ -466,7 +674,7 @@ impl TargetProvider for GraphCalendar {
                 Kind::Create => {
                     let c = &plan.creates[index];
                     let mut body = payload_json(&c.payload, &c.marker);
-                    body["transactionId"] = json!(c.transaction_id);
+                    body["transactionId"] = json!(transaction_id(&self.attempt, &c.marker));
                     (
                         BatchRequest::with_body(Method::POST, events_path.clone(), &body)
                             .map_err(encoding)?,
@@ -512,11 +720,116 @@ impl TargetProvider for GraphCalendar {
                 meta.push((kind, start, index));
             }
             // Of an answer, only the id of a created event is used.
-            let outcomes = self.client.batch_keeping(requests, Some(&["id"])).await;
+            let mut outcomes = self.client.batch_keeping(requests, Some(&["id"])).await;
+            for ((kind, _, index), outcome) in meta.iter().zip(outcomes.iter_mut()) {
+                if *kind == Kind::Create
+                    && let Err(e) = outcome
+                    && e.code == "ErrorDuplicateTransactionId"
+                    && let Some(c) = plan.creates.get(*index)
+                {
+                    *outcome = self.created_earlier(e, &c.marker).await;
+                }
+            }
             record_outcomes(plan, meta, outcomes, &mut report);
         }
         Ok(report)
     }
+}
+
+impl GraphCalendar {
+    /// A create Graph answered with `ErrorDuplicateTransactionId`: an
+    /// earlier attempt of this POST (a retry after a lost answer) created the
+    /// copy. Its id is the one Graph names, else the copy is looked up by its
+    /// marker. Graph may answer a repeated `transactionId` with 201 or with
+    /// this error (blog.rykoma.net 2020/10/05; alcionai/corso#2490), and both
+    /// mean "created".
+    async fn created_earlier(
+        &self,
+        err: &GraphError,
+        marker: &Marker,
+    ) -> Result<crate::graph::client::BatchResponse, GraphError> {
+        let found = match err.existing_event_id() {
+            Some(id) => Some(id.to_owned()),
+            None => self.find_copy(&marker.source_key).await?,
+        };
+        match found {
+            Some(id) => {
+                tracing::debug!(
+                    key = %marker.source_key,
+                    "Graph says an earlier attempt created this copy already"
+                );
+                Ok(crate::graph::client::BatchResponse {
+                    status: 201,
+                    body: json!({ "id": id }),
+                })
+            }
+            None => Err(err.clone()),
+        }
+    }
+
+    /// The id of a copy carrying this source key, if there is one.
+    async fn find_copy(&self, key: &SourceKey) -> Result<Option<String>, GraphError> {
+        let path = format!("{}/events", self.calendar_path());
+        let filter = format!(
+            "singleValueExtendedProperties/Any(ep: ep/id eq '{SOURCE_KEY_PROPERTY}' and ep/value eq '{}')",
+            key.as_str().replace('\'', "''")
+        );
+        let expand = marker_expand();
+        let found = self
+            .client
+            .get_all(
+                &path,
+                &[
+                    ("$filter", filter.as_str()),
+                    ("$expand", expand.as_str()),
+                    ("$select", "id"),
+                ],
+            )
+            .await?;
+        // The value comparison of the filter ignores case; keys do not.
+        Ok(found
+            .iter()
+            .filter_map(|v| {
+                managed_marker(v)
+                    .filter(|k| k == key)
+                    .and(str_field(v, "id"))
+            })
+            .next()
+            .map(str::to_owned))
+    }
+}
+
+/// The `transactionId` of a create: a hash of the attempt it belongs to and
+/// of the copy's marker. A retry within the attempt sends the same id, so
+/// Graph creates no duplicate; another run sends another, so a copy deleted
+/// by hand is created again whatever Graph still remembers (how long it does
+/// is undocumented). Across runs, the marker is what finds a copy again.
+pub fn transaction_id(attempt: &str, marker: &Marker) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        "calsync-transaction/2",
+        attempt,
+        marker.source_key.as_str(),
+        &marker.content_hash,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let mut hex = hex::encode(h.finalize());
+    hex.truncate(32);
+    hex
+}
+
+/// The source key in a target event's marker, if it carries one.
+fn managed_marker(v: &Value) -> Option<SourceKey> {
+    v.get("singleValueExtendedProperties")?
+        .as_array()?
+        .iter()
+        .find(|p| str_field(p, "id").is_some_and(|id| id.eq_ignore_ascii_case(SOURCE_KEY_PROPERTY)))
+        .and_then(|p| str_field(p, "value"))
+        .filter(|v| !v.is_empty())
+        .map(|v| SourceKey(v.to_string()))
 }
 
 /// What a write of [`GraphCalendar::apply`] is.
@@ -809,6 +1122,9 @@ fn location(v: &Value) -> String {
         .to_string()
 }
 
+/// The fields besides `sensitivity` that decide whether an event is public.
+const DECIDING_FIELDS: [&str; 4] = ["subject", "isCancelled", "showAs", "categories"];
+
 /// Turns one calendarView item into a source event; `None` for items that
 /// are not instances (series masters never come from calendarView, but a
 /// server that sent one must not make calsync copy a whole series as one).
@@ -830,12 +1146,21 @@ pub fn source_event(v: &Value) -> anyhow::Result<Option<SourceEvent>> {
         "seriesMaster" => return Ok(None),
         _ => SourceKey::single(id),
     };
-    let is_all_day = v.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+    // Where an event falls depends on it: a missing flag is not taken as
+    // "timed".
+    let is_all_day = v
+        .get("isAllDay")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| malformed("isAllDay"))?;
     let start = parse_time(v, "start", is_all_day)?;
     let end = parse_time(v, "end", is_all_day)?;
-    // An unknown or missing sensitivity is treated as private: fail closed.
+    // An unknown or missing sensitivity is treated as private, and so is an
+    // event that came without any other field the filter decides on: a
+    // field Graph did not send is never taken to be public.
+    let complete = DECIDING_FIELDS.iter().all(|f| v.get(*f).is_some());
     let sensitivity = str_field(v, "sensitivity")
         .and_then(Sensitivity::parse)
+        .filter(|_| complete)
         .unwrap_or(Sensitivity::Private);
     let show_as = str_field(v, "showAs")
         .and_then(ShowAs::parse)
@@ -938,11 +1263,123 @@ mod tests {
         assert!(long.iter().all(|(a, b)| *b - *a <= Duration::days(1825)));
     }
 
+    /// A full occurrence as calendarView and instances send it.
+    fn full_occurrence() -> Value {
+        json!({"id":"occ-1","type":"occurrence","seriesMasterId":"M","originalStart":"2026-12-01T10:00:00Z",
+            "start":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"},
+            "end":{"dateTime":"2026-12-01T11:00:00.0000000","timeZone":"UTC"},"sensitivity":"normal",
+            "subject":"Open hour","isAllDay":false,"isCancelled":false,"showAs":"busy","categories":[]})
+    }
+
+    fn calendar() -> GraphCalendar {
+        let url = url::Url::parse("http://127.0.0.1:9/v1.0").unwrap();
+        let http = crate::graph::client::http_client(std::time::Duration::from_secs(1)).unwrap();
+        let client = GraphClient::new(
+            http,
+            std::sync::Arc::new(crate::auth::StaticToken::new("t".to_string().into())),
+            crate::graph::client::ClientOptions::new(url),
+        );
+        GraphCalendar::new(client, "a@b.example", "CAL", CopyPolicy::default())
+    }
+
+    #[test]
+    fn delta_items_are_taken_whole_or_as_a_series_signal() {
+        let cal = calendar();
+        // Reported shape of an unmodified occurrence in delta.
+        let bare = json!({"@odata.type":"#microsoft.graph.event","@odata.etag":"W/\"x\"","id":"occ-9",
+            "type":"occurrence","seriesMasterId":"M",
+            "start":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"},
+            "end":{"dateTime":"2026-12-01T11:00:00.0000000","timeZone":"UTC"}});
+        assert!(matches!(cal.delta_change(&bare).unwrap(),
+            SourceChange::SeriesChanged { series_id } if series_id == "M"));
+        let master =
+            json!({"id":"M","type":"seriesMaster","subject":"Open hour","sensitivity":"normal"});
+        assert!(matches!(cal.delta_change(&master).unwrap(),
+            SourceChange::SeriesChanged { series_id } if series_id == "M"));
+        // One missing field is enough: nothing is defaulted.
+        for field in OCCURRENCE_FIELDS {
+            let mut partial = full_occurrence();
+            partial.as_object_mut().unwrap().remove(field);
+            assert!(
+                matches!(
+                    cal.delta_change(&partial).unwrap(),
+                    SourceChange::SeriesChanged { .. }
+                ),
+                "{field}"
+            );
+        }
+        let mut exception = full_occurrence();
+        exception["type"] = json!("exception");
+        assert!(matches!(cal.delta_change(&exception).unwrap(),
+            SourceChange::Upsert { item_id, event: Some(ev) } if item_id == "occ-1"
+                && ev.key.as_str() == "s:M@20261201T100000Z"));
+        let removed = json!({"id":"occ-1","@removed":{"reason":"deleted"}});
+        assert!(matches!(cal.delta_change(&removed).unwrap(),
+            SourceChange::Remove { item_id } if item_id == "occ-1"));
+    }
+
+    #[test]
+    fn an_all_day_occurrence_keeps_its_own_original_start() {
+        // microsoft-graph-docs-contrib#7803: originalStart is the original
+        // local midnight of the organizer's zone, not the start.
+        let mut v = full_occurrence();
+        v["isAllDay"] = json!(true);
+        v["start"] = json!({"dateTime":"2018-06-05T00:00:00.0000000","timeZone":"UTC"});
+        v["end"] = json!({"dateTime":"2018-06-06T00:00:00.0000000","timeZone":"UTC"});
+        v["originalStart"] = json!("2018-06-05T07:00:00Z");
+        let ev = source_event(&v).unwrap().unwrap();
+        assert_eq!(ev.key.as_str(), "s:M@20180605T070000Z");
+        assert_eq!(
+            ev.start,
+            EventTime::Date(NaiveDate::from_ymd_opt(2018, 6, 5).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_missing_deciding_field_is_never_public() {
+        for field in DECIDING_FIELDS {
+            let mut v = full_occurrence();
+            v["type"] = json!("singleInstance");
+            v.as_object_mut().unwrap().remove(field);
+            let ev = source_event(&v).unwrap().unwrap();
+            assert_eq!(ev.sensitivity, Sensitivity::Private, "{field}");
+        }
+        let mut v = full_occurrence();
+        v.as_object_mut().unwrap().remove("isAllDay");
+        assert!(
+            source_event(&v).is_err(),
+            "where an event falls is never guessed"
+        );
+    }
+
+    #[test]
+    fn transaction_ids_are_fixed_within_an_attempt_and_new_in_the_next() {
+        let m = Marker {
+            source_key: SourceKey::single("abc"),
+            content_hash: "h1".into(),
+        };
+        let t = transaction_id("run-1/0a", &m);
+        assert_eq!(t.len(), 32);
+        assert_eq!(t, transaction_id("run-1/0a", &m));
+        assert_ne!(t, transaction_id("run-2/0b", &m));
+        let other = Marker {
+            content_hash: "h2".into(),
+            ..m.clone()
+        };
+        assert_ne!(t, transaction_id("run-1/0a", &other));
+        let cal = calendar();
+        assert_ne!(cal.attempt, calendar().attempt);
+        assert!(
+            calendar()
+                .for_run("20261206T101500Z-ab12")
+                .attempt
+                .starts_with("20261206T101500Z-ab12/")
+        );
+    }
+
     #[test]
     fn occurrence_key_survives_new_occurrence_ids() {
-        let a = json!({"id":"occ-1","type":"occurrence","seriesMasterId":"M","originalStart":"2026-12-01T10:00:00Z",
-            "start":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"},
-            "end":{"dateTime":"2026-12-01T11:00:00.0000000","timeZone":"UTC"},"sensitivity":"normal"});
+        let a = full_occurrence();
         let mut b = a.clone();
         b["id"] = json!("occ-2-reissued");
         let ka = source_event(&a).unwrap().unwrap().key;
@@ -953,7 +1390,8 @@ mod tests {
 
     #[test]
     fn unknown_sensitivity_fails_closed_and_all_day_is_a_date() {
-        let v = json!({"id":"x","isAllDay":true,"sensitivity":"weird",
+        let v = json!({"id":"x","isAllDay":true,"sensitivity":"weird","subject":"","isCancelled":false,
+            "showAs":"busy","categories":[],
             "start":{"dateTime":"2026-12-01T00:00:00.0000000","timeZone":"Tokyo Standard Time"},
             "end":{"dateTime":"2026-12-02T00:00:00.0000000","timeZone":"Tokyo Standard Time"}});
         let ev = source_event(&v).unwrap().unwrap();

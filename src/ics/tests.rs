@@ -819,7 +819,6 @@ fn create(key: &str, p: EventPayload) -> Create {
     let hash = planner::content_hash(&p);
     Create {
         key: key.clone(),
-        transaction_id: String::new(),
         payload: p,
         marker: Marker {
             source_key: key,

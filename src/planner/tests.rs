@@ -528,46 +528,6 @@ fn canonical_times_are_chrono_text() {
     }
 }
 
-// ------------------------------------------------------- transaction_id
-
-#[test]
-fn transaction_id_is_deterministic_per_day_and_content() {
-    let w = window();
-    let k = key("abc");
-    let h = content_hash(&sample_payload());
-    let t = transaction_id(&k, &h, &w);
-    assert_eq!(t.len(), 32);
-    assert_eq!(t, transaction_id(&k, &h, &w));
-    assert_eq!(t, GOLDEN_TRANSACTION_ID);
-    // Same day, other end or other time of day: same id.
-    let same_day = Window {
-        start: w.start + Duration::hours(5),
-        end: w.end + Duration::days(3),
-    };
-    assert_eq!(t, transaction_id(&k, &h, &same_day));
-    // Next day, other key, other content: new id.
-    let next_day = Window {
-        start: w.start + Duration::days(1),
-        end: w.end,
-    };
-    assert_ne!(t, transaction_id(&k, &h, &next_day));
-    assert_ne!(t, transaction_id(&key("abd"), &h, &w));
-    assert_ne!(
-        t,
-        transaction_id(
-            &k,
-            &content_hash(&EventPayload {
-                subject: "x".into(),
-                ..sample_payload()
-            }),
-            &w
-        )
-    );
-    assert_ne!(t, h, "a transaction id is not the content hash");
-}
-
-const GOLDEN_TRANSACTION_ID: &str = "9cf0de537b21b5cbc7e65e4ccbb37016";
-
 // ---------------------------------------------------------------- plan
 
 #[test]
@@ -588,10 +548,6 @@ fn creates_missing_public_events() {
         assert_eq!(c.payload, payload(s, &p.copy));
         assert_eq!(c.marker.source_key, c.key);
         assert_eq!(c.marker.content_hash, content_hash(&c.payload));
-        assert_eq!(
-            c.transaction_id,
-            transaction_id(&c.key, &c.marker.content_hash, &window())
-        );
     }
     assert_eq!(plan.writes(), 2);
     assert!(!plan.is_empty());
@@ -1491,9 +1447,6 @@ proptest! {
             prop_assert!(plan1.deletes.iter().all(|d| d.reason == DeleteReason::Duplicate));
         } else {
             prop_assert_eq!(plan1.deletions_withheld, 0);
-        }
-        for c in &plan1.creates {
-            prop_assert_eq!(&c.transaction_id, &transaction_id(&c.key, &c.marker.content_hash, &w));
         }
 
         // Deterministic: the order of the managed input does not matter.

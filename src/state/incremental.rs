@@ -34,7 +34,7 @@
 //! a calendar of 10,000 events the snapshot is megabytes, the head is not.
 //!
 //! `calendars.json` ([`CalendarCache`]) maps (Graph root, mailbox, calendar
-//! name) to the calendar id, so that a run spends no request resolving names.
+//! as the settings name it) to the calendar id, so that a run spends no request resolving names.
 
 use crate::config::Settings;
 use crate::model::{
@@ -43,7 +43,7 @@ use crate::model::{
 };
 use crate::planner::{self, Plan};
 use crate::policy::{CopyPolicy, FilterPolicy, Policy, SkipReason};
-use crate::provider::{Applied, SourceChange};
+use crate::provider::{Applied, PieceRange, SourceChange};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,8 +60,8 @@ pub const SNAPSHOT_FILE: &str = "sync-snapshot.json";
 pub const CALENDARS_FILE: &str = "calendars.json";
 /// The format of [`STATE_FILE`] and [`SNAPSHOT_FILE`]; files of another
 /// version are ignored.
-pub const STATE_VERSION: u32 = 2;
-const CALENDARS_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 3;
+const CALENDARS_VERSION: u32 = 2;
 
 /// The incremental state of one state dir, as a run works with it.
 #[derive(Debug, Clone)]
@@ -114,6 +114,8 @@ pub struct Head {
     pub settled: Option<Settled>,
     /// The change cursor of each piece.
     pub cursors: Vec<String>,
+    /// The range of each piece.
+    pub ranges: Vec<PieceRange>,
     /// The generation of the snapshot saved with this head.
     pub snapshot: String,
 }
@@ -154,8 +156,10 @@ struct StoredCopyOwned {
 }
 
 /// One range of the source window and what the source holds in it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Piece {
+    /// The range of the window the piece covers.
+    pub range: PieceRange,
     /// The source's change cursor for this range.
     pub cursor: String,
     /// By the source's item id.
@@ -238,12 +242,46 @@ pub fn fingerprint(settings: &Settings, source_id: &str, target_id: &str) -> Str
     format!("{STATE_VERSION}:{hex}")
 }
 
+/// The series whose instances must be read again before the changes of a
+/// piece can be applied: those the source signalled without content, and
+/// those a removal names (a series master leaving the piece: whether the
+/// series is gone or only moved, its instances say).
+pub fn series_to_read(items: &BTreeMap<String, Item>, changes: &[SourceChange]) -> Vec<String> {
+    let mut known: Option<std::collections::HashSet<&str>> = None;
+    let mut out: Vec<String> = Vec::new();
+    for change in changes {
+        let wanted = match change {
+            SourceChange::SeriesChanged { series_id } => Some(series_id.as_str()),
+            SourceChange::Remove { item_id } => {
+                let known = known.get_or_insert_with(|| {
+                    items.values().filter_map(|i| i.key().series_id()).collect()
+                });
+                known.contains(item_id.as_str()).then_some(item_id.as_str())
+            }
+            SourceChange::Upsert { .. } => None,
+        };
+        if let Some(id) = wanted
+            && !out.iter().any(|o| o == id)
+        {
+            out.push(id.to_owned());
+        }
+    }
+    out
+}
+
+/// The instances of one series as read again: `None` when it is gone.
+pub type SeriesRead = (String, Option<crate::provider::SeriesInstances>);
+
 /// Applies a source's changes to the items of one piece: an upsert of an
 /// event starting in the window is kept (as [`Item::Public`] or
-/// [`Item::NotPublic`] by the filter), anything else drops the item.
+/// [`Item::NotPublic`] by the filter), anything else drops the item. Then
+/// each series read again replaces everything kept of that series: an
+/// occurrence no longer among its instances (deleted, cancelled, moved out
+/// of the window) is dropped, and a series that is gone loses all its items.
 pub fn ingest(
     items: &mut BTreeMap<String, Item>,
     changes: Vec<SourceChange>,
+    series: Vec<SeriesRead>,
     policy: &Policy,
     window: &Window,
 ) {
@@ -253,23 +291,58 @@ pub fn ingest(
                 items.remove(&item_id);
             }
             SourceChange::Upsert { item_id, event } => match event {
-                Some(ev) if window.contains(&ev.start) => {
-                    let item = match planner::skip_reason(&ev, &policy.filter) {
-                        None => Item::Public {
-                            payload: planner::payload(&ev, &policy.copy),
-                            key: ev.key,
-                        },
-                        Some(reason) => Item::NotPublic {
-                            key: ev.key,
-                            reason: Some(reason),
-                        },
-                    };
-                    items.insert(item_id, item);
-                }
-                _ => {
+                Some(ev) => keep(items, item_id, ev, policy, window),
+                None => {
                     items.remove(&item_id);
                 }
             },
+            // Read again below.
+            SourceChange::SeriesChanged { .. } => {}
+        }
+    }
+    if series.is_empty() {
+        return;
+    }
+    let replaced: std::collections::HashSet<&str> =
+        series.iter().map(|(id, _)| id.as_str()).collect();
+    items.retain(|_, item| item.key().series_id().is_none_or(|s| !replaced.contains(s)));
+    for (_, instances) in series {
+        for (item_id, ev) in instances.into_iter().flatten() {
+            keep(items, item_id, ev, policy, window);
+        }
+    }
+}
+
+/// Keeps one event as an item when it starts in the window, else drops it.
+fn keep(
+    items: &mut BTreeMap<String, Item>,
+    item_id: String,
+    ev: SourceEvent,
+    policy: &Policy,
+    window: &Window,
+) {
+    if !window.contains(&ev.start) {
+        items.remove(&item_id);
+        return;
+    }
+    let item = match planner::skip_reason(&ev, &policy.filter) {
+        None => Item::Public {
+            payload: planner::payload(&ev, &policy.copy),
+            key: ev.key,
+        },
+        Some(reason) => Item::NotPublic {
+            key: ev.key,
+            reason: Some(reason),
+        },
+    };
+    items.insert(item_id, item);
+}
+
+impl Item {
+    /// The key of the source event the item stands for.
+    pub fn key(&self) -> &SourceKey {
+        match self {
+            Item::Public { key, .. } | Item::NotPublic { key, .. } => key,
         }
     }
 }
@@ -466,6 +539,7 @@ pub fn load_snapshot(dir: &Path, head: Head) -> Option<SyncState> {
     if snapshot.version != STATE_VERSION
         || snapshot.generation != head.snapshot
         || snapshot.items.len() != head.cursors.len()
+        || head.ranges.len() != head.cursors.len()
     {
         tracing::info!(file = %path.display(), "the incremental snapshot does not belong to the state; reading both calendars in full");
         return None;
@@ -473,8 +547,13 @@ pub fn load_snapshot(dir: &Path, head: Head) -> Option<SyncState> {
     let pieces: Vec<Piece> = head
         .cursors
         .into_iter()
+        .zip(head.ranges)
         .zip(snapshot.items)
-        .map(|(cursor, items)| Piece { cursor, items })
+        .map(|((cursor, range), items)| Piece {
+            range,
+            cursor,
+            items,
+        })
         .collect();
     let copies = {
         let payloads = public_payloads(&pieces);
@@ -574,6 +653,7 @@ pub fn save(dir: &Path, state: &SyncState) -> anyhow::Result<()> {
         target_trusted: state.target_trusted,
         settled: state.settled.clone(),
         cursors: state.pieces.iter().map(|p| p.cursor.clone()).collect(),
+        ranges: state.pieces.iter().map(|p| p.range).collect(),
         snapshot: generation,
     };
     save_head(dir, &head)
@@ -658,7 +738,8 @@ pub struct CachedCalendar {
     pub graph: String,
     /// The mailbox, lowercased.
     pub mailbox: String,
-    /// The name, trimmed, as configured.
+    /// How the settings name the calendar (`default:`, `id:…` or
+    /// `name:…`).
     pub name: String,
     pub id: String,
 }
@@ -720,6 +801,33 @@ mod tests {
 
     fn window() -> Window {
         Window::around(NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(), 0, 100)
+    }
+
+    fn range(w: &Window) -> PieceRange {
+        PieceRange {
+            start: w.start,
+            end: w.end + Duration::seconds(1),
+        }
+    }
+
+    /// An occurrence of series `series` on `day`, public unless `private`.
+    fn occurrence(series: &str, day: i64, private: bool) -> SourceEvent {
+        let mut ev = event(
+            "x",
+            day,
+            if private {
+                Sensitivity::Private
+            } else {
+                Sensitivity::Normal
+            },
+            false,
+            &[],
+            ShowAs::Busy,
+            "Weekly open hour",
+            false,
+        );
+        ev.key = SourceKey::occurrence(series, ev.start.as_utc());
+        ev
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -827,14 +935,112 @@ mod tests {
             let events: Vec<SourceEvent> =
                 events.into_iter().filter(|e| seen.insert(e.key.clone())).collect();
             let mut items = BTreeMap::new();
-            ingest(&mut items, upserts(&events), &policy, &w);
-            let pieces = vec![Piece { cursor: "c".into(), items }];
+            ingest(&mut items, upserts(&events), Vec::new(), &policy, &w);
+            let pieces = vec![Piece { range: range(&w), cursor: "c".into(), items }];
             let direct = planner::plan(&events, &[], &policy, &w);
             let mut kept = planner::plan(&source_events(&pieces, &w), &[], &stand_in_policy(), &w);
             // The stand-ins read as private; the items know why each is not public.
             kept.skipped = skipped_by_reason(&pieces);
             prop_assert_eq!(direct, kept);
         }
+    }
+
+    #[test]
+    fn series_signalled_or_removed_are_read_again() {
+        let w = window();
+        let mut items = BTreeMap::new();
+        ingest(
+            &mut items,
+            vec![
+                SourceChange::Upsert {
+                    item_id: "o1".into(),
+                    event: Some(occurrence("M", 1, false)),
+                },
+                SourceChange::Upsert {
+                    item_id: "single".into(),
+                    event: Some(event(
+                        "s",
+                        2,
+                        Sensitivity::Normal,
+                        false,
+                        &[],
+                        ShowAs::Busy,
+                        "S",
+                        false,
+                    )),
+                },
+            ],
+            Vec::new(),
+            &Policy::default(),
+            &w,
+        );
+        let changes = vec![
+            SourceChange::SeriesChanged {
+                series_id: "N".into(),
+            },
+            SourceChange::Remove {
+                item_id: "M".into(),
+            },
+            SourceChange::Remove {
+                item_id: "single".into(),
+            },
+            SourceChange::SeriesChanged {
+                series_id: "N".into(),
+            },
+            SourceChange::Remove {
+                item_id: "unknown".into(),
+            },
+        ];
+        // A removed id is a series only when an item belongs to it.
+        assert_eq!(series_to_read(&items, &changes), vec!["N", "M"]);
+    }
+
+    #[test]
+    fn a_series_read_again_replaces_everything_kept_of_it() {
+        let w = window();
+        let mut items = BTreeMap::new();
+        let first: Vec<SourceChange> = (1..=3)
+            .map(|d| SourceChange::Upsert {
+                item_id: format!("m{d}"),
+                event: Some(occurrence("M", d, false)),
+            })
+            .chain((1..=2).map(|d| SourceChange::Upsert {
+                item_id: format!("n{d}"),
+                event: Some(occurrence("N", d, false)),
+            }))
+            .collect();
+        ingest(&mut items, first, Vec::new(), &Policy::default(), &w);
+        assert_eq!(items.len(), 5);
+        // Series M: the 2nd occurrence is gone, the 3rd turned private, a
+        // 4th is new and a 5th starts before the window. Series N is gone.
+        let mut early = occurrence("M", 5, false);
+        early.start = EventTime::Instant(w.start - Duration::days(1));
+        let series = vec![
+            (
+                "M".to_owned(),
+                Some(vec![
+                    ("m1".to_owned(), occurrence("M", 1, false)),
+                    ("m3".to_owned(), occurrence("M", 3, true)),
+                    ("m4".to_owned(), occurrence("M", 4, false)),
+                    ("m5".to_owned(), early),
+                ]),
+            ),
+            ("N".to_owned(), None),
+        ];
+        ingest(
+            &mut items,
+            vec![SourceChange::SeriesChanged {
+                series_id: "M".into(),
+            }],
+            series,
+            &Policy::default(),
+            &w,
+        );
+        let kept: Vec<(&str, bool)> = items
+            .iter()
+            .map(|(id, item)| (id.as_str(), matches!(item, Item::Public { .. })))
+            .collect();
+        assert_eq!(kept, vec![("m1", true), ("m3", false), ("m4", true)]);
     }
 
     #[test]
@@ -851,6 +1057,7 @@ mod tests {
         assert!(!text.contains("reason"), "{text}");
         assert_eq!(serde_json::from_str::<Item>(&text).unwrap(), item);
         let pieces = vec![Piece {
+            range: range(&window()),
             cursor: "c".into(),
             items: BTreeMap::from([("a".to_owned(), item)]),
         }];
@@ -871,7 +1078,13 @@ mod tests {
             false,
         );
         let mut items = BTreeMap::new();
-        ingest(&mut items, upserts(&[secret]), &Policy::default(), &w);
+        ingest(
+            &mut items,
+            upserts(&[secret]),
+            Vec::new(),
+            &Policy::default(),
+            &w,
+        );
         let text = serde_json::to_string(&items).unwrap();
         assert!(!text.contains("CANARY"), "{text}");
         assert!(!text.contains("Room") && !text.contains("Agenda") && !text.contains("2030"));
@@ -901,6 +1114,7 @@ mod tests {
         ingest(
             &mut items,
             upserts(&[a.clone(), a.clone()]),
+            Vec::new(),
             &Policy::default(),
             &w,
         );
@@ -921,6 +1135,7 @@ mod tests {
                     item_id: "never-seen".into(),
                 },
             ],
+            Vec::new(),
             &Policy::default(),
             &w,
         );
@@ -993,6 +1208,7 @@ mod tests {
         assert!(load(dir.path()).is_none());
         // Two public items; one copy as written, one edited by hand.
         let mut piece = Piece {
+            range: range(&window()),
             cursor: "cursor-1".into(),
             items: BTreeMap::new(),
         };
@@ -1021,6 +1237,7 @@ mod tests {
         ingest(
             &mut piece.items,
             upserts(&events),
+            Vec::new(),
             &strict_policy(),
             &window(),
         );
