@@ -65,8 +65,11 @@
 //!   `singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`);
 //!   other forms get a 400. `$expand` supports only
 //!   `singleValueExtendedProperties($filter=id eq '…' [or …])`.
-//! - A repeated `transactionId` in the same calendar answers 201 with the
-//!   existing event (only while that event exists).
+//! - A `transactionId` is remembered per mailbox for the fake's lifetime,
+//!   even after its event is deleted. Repeating it creates nothing and, by
+//!   default, answers `400 ErrorDuplicateTransactionId` with
+//!   `@event.existingEventId` (as alcionai/corso#2490 reports); see
+//!   [`DuplicateTransactionId`] for 409 and for 201 with the existing event.
 //! - Throttling is per app + mailbox: more than 4 operations in flight get
 //!   `429 ApplicationThrottled`; see [`Faults`] for injected failures and
 //!   [`Faults::graph_like`] for Graph's latency and rate limit. A `$batch`
@@ -97,6 +100,7 @@
 //! [`FakeGraph::reissue_occurrence_ids`] or a change to a series' recurrence.
 
 mod batch;
+mod behaviour;
 mod delta;
 mod error;
 mod event;
@@ -120,6 +124,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub use behaviour::{Behaviour, DeltaOccurrences, DuplicateTransactionId};
 pub use faults::{Faults, LatencyModel, Throttling};
 pub use identity::DevicePoll;
 pub use seed::SeedSummary;
@@ -427,6 +432,17 @@ impl FakeGraph {
         seed::load(self, seed)
     }
 
+    /// Chooses, point by point, whether the fake answers as Graph is
+    /// reported to (the default) or as it is documented; see [`Behaviour`].
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        self.shared().store().behaviour = behaviour;
+    }
+
+    /// The behaviour in force.
+    pub fn behaviour(&self) -> Behaviour {
+        self.shared().store().behaviour.clone()
+    }
+
     // ------------------------------------------------------------ inspection
 
     /// The stored events of a calendar (single instances and series masters,
@@ -460,7 +476,8 @@ impl FakeGraph {
 
     /// Writes (POST/PATCH/DELETE, top-level or in a batch) the store applied
     /// for HTTP clients. Seeding through this API does not count, nor does a
-    /// POST answered with an existing event because of its `transactionId`.
+    /// POST refused or answered with an existing event because of its
+    /// `transactionId`.
     pub fn writes_applied(&self) -> usize {
         self.shared().store().writes_applied
     }

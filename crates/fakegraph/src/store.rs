@@ -2,11 +2,12 @@
 //! into occurrences and exceptions.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
+use crate::behaviour::{Behaviour, DuplicateTransactionId};
 use crate::delta::DeltaTokens;
 use crate::error::GraphError;
 use crate::event::{self, EventInput};
@@ -214,6 +215,9 @@ pub(crate) struct Mailbox {
     pub display_name: String,
     pub calendars: Vec<Calendar>,
     pub events: Vec<Event>,
+    /// Every `transactionId` used to create an event here, with the id of
+    /// the event first created with it (kept after that event is deleted).
+    pub transactions: HashMap<String, String>,
 }
 
 impl Mailbox {
@@ -263,6 +267,7 @@ pub(crate) struct Store {
     pub invites_sent: usize,
     pub rng: fastrand::Rng,
     pub delta: DeltaTokens,
+    pub behaviour: Behaviour,
 }
 
 const COLORS: &[(&str, &str)] = &[
@@ -283,6 +288,7 @@ impl Store {
             invites_sent: 0,
             rng: fastrand::Rng::with_seed(seed),
             delta: DeltaTokens::default(),
+            behaviour: Behaviour::default(),
         }
     }
 
@@ -316,6 +322,7 @@ impl Store {
             display_name,
             calendars: Vec::new(),
             events: Vec::new(),
+            transactions: HashMap::new(),
         });
         let index = self.mailboxes.len() - 1;
         self.add_calendar(index, "Calendar", true);
@@ -408,8 +415,11 @@ impl Store {
         }
     }
 
-    /// Creates an event. A `transactionId` already used in the calendar
-    /// returns the existing event instead (`Ok((id, false))`).
+    /// Creates an event (`Ok((id, true))`). A `transactionId` already used
+    /// in the mailbox creates nothing: as [`Behaviour::duplicate_transaction_id`]
+    /// says, it is refused with `ErrorDuplicateTransactionId`, or answered
+    /// with the existing event (`Ok((id, false))`) while that exists.
+    /// Seeding (a person's writes) always takes the second way.
     pub fn create_event(
         &mut self,
         mailbox: usize,
@@ -419,12 +429,32 @@ impl Store {
     ) -> Result<(String, bool), GraphError> {
         let mb = &self.mailboxes[mailbox];
         if let Some(tid) = &input.transaction_id
-            && let Some(existing) = mb
-                .events
-                .iter()
-                .find(|e| e.calendar_id == calendar_id && e.transaction_id.as_ref() == Some(tid))
+            && let Some(first) = mb.transactions.get(tid)
         {
-            return Ok((existing.id.clone(), false));
+            let mode = match origin {
+                Origin::Client => self.behaviour.duplicate_transaction_id,
+                Origin::Person => DuplicateTransactionId::Created201,
+            };
+            let status = match mode {
+                DuplicateTransactionId::Error400 => Some(400),
+                DuplicateTransactionId::Error409 => Some(409),
+                DuplicateTransactionId::Created201 => None,
+            };
+            if let Some(status) = status {
+                // The body alcionai/corso#2490 reports; the id of the event
+                // first created, even if it was deleted since.
+                let mut e = GraphError::new(
+                    status,
+                    "ErrorDuplicateTransactionId",
+                    "The TransactionId specified in the request has already been used to create a different event.",
+                );
+                e.extra
+                    .insert("@event.existingEventId".into(), Value::from(first.clone()));
+                return Err(e);
+            }
+            if mb.event_index(first).is_some() {
+                return Ok((first.clone(), false));
+            }
         }
         let (Some(start), Some(end)) = (input.start.clone(), input.end.clone()) else {
             return Err(GraphError::new(
@@ -475,7 +505,11 @@ impl Store {
             self.writes_applied += 1;
             self.invites_sent += event::attendee_count(&input);
         }
-        self.mailboxes[mailbox].events.push(Event {
+        let mb = &mut self.mailboxes[mailbox];
+        if let Some(tid) = &input.transaction_id {
+            mb.transactions.insert(tid.clone(), id.clone());
+        }
+        mb.events.push(Event {
             id: id.clone(),
             calendar_id: calendar_id.to_string(),
             ical_uid,

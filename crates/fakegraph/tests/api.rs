@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fakegraph::{FakeGraph, Faults};
+use fakegraph::{Behaviour, DuplicateTransactionId, FakeGraph, Faults};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -795,9 +795,14 @@ async fn create_sets_server_fields_and_transaction_ids_dedupe() {
         "not echoed on writes"
     );
 
+    // By default a repeated transactionId is refused (see
+    // repeated_transaction_ids for the other answers).
     let again = w.post(&w.events_path(), body).await;
-    assert_eq!(again.status, 201);
-    assert_eq!(again.body["id"], id.as_str());
+    assert_eq!(
+        (again.status, again.code()),
+        (400, "ErrorDuplicateTransactionId")
+    );
+    assert_eq!(again.body["error"]["@event.existingEventId"], id.as_str());
     assert_eq!(w.fake.events(MAILBOX, &w.calendar).len(), 1);
     assert_eq!(w.fake.writes_applied(), 1);
 
@@ -827,6 +832,103 @@ async fn create_sets_server_fields_and_transaction_ids_dedupe() {
     assert_eq!(invited.status, 201);
     assert_eq!(invited.body["attendees"][0]["status"]["response"], "none");
     assert_eq!(w.fake.invites_sent(), 2);
+}
+
+#[tokio::test]
+async fn repeated_transaction_ids() {
+    let w = World::new().await;
+    assert_eq!(w.fake.behaviour(), Behaviour::default());
+    let with_tx = |subject: &str, tx: &str| {
+        let mut e = timed(subject, "2030-07-05T10:00:00", "2030-07-05T11:00:00", "UTC");
+        e["transactionId"] = json!(tx);
+        e
+    };
+    let first = w.post(&w.events_path(), with_tx("One", "tx-a")).await;
+    assert_eq!(first.status, 201);
+    let first_id = first.body["id"].as_str().unwrap().to_string();
+
+    // Default: 400 with the id of the event first created, nothing created.
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (400, "ErrorDuplicateTransactionId")
+    );
+    assert_eq!(
+        again.body["error"]["message"],
+        "The TransactionId specified in the request has already been used to create a different event."
+    );
+    assert_eq!(
+        again.body["error"]["@event.existingEventId"],
+        first_id.as_str()
+    );
+    assert!(again.body["error"]["innerError"]["request-id"].is_string());
+    // The key is per mailbox, not per calendar.
+    let other = w.fake.add_calendar(MAILBOX, "Other");
+    let elsewhere = w
+        .post(
+            &format!("/users/{MAILBOX}/calendars/{other}/events"),
+            with_tx("Three", "tx-a"),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 400);
+
+    w.fake.set_behaviour(Behaviour {
+        duplicate_transaction_id: DuplicateTransactionId::Error409,
+        ..Behaviour::default()
+    });
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "ErrorDuplicateTransactionId")
+    );
+
+    w.fake.set_behaviour(Behaviour {
+        duplicate_transaction_id: DuplicateTransactionId::Created201,
+        ..Behaviour::default()
+    });
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body["id"], first_id.as_str());
+    assert_eq!(again.body["subject"], "One");
+    assert_eq!(w.fake.events(MAILBOX, &w.calendar).len(), 1);
+    assert_eq!(w.fake.writes_applied(), 1);
+
+    // After the first event is deleted the key is still remembered: the
+    // error still names the deleted event; 201 creates a new one.
+    w.fake.delete_event(MAILBOX, &first_id);
+    w.fake.set_behaviour(Behaviour::default());
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(again.status, 400);
+    assert_eq!(
+        again.body["error"]["@event.existingEventId"],
+        first_id.as_str()
+    );
+    assert!(w.fake.events(MAILBOX, &w.calendar).is_empty());
+    w.fake.set_behaviour(Behaviour {
+        duplicate_transaction_id: DuplicateTransactionId::Created201,
+        ..Behaviour::default()
+    });
+    let anew = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(anew.status, 201);
+    assert_ne!(anew.body["id"], first_id.as_str());
+    assert_eq!(anew.body["subject"], "Two");
+    assert_eq!(w.fake.writes_applied(), 2);
+
+    // Inside a batch the inner request gets the error.
+    w.fake.set_behaviour(Behaviour::default());
+    let got = w
+        .post(
+            "/$batch",
+            json!({"requests": [{"id": "1", "method": "POST", "url": w.events_path(),
+                "headers": {"Content-Type": "application/json"}, "body": with_tx("Four", "tx-a")}]}),
+        )
+        .await;
+    assert_eq!(got.body["responses"][0]["status"], 400);
+    assert_eq!(
+        got.body["responses"][0]["body"]["error"]["code"],
+        "ErrorDuplicateTransactionId"
+    );
+    assert_eq!(w.fake.writes_applied(), 2);
 }
 
 #[tokio::test]
