@@ -1,12 +1,14 @@
 //! Microsoft Graph v1.0: authentication, routing and the handlers of users,
 //! calendars, calendarView and events.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::batch;
+use crate::behaviour::DeltaOccurrences;
 use crate::delta;
 use crate::error::GraphError;
 use crate::event::{self, ExtMode, RenderOpts};
@@ -15,7 +17,7 @@ use crate::http::{Req, Resp};
 use crate::identity;
 use crate::odata::{Options, Prefer, Query, Subject};
 use crate::server::{Meta, Shared, decode_path};
-use crate::store::{Calendar, Mailbox, Origin, Store, Target, View};
+use crate::store::{Calendar, Kind, Mailbox, Origin, Store, Target, View};
 use crate::timezone::parse_instant;
 
 /// calendarView's maximum range.
@@ -636,12 +638,35 @@ fn calendar_view_delta(
         text_body: ctx.prefer.text_body.unwrap_or(false),
         ext: ExtMode::Omit,
     };
+    let bare = store.behaviour.delta_occurrences == DeltaOccurrences::Bare;
+    // A master is an item of the window while one of its instances is.
+    let masters: HashSet<&str> = views
+        .iter()
+        .filter(|v| matches!(v.kind, Kind::Occurrence | Kind::Exception))
+        .map(|v| v.event.id.as_str())
+        .collect();
     let value: Vec<Value> = page
         .items
         .iter()
-        .map(|(id, removed)| match views.iter().find(|v| &v.id == id) {
-            Some(view) if !removed => delta::changed(event::render(view, m, &opts)),
-            _ => delta::removed(id),
+        .map(|(id, removed)| {
+            if *removed {
+                return delta::removed(id);
+            }
+            if let Some(view) = views.iter().find(|v| &v.id == id) {
+                let item = event::render(view, m, &opts);
+                return if bare && view.kind == Kind::Occurrence {
+                    delta::bare(item)
+                } else {
+                    delta::changed(item)
+                };
+            }
+            match m.event_index(id) {
+                Some(i) if bare && masters.contains(id.as_str()) => {
+                    delta::changed(event::render(&m.events[i].view(), m, &opts))
+                }
+                // Gone (or out of the window) since the round started.
+                _ => delta::removed(id),
+            }
         })
         .collect();
     let link_base = format!("{}{}", ctx.base, ctx.path);

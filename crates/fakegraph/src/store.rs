@@ -54,6 +54,10 @@ pub(crate) struct Event {
     pub transaction_id: Option<String>,
     pub item: Item,
     pub series: Option<Series>,
+    /// Bumped when the stored item itself is edited (not when one instance
+    /// of its series is): what makes every unmodified occurrence count as
+    /// changed in delta.
+    pub revision: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -516,6 +520,7 @@ impl Store {
             transaction_id: input.transaction_id,
             item,
             series,
+            revision: 0,
         });
         Ok((id, true))
     }
@@ -566,6 +571,7 @@ impl Store {
                 Target::Event(i) => {
                     let stored = &mut mb.events[i];
                     stored.item = item;
+                    stored.revision += 1;
                     match &input.recurrence {
                         Some(Some(rule)) => {
                             stored.series = Some(Series {
@@ -583,9 +589,11 @@ impl Store {
                     original_start,
                     ..
                 } => {
-                    if let Some(series) = &mut mb.events[event].series {
+                    let master = &mut mb.events[event];
+                    if let Some(series) = &mut master.series {
                         series.exceptions.insert(original_start, item);
                     }
+                    touch_series(&mut master.item, &mut self.rng);
                 }
             }
         }
@@ -623,10 +631,12 @@ impl Store {
                 original_start,
                 ..
             } => {
-                if let Some(series) = &mut mb.events[event].series {
+                let master = &mut mb.events[event];
+                if let Some(series) = &mut master.series {
                     series.exceptions.remove(&original_start);
                     series.cancelled.insert(original_start);
                 }
+                touch_series(&mut master.item, &mut self.rng);
             }
         }
         if origin == Origin::Client {
@@ -634,6 +644,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A change to one instance of a series is a change to the series master:
+/// Exchange keeps a series' modified and deleted occurrences on the master
+/// item (its `ModifiedOccurrences` and `DeletedOccurrences`, learn.microsoft.com
+/// `exchange/client-developer/exchange-web-services/how-to-create-a-recurring-series-by-using-ews-in-exchange`),
+/// so the master gets a new change key and calendarView delta lists it again.
+fn touch_series(master: &mut Item, rng: &mut fastrand::Rng) {
+    master.change_key = ids::new_change_key(rng);
+    master.modified = Utc::now();
 }
 
 /// `If-Match` accepts `*`, `W/"key"`, `"key"` or the bare key.
