@@ -698,6 +698,11 @@ fn instances(
     id: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Resp, GraphError> {
+    // `api-reference/v1.0/api/event-list-instances.md`: the range is
+    // required and checked like calendarView's; occurrences and exceptions
+    // come in full, with `originalStart`, `seriesMasterId` and `type`.
+    let (start, end) = bounds(ctx)?;
+    let options = Options::parse(&ctx.query, "event", event::PROPERTIES)?;
     let m = &store.mailboxes[mb];
     let cal_id = cal
         .map(|c| calendar(m, c).map(|c| c.id.clone()))
@@ -709,8 +714,6 @@ fn instances(
             "The item is not a series master.",
         ));
     };
-    let (start, end) = bounds(ctx)?;
-    let options = Options::parse(&ctx.query, "event", event::PROPERTIES)?;
     let views = expand(
         std::iter::once(&m.events[index]),
         start,

@@ -1048,6 +1048,142 @@ async fn delta_keeps_a_series_on_one_page() {
     assert_eq!(pages.iter().map(Vec::len).sum::<usize>(), 10);
 }
 
+#[tokio::test]
+async fn instances_of_a_series() {
+    let w = World::new().await;
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 12),
+    );
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        utc("2030-03-11T18:00:00Z"),
+        json!({"subject": "Choir (moved)", "sensitivity": "private"}),
+    );
+    w.fake
+        .cancel_occurrence(MAILBOX, &series, utc("2030-03-18T18:00:00Z"));
+    let range = "startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-06-01T00:00:00Z";
+    let base = format!("/users/{MAILBOX}/events/{series}/instances");
+
+    // Default page 10, nextLink with $skip; 11 instances (12 less one cancelled).
+    let got = w.get(&format!("{base}?{range}")).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    let value = got.body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 10);
+    let next = got.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("$skip=10"), "{next}");
+    let rest = w.get(next).await;
+    assert_eq!(rest.body["value"].as_array().unwrap().len(), 1);
+    assert!(rest.body.get("@odata.nextLink").is_none());
+    let first = &value[0];
+    assert_eq!(first["type"], "occurrence");
+    assert_eq!(first["seriesMasterId"], series.as_str());
+    assert_eq!(first["originalStart"], "2030-03-04T18:00:00.0000000Z");
+    assert_eq!(first["subject"], "Choir");
+    assert_eq!(first["sensitivity"], "normal");
+    assert_eq!(first["isCancelled"], false);
+    assert_eq!(value[1]["type"], "exception");
+    assert_eq!(value[1]["subject"], "Choir (moved)");
+    assert_eq!(value[1]["originalStart"], "2030-03-11T18:00:00.0000000Z");
+    assert_eq!(value[2]["originalStart"], "2030-03-25T18:00:00.0000000Z");
+
+    // $top, $select, Prefer: outlook.timezone and IdType.
+    let got = w
+        .send(
+            "GET",
+            &format!("{base}?{range}&$top=3&$select=subject,originalStart,start"),
+            &[(
+                "Prefer",
+                "outlook.timezone=\"W. Europe Standard Time\", IdType=\"ImmutableId\"",
+            )],
+            None,
+        )
+        .await;
+    let value = got.body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 3);
+    assert_eq!(
+        keys(&value[0]),
+        ["@odata.etag", "id", "originalStart", "start", "subject"]
+    );
+    assert_eq!(
+        value[0]["start"],
+        json!({"dateTime": "2030-03-04T19:00:00.0000000", "timeZone": "W. Europe Standard Time"})
+    );
+    assert!(
+        got.body["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$skip=3")
+    );
+    assert!(w.fake.requests().last().unwrap().immutable_id);
+    let got = w.get(&format!("{base}?{range}&$top=1001")).await;
+    assert_eq!(got.status, 400);
+
+    // The other paths to the same series.
+    for path in [
+        format!(
+            "/users/{MAILBOX}/calendars/{}/events/{series}/instances",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendar/events/{series}/instances"),
+    ] {
+        let got = w.get(&format!("{path}?{range}&$top=20")).await;
+        assert_eq!(got.status, 200, "{path}");
+        assert_eq!(got.body["value"].as_array().unwrap().len(), 11);
+    }
+    let other = w.fake.add_calendar(MAILBOX, "Other");
+    let got = w
+        .get(&format!(
+            "/users/{MAILBOX}/calendars/{other}/events/{series}/instances?{range}"
+        ))
+        .await;
+    assert_eq!((got.status, got.code()), (404, "ErrorItemNotFound"));
+
+    // Bounds: both required, at most 1825 days.
+    let got = w.get(&base).await;
+    assert_eq!((got.status, got.code()), (400, "ErrorInvalidParameter"));
+    let got = w
+        .get(&format!("{base}?startDateTime=2030-03-01T00:00:00Z"))
+        .await;
+    assert_eq!(got.status, 400);
+    let got = w
+        .get(&format!(
+            "{base}?startDateTime=2030-01-01T00:00:00Z&endDateTime=2035-01-02T00:00:00Z"
+        ))
+        .await;
+    assert_eq!((got.status, got.code()), (400, "ErrorInvalidRequest"));
+
+    // Inside a batch.
+    let got = w
+        .post(
+            "/$batch",
+            json!({"requests": [batch_get("1", &format!("{base}?{range}&$top=50&$select=originalStart"))]}),
+        )
+        .await;
+    assert_eq!(got.body["responses"][0]["status"], 200);
+    assert_eq!(
+        got.body["responses"][0]["body"]["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        11
+    );
+
+    // A master that does not exist, or no longer does.
+    let missing = "AAMkAGVtaXNzaW5nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
+    let got = w
+        .get(&format!(
+            "/users/{MAILBOX}/events/{missing}/instances?{range}"
+        ))
+        .await;
+    assert_eq!((got.status, got.code()), (404, "ErrorItemNotFound"));
+    w.fake.delete_event(MAILBOX, &series);
+    let got = w.get(&format!("{base}?{range}")).await;
+    assert_eq!((got.status, got.code()), (404, "ErrorItemNotFound"));
+}
+
 // ------------------------------------------------------------------ writes
 
 #[tokio::test]
