@@ -210,26 +210,24 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
         return error(GraphError::new(403, "ErrorAccessDenied", message));
     }
     let start = req.model_start.unwrap_or_else(std::time::Instant::now);
+    let hold = req.model_hold.or_else(|| shared.faults().draw_operation());
     let flight = faults::admit(
         shared,
         &grant.client_id,
-        &mailbox,
+        &shared.mailbox_key(&mailbox),
         &meta.date,
         &meta.request_id,
         start,
+        hold,
     );
     tokio::time::sleep(latency).await;
     let _flight = match flight {
         Ok(flight) => flight,
         Err(e) => return error(e),
     };
-    // The modelled operation holds its slot for `slot_hold` in all, however
-    // long the fake itself takes to handle it (up to that).
-    let slot_until = shared
-        .faults()
-        .cfg
-        .model
-        .map(|m| tokio::time::Instant::from_std(start + m.slot_hold));
+    // The modelled operation holds its slot for its drawn time in all,
+    // however long the fake itself takes to handle it (up to that).
+    let slot_until = hold.map(|h| tokio::time::Instant::from_std(start + h));
     let result = Prefer::parse(req.headers_named("prefer")).and_then(|prefer| {
         let ctx = Ctx {
             req,

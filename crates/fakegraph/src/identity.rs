@@ -919,6 +919,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             in_batch: false,
             model_start: None,
+            model_hold: None,
         }
     }
 

@@ -125,7 +125,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub use behaviour::{Behaviour, DeltaOccurrences, DuplicateTransactionId};
-pub use faults::{Faults, LatencyModel, Throttling};
+pub use faults::{Faults, LatencyModel, OperationTime, Throttling};
 pub use identity::DevicePoll;
 pub use seed::SeedSummary;
 

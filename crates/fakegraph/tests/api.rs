@@ -5,7 +5,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fakegraph::{Behaviour, DeltaOccurrences, DuplicateTransactionId, FakeGraph, Faults};
+use fakegraph::{
+    Behaviour, DeltaOccurrences, DuplicateTransactionId, FakeGraph, Faults, LatencyModel,
+    OperationTime,
+};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -1817,6 +1820,100 @@ async fn latency_model_holds_slots_and_refuses_a_fifth_operation() {
     s.sort_unstable();
     assert_eq!(s, [200, 200, 200, 429, 429]);
     assert_eq!(w.fake.throttling().over_rate, 2);
+}
+
+#[tokio::test]
+async fn peak_outstanding_counts_a_batch_as_at_most_four() {
+    let w = World::new().await;
+    let other = "other@contoso.example";
+    w.fake.add_mailbox(other);
+    let slow = || Faults {
+        latency: Duration::from_millis(150),
+        ..Faults::default()
+    };
+    let calendars = format!("/users/{MAILBOX}/calendars");
+    let batch = |n: usize| json!({"requests": (0..n).map(|i| batch_get(&i.to_string(), &calendars)).collect::<Vec<_>>()});
+
+    // One batch of 5 holds 4, whatever its size.
+    w.fake.set_faults(slow());
+    w.post("/$batch", batch(5)).await;
+    let t = w.fake.throttling();
+    assert_eq!((t.peak_outstanding, t.peak_in_flight), (4, 4), "{t:?}");
+
+    // A batch of 2 and two requests at once: 4.
+    w.fake.set_faults(slow());
+    tokio::join!(
+        w.post("/$batch", batch(2)),
+        w.get(&calendars),
+        w.get(&calendars)
+    );
+    assert_eq!(w.fake.throttling().peak_outstanding, 4);
+
+    // A batch of 3 and two requests: 5, more than a client may hold.
+    w.fake.set_faults(slow());
+    tokio::join!(
+        w.post("/$batch", batch(3)),
+        w.get(&calendars),
+        w.get(&calendars)
+    );
+    assert_eq!(w.fake.throttling().peak_outstanding, 5);
+
+    // Counted per mailbox: 2 on one and 3 on the other.
+    w.fake.set_faults(slow());
+    let mixed: Vec<Value> = (0..5)
+        .map(|i| {
+            let upn = if i < 2 { MAILBOX } else { other };
+            batch_get(&i.to_string(), &format!("/users/{upn}/calendars"))
+        })
+        .collect();
+    let got = w.post("/$batch", json!({"requests": mixed})).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(w.fake.throttling().peak_outstanding, 3);
+
+    // Nothing is outstanding afterwards.
+    w.fake.set_faults(Faults::default());
+    w.get(&calendars).await;
+    assert_eq!(w.fake.throttling().peak_outstanding, 1);
+}
+
+#[tokio::test]
+async fn operation_times_vary_around_the_model() {
+    let w = World::new().await;
+    let spread = OperationTime::Spread {
+        median: Duration::from_millis(20),
+        p95: Duration::from_millis(60),
+    };
+    assert!(spread.mean() > Duration::from_millis(20) && spread.mean() < Duration::from_millis(30));
+    w.fake.set_faults(Faults {
+        model: Some(LatencyModel {
+            round_trip: Duration::ZERO,
+            operation: spread,
+        }),
+        seed: 7,
+        ..Faults::default()
+    });
+    let path = format!("/users/{MAILBOX}/calendars");
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let t = std::time::Instant::now();
+        assert_eq!(w.get(&path).await.status, 200);
+        times.push(t.elapsed());
+    }
+    times.sort_unstable();
+    let (min, median, max) = (times[0], times[15], times[29]);
+    assert!(max - min > Duration::from_millis(15), "{times:?}");
+    assert!(
+        median > Duration::from_millis(12) && median < Duration::from_millis(40),
+        "{times:?}"
+    );
+    assert_eq!(
+        LatencyModel::GRAPH.operation,
+        OperationTime::Spread {
+            median: Duration::from_millis(10),
+            p95: Duration::from_millis(25)
+        }
+    );
+    assert_eq!(Faults::graph_like(20).model, Some(LatencyModel::GRAPH));
 }
 
 // ------------------------------------------------------------------ throttling and faults
