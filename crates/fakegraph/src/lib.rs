@@ -231,7 +231,32 @@ impl FakeGraph {
 
     /// Adds a mailbox with its default calendar, "Calendar".
     pub fn add_mailbox(&self, upn: &str) {
-        self.shared().store().add_mailbox(upn);
+        self.shared().store().add_mailbox(upn, None);
+    }
+
+    /// Adds a mailbox whose default calendar has a localized name, as
+    /// Exchange names it in the mailbox's language ("Kalender",
+    /// "Calendrier"); a client must find it as `/calendar` or by
+    /// `isDefaultCalendar`, not by the name "Calendar". An existing mailbox's
+    /// default calendar is renamed.
+    pub fn add_mailbox_localized(&self, upn: &str, default_calendar_name: &str) {
+        self.shared()
+            .store()
+            .add_mailbox(upn, Some(default_calendar_name));
+    }
+
+    /// The id of a mailbox's default calendar.
+    pub fn default_calendar_id(&self, upn: &str) -> Option<String> {
+        let store = self.shared().store();
+        let mb = store.mailbox_index(upn)?;
+        Some(store.mailboxes[mb].default_calendar().id.clone())
+    }
+
+    /// The mailbox's `mailboxSettings.timeZone` (default "UTC"), e.g.
+    /// "W. Europe Standard Time".
+    pub fn set_mailbox_time_zone(&self, upn: &str, zone: &str) {
+        let mb = self.mailbox(upn);
+        self.shared().store().mailboxes[mb].time_zone = zone.to_string();
     }
 
     /// Adds a user who can sign in (with the device code): their mailbox,
@@ -253,6 +278,19 @@ impl FakeGraph {
     /// The application permissions (`roles`) an app's app-only tokens carry.
     pub fn set_app_roles(&self, tenant: &str, client_id: &str, roles: &[&str]) {
         self.shared().identity().set_roles(tenant, client_id, roles);
+    }
+
+    /// Fixes the delegated permissions (`scp`) the app's delegated tokens
+    /// carry, as an administrator's consent to its configured permissions
+    /// does: every sign-in and refresh gets exactly these (short names such
+    /// as `Calendars.ReadWrite.Shared` or full ones with the Graph host),
+    /// whatever it asks for. Without it consent is dynamic, as Entra's is
+    /// for a person allowed to consent: a sign-in gets the resource scopes
+    /// it asks for.
+    pub fn set_delegated_scopes(&self, tenant: &str, client_id: &str, scopes: &[&str]) {
+        self.shared()
+            .identity()
+            .set_delegated_scopes(tenant, client_id, scopes);
     }
 
     /// Scripts the next device code issued: each poll of the token endpoint

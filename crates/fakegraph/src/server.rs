@@ -57,10 +57,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn new(base: String) -> Shared {
         let seed = fastrand::u64(..);
+        let mut identity = Identity::new(seed ^ 0x5eed);
+        identity.graph_origin = base.clone();
         Shared {
             base,
             store: Mutex::new(Store::new(seed)),
-            identity: Mutex::new(Identity::new(seed ^ 0x5eed)),
+            identity: Mutex::new(identity),
             faults: Mutex::new(FaultState::new()),
             log: Mutex::new(Log::default()),
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0xface)),

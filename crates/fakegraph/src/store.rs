@@ -222,6 +222,8 @@ pub(crate) struct Mailbox {
     /// Every `transactionId` used to create an event here, with the id of
     /// the event first created with it (kept after that event is deleted).
     pub transactions: HashMap<String, String>,
+    /// `mailboxSettings.timeZone`.
+    pub time_zone: String,
 }
 
 impl Mailbox {
@@ -303,8 +305,17 @@ impl Store {
             .position(|m| m.upn.eq_ignore_ascii_case(user) || m.id.eq_ignore_ascii_case(user))
     }
 
-    pub fn add_mailbox(&mut self, upn: &str) -> usize {
+    /// Adds a mailbox whose default calendar is named `default_calendar`
+    /// (a localized name such as "Kalender"), or "Calendar" if `None`. With
+    /// a name, an existing mailbox's default calendar is renamed.
+    pub fn add_mailbox(&mut self, upn: &str, default_calendar: Option<&str>) -> usize {
         if let Some(i) = self.mailbox_index(upn) {
+            let mb = &mut self.mailboxes[i];
+            if let Some(name) = default_calendar
+                && let Some(c) = mb.calendars.iter_mut().find(|c| c.is_default)
+            {
+                c.name = name.to_string();
+            }
             return i;
         }
         let local = upn.split('@').next().unwrap_or(upn);
@@ -327,9 +338,10 @@ impl Store {
             calendars: Vec::new(),
             events: Vec::new(),
             transactions: HashMap::new(),
+            time_zone: "UTC".to_string(),
         });
         let index = self.mailboxes.len() - 1;
-        self.add_calendar(index, "Calendar", true);
+        self.add_calendar(index, default_calendar.unwrap_or("Calendar"), true);
         index
     }
 

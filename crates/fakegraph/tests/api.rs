@@ -4,10 +4,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use fakegraph::{
-    Behaviour, DeltaOccurrences, DuplicateTransactionId, FakeGraph, Faults, LatencyModel,
-    OperationTime,
+    Behaviour, DeltaOccurrences, DevicePoll, DuplicateTransactionId, FakeGraph, Faults,
+    LatencyModel, OperationTime,
 };
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -124,10 +125,21 @@ impl World {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> Answer {
+        self.send_as(&self.token, method, path, headers, body).await
+    }
+
+    async fn send_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = self
             .http
             .request(method.parse().unwrap(), self.url(path))
-            .bearer_auth(&self.token);
+            .bearer_auth(token);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -139,6 +151,48 @@ impl World {
 
     async fn get(&self, path: &str) -> Answer {
         self.send("GET", path, &[], None).await
+    }
+
+    async fn get_as(&self, token: &str, path: &str) -> Answer {
+        self.send_as(token, "GET", path, &[], None).await
+    }
+
+    /// A delegated access token for `user`, through the device code flow,
+    /// asking for `scope`.
+    async fn sign_in(&self, user: &str, scope: &str) -> (String, Value) {
+        self.fake.add_user(user);
+        self.fake.allow_public_client_flows(TENANT, CLIENT);
+        self.fake.script_device_flow(user, &[DevicePoll::Approve]);
+        let resp = self
+            .http
+            .post(format!(
+                "{}/{TENANT}/oauth2/v2.0/devicecode",
+                self.fake.authority_url()
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("client_id", CLIENT), ("scope", scope)]))
+            .send()
+            .await
+            .unwrap();
+        let started = answer(resp).await;
+        assert_eq!(started.status, 200, "{}", started.body);
+        let device_code = started.body["device_code"].as_str().unwrap();
+        let got = token_request(
+            &self.fake,
+            &self.http,
+            TENANT,
+            form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", CLIENT),
+                ("device_code", device_code),
+            ]),
+        )
+        .await;
+        assert_eq!(got.status, 200, "{}", got.body);
+        (
+            got.body["access_token"].as_str().unwrap().to_string(),
+            got.body.clone(),
+        )
     }
 
     async fn post(&self, path: &str, body: Value) -> Answer {
@@ -292,6 +346,286 @@ async fn graph_requires_a_valid_bearer_token() {
         last.authorization.as_deref(),
         Some(format!("Bearer {}", w.token).as_str())
     );
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn access_tokens_carry_their_claims() {
+    let w = World::new().await;
+    let origin = w.fake.authority_url();
+    let app = claims(&w.token);
+    assert_eq!(app["aud"], origin.as_str());
+    assert_eq!(app["tid"], TENANT);
+    assert_eq!(app["appid"], CLIENT);
+    assert_eq!(app["roles"], json!(["Calendars.ReadWrite"]));
+    assert!(app.get("scp").is_none());
+    assert_eq!(app["idtyp"], "app");
+    let (iat, nbf, exp) = (
+        app["iat"].as_i64().unwrap(),
+        app["nbf"].as_i64().unwrap(),
+        app["exp"].as_i64().unwrap(),
+    );
+    assert!(nbf <= iat && exp - iat == 3599, "{app}");
+    assert!((iat - Utc::now().timestamp()).abs() < 60);
+
+    // Delegated: scp as asked for (dynamic consent), with the user.
+    let user = "ada.lovelace@contoso.example";
+    let (token, body) = w
+        .sign_in(
+            user,
+            "offline_access https://graph.microsoft.com/Calendars.ReadWrite.Shared User.Read",
+        )
+        .await;
+    let c = claims(&token);
+    assert_eq!(c["scp"], "Calendars.ReadWrite.Shared User.Read");
+    assert_eq!(c["upn"], user);
+    assert_eq!(c["preferred_username"], user);
+    assert_eq!(c["aud"], origin.as_str());
+    assert_eq!(c["tid"], TENANT);
+    assert_eq!(c["appid"], CLIENT);
+    assert!(c.get("roles").is_none());
+    assert!(body["refresh_token"].is_string());
+
+    // Fixed consent: the token carries the consented set, whatever is asked.
+    w.fake
+        .set_delegated_scopes(TENANT, CLIENT, &["Calendars.Read.Shared"]);
+    let (token, body) = w
+        .sign_in(
+            user,
+            "https://graph.microsoft.com/Calendars.ReadWrite.Shared User.Read",
+        )
+        .await;
+    assert_eq!(claims(&token)["scp"], "Calendars.Read.Shared");
+    assert_eq!(body["scope"], "Calendars.Read.Shared");
+}
+
+#[tokio::test]
+async fn me_needs_user_read() {
+    let w = World::new().await;
+    let user = "ada.lovelace@contoso.example";
+    let (calendars_only, _) = w
+        .sign_in(user, "https://graph.microsoft.com/Calendars.ReadWrite")
+        .await;
+    let got = w.get_as(&calendars_only, "/me").await;
+    assert_eq!(
+        (got.status, got.code()),
+        (403, "Authorization_RequestDenied")
+    );
+    assert_eq!(
+        got.body["error"]["message"],
+        "Insufficient privileges to complete the operation."
+    );
+    // The calendar still works with the same token.
+    assert_eq!(w.get_as(&calendars_only, "/me/calendar").await.status, 200);
+
+    let (with_user_read, _) = w
+        .sign_in(
+            user,
+            "https://graph.microsoft.com/Calendars.ReadWrite User.Read",
+        )
+        .await;
+    let got = w.get_as(&with_user_read, "/me").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["userPrincipalName"], user);
+    // User.Read is for oneself only.
+    let got = w
+        .get_as(&with_user_read, &format!("/users/{MAILBOX}"))
+        .await;
+    assert_eq!(got.status, 403);
+
+    // App-only: the user object needs User.Read.All.
+    assert_eq!(w.get(&format!("/users/{MAILBOX}")).await.status, 403);
+    w.fake
+        .set_app_roles(TENANT, CLIENT, &["Calendars.ReadWrite", "User.Read.All"]);
+    let got = token_request(&w.fake, &w.http, TENANT, client_credentials(SECRET)).await;
+    let token = got.body["access_token"].as_str().unwrap();
+    let got = w.get_as(token, &format!("/users/{MAILBOX}")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["userPrincipalName"], MAILBOX);
+}
+
+#[tokio::test]
+async fn mailbox_settings_need_their_permission() {
+    let w = World::new().await;
+    w.fake
+        .set_mailbox_time_zone(MAILBOX, "W. Europe Standard Time");
+    let path = format!("/users/{MAILBOX}/mailboxSettings/timeZone");
+    // App-only without MailboxSettings.Read.
+    let got = w.get(&path).await;
+    assert_eq!((got.status, got.code()), (403, "ErrorAccessDenied"));
+    w.fake.set_app_roles(
+        TENANT,
+        CLIENT,
+        &["Calendars.ReadWrite", "MailboxSettings.Read"],
+    );
+    let got = token_request(&w.fake, &w.http, TENANT, client_credentials(SECRET)).await;
+    let token = got.body["access_token"].as_str().unwrap().to_string();
+    let got = w.get_as(&token, &path).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["value"], "W. Europe Standard Time");
+    assert!(
+        got.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/mailboxSettings/timeZone")
+    );
+    let all = w
+        .get_as(&token, &format!("/users/{MAILBOX}/mailboxSettings"))
+        .await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body["timeZone"], "W. Europe Standard Time");
+    assert_eq!(
+        all.body["workingHours"]["timeZone"]["name"],
+        "W. Europe Standard Time"
+    );
+    let hours = w
+        .get_as(
+            &token,
+            &format!("/users/{MAILBOX}/mailboxsettings/workingHours"),
+        )
+        .await;
+    assert_eq!(hours.body["startTime"], "08:00:00.0000000");
+
+    // Delegated: for one's own mailbox with the permission; default "UTC".
+    let user = "ada.lovelace@contoso.example";
+    let (without, _) = w
+        .sign_in(user, "https://graph.microsoft.com/Calendars.ReadWrite")
+        .await;
+    assert_eq!(
+        w.get_as(&without, "/me/mailboxSettings/timeZone")
+            .await
+            .status,
+        403
+    );
+    let (with, _) = w
+        .sign_in(user, "Calendars.ReadWrite.Shared MailboxSettings.Read")
+        .await;
+    let got = w.get_as(&with, "/me/mailboxSettings/timeZone").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["value"], "UTC");
+    assert_eq!(w.get_as(&with, &path).await.status, 403, "not another's");
+}
+
+#[tokio::test]
+async fn delegates_reach_the_calendar_but_may_not_list_calendars() {
+    let w = World::new().await;
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 3),
+    );
+    let user = "ada.lovelace@contoso.example";
+    let (token, _) = w
+        .sign_in(
+            user,
+            "https://graph.microsoft.com/Calendars.ReadWrite.Shared",
+        )
+        .await;
+    let got = w
+        .get_as(&token, &format!("/users/{MAILBOX}/calendars"))
+        .await;
+    assert_eq!((got.status, got.code()), (403, "ErrorAccessDenied"));
+
+    let got = w
+        .get_as(&token, &format!("/users/{MAILBOX}/calendar"))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["id"], w.calendar.as_str());
+    assert_eq!(got.body["isDefaultCalendar"], true);
+    assert_eq!(got.body["owner"]["address"], MAILBOX);
+    assert_eq!(got.body["canEdit"], true);
+    let range = "startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-04-01T00:00:00Z";
+    for path in [
+        format!(
+            "/users/{MAILBOX}/calendars/{}/calendarView?{range}",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendar/calendarView?{range}"),
+        format!(
+            "/users/{MAILBOX}/calendars/{}/calendarView/delta?{range}",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendars/{}/events", w.calendar),
+        format!(
+            "/users/{MAILBOX}/calendars/{}/events/{series}/instances?{range}",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendar/events/{series}/instances?{range}"),
+    ] {
+        let got = w.get_as(&token, &path).await;
+        assert_eq!(got.status, 200, "{path}: {}", got.body);
+    }
+    // Their own calendars they may list; app-only tokens list any.
+    assert_eq!(w.get_as(&token, "/me/calendars").await.status, 200);
+    assert_eq!(
+        w.get_as(&token, &format!("/users/{user}/calendars"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        w.get(&format!("/users/{MAILBOX}/calendars")).await.status,
+        200
+    );
+
+    w.fake.set_behaviour(Behaviour {
+        delegate_can_list_calendars: true,
+        ..Behaviour::default()
+    });
+    let got = w
+        .get_as(&token, &format!("/users/{MAILBOX}/calendars"))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["value"][0]["owner"]["address"], MAILBOX);
+}
+
+#[tokio::test]
+async fn localized_default_calendar() {
+    let w = World::new().await;
+    let upn = "events@contoso.example.de";
+    w.fake.add_mailbox_localized(upn, "Kalender");
+    let id = w.fake.default_calendar_id(upn).unwrap();
+    assert_eq!(
+        w.fake.calendar_id(upn, "Kalender").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(w.fake.calendar_id(upn, "Calendar"), None);
+    let got = w.get(&format!("/users/{upn}/calendar")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["name"], "Kalender");
+    assert_eq!(got.body["id"], id.as_str());
+    assert_eq!(got.body["isDefaultCalendar"], true);
+    let list = w.get(&format!("/users/{upn}/calendars")).await;
+    let names: Vec<&str> = list.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Kalender"]);
+    assert_eq!(
+        w.fake.default_calendar_id(MAILBOX).as_deref(),
+        Some(w.calendar.as_str())
+    );
+    assert_eq!(w.fake.default_calendar_id("nobody@contoso.example"), None);
+
+    // From a seed file.
+    let fake = FakeGraph::start();
+    fake.load_seed(
+        &json!({"mailboxes": [{"upn": upn, "defaultCalendarName": "Calendrier",
+        "timeZone": "Romance Standard Time",
+        "calendars": [{"name": "Calendrier", "events": []}]}]}),
+    )
+    .unwrap();
+    let id = fake.default_calendar_id(upn).unwrap();
+    assert_eq!(fake.calendar_id(upn, "Calendrier"), Some(id));
 }
 
 // ------------------------------------------------------------------ reads
