@@ -47,6 +47,14 @@ pub struct Faults {
     pub rate_limit: Option<(u32, Duration)>,
     /// Round trips and operation times close to Graph's (see [`LatencyModel`]).
     pub model: Option<LatencyModel>,
+    /// `(days, status)`: every calendarView or calendarView/delta request
+    /// over a range longer than `days` (the first call, or any page or round
+    /// of such a window) answers `status`: 504 `UnknownError` with an empty
+    /// message, or 503 with `Retry-After`. Shorter ranges work. Long windows
+    /// over series without an end have been seen to fail this way, part-way
+    /// through paging (microsoftgraph/microsoft-graph-docs#3657,
+    /// microsoftgraph/microsoft-graph-docs#6499).
+    pub fail_long_ranges: Option<(u32, u16)>,
 }
 
 /// How long requests take: every HTTP request (top-level, including the

@@ -255,6 +255,13 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
     // The modelled operation holds its slot for its drawn time in all,
     // however long the fake itself takes to handle it (up to that).
     let slot_until = hold.map(|h| tokio::time::Instant::from_std(start + h));
+    let long_ranges = {
+        let faults = shared.faults();
+        faults
+            .cfg
+            .fail_long_ranges
+            .map(|(days, status)| (days, status, faults.retry_after()))
+    };
     let result = Prefer::parse(req.headers_named("prefer")).and_then(|prefer| {
         let ctx = Ctx {
             req,
@@ -262,6 +269,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
             path,
             query: Query::parse(&req.query),
             prefer,
+            long_ranges,
         };
         let mut store = shared.store();
         let mut resp = dispatch(&mut store, route, &ctx)?;
@@ -302,9 +310,26 @@ struct Ctx<'a> {
     path: &'a str,
     query: Query,
     prefer: Prefer,
+    /// `Faults::fail_long_ranges`, with the `Retry-After` to send.
+    long_ranges: Option<(u32, u16, u64)>,
 }
 
 impl Ctx<'_> {
+    /// The injected failure of a calendarView (or delta) range longer than
+    /// `Faults::fail_long_ranges` allows: a year-long delta window over
+    /// series without an end answered every nextLink with 504 `UnknownError`
+    /// and an empty message (microsoftgraph/microsoft-graph-docs#3657), and
+    /// delta over five endless series answered 504 at once
+    /// (microsoftgraph/microsoft-graph-docs#6499).
+    fn check_range(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), GraphError> {
+        match self.long_ranges {
+            Some((days, status, retry_after)) if end - start > Duration::days(i64::from(days)) => {
+                Err(GraphError::for_status(status, retry_after))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn render_opts<'a>(&'a self, options: &'a Options) -> RenderOpts<'a> {
         RenderOpts {
             zone: self.prefer.zone.as_ref(),
@@ -673,6 +698,7 @@ fn calendar_view(
     let m = &store.mailboxes[mb];
     let c = calendar(m, cal.unwrap_or(&CalRef::Default))?;
     let (start, end) = bounds(ctx)?;
+    ctx.check_range(start, end)?;
     let options = Options::parse(&ctx.query, "event", event::PROPERTIES)?;
     let views = expand(
         m.events.iter().filter(|e| e.calendar_id == c.id),
@@ -702,11 +728,18 @@ fn calendar_view_delta(
         }
     }
     let how = if let Some(token) = ctx.query.get("$skiptoken") {
+        if let Some((start, end)) = store.delta.window_of(token) {
+            ctx.check_range(start, end)?;
+        }
         delta::Start::SkipToken(token.to_string())
     } else if let Some(token) = ctx.query.get("$deltatoken") {
+        if let Some((start, end)) = store.delta.window_of(token) {
+            ctx.check_range(start, end)?;
+        }
         delta::Start::DeltaToken(token.to_string())
     } else {
         let (start, end) = bounds(ctx)?;
+        ctx.check_range(start, end)?;
         delta::Start::Window {
             mailbox: mb,
             calendar_id: calendar(&store.mailboxes[mb], cal.unwrap_or(&CalRef::Default))?

@@ -215,6 +215,15 @@ impl FakeGraph {
         self.shared().base.clone()
     }
 
+    /// Shifts the service's clock by `offset` (positive: the service is
+    /// ahead of this machine), as seen in every response's `Date` header
+    /// and in error bodies' `innerError.date`: for testing a client's
+    /// clock-skew checks. Token lifetimes and event timestamps keep the
+    /// machine's clock.
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        self.shared().set_clock_offset(offset);
+    }
+
     /// Prints one line per request handled to stderr.
     pub fn set_verbose(&self, verbose: bool) {
         self.shared().verbose.store(verbose, Ordering::Relaxed);

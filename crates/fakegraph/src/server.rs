@@ -48,6 +48,9 @@ pub(crate) struct Shared {
     log: Mutex<Log>,
     rng: Mutex<fastrand::Rng>,
     pub verbose: AtomicBool,
+    /// How far the fake's clock is ahead of the machine's (see
+    /// `FakeGraph::set_clock_offset`).
+    clock_offset: Mutex<chrono::Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,6 +70,7 @@ impl Shared {
             log: Mutex::new(Log::default()),
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0xface)),
             verbose: AtomicBool::new(false),
+            clock_offset: Mutex::new(chrono::Duration::zero()),
         }
     }
 
@@ -90,6 +94,15 @@ impl Shared {
             || user.to_ascii_lowercase(),
             |i| store.mailboxes[i].upn.to_ascii_lowercase(),
         )
+    }
+
+    /// The service's clock: the machine's, shifted by the clock offset.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + *lock(&self.clock_offset)
+    }
+
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        *lock(&self.clock_offset) = offset;
     }
 
     pub fn graph_base(&self) -> String {
@@ -186,10 +199,11 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
         if !half_trip.is_zero() {
             tokio::time::sleep(half_trip).await;
         }
+        let now = shared.now();
         let meta = Meta {
             request_id: shared.new_guid(),
             client_request_id: req.header("client-request-id").map(str::to_string),
-            date: Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            date: now.format("%Y-%m-%dT%H:%M:%S").to_string(),
         };
         let graph_path = graph_rest(&req.path).map(str::to_string);
         let logged_path = decode_path(graph_path.as_deref().unwrap_or(&req.path));
@@ -219,6 +233,14 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
         };
         resp.headers
             .push(("request-id".into(), meta.request_id.clone()));
+        if !req.in_batch {
+            // Every response carries the service's clock (RFC 7231 IMF-fixdate),
+            // which a client may compare with its own to detect skew.
+            resp.headers.push((
+                "date".into(),
+                now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ));
+        }
         if let Some(id) = &meta.client_request_id {
             resp.headers.push(("client-request-id".into(), id.clone()));
         }

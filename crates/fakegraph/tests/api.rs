@@ -2366,6 +2366,106 @@ async fn injected_faults() {
     assert_eq!(w.post(&w.events_path(), event).await.status, 201);
 }
 
+#[tokio::test]
+async fn responses_carry_the_service_clock() {
+    let w = World::new().await;
+    let path = format!("/users/{MAILBOX}/calendars");
+    let date = |a: &Answer| {
+        assert_eq!(a.headers.get_all("date").iter().count(), 1);
+        let raw = a.header("date").unwrap().to_string();
+        assert!(raw.ends_with(" GMT"), "{raw}");
+        DateTime::parse_from_rfc2822(&raw)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let got = w.get(&path).await;
+    assert!((date(&got) - Utc::now()).num_seconds().abs() <= 2);
+
+    w.fake.set_clock_offset(chrono::Duration::minutes(-10));
+    let got = w.get(&path).await;
+    let skew = (date(&got) - Utc::now()).num_seconds();
+    assert!((-602..=-598).contains(&skew), "{skew}");
+    // Error bodies' innerError.date too (and the token endpoint's Date).
+    let missing = w
+        .get(&format!(
+            "/users/{MAILBOX}/events/AAMkAGVtaXNzaW5nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+        ))
+        .await;
+    assert_eq!(missing.status, 404);
+    let inner = missing.body["error"]["innerError"]["date"]
+        .as_str()
+        .unwrap();
+    let inner = chrono::NaiveDateTime::parse_from_str(inner, "%Y-%m-%dT%H:%M:%S")
+        .unwrap()
+        .and_utc();
+    assert!(
+        ((inner - Utc::now()).num_seconds() + 600).abs() <= 2,
+        "{inner}"
+    );
+    let token = token_request(&w.fake, &w.http, TENANT, client_credentials(SECRET)).await;
+    assert!(((date(&token) - Utc::now()).num_seconds() + 600).abs() <= 2);
+}
+
+#[tokio::test]
+async fn long_ranges_fail_when_asked_to() {
+    let w = World::new().await;
+    for i in 0..3 {
+        w.fake.insert_event(
+            MAILBOX,
+            &w.calendar,
+            timed(
+                &format!("E{i}"),
+                &format!("2030-01-0{}T10:00:00", i + 1),
+                &format!("2030-01-0{}T11:00:00", i + 1),
+                "UTC",
+            ),
+        );
+    }
+    let long_delta = format!(
+        "/users/{MAILBOX}/calendars/{}/calendarView/delta?startDateTime=2030-01-01T00:00:00Z&endDateTime=2031-06-01T00:00:00Z",
+        w.calendar
+    );
+    // A round started before the fault: its next page fails once it is on.
+    let page = [("Prefer", "odata.maxpagesize=1")];
+    let first = w.send("GET", &long_delta, &page, None).await;
+    assert_eq!(first.status, 200);
+    let next = first.body["@odata.nextLink"].as_str().unwrap().to_string();
+
+    w.fake.set_faults(Faults {
+        fail_long_ranges: Some((365, 504)),
+        ..Faults::default()
+    });
+    for _ in 0..2 {
+        let got = w.send("GET", &next, &page, None).await;
+        assert_eq!((got.status, got.code()), (504, "UnknownError"));
+        assert_eq!(got.body["error"]["message"], "");
+        assert!(got.header("retry-after").is_none());
+    }
+    let got = w.get(&long_delta).await;
+    assert_eq!(got.status, 504);
+    let got = w
+        .get(&w.view_path("2030-01-01T00:00:00Z", "2031-06-01T00:00:00Z"))
+        .await;
+    assert_eq!((got.status, got.code()), (504, "UnknownError"));
+    // Shorter ranges work.
+    let got = w
+        .get(&w.view_path("2030-01-01T00:00:00Z", "2030-12-01T00:00:00Z"))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["value"].as_array().unwrap().len(), 3);
+    let short_delta = long_delta.replace("2031-06-01", "2030-06-01");
+    let (items, _) = delta_round(&w, &short_delta, &[]).await;
+    assert_eq!(items.len(), 3);
+
+    w.fake.set_faults(Faults {
+        fail_long_ranges: Some((365, 503)),
+        retry_after_secs: 4,
+        ..Faults::default()
+    });
+    let got = w.get(&long_delta).await;
+    assert_eq!((got.status, got.header("retry-after")), (503, Some("4")));
+}
+
 #[test]
 fn usable_from_plain_tests_and_seedable() {
     let fake = FakeGraph::start();
