@@ -1,10 +1,12 @@
 //! A stateful fake of Microsoft Graph (calendars and events) and of the
 //! identity platform's token endpoint, served over real HTTP on loopback.
 //!
-//! It behaves as the Graph documentation describes (status codes, error
-//! bodies, paging, throttling with `Retry-After`), so a client tested against
-//! it is tested against Graph's contract rather than against its own
-//! expectations.
+//! It answers as Graph is *reported* to answer where reports of the real
+//! service and the documentation disagree, and as documented elsewhere
+//! (status codes, error bodies, paging, throttling with `Retry-After`), so a
+//! client tested against it is tested against Graph rather than against its
+//! own expectations. [`Behaviour`] switches each disputed point to the
+//! documented variant.
 //!
 //! ```no_run
 //! use fakegraph::FakeGraph;
@@ -13,7 +15,7 @@
 //! let fake = FakeGraph::start();
 //! fake.add_app("contoso", "client-id", "secret");
 //! fake.add_mailbox("events@contoso.example");
-//! let calendar = fake.calendar_id("events@contoso.example", "Calendar").unwrap();
+//! let calendar = fake.default_calendar_id("events@contoso.example").unwrap();
 //! fake.insert_event("events@contoso.example", &calendar, json!({
 //!     "subject": "Open day",
 //!     "start": {"dateTime": "2030-05-01T10:00:00", "timeZone": "W. Europe Standard Time"},
@@ -29,37 +31,56 @@
 //! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials, device-code
 //!   and refresh-token grants (refresh tokens rotate on every use).
 //! - `/v1.0/users/{id|upn}` and, with a delegated token, `/v1.0/me` (the
-//!   signed-in user's mailbox): the user; `/calendars` (list, create), `/calendars/{id}`,
-//!   `/calendar`; `calendarView` under a calendar, `/calendar` or the user;
-//!   `/events` (list, create) under a calendar, `/calendar` or the user;
-//!   `/events/{id}` (get, patch, delete) and `/events/{id}/instances`.
+//!   signed-in user's mailbox): the user; `/mailboxSettings` and its
+//!   settings (`/mailboxSettings/timeZone`, …); `/calendars` (list, create),
+//!   `/calendars/{id}`, `/calendar`; `calendarView` under a calendar,
+//!   `/calendar` or the user; `/events` (list, create) under a calendar,
+//!   `/calendar` or the user; `/events/{id}` (get, patch, delete) and
+//!   `/events/{id}/instances`.
 //! - `calendarView/delta` under a calendar, `/calendar` or the user.
 //! - `POST /v1.0/$batch`.
 //!
 //! `/me` with an app-only token is a 400, as on Graph. Delta on `/events`
 //! (beta only) and attachments are not served.
 //!
-//! # Sign-in
+//! # Sign-in and permissions
 //!
 //! Apps registered with [`FakeGraph::add_app`] accept their secret;
 //! [`FakeGraph::allow_public_client_flows`] lets them use the device code and
-//! refresh tokens without one. App-only tokens need a `Calendars.*` role
-//! (apps get `Calendars.ReadWrite` unless [`FakeGraph::set_app_roles`] says
-//! otherwise). Delegated tokens reach the user's own mailbox with
-//! `Calendars.ReadWrite` and any other mailbox only with
-//! `Calendars.ReadWrite.Shared`; otherwise Graph answers
-//! `403 ErrorAccessDenied`. Access tokens are unsigned JWT-shaped strings;
-//! with `openid` the token response carries an id token whose
-//! `preferred_username` is the user.
+//! refresh tokens without one. Access tokens are unsigned JWT-shaped strings
+//! carrying `aud` (this fake's origin, standing in for
+//! `https://graph.microsoft.com`), `tid`, `appid`, `iat`, `nbf`, `exp`, and
+//! `roles` (app-only: the app's application permissions, `Calendars.ReadWrite`
+//! unless [`FakeGraph::set_app_roles`] says otherwise) or `scp` (delegated:
+//! the scopes the sign-in asked for, as with dynamic consent, unless
+//! [`FakeGraph::set_delegated_scopes`] fixed them) with `upn` and
+//! `preferred_username`. With `openid` the token response carries an id
+//! token too. What each route needs:
+//!
+//! - calendars and events: app-only a `Calendars.*` role; delegated
+//!   `Calendars.*` on one's own mailbox, `Calendars.*.Shared` on anyone
+//!   else's (`concepts/outlook-get-shared-events-calendars.md`), else
+//!   `403 ErrorAccessDenied`. A delegate is refused (`403 ErrorAccessDenied`)
+//!   on another mailbox's `/calendars` list while `/calendar` and
+//!   `/calendars/{id}/…` work, unless
+//!   [`Behaviour::delegate_can_list_calendars`].
+//! - the user object (`GET /me`, `/users/{id}`): delegated `User.Read` for
+//!   oneself or `User.ReadBasic.All`/`User.Read.All` for anyone; app-only
+//!   `User.Read.All`; else `403 Authorization_RequestDenied`
+//!   (`api-reference/v1.0/api/user-get.md`). Calendar scopes alone do not do.
+//! - `mailboxSettings`: `MailboxSettings.Read` or `.ReadWrite`, delegated on
+//!   one's own mailbox or app-only, else `403 ErrorAccessDenied`.
 //!
 //! # Behaviour worth knowing
 //!
 //! - Every `/v1.0` request needs `Authorization: Bearer <issued token>`;
 //!   errors are `{"error":{"code","message","innerError":{date, request-id,
 //!   client-request-id}}}` and every response carries `request-id` (and echoes
-//!   `client-request-id`).
+//!   `client-request-id`) and a `Date` header, whose clock
+//!   [`FakeGraph::set_clock_offset`] can shift.
 //! - Collections page 10 items by default; `$top` is 1..=1000; the nextLink is
 //!   the request's own URL with `$skip`. calendarView is ordered by start.
+//!   calendarView and instances need both bounds and at most 1825 days.
 //! - `$filter` supports comparisons, `and`/`or`/`not`, `startswith`,
 //!   `endswith`, `contains` and `any`/`all` lambdas (notably
 //!   `singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`);
@@ -70,25 +91,44 @@
 //!   default, answers `400 ErrorDuplicateTransactionId` with
 //!   `@event.existingEventId` (as alcionai/corso#2490 reports); see
 //!   [`DuplicateTransactionId`] for 409 and for 201 with the existing event.
-//! - Throttling is per app + mailbox: more than 4 operations in flight get
-//!   `429 ApplicationThrottled`; see [`Faults`] for injected failures and
-//!   [`Faults::graph_like`] for Graph's latency and rate limit. A `$batch`
-//!   envelope is not an operation itself; each inner request is.
-//!   [`FakeGraph::throttling`] tells what was refused and the peak in flight.
 //! - Delta rounds are kept server-side; `Prefer: odata.maxpagesize` sets the
-//!   page size (default 10). [`FakeGraph::invalidate_delta_tokens`] makes
-//!   stored links answer `410 SyncStateNotFound`.
+//!   page size (default 10), but a series is never split across pages.
+//!   [`FakeGraph::invalidate_delta_tokens`] makes stored links answer
+//!   `410 SyncStateNotFound`. By default ([`DeltaOccurrences::Bare`]) an
+//!   unmodified occurrence comes with only `@odata.type`, `@odata.etag`,
+//!   `id`, `type`, `seriesMasterId`, `start` and `end`, and its series master
+//!   is listed in full whenever the series enters the window or changes
+//!   (editing the master also brings every occurrence back; modifying or
+//!   cancelling one occurrence brings the master and that instance);
+//!   exceptions and single events are full. A deleted occurrence is
+//!   `@removed`, or sends nothing with
+//!   [`Behaviour::delta_signals_deleted_occurrences`] off.
+//!   [`DeltaOccurrences::Full`] is the documented shape: full occurrences,
+//!   no masters. Read a series' content from `/events/{id}/instances`.
+//! - Throttling is per app + mailbox: more than 4 operations in flight get
+//!   `429 ApplicationThrottled`; see [`Faults`] for injected failures
+//!   (including [`Faults::fail_long_ranges`]) and [`Faults::graph_like`] for
+//!   Graph's latency (operation times vary, [`OperationTime::Spread`]) and
+//!   rate limit. A `$batch` envelope is not
+//!   an operation itself; each inner request is, and the batch answers only
+//!   after its last one finished. [`FakeGraph::throttling`] tells what was
+//!   refused, the peak in flight and the peak a client held outstanding
+//!   ([`Throttling::peak_outstanding`], a batch counting min(4, n)).
+//! - A mailbox's default calendar may have a localized name
+//!   ([`FakeGraph::add_mailbox_localized`]); find it with
+//!   [`FakeGraph::default_calendar_id`] or `GET /calendar`.
 //!
 //! # Seed files
 //!
 //! [`FakeGraph::load_seed`] (and `fakegraph --seed FILE`) take
 //! `{"apps":[{tenant, client_id, client_secret}], "mailboxes":[{upn,
-//! calendars:[{name, events:[…]}]}]}`. Events are Graph-shaped as for
-//! [`FakeGraph::insert_event`], plus `modifiedOccurrences`
-//! (`[{originalStart, patch}]`) and `cancelledOccurrences` (`[originalStart]`).
-//! Dates may be relative: a `dateTime`, `startDate`, `endDate` or
-//! `originalStart` of `today+3T10:00:00` means 10:00 three days from today
-//! (UTC). See `examples/seed.json`.
+//! defaultCalendarName?, timeZone?, calendars:[{name, events:[…]}]}]}`.
+//! Events are Graph-shaped as for [`FakeGraph::insert_event`], plus
+//! `modifiedOccurrences` (`[{originalStart, patch}]`) and
+//! `cancelledOccurrences` (`[originalStart]`). Dates may be relative: a
+//! `dateTime`, `startDate`, `endDate` or `originalStart` of
+//! `today+3T10:00:00` means 10:00 three days from today (UTC). See
+//! `examples/seed.json`.
 //!
 //! # Ids
 //!
@@ -568,8 +608,8 @@ impl FakeGraph {
     }
 
     /// The throttling done since the faults were last set: operations refused
-    /// for concurrency or rate, and the most operations of one app on one
-    /// mailbox in flight at once.
+    /// for concurrency or rate, the most operations of one app on one
+    /// mailbox in flight at once, and the most a client held outstanding.
     pub fn throttling(&self) -> Throttling {
         self.shared().faults().throttling
     }

@@ -2489,4 +2489,16 @@ fn usable_from_plain_tests_and_seedable() {
         start >= today - chrono::Duration::days(30)
     }));
     assert!(fake.graph_url().ends_with("/v1.0"));
+    // A mailbox whose default calendar has a localized name.
+    let kalender = fake
+        .default_calendar_id("veranstaltungen@contoso.example")
+        .unwrap();
+    assert_eq!(
+        fake.calendar_id("veranstaltungen@contoso.example", "Kalender"),
+        Some(kalender)
+    );
+    assert!(
+        fake.calendar_id("veranstaltungen@contoso.example", "Öffentlicher Kalender")
+            .is_some()
+    );
 }
