@@ -17,8 +17,8 @@ pub struct Behaviour {
     /// How a POST repeating an earlier `transactionId` is answered.
     pub duplicate_transaction_id: DuplicateTransactionId,
     /// Whether a delegate (a delegated token on another person's mailbox)
-    /// may list that mailbox's `/calendars`. With `false` it gets
-    /// `403 ErrorAccessDenied` there while `/calendar` and
+    /// may list that mailbox's `/calendars` (or create one there). With
+    /// `false` it gets `403 ErrorAccessDenied` there while `/calendar` and
     /// `/calendars/{id}/…` work: Exchange grants a delegate rights on the
     /// Calendar folder, not on the mailbox root
     /// (`concepts/outlook-get-shared-events-calendars.md` names only the

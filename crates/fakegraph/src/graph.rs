@@ -218,8 +218,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
             .err()
             .or_else(|| {
                 // A delegate has rights on the other person's Calendar folder,
-                // not on the mailbox root, so listing its calendars is refused
-                // while `/calendar` and `/calendars/{id}/…` work
+                // not on the mailbox root, so listing (or creating) its
+                // calendars is refused while `/calendar` and `/calendars/{id}/…` work
                 // (`concepts/outlook-get-shared-events-calendars.md` uses
                 // only those paths for a shared calendar).
                 let delegate = grant.user.is_some() && !own;

@@ -61,8 +61,8 @@
 //!   `Calendars.*` on one's own mailbox, `Calendars.*.Shared` on anyone
 //!   else's (`concepts/outlook-get-shared-events-calendars.md`), else
 //!   `403 ErrorAccessDenied`. A delegate is refused (`403 ErrorAccessDenied`)
-//!   on another mailbox's `/calendars` list while `/calendar` and
-//!   `/calendars/{id}/…` work, unless
+//!   on another mailbox's `/calendars` collection (list or create) while
+//!   `/calendar` and `/calendars/{id}/…` work, unless
 //!   [`Behaviour::delegate_can_list_calendars`].
 //! - the user object (`GET /me`, `/users/{id}`): delegated `User.Read` for
 //!   oneself or `User.ReadBasic.All`/`User.Read.All` for anyone; app-only
