@@ -154,6 +154,7 @@ fn parse(outer: &Req) -> Result<Vec<Inner>, GraphError> {
                 body: body.unwrap_or_default(),
                 in_batch: true,
                 model_start: None,
+                model_hold: None,
             },
         });
     }
@@ -226,7 +227,7 @@ pub(crate) async fn handle(
     // With a latency model, when each of the 4 slots comes free in the
     // model's time: the next inner request starts then, however late the
     // fake itself gets to it, so its own delays do not add up.
-    let model = shared.faults().cfg.model;
+    let model = shared.faults().cfg.model.is_some();
     let lanes = Arc::new(Mutex::new(vec![Instant::now(); CONCURRENCY]));
     while !pending.is_empty() {
         let (ready, waiting): (Vec<Inner>, Vec<Inner>) = pending
@@ -261,7 +262,8 @@ pub(crate) async fn handle(
                     .await
                     .expect("the semaphore is never closed");
                 let mut req = r.req;
-                if let Some(model) = model {
+                if model {
+                    let hold = shared.faults().draw_operation().unwrap_or_default();
                     let now = Instant::now();
                     let mut lanes = lanes.lock().unwrap_or_else(PoisonError::into_inner);
                     if let Some(lane) = lanes.iter_mut().min() {
@@ -270,8 +272,9 @@ pub(crate) async fn handle(
                         } else {
                             now
                         };
-                        *lane = start + model.slot_hold;
+                        *lane = start + hold;
                         req.model_start = Some(start);
+                        req.model_hold = Some(hold);
                     }
                 }
                 let resp = server::handle(shared, req).await;

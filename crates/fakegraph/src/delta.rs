@@ -1,21 +1,58 @@
-//! calendarView delta: `GET …/calendarView/delta`.
+//! calendarView delta: `GET …/calendarView/delta`
+//! (`api-reference/v1.0/api/event-delta.md`, `concepts/delta-query-events.md`).
 //!
 //! The first call carries the window; later calls follow `$skiptoken` (next
 //! page of a round) or `$deltatoken` (a new round) links exactly as given. A
-//! round sends every instance in the window that is new or changed since the
-//! previous round as a full object, and `@removed` for each one that is gone
-//! or has left the window. Tokens live on the server; unknown or invalidated
-//! ones get `410 SyncStateNotFound`.
+//! round sends every item of the window that is new or changed since the
+//! previous round, and `@removed` for each one that is gone or has left the
+//! window. Tokens live on the server; unknown or invalidated ones get
+//! `410 SyncStateNotFound`.
+//!
+//! What an item of a series looks like depends on [`DeltaOccurrences`]:
+//!
+//! - `Bare` (as reported: microsoftgraph/microsoft-graph-docs#7632,
+//!   microsoftgraph/microsoft-graph-docs-contrib#34,
+//!   microsoftgraph/microsoft-graph-docs#22197, ridafkih/keeper.sh#409): an
+//!   unmodified occurrence carries only `@odata.type`, `@odata.etag`, `id`,
+//!   `type`, `seriesMasterId`, `start` and `end`; exceptions are full; the
+//!   series master is an item of the window (in full, with its recurrence)
+//!   while any of its instances is in the window, so it is sent when the
+//!   series enters the window or changes, and `@removed` when it leaves.
+//! - `Full` (as documented): occurrences are full objects and masters are
+//!   never listed.
+//!
+//! An unmodified occurrence counts as changed when its master itself was
+//! edited (then every occurrence in the window comes again) or it moved; a
+//! change to one instance changes the master only. A deleted occurrence is
+//! `@removed` unless [`crate::Behaviour::delta_signals_deleted_occurrences`]
+//! is off, when nothing at all is sent for it (as
+//! microsoftgraph/microsoft-graph-docs#4501 found by experiment).
+//!
+//! The items of one series are never split across pages (also
+//! microsoftgraph/microsoft-graph-docs#4501), so a page can hold more than
+//! `odata.maxpagesize` items (microsoftgraph/msgraph-sdk-dotnet#1568 reports
+//! such pages).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::behaviour::DeltaOccurrences;
 use crate::error::GraphError;
-use crate::store::{Store, View};
+use crate::store::{Kind, Store, View};
 
 const DEFAULT_PAGE: usize = 10;
+
+/// The fields a bare occurrence carries (besides `@odata.type`).
+const BARE_FIELDS: &[&str] = &[
+    "@odata.etag",
+    "id",
+    "type",
+    "seriesMasterId",
+    "start",
+    "end",
+];
 
 #[derive(Clone, Debug)]
 enum Entry {
@@ -23,16 +60,28 @@ enum Entry {
     Removed(String),
 }
 
+/// What a round remembers of one item of the window.
+#[derive(Clone, Debug, PartialEq)]
+struct Seen {
+    /// Changes whenever the item should be sent again.
+    print: String,
+    /// For an occurrence or exception: its series master and original start.
+    instance_of: Option<(String, DateTime<Utc>)>,
+}
+
+type Snapshot = HashMap<String, Seen>;
+
 #[derive(Clone, Debug)]
 enum Stage {
-    /// A round being paged through.
+    /// A round being paged through: its items, grouped so that a group (a
+    /// series, or a single event) stays on one page.
     Round {
-        pending: Vec<Entry>,
+        pending: Vec<Vec<Entry>>,
         position: usize,
-        next_snapshot: HashMap<String, String>,
+        next_snapshot: Snapshot,
     },
     /// A finished round; the next one compares against this.
-    Done { snapshot: HashMap<String, String> },
+    Done { snapshot: Snapshot },
 }
 
 #[derive(Clone, Debug)]
@@ -69,7 +118,7 @@ pub(crate) struct Page {
     pub calendar_id: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    /// Ids to send in full (rendered by the caller) or as removed.
+    /// Ids to send (rendered by the caller) or as removed.
     pub items: Vec<(String, bool)>,
     pub next_skip: Option<String>,
     pub next_delta: Option<String>,
@@ -86,6 +135,11 @@ fn sync_state_not_found() -> GraphError {
 impl DeltaTokens {
     pub fn invalidate_all(&mut self) {
         self.sessions.clear();
+    }
+
+    /// The window a token's rounds cover, if the token is known.
+    pub fn window_of(&self, token: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        self.sessions.get(token).map(|s| (s.start, s.end))
     }
 
     fn new_token(&mut self, rng: &mut fastrand::Rng) -> String {
@@ -114,23 +168,102 @@ pub(crate) fn window<'a>(
     )
 }
 
-/// What identifies a version of an instance: any edit changes the change key
-/// (an occurrence shares its master's), and its times.
+/// What identifies a version of an instance. An unmodified occurrence
+/// changes with its master's own edits and its times; anything else with its
+/// change key and times.
 fn fingerprint(view: &View<'_>) -> String {
-    format!("{}|{}|{}", view.item.change_key, view.start(), view.end())
+    match view.kind {
+        Kind::Occurrence => format!(
+            "occurrence|{}|{}|{}",
+            view.event.revision,
+            view.start(),
+            view.end()
+        ),
+        _ => format!("{}|{}|{}", view.item.change_key, view.start(), view.end()),
+    }
 }
 
-/// The current instances of a window, by id, with their fingerprints.
+/// The current items of a window, by id: its instances and, with bare
+/// occurrences, the masters of its series.
 fn current(
     store: &Store,
     mailbox: usize,
     calendar_id: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> HashMap<String, String> {
-    window(store, mailbox, calendar_id, start, end)
-        .iter()
-        .map(|v| (v.id.clone(), fingerprint(v)))
+) -> Snapshot {
+    let views = window(store, mailbox, calendar_id, start, end);
+    let mut now = Snapshot::new();
+    let mut masters = BTreeMap::new();
+    for v in &views {
+        let instance_of = match v.kind {
+            Kind::Occurrence | Kind::Exception => {
+                masters.insert(v.event.id.clone(), v.event.item.change_key.clone());
+                v.original_start.map(|o| (v.event.id.clone(), o))
+            }
+            Kind::SingleInstance | Kind::SeriesMaster => None,
+        };
+        now.insert(
+            v.id.clone(),
+            Seen {
+                print: fingerprint(v),
+                instance_of,
+            },
+        );
+    }
+    if store.behaviour.delta_occurrences == DeltaOccurrences::Bare {
+        for (id, change_key) in masters {
+            now.insert(
+                id,
+                Seen {
+                    print: format!("master|{change_key}"),
+                    instance_of: None,
+                },
+            );
+        }
+    }
+    now
+}
+
+/// Whether the occurrence that originally starts at `original` was deleted:
+/// its series is gone, or the occurrence is one of the series' deletions.
+fn deleted_occurrence(
+    store: &Store,
+    mailbox: usize,
+    master: &str,
+    original: DateTime<Utc>,
+) -> bool {
+    let mb = &store.mailboxes[mailbox];
+    match mb.event_index(master) {
+        None => true,
+        Some(i) => mb.events[i]
+            .series
+            .as_ref()
+            .is_none_or(|s| s.cancelled.contains(&original)),
+    }
+}
+
+/// Orders a round's entries and groups each series (master and instances)
+/// together, so that a page never splits one.
+fn group(entries: Vec<(Entry, Option<String>)>) -> Vec<Vec<Entry>> {
+    let mut groups: BTreeMap<String, Vec<(bool, String, Entry)>> = BTreeMap::new();
+    for (entry, series) in entries {
+        let id = match &entry {
+            Entry::Changed(id) | Entry::Removed(id) => id.clone(),
+        };
+        let key = series.clone().unwrap_or_else(|| id.clone());
+        // The master (whose id is the group's key) first.
+        groups
+            .entry(key.clone())
+            .or_default()
+            .push((id != key, id, entry));
+    }
+    groups
+        .into_values()
+        .map(|mut g| {
+            g.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            g.into_iter().map(|(_, _, e)| e).collect()
+        })
         .collect()
 }
 
@@ -149,15 +282,22 @@ pub(crate) fn next_page(
             end,
         } => {
             let now = current(store, mailbox, &calendar_id, start, end);
-            let mut ids: Vec<String> = now.keys().cloned().collect();
-            ids.sort();
+            let entries = now
+                .iter()
+                .map(|(id, seen)| {
+                    (
+                        Entry::Changed(id.clone()),
+                        seen.instance_of.as_ref().map(|(m, _)| m.clone()),
+                    )
+                })
+                .collect();
             Session {
                 mailbox,
                 calendar_id,
                 start,
                 end,
                 stage: Stage::Round {
-                    pending: ids.into_iter().map(Entry::Changed).collect(),
+                    pending: group(entries),
                     position: 0,
                     next_snapshot: now,
                 },
@@ -174,25 +314,30 @@ pub(crate) fn next_page(
                 return Err(sync_state_not_found());
             };
             let now = current(store, old.mailbox, &old.calendar_id, old.start, old.end);
-            let mut changed: Vec<&String> = now
-                .iter()
-                .filter(|(id, print)| snapshot.get(*id) != Some(*print))
-                .map(|(id, _)| id)
-                .collect();
-            changed.sort();
-            let mut removed: Vec<&String> = snapshot
-                .keys()
-                .filter(|id| !now.contains_key(*id))
-                .collect();
-            removed.sort();
-            let pending = changed
-                .into_iter()
-                .map(|id| Entry::Changed(id.clone()))
-                .chain(removed.into_iter().map(|id| Entry::Removed(id.clone())))
-                .collect();
+            let signal_deleted = store.behaviour.delta_signals_deleted_occurrences;
+            let mut entries = Vec::new();
+            for (id, seen) in &now {
+                if snapshot.get(id).map(|s| &s.print) != Some(&seen.print) {
+                    let series = seen.instance_of.as_ref().map(|(m, _)| m.clone());
+                    entries.push((Entry::Changed(id.clone()), series));
+                }
+            }
+            for (id, seen) in snapshot {
+                if now.contains_key(id) {
+                    continue;
+                }
+                let silent = !signal_deleted
+                    && seen.instance_of.as_ref().is_some_and(|(master, original)| {
+                        deleted_occurrence(store, old.mailbox, master, *original)
+                    });
+                if !silent {
+                    let series = seen.instance_of.as_ref().map(|(m, _)| m.clone());
+                    entries.push((Entry::Removed(id.clone()), series));
+                }
+            }
             Session {
                 stage: Stage::Round {
-                    pending,
+                    pending: group(entries),
                     position: 0,
                     next_snapshot: now,
                 },
@@ -220,14 +365,19 @@ pub(crate) fn next_page(
     else {
         unreachable!("every branch above yields a round");
     };
-    let stop = (*position + page_size).min(pending.len());
-    let items = pending[*position..stop]
-        .iter()
-        .map(|e| match e {
+    // Whole groups, at least one, as many as fit in the page.
+    let mut items = Vec::new();
+    let mut stop = *position;
+    while let Some(g) = pending.get(stop) {
+        if !items.is_empty() && items.len() + g.len() > page_size {
+            break;
+        }
+        items.extend(g.iter().map(|e| match e {
             Entry::Changed(id) => (id.clone(), false),
             Entry::Removed(id) => (id.clone(), true),
-        })
-        .collect();
+        }));
+        stop += 1;
+    }
     let (mailbox, calendar_id, start, end) = (
         session.mailbox,
         session.calendar_id.clone(),
@@ -263,7 +413,7 @@ pub(crate) fn next_page(
     }
 }
 
-/// The entry for an instance that is gone or out of the window.
+/// The entry for an item that is gone or out of the window.
 pub(crate) fn removed(id: &str) -> Value {
     json!({"@odata.type": "#microsoft.graph.event", "id": id, "@removed": {"reason": "deleted"}})
 }
@@ -272,4 +422,10 @@ pub(crate) fn removed(id: &str) -> Value {
 pub(crate) fn changed(mut item: Map<String, Value>) -> Value {
     item.insert("@odata.type".into(), json!("#microsoft.graph.event"));
     Value::Object(item)
+}
+
+/// An unmodified occurrence as reported: its identity and times only.
+pub(crate) fn bare(mut item: Map<String, Value>) -> Value {
+    item.retain(|k, _| BARE_FIELDS.contains(&k.as_str()));
+    changed(item)
 }

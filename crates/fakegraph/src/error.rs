@@ -14,6 +14,9 @@ pub(crate) struct GraphError {
     pub inner: Map<String, Value>,
     /// Adds Graph's `WWW-Authenticate` challenge (401s).
     pub challenge: bool,
+    /// Fields of the `error` object besides `code`, `message` and
+    /// `innerError` (e.g. `@event.existingEventId`).
+    pub extra: Map<String, Value>,
 }
 
 impl GraphError {
@@ -25,6 +28,7 @@ impl GraphError {
             retry_after: None,
             inner: Map::new(),
             challenge: false,
+            extra: Map::new(),
         }
     }
 
@@ -163,6 +167,13 @@ impl GraphError {
         for (k, v) in &self.inner {
             inner.insert(k.clone(), v.clone());
         }
-        json!({"error": {"code": self.code, "message": self.message, "innerError": inner}})
+        let mut error = Map::new();
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        for (k, v) in &self.extra {
+            error.insert(k.clone(), v.clone());
+        }
+        error.insert("innerError".into(), Value::Object(inner));
+        json!({ "error": error })
     }
 }

@@ -47,28 +47,127 @@ pub struct Faults {
     pub rate_limit: Option<(u32, Duration)>,
     /// Round trips and operation times close to Graph's (see [`LatencyModel`]).
     pub model: Option<LatencyModel>,
+    /// `(days, status)`: every calendarView or calendarView/delta request
+    /// over a range longer than `days` (the first call, or any page or round
+    /// of such a window) answers `status`: 504 `UnknownError` with an empty
+    /// message, or 503 with `Retry-After`. Shorter ranges work. Long windows
+    /// over series without an end have been seen to fail this way, part-way
+    /// through paging (microsoftgraph/microsoft-graph-docs#3657,
+    /// microsoftgraph/microsoft-graph-docs#6499).
+    pub fail_long_ranges: Option<(u32, u16)>,
 }
 
 /// How long requests take: every HTTP request (top-level, including the
 /// token endpoint) costs `round_trip`, half before it is handled and half
 /// after; every Graph operation (a top-level request other than `$batch`, or
-/// an inner request of a batch) holds one of its mailbox's 4 slots for
-/// `slot_hold` (or for as long as the fake takes to handle it, if longer).
-/// An operation that finds the
-/// 4 slots taken is refused at once with `429 ApplicationThrottled`, as
-/// Outlook refuses it; a batch runs its inner requests at most 4 at a time,
-/// so one batch alone never is.
+/// an inner request of a batch) holds one of its mailbox's 4 slots for a
+/// time drawn from `operation` (or for as long as the fake takes to handle
+/// it, if longer). An operation that finds the 4 slots taken is refused at
+/// once with `429 ApplicationThrottled`, as Outlook refuses it
+/// (`concepts/throttling-limits.md`, Outlook service limits: 4 concurrent
+/// requests per app and mailbox); a batch runs its inner requests at most 4
+/// at a time (`concepts/json-batching.md`), so one batch alone never is,
+/// and answers only once its last inner request has finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LatencyModel {
     pub round_trip: Duration,
-    pub slot_hold: Duration,
+    pub operation: OperationTime,
+}
+
+/// How long the mailbox takes over one operation. Graph publishes no
+/// figures; Microsoft Q&A 1660054 reports that processing times vary, so a
+/// client cannot know when a batch's last inner request is done before the
+/// batch's answer arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationTime {
+    /// Every operation takes exactly this long.
+    Constant(Duration),
+    /// Drawn for each operation (from the seeded generator of
+    /// [`Faults::seed`]) from a log-normal distribution with this median
+    /// and 95th percentile, capped at 10 times the median.
+    Spread { median: Duration, p95: Duration },
+}
+
+/// The 95th percentile of the standard normal distribution.
+const Z95: f64 = 1.644_853_626_951_472_2;
+/// A drawn operation time is at most this many times the median.
+const SPREAD_CAP: f64 = 10.0;
+
+impl OperationTime {
+    /// The expected time of an operation (of the capped distribution), e.g.
+    /// for the floor a benchmark can reach: operations × mean / 4.
+    pub fn mean(&self) -> Duration {
+        match *self {
+            OperationTime::Constant(d) => d,
+            OperationTime::Spread { median, p95 } => {
+                let Some(sigma) = spread_sigma(median, p95) else {
+                    return median;
+                };
+                // E[min(X, c)] for X log-normal(mu, sigma), c = cap × median:
+                // e^(mu + sigma²/2) Φ((ln c − mu − sigma²)/sigma) + c (1 − Φ((ln c − mu)/sigma)).
+                let m = median.as_secs_f64();
+                let (mu, cap) = (m.ln(), SPREAD_CAP * m);
+                let head = (mu + sigma * sigma / 2.0).exp()
+                    * normal_cdf((cap.ln() - mu - sigma * sigma) / sigma);
+                let tail = cap * (1.0 - normal_cdf((cap.ln() - mu) / sigma));
+                Duration::from_secs_f64(head + tail)
+            }
+        }
+    }
+
+    /// One operation's time.
+    fn sample(&self, rng: &mut fastrand::Rng) -> Duration {
+        match *self {
+            OperationTime::Constant(d) => d,
+            OperationTime::Spread { median, p95 } => {
+                let Some(sigma) = spread_sigma(median, p95) else {
+                    return median;
+                };
+                // Box-Muller: a standard normal draw from two uniform ones.
+                let u1 = 1.0 - rng.f64();
+                let u2 = rng.f64();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                let factor = (sigma * z).exp().min(SPREAD_CAP);
+                Duration::from_secs_f64(median.as_secs_f64() * factor)
+            }
+        }
+    }
+}
+
+/// The log-normal's sigma for a median and a 95th percentile; `None` when
+/// the spread is degenerate (then every draw is the median).
+fn spread_sigma(median: Duration, p95: Duration) -> Option<f64> {
+    let (m, p) = (median.as_secs_f64(), p95.as_secs_f64());
+    (m > 0.0 && p > m).then(|| (p / m).ln() / Z95)
+}
+
+/// Φ, the standard normal distribution function.
+fn normal_cdf(x: f64) -> f64 {
+    0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2))
+}
+
+/// The error function (Abramowitz and Stegun 7.1.26; error below 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let sign = if x < 0.0 { -1.0 } else { 1.0 };
+    let x = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    sign * (1.0 - poly * (-x * x).exp())
 }
 
 impl LatencyModel {
-    /// 25 ms round trips and 10 ms per operation.
+    /// Assumptions, not measurements (Graph publishes none): a 25 ms round
+    /// trip, and operations taking 10 ms at the median and 25 ms at the
+    /// 95th percentile (a mean of about 11.7 ms).
     pub const GRAPH: LatencyModel = LatencyModel {
         round_trip: Duration::from_millis(25),
-        slot_hold: Duration::from_millis(10),
+        operation: OperationTime::Spread {
+            median: Duration::from_millis(10),
+            p95: Duration::from_millis(25),
+        },
     };
 }
 
@@ -96,6 +195,13 @@ pub struct Throttling {
     /// The most operations of one app on one mailbox that were in flight,
     /// or asked to be, at the same moment (refused ones included).
     pub peak_in_flight: usize,
+    /// The most operations of one app on one mailbox outstanding at once as
+    /// a client holds them: a top-level request counts 1 and a `$batch`
+    /// min(4, its requests on that mailbox), from the moment the fake
+    /// receives the HTTP request until it has handled it (before the
+    /// model's trailing half round trip). A client that keeps this at 4 or
+    /// below is never refused for concurrency.
+    pub peak_outstanding: usize,
 }
 
 type FlightKey = (String, String);
@@ -110,6 +216,11 @@ pub(crate) struct FaultState {
     /// Operations in flight: id, and when the model's slot hold ends.
     in_flight: HashMap<FlightKey, Vec<(u64, Option<Instant>)>>,
     next_flight: u64,
+    /// Operations outstanding as clients hold them (see
+    /// [`Throttling::peak_outstanding`]).
+    outstanding: HashMap<FlightKey, usize>,
+    /// Draws operation times of the latency model.
+    operation_rng: fastrand::Rng,
     pub throttling: Throttling,
 }
 
@@ -124,6 +235,8 @@ impl FaultState {
             windows: HashMap::new(),
             in_flight: HashMap::new(),
             next_flight: 0,
+            outstanding: HashMap::new(),
+            operation_rng: fastrand::Rng::with_seed(0),
             throttling: Throttling::default(),
         };
         state.set(Faults::default());
@@ -133,6 +246,7 @@ impl FaultState {
     /// Replaces the faults; counters start afresh, requests in flight stay counted.
     pub fn set(&mut self, faults: Faults) {
         self.rng = fastrand::Rng::with_seed(faults.seed);
+        self.operation_rng = fastrand::Rng::with_seed(faults.seed ^ 0x0b5e_55ed);
         self.malformed_left = faults.malformed_json;
         self.drop_left = faults.drop_connections;
         self.fail_path_left = faults.fail_path.as_ref().map_or(0, |(_, _, n)| *n);
@@ -171,15 +285,34 @@ impl FaultState {
         fraction > 0.0 && self.rng.f64() < fraction
     }
 
+    /// With a latency model, how long the next operation holds its slot.
+    pub fn draw_operation(&mut self) -> Option<Duration> {
+        let model = self.cfg.model?;
+        Some(model.operation.sample(&mut self.operation_rng))
+    }
+
+    fn hold_outstanding(&mut self, key: &FlightKey, n: usize) {
+        let count = self.outstanding.entry(key.clone()).or_default();
+        *count += n;
+        self.throttling.peak_outstanding = self.throttling.peak_outstanding.max(*count);
+    }
+
+    fn release_outstanding(&mut self, key: &FlightKey, n: usize) {
+        if let Some(count) = self.outstanding.get_mut(key) {
+            *count = count.saturating_sub(n);
+        }
+    }
+
     /// Admits one Graph operation for an app + mailbox starting at `start`,
     /// or refuses it. With a latency model, an operation stops counting as in
-    /// flight once its slot hold has ended in the model's time.
+    /// flight once its slot hold (`hold`) has ended in the model's time.
     fn admit(
         &mut self,
         key: &FlightKey,
         date: &str,
         request_id: &str,
         start: Instant,
+        hold: Option<Duration>,
     ) -> Result<u64, GraphError> {
         let now = start;
         let retry_after = self.retry_after();
@@ -230,7 +363,7 @@ impl FaultState {
         }
         let id = self.next_flight;
         self.next_flight += 1;
-        let ends = self.cfg.model.map(|m| now + m.slot_hold);
+        let ends = hold.map(|h| now + h);
         flights.push((id, ends));
         if self.cfg.rate_limit.is_some() {
             self.windows.entry(key.clone()).or_default().push_back(now);
@@ -267,8 +400,8 @@ impl Drop for Flight {
     }
 }
 
-/// Admits a Graph operation of `app` on `mailbox` (lowercased), or refuses it
-/// with the error Graph would send.
+/// Admits a Graph operation of `app` on `mailbox` (a key from
+/// `Shared::mailbox_key`), or refuses it with the error Graph would send.
 pub(crate) fn admit(
     shared: &Arc<Shared>,
     app: &str,
@@ -276,12 +409,106 @@ pub(crate) fn admit(
     date: &str,
     request_id: &str,
     start: Instant,
+    hold: Option<Duration>,
 ) -> Result<Flight, GraphError> {
-    let key = (app.to_string(), mailbox.to_ascii_lowercase());
-    let id = shared.faults().admit(&key, date, request_id, start)?;
+    let key = (app.to_string(), mailbox.to_string());
+    let id = shared.faults().admit(&key, date, request_id, start, hold)?;
     Ok(Flight {
         shared: Arc::clone(shared),
         key,
         id,
     })
+}
+
+/// Operations a client holds outstanding on mailboxes while the fake handles
+/// its HTTP request; they stop counting when dropped.
+pub(crate) struct Outstanding {
+    shared: Arc<Shared>,
+    held: Vec<(FlightKey, usize)>,
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        let mut faults = self.shared.faults();
+        for (key, n) in &self.held {
+            faults.release_outstanding(key, *n);
+        }
+    }
+}
+
+/// Counts `app`'s request as outstanding: `per_mailbox` says how many
+/// operations it holds on each mailbox (keys from `Shared::mailbox_key`).
+pub(crate) fn hold_outstanding(
+    shared: &Arc<Shared>,
+    app: &str,
+    per_mailbox: Vec<(String, usize)>,
+) -> Outstanding {
+    let held: Vec<(FlightKey, usize)> = per_mailbox
+        .into_iter()
+        .map(|(mailbox, n)| ((app.to_string(), mailbox), n.min(MAILBOX_CONCURRENCY)))
+        .collect();
+    {
+        let mut faults = shared.faults();
+        for (key, n) in &held {
+            faults.hold_outstanding(key, *n);
+        }
+    }
+    Outstanding {
+        shared: Arc::clone(shared),
+        held,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+
+    #[test]
+    fn spread_operation_times_fit_their_median_and_p95() {
+        let spread = LatencyModel::GRAPH.operation;
+        let mut rng = fastrand::Rng::with_seed(42);
+        let mut draws: Vec<f64> = (0..40_000).map(|_| ms(spread.sample(&mut rng))).collect();
+        draws.sort_by(f64::total_cmp);
+        let median = draws[draws.len() / 2];
+        let p95 = draws[draws.len() * 95 / 100];
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((median - 10.0).abs() < 0.3, "median {median}");
+        assert!((p95 - 25.0).abs() < 1.0, "p95 {p95}");
+        assert!(
+            (mean - ms(spread.mean())).abs() < 0.2,
+            "mean {mean} vs {:?}",
+            spread.mean()
+        );
+        assert!(
+            (ms(spread.mean()) - 11.68).abs() < 0.05,
+            "{:?}",
+            spread.mean()
+        );
+        assert!(draws[0] > 0.0 && *draws.last().unwrap() <= 100.0);
+        assert!(
+            draws[0] < 3.0 && *draws.last().unwrap() > 50.0,
+            "they differ"
+        );
+
+        let constant = OperationTime::Constant(Duration::from_millis(7));
+        assert_eq!(constant.mean(), Duration::from_millis(7));
+        assert_eq!(constant.sample(&mut rng), Duration::from_millis(7));
+        let degenerate = OperationTime::Spread {
+            median: Duration::from_millis(5),
+            p95: Duration::from_millis(5),
+        };
+        assert_eq!(degenerate.sample(&mut rng), Duration::from_millis(5));
+        assert_eq!(degenerate.mean(), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn erf_is_close() {
+        assert!(erf(0.0).abs() < 1e-6);
+        assert!((erf(1.0) - 0.842_700_79).abs() < 1e-6);
+        assert!((normal_cdf(Z95) - 0.95).abs() < 1e-6);
+    }
 }

@@ -1,21 +1,23 @@
 //! Microsoft Graph v1.0: authentication, routing and the handlers of users,
 //! calendars, calendarView and events.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::batch;
+use crate::behaviour::DeltaOccurrences;
 use crate::delta;
 use crate::error::GraphError;
 use crate::event::{self, ExtMode, RenderOpts};
 use crate::faults;
 use crate::http::{Req, Resp};
-use crate::identity;
+use crate::identity::{self, Resource};
 use crate::odata::{Options, Prefer, Query, Subject};
 use crate::server::{Meta, Shared, decode_path};
-use crate::store::{Calendar, Mailbox, Origin, Store, Target, View};
+use crate::store::{Calendar, Kind, Mailbox, Origin, Store, Target, View};
 use crate::timezone::parse_instant;
 
 /// calendarView's maximum range.
@@ -56,6 +58,8 @@ enum Route {
     Events(String, Option<CalRef>),
     Event(String, Option<CalRef>, String),
     Instances(String, Option<CalRef>, String),
+    /// `mailboxSettings`, or one setting of it.
+    MailboxSettings(String, Option<String>),
 }
 
 impl Route {
@@ -63,6 +67,7 @@ impl Route {
         match self {
             Route::Batch => None,
             Route::User(u)
+            | Route::MailboxSettings(u, _)
             | Route::Calendars(u)
             | Route::Calendar(u, _)
             | Route::CalendarView(u, _)
@@ -132,6 +137,8 @@ fn parse_route(path: &str) -> Result<Route, GraphError> {
         ["events"] => Route::Events(user, None),
         ["events", _] => Route::Event(user, None, id(3)),
         ["events", _, "instances"] => Route::Instances(user, None, id(3)),
+        ["mailboxsettings"] => Route::MailboxSettings(user, None),
+        ["mailboxsettings", _] => Route::MailboxSettings(user, Some(id(3))),
         rest => {
             let known = [
                 "calendars",
@@ -139,6 +146,7 @@ fn parse_route(path: &str) -> Result<Route, GraphError> {
                 "calendarview",
                 "events",
                 "instances",
+                "mailboxsettings",
             ];
             let bad = rest
                 .iter()
@@ -201,33 +209,59 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
             (Some(user), Some(mb)) => store.mailbox_index(user) == Some(mb),
             _ => false,
         };
-        identity::authorize(&grant, own).err()
+        let resource = match route {
+            Route::User(_) => Resource::User,
+            Route::MailboxSettings(..) => Resource::MailboxSettings,
+            _ => Resource::Calendars,
+        };
+        identity::authorize(&grant, own, resource)
+            .err()
+            .or_else(|| {
+                // A delegate has rights on the other person's Calendar folder,
+                // not on the mailbox root, so listing (or creating) its
+                // calendars is refused while `/calendar` and `/calendars/{id}/…` work
+                // (`concepts/outlook-get-shared-events-calendars.md` uses
+                // only those paths for a shared calendar).
+                let delegate = grant.user.is_some() && !own;
+                (delegate
+                    && matches!(route, Route::Calendars(_))
+                    && !store.behaviour.delegate_can_list_calendars)
+                    .then_some(identity::Denied {
+                        code: "ErrorAccessDenied",
+                        message: "Access is denied. Check credentials and try again.",
+                    })
+            })
     };
-    if let Some(message) = denied {
+    if let Some(denied) = denied {
         tokio::time::sleep(latency).await;
-        return error(GraphError::new(403, "ErrorAccessDenied", message));
+        return error(GraphError::new(403, denied.code, denied.message));
     }
     let start = req.model_start.unwrap_or_else(std::time::Instant::now);
+    let hold = req.model_hold.or_else(|| shared.faults().draw_operation());
     let flight = faults::admit(
         shared,
         &grant.client_id,
-        &mailbox,
+        &shared.mailbox_key(&mailbox),
         &meta.date,
         &meta.request_id,
         start,
+        hold,
     );
     tokio::time::sleep(latency).await;
     let _flight = match flight {
         Ok(flight) => flight,
         Err(e) => return error(e),
     };
-    // The modelled operation holds its slot for `slot_hold` in all, however
-    // long the fake itself takes to handle it (up to that).
-    let slot_until = shared
-        .faults()
-        .cfg
-        .model
-        .map(|m| tokio::time::Instant::from_std(start + m.slot_hold));
+    // The modelled operation holds its slot for its drawn time in all,
+    // however long the fake itself takes to handle it (up to that).
+    let slot_until = hold.map(|h| tokio::time::Instant::from_std(start + h));
+    let long_ranges = {
+        let faults = shared.faults();
+        faults
+            .cfg
+            .fail_long_ranges
+            .map(|(days, status)| (days, status, faults.retry_after()))
+    };
     let result = Prefer::parse(req.headers_named("prefer")).and_then(|prefer| {
         let ctx = Ctx {
             req,
@@ -235,6 +269,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &Req, path: &str, meta: &M
             path,
             query: Query::parse(&req.query),
             prefer,
+            long_ranges,
         };
         let mut store = shared.store();
         let mut resp = dispatch(&mut store, route, &ctx)?;
@@ -275,9 +310,26 @@ struct Ctx<'a> {
     path: &'a str,
     query: Query,
     prefer: Prefer,
+    /// `Faults::fail_long_ranges`, with the `Retry-After` to send.
+    long_ranges: Option<(u32, u16, u64)>,
 }
 
 impl Ctx<'_> {
+    /// The injected failure of a calendarView (or delta) range longer than
+    /// `Faults::fail_long_ranges` allows: a year-long delta window over
+    /// series without an end answered every nextLink with 504 `UnknownError`
+    /// and an empty message (microsoftgraph/microsoft-graph-docs#3657), and
+    /// delta over five endless series answered 504 at once
+    /// (microsoftgraph/microsoft-graph-docs#6499).
+    fn check_range(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), GraphError> {
+        match self.long_ranges {
+            Some((days, status, retry_after)) if end - start > Duration::days(i64::from(days)) => {
+                Err(GraphError::for_status(status, retry_after))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn render_opts<'a>(&'a self, options: &'a Options) -> RenderOpts<'a> {
         RenderOpts {
             zone: self.prefer.zone.as_ref(),
@@ -364,8 +416,69 @@ fn dispatch(store: &mut Store, route: Route, ctx: &Ctx<'_>) -> Result<Resp, Grap
             Ok(Resp::empty(204))
         }
         (Route::Instances(_, cal, id), "GET") => instances(store, mb, cal.as_ref(), id, ctx),
+        (Route::MailboxSettings(_, setting), "GET") => {
+            mailbox_settings(&store.mailboxes[mb], setting.as_deref(), ctx)
+        }
         _ => Err(method_not_allowed(ctx.req)),
     }
+}
+
+/// `GET /users/{id}/mailboxSettings[/{setting}]`
+/// (`api-reference/v1.0/api/user-get-mailboxsettings.md`): the whole
+/// object, or one setting; a string setting comes as `{"value": …}`.
+fn mailbox_settings(
+    mb: &Mailbox,
+    setting: Option<&str>,
+    ctx: &Ctx<'_>,
+) -> Result<Resp, GraphError> {
+    let all = json!({
+        "archiveFolder": "",
+        "timeZone": mb.time_zone,
+        "automaticRepliesSetting": {
+            "status": "disabled",
+            "externalAudience": "all",
+            "internalReplyMessage": "",
+            "externalReplyMessage": "",
+            "scheduledStartDateTime": {"dateTime": "2020-01-01T00:00:00.0000000", "timeZone": "UTC"},
+            "scheduledEndDateTime": {"dateTime": "2020-01-02T00:00:00.0000000", "timeZone": "UTC"},
+        },
+        "language": {"locale": "en-US", "displayName": "English (United States)"},
+        "workingHours": {
+            "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+            "startTime": "08:00:00.0000000",
+            "endTime": "17:00:00.0000000",
+            "timeZone": {"name": mb.time_zone},
+        },
+        "userPurpose": {"value": "user"},
+        "dateFormat": "M/d/yyyy",
+        "timeFormat": "h:mm tt",
+        "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly",
+    });
+    let Value::Object(all) = all else {
+        unreachable!("a JSON object literal")
+    };
+    let Some(name) = setting else {
+        let mut body = all;
+        body.insert(
+            "@odata.context".into(),
+            json!(ctx.context(mb, "/mailboxSettings")),
+        );
+        return Ok(Resp::odata(200, Value::Object(body)));
+    };
+    let (key, value) = all
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .ok_or_else(|| not_found_segment(name))?;
+    let context = json!(ctx.context(mb, &format!("/mailboxSettings/{key}")));
+    let body = match value {
+        Value::Object(fields) => {
+            let mut body = fields.clone();
+            body.insert("@odata.context".into(), context);
+            Value::Object(body)
+        }
+        other => json!({"@odata.context": context, "value": other}),
+    };
+    Ok(Resp::odata(200, body))
 }
 
 fn calendar<'a>(mb: &'a Mailbox, cal: &CalRef) -> Result<&'a Calendar, GraphError> {
@@ -585,6 +698,7 @@ fn calendar_view(
     let m = &store.mailboxes[mb];
     let c = calendar(m, cal.unwrap_or(&CalRef::Default))?;
     let (start, end) = bounds(ctx)?;
+    ctx.check_range(start, end)?;
     let options = Options::parse(&ctx.query, "event", event::PROPERTIES)?;
     let views = expand(
         m.events.iter().filter(|e| e.calendar_id == c.id),
@@ -614,11 +728,18 @@ fn calendar_view_delta(
         }
     }
     let how = if let Some(token) = ctx.query.get("$skiptoken") {
+        if let Some((start, end)) = store.delta.window_of(token) {
+            ctx.check_range(start, end)?;
+        }
         delta::Start::SkipToken(token.to_string())
     } else if let Some(token) = ctx.query.get("$deltatoken") {
+        if let Some((start, end)) = store.delta.window_of(token) {
+            ctx.check_range(start, end)?;
+        }
         delta::Start::DeltaToken(token.to_string())
     } else {
         let (start, end) = bounds(ctx)?;
+        ctx.check_range(start, end)?;
         delta::Start::Window {
             mailbox: mb,
             calendar_id: calendar(&store.mailboxes[mb], cal.unwrap_or(&CalRef::Default))?
@@ -636,12 +757,35 @@ fn calendar_view_delta(
         text_body: ctx.prefer.text_body.unwrap_or(false),
         ext: ExtMode::Omit,
     };
+    let bare = store.behaviour.delta_occurrences == DeltaOccurrences::Bare;
+    // A master is an item of the window while one of its instances is.
+    let masters: HashSet<&str> = views
+        .iter()
+        .filter(|v| matches!(v.kind, Kind::Occurrence | Kind::Exception))
+        .map(|v| v.event.id.as_str())
+        .collect();
     let value: Vec<Value> = page
         .items
         .iter()
-        .map(|(id, removed)| match views.iter().find(|v| &v.id == id) {
-            Some(view) if !removed => delta::changed(event::render(view, m, &opts)),
-            _ => delta::removed(id),
+        .map(|(id, removed)| {
+            if *removed {
+                return delta::removed(id);
+            }
+            if let Some(view) = views.iter().find(|v| &v.id == id) {
+                let item = event::render(view, m, &opts);
+                return if bare && view.kind == Kind::Occurrence {
+                    delta::bare(item)
+                } else {
+                    delta::changed(item)
+                };
+            }
+            match m.event_index(id) {
+                Some(i) if bare && masters.contains(id.as_str()) => {
+                    delta::changed(event::render(&m.events[i].view(), m, &opts))
+                }
+                // Gone (or out of the window) since the round started.
+                _ => delta::removed(id),
+            }
         })
         .collect();
     let link_base = format!("{}{}", ctx.base, ctx.path);
@@ -673,6 +817,11 @@ fn instances(
     id: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Resp, GraphError> {
+    // `api-reference/v1.0/api/event-list-instances.md`: the range is
+    // required and checked like calendarView's; occurrences and exceptions
+    // come in full, with `originalStart`, `seriesMasterId` and `type`.
+    let (start, end) = bounds(ctx)?;
+    let options = Options::parse(&ctx.query, "event", event::PROPERTIES)?;
     let m = &store.mailboxes[mb];
     let cal_id = cal
         .map(|c| calendar(m, c).map(|c| c.id.clone()))
@@ -684,8 +833,6 @@ fn instances(
             "The item is not a series master.",
         ));
     };
-    let (start, end) = bounds(ctx)?;
-    let options = Options::parse(&ctx.query, "event", event::PROPERTIES)?;
     let views = expand(
         std::iter::once(&m.events[index]),
         start,

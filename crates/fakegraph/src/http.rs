@@ -21,6 +21,9 @@ pub(crate) struct Req {
     /// the model's time (the moment its slot came free), whatever the fake's
     /// own delays.
     pub model_start: Option<std::time::Instant>,
+    /// With a latency model, how long a batch's inner request holds its
+    /// slot (drawn when the batch scheduled it).
+    pub model_hold: Option<std::time::Duration>,
 }
 
 impl Req {

@@ -83,6 +83,9 @@ pub(crate) struct App {
     pub public_client: bool,
     /// Application permissions with admin consent (the `roles` claim).
     pub roles: Vec<String>,
+    /// Delegated permissions consented for the app, when a test fixed them;
+    /// `None` is dynamic consent: a sign-in is granted what it asks for.
+    pub delegated_scopes: Option<Vec<String>>,
 }
 
 /// Who an access token was issued to.
@@ -136,6 +139,9 @@ pub(crate) struct Identity {
     pub device_lifetime: u64,
     pub token_lifetime: u64,
     pub strict_rotation: bool,
+    /// The `aud` of access tokens: the Graph origin.
+    pub graph_origin: String,
+    object_ids: HashMap<String, String>,
     rng: fastrand::Rng,
 }
 
@@ -256,6 +262,8 @@ impl Identity {
             device_lifetime: DEVICE_CODE_LIFETIME_SECS,
             token_lifetime: TOKEN_LIFETIME_SECS,
             strict_rotation: false,
+            graph_origin: "https://graph.microsoft.com".to_string(),
+            object_ids: HashMap::new(),
             rng: fastrand::Rng::with_seed(seed),
         }
     }
@@ -267,6 +275,7 @@ impl Identity {
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
             public_client: previous.as_ref().is_some_and(|a| a.public_client),
+            delegated_scopes: previous.as_ref().and_then(|a| a.delegated_scopes.clone()),
             roles: previous
                 .map(|a| a.roles)
                 .unwrap_or_else(|| vec!["Calendars.ReadWrite".to_string()]),
@@ -300,6 +309,11 @@ impl Identity {
 
     pub fn set_roles(&mut self, tenant: &str, client_id: &str, roles: &[&str]) {
         self.app_mut(tenant, client_id).roles = roles.iter().map(|r| r.to_string()).collect();
+    }
+
+    pub fn set_delegated_scopes(&mut self, tenant: &str, client_id: &str, scopes: &[&str]) {
+        self.app_mut(tenant, client_id).delegated_scopes =
+            Some(scopes.iter().map(|s| short_scope(s).to_string()).collect());
     }
 
     pub fn script_device_flow(&mut self, user: &str, polls: &[DevicePoll]) {
@@ -688,12 +702,24 @@ impl Identity {
 
     /// Access token, plus a refresh token with `offline_access` and an id
     /// token with `openid`.
+    ///
+    /// The permissions granted (`scp`) are, with dynamic consent, the
+    /// resource scopes asked for (the person consents to them at sign-in).
+    /// When a test fixed the app's delegated permissions, as an
+    /// administrator's consent to its configured permissions does, a
+    /// sign-in gets exactly those, whatever it asked for: what `/.default`
+    /// asks for (`docs/identity-platform/scopes-oidc.md` in
+    /// MicrosoftDocs/entra-docs), and a person who may not consent gets no
+    /// more.
     fn issue_delegated(&mut self, tenant: &str, app: &App, user: &str, scopes: &[String]) -> Value {
-        let resource: Vec<String> = scopes
-            .iter()
-            .filter(|s| !OIDC_SCOPES.contains(&s.as_str()))
-            .cloned()
-            .collect();
+        let resource: Vec<String> = match &app.delegated_scopes {
+            Some(fixed) => fixed.clone(),
+            None => scopes
+                .iter()
+                .filter(|s| !OIDC_SCOPES.contains(&s.as_str()))
+                .cloned()
+                .collect(),
+        };
         let permissions: Vec<String> = resource
             .iter()
             .map(|s| short_scope(s).to_string())
@@ -727,14 +753,14 @@ impl Identity {
             let now = Utc::now().timestamp();
             let payload = json!({
                 "aud": app.client_id,
-                "iss": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+                "iss": format!("https://login.microsoftonline.com/{}/v2.0", app.tenant),
                 "iat": now,
                 "nbf": now,
                 "exp": now + 3600,
                 "name": display_name(user),
-                "oid": ids::new_guid(&mut self.rng),
+                "oid": self.object_id(user),
                 "preferred_username": user,
-                "tid": tenant,
+                "tid": app.tenant,
                 "ver": "2.0",
             });
             let id_token = self.jwt(&payload);
@@ -744,7 +770,25 @@ impl Identity {
         body
     }
 
+    /// A stable object id for a user, as the directory has one.
+    fn object_id(&mut self, user: &str) -> String {
+        let key = user.to_ascii_lowercase();
+        if let Some(oid) = self.object_ids.get(&key) {
+            return oid.clone();
+        }
+        let oid = ids::new_guid(&mut self.rng);
+        self.object_ids.insert(key, oid.clone());
+        oid
+    }
+
     /// Issues and records an access token; returns it and its lifetime.
+    ///
+    /// The claims are those of Entra's v1.0 access tokens for Graph
+    /// (`docs/identity-platform/access-token-claims-reference.md` in
+    /// MicrosoftDocs/entra-docs): `aud` is the Graph origin (this fake's, in
+    /// place of `https://graph.microsoft.com`), `tid` the app's tenant,
+    /// `appid`, `iat`/`nbf`/`exp`, and `roles` (app-only) or `scp`
+    /// (delegated, space-separated) with `upn`/`preferred_username`.
     fn issue_access_token(
         &mut self,
         tenant: &str,
@@ -754,14 +798,20 @@ impl Identity {
     ) -> (String, u64) {
         let lifetime = self.token_lifetime;
         let now = Utc::now().timestamp();
+        // A multi-tenant authority still yields a token of the app's tenant.
+        let tid = if is_multi_tenant(tenant) {
+            app.tenant.clone()
+        } else {
+            tenant.to_string()
+        };
         let mut payload = json!({
-            "aud": "https://graph.microsoft.com",
-            "iss": format!("https://sts.windows.net/{tenant}/"),
+            "aud": self.graph_origin,
+            "iss": format!("https://sts.windows.net/{tid}/"),
             "iat": now,
             "nbf": now,
             "exp": now + i64::try_from(lifetime).unwrap_or(i64::MAX / 2),
             "appid": app.client_id,
-            "tid": tenant,
+            "tid": tid,
             "uti": self.random(22),
             "ver": "1.0",
         });
@@ -769,9 +819,17 @@ impl Identity {
             Some(user) => {
                 payload["scp"] = json!(permissions.join(" "));
                 payload["upn"] = json!(user);
+                payload["preferred_username"] = json!(user);
+                payload["unique_name"] = json!(user);
                 payload["name"] = json!(display_name(user));
+                payload["oid"] = json!(self.object_id(user));
+                payload["idtyp"] = json!("user");
             }
-            None => payload["roles"] = json!(permissions),
+            None => {
+                payload["roles"] = json!(permissions);
+                payload["oid"] = json!(self.object_id(&format!("app:{}", app.client_id)));
+                payload["idtyp"] = json!("app");
+            }
         }
         let token = self.jwt(&payload);
         self.tokens.insert(
@@ -861,27 +919,95 @@ fn display_name(upn: &str) -> String {
         .join(" ")
 }
 
-/// Whether a token may act on a mailbox (`Err` = Graph's 403 message).
+/// What a Graph route needs a permission for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// Calendars and events.
+    Calendars,
+    /// The user object (`GET /users/{id}`, `GET /me`).
+    User,
+    /// `mailboxSettings`.
+    MailboxSettings,
+}
+
+/// A 403: Graph's error code and message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Denied {
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+const ACCESS_DENIED: Denied = Denied {
+    code: "ErrorAccessDenied",
+    message: "Access is denied. Check credentials and try again.",
+};
+
+/// Whether a token may act on a resource of a mailbox.
 ///
-/// App-only tokens need a `Calendars.*` application permission. Delegated
-/// tokens reach the signed-in user's own mailbox with `Calendars.*` and any
-/// other mailbox only with `Calendars.*.Shared` (the mailbox owner's sharing
-/// is assumed).
-pub(crate) fn authorize(grant: &Grant, own_mailbox: bool) -> Result<(), &'static str> {
-    let calendars = |p: &&String| p.starts_with("Calendars.");
-    let allowed = match &grant.user {
-        None => grant.permissions.iter().any(|p| calendars(&p)),
-        Some(_) if own_mailbox => grant.permissions.iter().any(|p| calendars(&p)),
-        Some(_) => grant
+/// - Calendars: app-only tokens need a `Calendars.*` application
+///   permission; delegated tokens reach the signed-in user's own mailbox
+///   with `Calendars.*` and any other mailbox only with `Calendars.*.Shared`
+///   (`concepts/outlook-get-shared-events-calendars.md`; the owner's sharing
+///   is assumed).
+/// - The user object (`api-reference/v1.0/api/user-get.md`): delegated
+///   `User.Read` for oneself, `User.ReadBasic.All`/`User.Read.All` (or
+///   wider) for anyone; application `User.Read.All` or wider. Calendar
+///   permissions alone get the directory's `403 Authorization_RequestDenied`.
+/// - Mailbox settings (`api-reference/v1.0/api/user-get-mailboxsettings.md`):
+///   `MailboxSettings.Read` or `.ReadWrite`, delegated for one's own
+///   mailbox (there is no `.Shared` variant), or as an application.
+pub(crate) fn authorize(
+    grant: &Grant,
+    own_mailbox: bool,
+    resource: Resource,
+) -> Result<(), Denied> {
+    let has = |names: &[&str]| {
+        grant
             .permissions
             .iter()
-            .any(|p| calendars(&p) && p.ends_with(".Shared")),
+            .any(|p| names.iter().any(|n| p.eq_ignore_ascii_case(n)))
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err("Access is denied. Check credentials and try again.")
-    }
+    let delegated = grant.user.is_some();
+    let (allowed, denied) = match resource {
+        Resource::Calendars => {
+            let calendars = |p: &&String| p.starts_with("Calendars.");
+            let allowed = if !delegated || own_mailbox {
+                grant.permissions.iter().any(|p| calendars(&p))
+            } else {
+                grant
+                    .permissions
+                    .iter()
+                    .any(|p| calendars(&p) && p.ends_with(".Shared"))
+            };
+            (allowed, ACCESS_DENIED)
+        }
+        Resource::User => {
+            const ANYONE: &[&str] = &[
+                "User.ReadBasic.All",
+                "User.Read.All",
+                "User.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ];
+            let allowed = has(ANYONE)
+                || (delegated
+                    && ((own_mailbox && has(&["User.Read", "User.ReadWrite"]))
+                        || has(&["Directory.AccessAsUser.All"])));
+            (
+                allowed,
+                Denied {
+                    code: "Authorization_RequestDenied",
+                    message: "Insufficient privileges to complete the operation.",
+                },
+            )
+        }
+        Resource::MailboxSettings => (
+            (!delegated || own_mailbox)
+                && has(&["MailboxSettings.Read", "MailboxSettings.ReadWrite"]),
+            ACCESS_DENIED,
+        ),
+    };
+    if allowed { Ok(()) } else { Err(denied) }
 }
 
 fn parse_basic(header: &str) -> Option<(String, String)> {
@@ -919,6 +1045,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             in_batch: false,
             model_start: None,
+            model_hold: None,
         }
     }
 
@@ -1067,9 +1194,22 @@ mod tests {
             permissions: perms.iter().map(|p| p.to_string()).collect(),
             expires_at: Instant::now(),
         };
-        assert!(authorize(&grant(&["Calendars.ReadWrite"]), true).is_ok());
-        assert!(authorize(&grant(&["Calendars.ReadWrite"]), false).is_err());
-        assert!(authorize(&grant(&["Calendars.ReadWrite.Shared"]), false).is_ok());
-        assert!(authorize(&grant(&["User.Read"]), true).is_err());
+        let cal = Resource::Calendars;
+        assert!(authorize(&grant(&["Calendars.ReadWrite"]), true, cal).is_ok());
+        assert!(authorize(&grant(&["Calendars.ReadWrite"]), false, cal).is_err());
+        assert!(authorize(&grant(&["Calendars.ReadWrite.Shared"]), false, cal).is_ok());
+        assert!(authorize(&grant(&["User.Read"]), true, cal).is_err());
+        let user = Resource::User;
+        assert_eq!(
+            authorize(&grant(&["Calendars.ReadWrite"]), true, user).map_err(|d| d.code),
+            Err("Authorization_RequestDenied")
+        );
+        assert!(authorize(&grant(&["User.Read"]), true, user).is_ok());
+        assert!(authorize(&grant(&["User.Read"]), false, user).is_err());
+        assert!(authorize(&grant(&["User.ReadBasic.All"]), false, user).is_ok());
+        let settings = Resource::MailboxSettings;
+        assert!(authorize(&grant(&["MailboxSettings.Read"]), true, settings).is_ok());
+        assert!(authorize(&grant(&["MailboxSettings.Read"]), false, settings).is_err());
+        assert!(authorize(&grant(&["Calendars.ReadWrite"]), true, settings).is_err());
     }
 }

@@ -1,10 +1,12 @@
 //! A stateful fake of Microsoft Graph (calendars and events) and of the
 //! identity platform's token endpoint, served over real HTTP on loopback.
 //!
-//! It behaves as the Graph documentation describes (status codes, error
-//! bodies, paging, throttling with `Retry-After`), so a client tested against
-//! it is tested against Graph's contract rather than against its own
-//! expectations.
+//! It answers as Graph is *reported* to answer where reports of the real
+//! service and the documentation disagree, and as documented elsewhere
+//! (status codes, error bodies, paging, throttling with `Retry-After`), so a
+//! client tested against it is tested against Graph rather than against its
+//! own expectations. [`Behaviour`] switches each disputed point to the
+//! documented variant.
 //!
 //! ```no_run
 //! use fakegraph::FakeGraph;
@@ -13,7 +15,7 @@
 //! let fake = FakeGraph::start();
 //! fake.add_app("contoso", "client-id", "secret");
 //! fake.add_mailbox("events@contoso.example");
-//! let calendar = fake.calendar_id("events@contoso.example", "Calendar").unwrap();
+//! let calendar = fake.default_calendar_id("events@contoso.example").unwrap();
 //! fake.insert_event("events@contoso.example", &calendar, json!({
 //!     "subject": "Open day",
 //!     "start": {"dateTime": "2030-05-01T10:00:00", "timeZone": "W. Europe Standard Time"},
@@ -29,63 +31,104 @@
 //! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials, device-code
 //!   and refresh-token grants (refresh tokens rotate on every use).
 //! - `/v1.0/users/{id|upn}` and, with a delegated token, `/v1.0/me` (the
-//!   signed-in user's mailbox): the user; `/calendars` (list, create), `/calendars/{id}`,
-//!   `/calendar`; `calendarView` under a calendar, `/calendar` or the user;
-//!   `/events` (list, create) under a calendar, `/calendar` or the user;
-//!   `/events/{id}` (get, patch, delete) and `/events/{id}/instances`.
+//!   signed-in user's mailbox): the user; `/mailboxSettings` and its
+//!   settings (`/mailboxSettings/timeZone`, …); `/calendars` (list, create),
+//!   `/calendars/{id}`, `/calendar`; `calendarView` under a calendar,
+//!   `/calendar` or the user; `/events` (list, create) under a calendar,
+//!   `/calendar` or the user; `/events/{id}` (get, patch, delete) and
+//!   `/events/{id}/instances`.
 //! - `calendarView/delta` under a calendar, `/calendar` or the user.
 //! - `POST /v1.0/$batch`.
 //!
 //! `/me` with an app-only token is a 400, as on Graph. Delta on `/events`
 //! (beta only) and attachments are not served.
 //!
-//! # Sign-in
+//! # Sign-in and permissions
 //!
 //! Apps registered with [`FakeGraph::add_app`] accept their secret;
 //! [`FakeGraph::allow_public_client_flows`] lets them use the device code and
-//! refresh tokens without one. App-only tokens need a `Calendars.*` role
-//! (apps get `Calendars.ReadWrite` unless [`FakeGraph::set_app_roles`] says
-//! otherwise). Delegated tokens reach the user's own mailbox with
-//! `Calendars.ReadWrite` and any other mailbox only with
-//! `Calendars.ReadWrite.Shared`; otherwise Graph answers
-//! `403 ErrorAccessDenied`. Access tokens are unsigned JWT-shaped strings;
-//! with `openid` the token response carries an id token whose
-//! `preferred_username` is the user.
+//! refresh tokens without one. Access tokens are unsigned JWT-shaped strings
+//! carrying `aud` (this fake's origin, standing in for
+//! `https://graph.microsoft.com`), `tid`, `appid`, `iat`, `nbf`, `exp`, and
+//! `roles` (app-only: the app's application permissions, `Calendars.ReadWrite`
+//! unless [`FakeGraph::set_app_roles`] says otherwise) or `scp` (delegated:
+//! the scopes the sign-in asked for, as with dynamic consent, unless
+//! [`FakeGraph::set_delegated_scopes`] fixed them) with `upn` and
+//! `preferred_username`. With `openid` the token response carries an id
+//! token too. What each route needs:
+//!
+//! - calendars and events: app-only a `Calendars.*` role; delegated
+//!   `Calendars.*` on one's own mailbox, `Calendars.*.Shared` on anyone
+//!   else's (`concepts/outlook-get-shared-events-calendars.md`), else
+//!   `403 ErrorAccessDenied`. A delegate is refused (`403 ErrorAccessDenied`)
+//!   on another mailbox's `/calendars` collection (list or create) while
+//!   `/calendar` and `/calendars/{id}/…` work, unless
+//!   [`Behaviour::delegate_can_list_calendars`].
+//! - the user object (`GET /me`, `/users/{id}`): delegated `User.Read` for
+//!   oneself or `User.ReadBasic.All`/`User.Read.All` for anyone; app-only
+//!   `User.Read.All`; else `403 Authorization_RequestDenied`
+//!   (`api-reference/v1.0/api/user-get.md`). Calendar scopes alone do not do.
+//! - `mailboxSettings`: `MailboxSettings.Read` or `.ReadWrite`, delegated on
+//!   one's own mailbox or app-only, else `403 ErrorAccessDenied`.
 //!
 //! # Behaviour worth knowing
 //!
 //! - Every `/v1.0` request needs `Authorization: Bearer <issued token>`;
 //!   errors are `{"error":{"code","message","innerError":{date, request-id,
 //!   client-request-id}}}` and every response carries `request-id` (and echoes
-//!   `client-request-id`).
+//!   `client-request-id`) and a `Date` header, whose clock
+//!   [`FakeGraph::set_clock_offset`] can shift.
 //! - Collections page 10 items by default; `$top` is 1..=1000; the nextLink is
 //!   the request's own URL with `$skip`. calendarView is ordered by start.
+//!   calendarView and instances need both bounds and at most 1825 days.
 //! - `$filter` supports comparisons, `and`/`or`/`not`, `startswith`,
 //!   `endswith`, `contains` and `any`/`all` lambdas (notably
 //!   `singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`);
 //!   other forms get a 400. `$expand` supports only
 //!   `singleValueExtendedProperties($filter=id eq '…' [or …])`.
-//! - A repeated `transactionId` in the same calendar answers 201 with the
-//!   existing event (only while that event exists).
-//! - Throttling is per app + mailbox: more than 4 operations in flight get
-//!   `429 ApplicationThrottled`; see [`Faults`] for injected failures and
-//!   [`Faults::graph_like`] for Graph's latency and rate limit. A `$batch`
-//!   envelope is not an operation itself; each inner request is.
-//!   [`FakeGraph::throttling`] tells what was refused and the peak in flight.
+//! - A `transactionId` is remembered per mailbox for the fake's lifetime,
+//!   even after its event is deleted. Repeating it creates nothing and, by
+//!   default, answers `400 ErrorDuplicateTransactionId` with
+//!   `@event.existingEventId` (as alcionai/corso#2490 reports); see
+//!   [`DuplicateTransactionId`] for 409 and for 201 with the existing event.
 //! - Delta rounds are kept server-side; `Prefer: odata.maxpagesize` sets the
-//!   page size (default 10). [`FakeGraph::invalidate_delta_tokens`] makes
-//!   stored links answer `410 SyncStateNotFound`.
+//!   page size (default 10), but a series is never split across pages.
+//!   [`FakeGraph::invalidate_delta_tokens`] makes stored links answer
+//!   `410 SyncStateNotFound`. By default ([`DeltaOccurrences::Bare`]) an
+//!   unmodified occurrence comes with only `@odata.type`, `@odata.etag`,
+//!   `id`, `type`, `seriesMasterId`, `start` and `end`, and its series master
+//!   is listed in full whenever the series enters the window or changes
+//!   (editing the master also brings every occurrence back; modifying or
+//!   cancelling one occurrence brings the master and that instance);
+//!   exceptions and single events are full. A deleted occurrence is
+//!   `@removed`, or sends nothing with
+//!   [`Behaviour::delta_signals_deleted_occurrences`] off.
+//!   [`DeltaOccurrences::Full`] is the documented shape: full occurrences,
+//!   no masters. Read a series' content from `/events/{id}/instances`.
+//! - Throttling is per app + mailbox: more than 4 operations in flight get
+//!   `429 ApplicationThrottled`; see [`Faults`] for injected failures
+//!   (including [`Faults::fail_long_ranges`]) and [`Faults::graph_like`] for
+//!   Graph's latency (operation times vary, [`OperationTime::Spread`]) and
+//!   rate limit. A `$batch` envelope is not
+//!   an operation itself; each inner request is, and the batch answers only
+//!   after its last one finished. [`FakeGraph::throttling`] tells what was
+//!   refused, the peak in flight and the peak a client held outstanding
+//!   ([`Throttling::peak_outstanding`], a batch counting min(4, n)).
+//! - A mailbox's default calendar may have a localized name
+//!   ([`FakeGraph::add_mailbox_localized`]); find it with
+//!   [`FakeGraph::default_calendar_id`] or `GET /calendar`.
 //!
 //! # Seed files
 //!
 //! [`FakeGraph::load_seed`] (and `fakegraph --seed FILE`) take
 //! `{"apps":[{tenant, client_id, client_secret}], "mailboxes":[{upn,
-//! calendars:[{name, events:[…]}]}]}`. Events are Graph-shaped as for
-//! [`FakeGraph::insert_event`], plus `modifiedOccurrences`
-//! (`[{originalStart, patch}]`) and `cancelledOccurrences` (`[originalStart]`).
-//! Dates may be relative: a `dateTime`, `startDate`, `endDate` or
-//! `originalStart` of `today+3T10:00:00` means 10:00 three days from today
-//! (UTC). See `examples/seed.json`.
+//! defaultCalendarName?, timeZone?, calendars:[{name, events:[…]}]}]}`.
+//! Events are Graph-shaped as for [`FakeGraph::insert_event`], plus
+//! `modifiedOccurrences` (`[{originalStart, patch}]`) and
+//! `cancelledOccurrences` (`[originalStart]`). Dates may be relative: a
+//! `dateTime`, `startDate`, `endDate` or `originalStart` of
+//! `today+3T10:00:00` means 10:00 three days from today (UTC). See
+//! `examples/seed.json`.
 //!
 //! # Ids
 //!
@@ -97,6 +140,7 @@
 //! [`FakeGraph::reissue_occurrence_ids`] or a change to a series' recurrence.
 
 mod batch;
+mod behaviour;
 mod delta;
 mod error;
 mod event;
@@ -120,7 +164,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub use faults::{Faults, LatencyModel, Throttling};
+pub use behaviour::{Behaviour, DeltaOccurrences, DuplicateTransactionId};
+pub use faults::{Faults, LatencyModel, OperationTime, Throttling};
 pub use identity::DevicePoll;
 pub use seed::SeedSummary;
 
@@ -210,6 +255,15 @@ impl FakeGraph {
         self.shared().base.clone()
     }
 
+    /// Shifts the service's clock by `offset` (positive: the service is
+    /// ahead of this machine), as seen in every response's `Date` header
+    /// and in error bodies' `innerError.date`: for testing a client's
+    /// clock-skew checks. Token lifetimes and event timestamps keep the
+    /// machine's clock.
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        self.shared().set_clock_offset(offset);
+    }
+
     /// Prints one line per request handled to stderr.
     pub fn set_verbose(&self, verbose: bool) {
         self.shared().verbose.store(verbose, Ordering::Relaxed);
@@ -226,7 +280,32 @@ impl FakeGraph {
 
     /// Adds a mailbox with its default calendar, "Calendar".
     pub fn add_mailbox(&self, upn: &str) {
-        self.shared().store().add_mailbox(upn);
+        self.shared().store().add_mailbox(upn, None);
+    }
+
+    /// Adds a mailbox whose default calendar has a localized name, as
+    /// Exchange names it in the mailbox's language ("Kalender",
+    /// "Calendrier"); a client must find it as `/calendar` or by
+    /// `isDefaultCalendar`, not by the name "Calendar". An existing mailbox's
+    /// default calendar is renamed.
+    pub fn add_mailbox_localized(&self, upn: &str, default_calendar_name: &str) {
+        self.shared()
+            .store()
+            .add_mailbox(upn, Some(default_calendar_name));
+    }
+
+    /// The id of a mailbox's default calendar.
+    pub fn default_calendar_id(&self, upn: &str) -> Option<String> {
+        let store = self.shared().store();
+        let mb = store.mailbox_index(upn)?;
+        Some(store.mailboxes[mb].default_calendar().id.clone())
+    }
+
+    /// The mailbox's `mailboxSettings.timeZone` (default "UTC"), e.g.
+    /// "W. Europe Standard Time".
+    pub fn set_mailbox_time_zone(&self, upn: &str, zone: &str) {
+        let mb = self.mailbox(upn);
+        self.shared().store().mailboxes[mb].time_zone = zone.to_string();
     }
 
     /// Adds a user who can sign in (with the device code): their mailbox,
@@ -248,6 +327,19 @@ impl FakeGraph {
     /// The application permissions (`roles`) an app's app-only tokens carry.
     pub fn set_app_roles(&self, tenant: &str, client_id: &str, roles: &[&str]) {
         self.shared().identity().set_roles(tenant, client_id, roles);
+    }
+
+    /// Fixes the delegated permissions (`scp`) the app's delegated tokens
+    /// carry, as an administrator's consent to its configured permissions
+    /// does: every sign-in and refresh gets exactly these (short names such
+    /// as `Calendars.ReadWrite.Shared` or full ones with the Graph host),
+    /// whatever it asks for. Without it consent is dynamic, as Entra's is
+    /// for a person allowed to consent: a sign-in gets the resource scopes
+    /// it asks for.
+    pub fn set_delegated_scopes(&self, tenant: &str, client_id: &str, scopes: &[&str]) {
+        self.shared()
+            .identity()
+            .set_delegated_scopes(tenant, client_id, scopes);
     }
 
     /// Scripts the next device code issued: each poll of the token endpoint
@@ -427,6 +519,17 @@ impl FakeGraph {
         seed::load(self, seed)
     }
 
+    /// Chooses, point by point, whether the fake answers as Graph is
+    /// reported to (the default) or as it is documented; see [`Behaviour`].
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        self.shared().store().behaviour = behaviour;
+    }
+
+    /// The behaviour in force.
+    pub fn behaviour(&self) -> Behaviour {
+        self.shared().store().behaviour.clone()
+    }
+
     // ------------------------------------------------------------ inspection
 
     /// The stored events of a calendar (single instances and series masters,
@@ -460,7 +563,8 @@ impl FakeGraph {
 
     /// Writes (POST/PATCH/DELETE, top-level or in a batch) the store applied
     /// for HTTP clients. Seeding through this API does not count, nor does a
-    /// POST answered with an existing event because of its `transactionId`.
+    /// POST refused or answered with an existing event because of its
+    /// `transactionId`.
     pub fn writes_applied(&self) -> usize {
         self.shared().store().writes_applied
     }
@@ -504,8 +608,8 @@ impl FakeGraph {
     }
 
     /// The throttling done since the faults were last set: operations refused
-    /// for concurrency or rate, and the most operations of one app on one
-    /// mailbox in flight at once.
+    /// for concurrency or rate, the most operations of one app on one
+    /// mailbox in flight at once, and the most a client held outstanding.
     pub fn throttling(&self) -> Throttling {
         self.shared().faults().throttling
     }

@@ -7,6 +7,8 @@
 //!   "device_user": "events@contoso.example",
 //!   "mailboxes": [{
 //!     "upn": "events@contoso.example",
+//!     "defaultCalendarName": "Kalender",
+//!     "timeZone": "W. Europe Standard Time",
 //!     "calendars": [
 //!       {"name": "Calendar", "events": [
 //!         {"subject": "…", "start": {"dateTime": "today+3T10:00:00", "timeZone": "UTC"}, "end": {…},
@@ -26,8 +28,10 @@
 //! `dateTime`, `startDate`, `endDate` or `originalStart` value (and each
 //! `cancelledOccurrences` entry) may start with `today`, `today+N` or
 //! `today-N`: it is replaced by the date N days from today (UTC), and the
-//! rest (`T10:00:00`) is kept. The mailbox's default "Calendar" exists
-//! already; naming it adds its events.
+//! rest (`T10:00:00`) is kept. The mailbox's default calendar exists
+//! already ("Calendar", or the localized name `defaultCalendarName`
+//! gives); naming it adds its events. `timeZone` (optional) is the
+//! mailbox's `mailboxSettings.timeZone` (default "UTC").
 //!
 //! `public_client` (optional) allows the app's device-code sign-in, and
 //! `device_user` (optional) approves every device code as that user on its
@@ -142,7 +146,20 @@ pub(crate) fn load(fake: &FakeGraph, seed: &Value) -> Result<SeedSummary, String
         .flatten()
     {
         let upn = text(mailbox, "upn", "a mailbox")?;
-        fake.add_mailbox(upn);
+        match mailbox.get("defaultCalendarName") {
+            None => fake.add_mailbox(upn),
+            Some(name) => fake.add_mailbox_localized(
+                upn,
+                name.as_str()
+                    .ok_or("seed: 'defaultCalendarName' must be a string")?,
+            ),
+        }
+        if let Some(zone) = mailbox.get("timeZone") {
+            fake.set_mailbox_time_zone(
+                upn,
+                zone.as_str().ok_or("seed: 'timeZone' must be a string")?,
+            );
+        }
         summary.mailboxes.push(upn.to_string());
         for calendar in mailbox
             .get("calendars")

@@ -16,7 +16,7 @@ use chrono::Utc;
 use tokio::sync::oneshot;
 
 use crate::RecordedRequest;
-use crate::faults::FaultState;
+use crate::faults::{self, FaultState};
 use crate::graph;
 use crate::http::{Body, Delivery, Req, Resp};
 use crate::identity::{self, Identity};
@@ -48,6 +48,9 @@ pub(crate) struct Shared {
     log: Mutex<Log>,
     rng: Mutex<fastrand::Rng>,
     pub verbose: AtomicBool,
+    /// How far the fake's clock is ahead of the machine's (see
+    /// `FakeGraph::set_clock_offset`).
+    clock_offset: Mutex<chrono::Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -57,14 +60,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn new(base: String) -> Shared {
         let seed = fastrand::u64(..);
+        let mut identity = Identity::new(seed ^ 0x5eed);
+        identity.graph_origin = base.clone();
         Shared {
             base,
             store: Mutex::new(Store::new(seed)),
-            identity: Mutex::new(Identity::new(seed ^ 0x5eed)),
+            identity: Mutex::new(identity),
             faults: Mutex::new(FaultState::new()),
             log: Mutex::new(Log::default()),
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0xface)),
             verbose: AtomicBool::new(false),
+            clock_offset: Mutex::new(chrono::Duration::zero()),
         }
     }
 
@@ -78,6 +84,25 @@ impl Shared {
 
     pub fn faults(&self) -> MutexGuard<'_, FaultState> {
         lock(&self.faults)
+    }
+
+    /// The key throttling counts a mailbox under: its UPN lowercased,
+    /// whether a path names it by UPN or by id.
+    pub fn mailbox_key(&self, user: &str) -> String {
+        let store = self.store();
+        store.mailbox_index(user).map_or_else(
+            || user.to_ascii_lowercase(),
+            |i| store.mailboxes[i].upn.to_ascii_lowercase(),
+        )
+    }
+
+    /// The service's clock: the machine's, shifted by the clock offset.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + *lock(&self.clock_offset)
+    }
+
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        *lock(&self.clock_offset) = offset;
     }
 
     pub fn graph_base(&self) -> String {
@@ -160,6 +185,12 @@ pub(crate) fn decode_path(path: &str) -> String {
 /// to Graph or the token endpoint. Boxed because `$batch` recurses into it.
 pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output = Resp> + Send>> {
     Box::pin(async move {
+        // What the client holds outstanding, from receipt until handled.
+        let outstanding = if req.in_batch {
+            None
+        } else {
+            graph_rest(&req.path).and_then(|rest| outstanding(&shared, &req, rest))
+        };
         // Half the modelled round trip on the way in, half on the way out.
         let half_trip = match shared.faults().cfg.model {
             Some(model) if !req.in_batch => model.round_trip / 2,
@@ -168,10 +199,11 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
         if !half_trip.is_zero() {
             tokio::time::sleep(half_trip).await;
         }
+        let now = shared.now();
         let meta = Meta {
             request_id: shared.new_guid(),
             client_request_id: req.header("client-request-id").map(str::to_string),
-            date: Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            date: now.format("%Y-%m-%dT%H:%M:%S").to_string(),
         };
         let graph_path = graph_rest(&req.path).map(str::to_string);
         let logged_path = decode_path(graph_path.as_deref().unwrap_or(&req.path));
@@ -201,6 +233,14 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
         };
         resp.headers
             .push(("request-id".into(), meta.request_id.clone()));
+        if !req.in_batch {
+            // Every response carries the service's clock (RFC 7231 IMF-fixdate),
+            // which a client may compare with its own to detect skew.
+            resp.headers.push((
+                "date".into(),
+                now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ));
+        }
         if let Some(id) = &meta.client_request_id {
             resp.headers.push(("client-request-id".into(), id.clone()));
         }
@@ -213,11 +253,64 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
             }
         }
         shared.record_finish(seq, resp.status, resp.delivery == Delivery::Abort);
+        drop(outstanding);
         if !half_trip.is_zero() {
             tokio::time::sleep(half_trip).await;
         }
         resp
     })
+}
+
+/// Counts a top-level Graph request as outstanding for its app: 1 on the
+/// mailbox it names, or for a `$batch` min(4, its requests) on each mailbox
+/// they name. Requests without a valid token or a mailbox count nothing.
+fn outstanding(shared: &Arc<Shared>, req: &Req, rest: &str) -> Option<faults::Outstanding> {
+    let grant = shared
+        .identity()
+        .check_bearer(req.header("authorization"))
+        .ok()?;
+    let me = grant.user.as_deref();
+    let mut per_mailbox: Vec<(String, usize)> = Vec::new();
+    if rest.trim_matches('/').eq_ignore_ascii_case("$batch") {
+        let body: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
+        for r in body.get("requests")?.as_array()? {
+            let Some(mailbox) = r
+                .get("url")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|url| path_mailbox(url, me))
+            else {
+                continue;
+            };
+            let key = shared.mailbox_key(&mailbox);
+            match per_mailbox.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => per_mailbox.push((key, 1)),
+            }
+        }
+    } else {
+        let mailbox = path_mailbox(rest, me)?;
+        per_mailbox.push((shared.mailbox_key(&mailbox), 1));
+    }
+    Some(faults::hold_outstanding(
+        shared,
+        &grant.client_id,
+        per_mailbox,
+    ))
+}
+
+/// The mailbox a Graph path (after `/v1.0`) names: `/users/{id|upn}/…`, or
+/// the signed-in user's for `/me/…`.
+fn path_mailbox(path: &str, me: Option<&str>) -> Option<String> {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    let first = segments.next()?;
+    if first.eq_ignore_ascii_case("me") {
+        me.map(str::to_string)
+    } else if first.eq_ignore_ascii_case("users") {
+        segments.next().map(decode_path)
+    } else {
+        None
+    }
 }
 
 async fn entry(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
@@ -242,6 +335,7 @@ async fn entry(State(shared): State<Arc<Shared>>, request: axum::extract::Reques
         body: body.to_vec(),
         in_batch: false,
         model_start: None,
+        model_hold: None,
     };
     into_axum(handle(shared, req).await)
 }

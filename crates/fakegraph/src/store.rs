@@ -2,11 +2,12 @@
 //! into occurrences and exceptions.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
+use crate::behaviour::{Behaviour, DuplicateTransactionId};
 use crate::delta::DeltaTokens;
 use crate::error::GraphError;
 use crate::event::{self, EventInput};
@@ -53,6 +54,10 @@ pub(crate) struct Event {
     pub transaction_id: Option<String>,
     pub item: Item,
     pub series: Option<Series>,
+    /// Bumped when the stored item itself is edited (not when one instance
+    /// of its series is): what makes every unmodified occurrence count as
+    /// changed in delta.
+    pub revision: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -214,6 +219,11 @@ pub(crate) struct Mailbox {
     pub display_name: String,
     pub calendars: Vec<Calendar>,
     pub events: Vec<Event>,
+    /// Every `transactionId` used to create an event here, with the id of
+    /// the event first created with it (kept after that event is deleted).
+    pub transactions: HashMap<String, String>,
+    /// `mailboxSettings.timeZone`.
+    pub time_zone: String,
 }
 
 impl Mailbox {
@@ -263,6 +273,7 @@ pub(crate) struct Store {
     pub invites_sent: usize,
     pub rng: fastrand::Rng,
     pub delta: DeltaTokens,
+    pub behaviour: Behaviour,
 }
 
 const COLORS: &[(&str, &str)] = &[
@@ -283,6 +294,7 @@ impl Store {
             invites_sent: 0,
             rng: fastrand::Rng::with_seed(seed),
             delta: DeltaTokens::default(),
+            behaviour: Behaviour::default(),
         }
     }
 
@@ -293,8 +305,17 @@ impl Store {
             .position(|m| m.upn.eq_ignore_ascii_case(user) || m.id.eq_ignore_ascii_case(user))
     }
 
-    pub fn add_mailbox(&mut self, upn: &str) -> usize {
+    /// Adds a mailbox whose default calendar is named `default_calendar`
+    /// (a localized name such as "Kalender"), or "Calendar" if `None`. With
+    /// a name, an existing mailbox's default calendar is renamed.
+    pub fn add_mailbox(&mut self, upn: &str, default_calendar: Option<&str>) -> usize {
         if let Some(i) = self.mailbox_index(upn) {
+            let mb = &mut self.mailboxes[i];
+            if let Some(name) = default_calendar
+                && let Some(c) = mb.calendars.iter_mut().find(|c| c.is_default)
+            {
+                c.name = name.to_string();
+            }
             return i;
         }
         let local = upn.split('@').next().unwrap_or(upn);
@@ -316,9 +337,11 @@ impl Store {
             display_name,
             calendars: Vec::new(),
             events: Vec::new(),
+            transactions: HashMap::new(),
+            time_zone: "UTC".to_string(),
         });
         let index = self.mailboxes.len() - 1;
-        self.add_calendar(index, "Calendar", true);
+        self.add_calendar(index, default_calendar.unwrap_or("Calendar"), true);
         index
     }
 
@@ -408,8 +431,11 @@ impl Store {
         }
     }
 
-    /// Creates an event. A `transactionId` already used in the calendar
-    /// returns the existing event instead (`Ok((id, false))`).
+    /// Creates an event (`Ok((id, true))`). A `transactionId` already used
+    /// in the mailbox creates nothing: as [`Behaviour::duplicate_transaction_id`]
+    /// says, it is refused with `ErrorDuplicateTransactionId`, or answered
+    /// with the existing event (`Ok((id, false))`) while that exists.
+    /// Seeding (a person's writes) always takes the second way.
     pub fn create_event(
         &mut self,
         mailbox: usize,
@@ -419,12 +445,32 @@ impl Store {
     ) -> Result<(String, bool), GraphError> {
         let mb = &self.mailboxes[mailbox];
         if let Some(tid) = &input.transaction_id
-            && let Some(existing) = mb
-                .events
-                .iter()
-                .find(|e| e.calendar_id == calendar_id && e.transaction_id.as_ref() == Some(tid))
+            && let Some(first) = mb.transactions.get(tid)
         {
-            return Ok((existing.id.clone(), false));
+            let mode = match origin {
+                Origin::Client => self.behaviour.duplicate_transaction_id,
+                Origin::Person => DuplicateTransactionId::Created201,
+            };
+            let status = match mode {
+                DuplicateTransactionId::Error400 => Some(400),
+                DuplicateTransactionId::Error409 => Some(409),
+                DuplicateTransactionId::Created201 => None,
+            };
+            if let Some(status) = status {
+                // The body alcionai/corso#2490 reports; the id of the event
+                // first created, even if it was deleted since.
+                let mut e = GraphError::new(
+                    status,
+                    "ErrorDuplicateTransactionId",
+                    "The TransactionId specified in the request has already been used to create a different event.",
+                );
+                e.extra
+                    .insert("@event.existingEventId".into(), Value::from(first.clone()));
+                return Err(e);
+            }
+            if mb.event_index(first).is_some() {
+                return Ok((first.clone(), false));
+            }
         }
         let (Some(start), Some(end)) = (input.start.clone(), input.end.clone()) else {
             return Err(GraphError::new(
@@ -475,13 +521,18 @@ impl Store {
             self.writes_applied += 1;
             self.invites_sent += event::attendee_count(&input);
         }
-        self.mailboxes[mailbox].events.push(Event {
+        let mb = &mut self.mailboxes[mailbox];
+        if let Some(tid) = &input.transaction_id {
+            mb.transactions.insert(tid.clone(), id.clone());
+        }
+        mb.events.push(Event {
             id: id.clone(),
             calendar_id: calendar_id.to_string(),
             ical_uid,
             transaction_id: input.transaction_id,
             item,
             series,
+            revision: 0,
         });
         Ok((id, true))
     }
@@ -532,6 +583,7 @@ impl Store {
                 Target::Event(i) => {
                     let stored = &mut mb.events[i];
                     stored.item = item;
+                    stored.revision += 1;
                     match &input.recurrence {
                         Some(Some(rule)) => {
                             stored.series = Some(Series {
@@ -549,9 +601,11 @@ impl Store {
                     original_start,
                     ..
                 } => {
-                    if let Some(series) = &mut mb.events[event].series {
+                    let master = &mut mb.events[event];
+                    if let Some(series) = &mut master.series {
                         series.exceptions.insert(original_start, item);
                     }
+                    touch_series(&mut master.item, &mut self.rng);
                 }
             }
         }
@@ -589,10 +643,12 @@ impl Store {
                 original_start,
                 ..
             } => {
-                if let Some(series) = &mut mb.events[event].series {
+                let master = &mut mb.events[event];
+                if let Some(series) = &mut master.series {
                     series.exceptions.remove(&original_start);
                     series.cancelled.insert(original_start);
                 }
+                touch_series(&mut master.item, &mut self.rng);
             }
         }
         if origin == Origin::Client {
@@ -600,6 +656,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A change to one instance of a series is a change to the series master:
+/// Exchange keeps a series' modified and deleted occurrences on the master
+/// item (its `ModifiedOccurrences` and `DeletedOccurrences`, learn.microsoft.com
+/// `exchange/client-developer/exchange-web-services/how-to-create-a-recurring-series-by-using-ews-in-exchange`),
+/// so the master gets a new change key and calendarView delta lists it again.
+fn touch_series(master: &mut Item, rng: &mut fastrand::Rng) {
+    master.change_key = ids::new_change_key(rng);
+    master.modified = Utc::now();
 }
 
 /// `If-Match` accepts `*`, `W/"key"`, `"key"` or the bare key.

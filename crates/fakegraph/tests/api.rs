@@ -4,8 +4,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
-use fakegraph::{FakeGraph, Faults};
+use fakegraph::{
+    Behaviour, DeltaOccurrences, DevicePoll, DuplicateTransactionId, FakeGraph, Faults,
+    LatencyModel, OperationTime,
+};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -121,10 +125,21 @@ impl World {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> Answer {
+        self.send_as(&self.token, method, path, headers, body).await
+    }
+
+    async fn send_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = self
             .http
             .request(method.parse().unwrap(), self.url(path))
-            .bearer_auth(&self.token);
+            .bearer_auth(token);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -136,6 +151,48 @@ impl World {
 
     async fn get(&self, path: &str) -> Answer {
         self.send("GET", path, &[], None).await
+    }
+
+    async fn get_as(&self, token: &str, path: &str) -> Answer {
+        self.send_as(token, "GET", path, &[], None).await
+    }
+
+    /// A delegated access token for `user`, through the device code flow,
+    /// asking for `scope`.
+    async fn sign_in(&self, user: &str, scope: &str) -> (String, Value) {
+        self.fake.add_user(user);
+        self.fake.allow_public_client_flows(TENANT, CLIENT);
+        self.fake.script_device_flow(user, &[DevicePoll::Approve]);
+        let resp = self
+            .http
+            .post(format!(
+                "{}/{TENANT}/oauth2/v2.0/devicecode",
+                self.fake.authority_url()
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("client_id", CLIENT), ("scope", scope)]))
+            .send()
+            .await
+            .unwrap();
+        let started = answer(resp).await;
+        assert_eq!(started.status, 200, "{}", started.body);
+        let device_code = started.body["device_code"].as_str().unwrap();
+        let got = token_request(
+            &self.fake,
+            &self.http,
+            TENANT,
+            form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", CLIENT),
+                ("device_code", device_code),
+            ]),
+        )
+        .await;
+        assert_eq!(got.status, 200, "{}", got.body);
+        (
+            got.body["access_token"].as_str().unwrap().to_string(),
+            got.body.clone(),
+        )
     }
 
     async fn post(&self, path: &str, body: Value) -> Answer {
@@ -289,6 +346,286 @@ async fn graph_requires_a_valid_bearer_token() {
         last.authorization.as_deref(),
         Some(format!("Bearer {}", w.token).as_str())
     );
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn access_tokens_carry_their_claims() {
+    let w = World::new().await;
+    let origin = w.fake.authority_url();
+    let app = claims(&w.token);
+    assert_eq!(app["aud"], origin.as_str());
+    assert_eq!(app["tid"], TENANT);
+    assert_eq!(app["appid"], CLIENT);
+    assert_eq!(app["roles"], json!(["Calendars.ReadWrite"]));
+    assert!(app.get("scp").is_none());
+    assert_eq!(app["idtyp"], "app");
+    let (iat, nbf, exp) = (
+        app["iat"].as_i64().unwrap(),
+        app["nbf"].as_i64().unwrap(),
+        app["exp"].as_i64().unwrap(),
+    );
+    assert!(nbf <= iat && exp - iat == 3599, "{app}");
+    assert!((iat - Utc::now().timestamp()).abs() < 60);
+
+    // Delegated: scp as asked for (dynamic consent), with the user.
+    let user = "ada.lovelace@contoso.example";
+    let (token, body) = w
+        .sign_in(
+            user,
+            "offline_access https://graph.microsoft.com/Calendars.ReadWrite.Shared User.Read",
+        )
+        .await;
+    let c = claims(&token);
+    assert_eq!(c["scp"], "Calendars.ReadWrite.Shared User.Read");
+    assert_eq!(c["upn"], user);
+    assert_eq!(c["preferred_username"], user);
+    assert_eq!(c["aud"], origin.as_str());
+    assert_eq!(c["tid"], TENANT);
+    assert_eq!(c["appid"], CLIENT);
+    assert!(c.get("roles").is_none());
+    assert!(body["refresh_token"].is_string());
+
+    // Fixed consent: the token carries the consented set, whatever is asked.
+    w.fake
+        .set_delegated_scopes(TENANT, CLIENT, &["Calendars.Read.Shared"]);
+    let (token, body) = w
+        .sign_in(
+            user,
+            "https://graph.microsoft.com/Calendars.ReadWrite.Shared User.Read",
+        )
+        .await;
+    assert_eq!(claims(&token)["scp"], "Calendars.Read.Shared");
+    assert_eq!(body["scope"], "Calendars.Read.Shared");
+}
+
+#[tokio::test]
+async fn me_needs_user_read() {
+    let w = World::new().await;
+    let user = "ada.lovelace@contoso.example";
+    let (calendars_only, _) = w
+        .sign_in(user, "https://graph.microsoft.com/Calendars.ReadWrite")
+        .await;
+    let got = w.get_as(&calendars_only, "/me").await;
+    assert_eq!(
+        (got.status, got.code()),
+        (403, "Authorization_RequestDenied")
+    );
+    assert_eq!(
+        got.body["error"]["message"],
+        "Insufficient privileges to complete the operation."
+    );
+    // The calendar still works with the same token.
+    assert_eq!(w.get_as(&calendars_only, "/me/calendar").await.status, 200);
+
+    let (with_user_read, _) = w
+        .sign_in(
+            user,
+            "https://graph.microsoft.com/Calendars.ReadWrite User.Read",
+        )
+        .await;
+    let got = w.get_as(&with_user_read, "/me").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["userPrincipalName"], user);
+    // User.Read is for oneself only.
+    let got = w
+        .get_as(&with_user_read, &format!("/users/{MAILBOX}"))
+        .await;
+    assert_eq!(got.status, 403);
+
+    // App-only: the user object needs User.Read.All.
+    assert_eq!(w.get(&format!("/users/{MAILBOX}")).await.status, 403);
+    w.fake
+        .set_app_roles(TENANT, CLIENT, &["Calendars.ReadWrite", "User.Read.All"]);
+    let got = token_request(&w.fake, &w.http, TENANT, client_credentials(SECRET)).await;
+    let token = got.body["access_token"].as_str().unwrap();
+    let got = w.get_as(token, &format!("/users/{MAILBOX}")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["userPrincipalName"], MAILBOX);
+}
+
+#[tokio::test]
+async fn mailbox_settings_need_their_permission() {
+    let w = World::new().await;
+    w.fake
+        .set_mailbox_time_zone(MAILBOX, "W. Europe Standard Time");
+    let path = format!("/users/{MAILBOX}/mailboxSettings/timeZone");
+    // App-only without MailboxSettings.Read.
+    let got = w.get(&path).await;
+    assert_eq!((got.status, got.code()), (403, "ErrorAccessDenied"));
+    w.fake.set_app_roles(
+        TENANT,
+        CLIENT,
+        &["Calendars.ReadWrite", "MailboxSettings.Read"],
+    );
+    let got = token_request(&w.fake, &w.http, TENANT, client_credentials(SECRET)).await;
+    let token = got.body["access_token"].as_str().unwrap().to_string();
+    let got = w.get_as(&token, &path).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["value"], "W. Europe Standard Time");
+    assert!(
+        got.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/mailboxSettings/timeZone")
+    );
+    let all = w
+        .get_as(&token, &format!("/users/{MAILBOX}/mailboxSettings"))
+        .await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body["timeZone"], "W. Europe Standard Time");
+    assert_eq!(
+        all.body["workingHours"]["timeZone"]["name"],
+        "W. Europe Standard Time"
+    );
+    let hours = w
+        .get_as(
+            &token,
+            &format!("/users/{MAILBOX}/mailboxsettings/workingHours"),
+        )
+        .await;
+    assert_eq!(hours.body["startTime"], "08:00:00.0000000");
+
+    // Delegated: for one's own mailbox with the permission; default "UTC".
+    let user = "ada.lovelace@contoso.example";
+    let (without, _) = w
+        .sign_in(user, "https://graph.microsoft.com/Calendars.ReadWrite")
+        .await;
+    assert_eq!(
+        w.get_as(&without, "/me/mailboxSettings/timeZone")
+            .await
+            .status,
+        403
+    );
+    let (with, _) = w
+        .sign_in(user, "Calendars.ReadWrite.Shared MailboxSettings.Read")
+        .await;
+    let got = w.get_as(&with, "/me/mailboxSettings/timeZone").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["value"], "UTC");
+    assert_eq!(w.get_as(&with, &path).await.status, 403, "not another's");
+}
+
+#[tokio::test]
+async fn delegates_reach_the_calendar_but_may_not_list_calendars() {
+    let w = World::new().await;
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 3),
+    );
+    let user = "ada.lovelace@contoso.example";
+    let (token, _) = w
+        .sign_in(
+            user,
+            "https://graph.microsoft.com/Calendars.ReadWrite.Shared",
+        )
+        .await;
+    let got = w
+        .get_as(&token, &format!("/users/{MAILBOX}/calendars"))
+        .await;
+    assert_eq!((got.status, got.code()), (403, "ErrorAccessDenied"));
+
+    let got = w
+        .get_as(&token, &format!("/users/{MAILBOX}/calendar"))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["id"], w.calendar.as_str());
+    assert_eq!(got.body["isDefaultCalendar"], true);
+    assert_eq!(got.body["owner"]["address"], MAILBOX);
+    assert_eq!(got.body["canEdit"], true);
+    let range = "startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-04-01T00:00:00Z";
+    for path in [
+        format!(
+            "/users/{MAILBOX}/calendars/{}/calendarView?{range}",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendar/calendarView?{range}"),
+        format!(
+            "/users/{MAILBOX}/calendars/{}/calendarView/delta?{range}",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendars/{}/events", w.calendar),
+        format!(
+            "/users/{MAILBOX}/calendars/{}/events/{series}/instances?{range}",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendar/events/{series}/instances?{range}"),
+    ] {
+        let got = w.get_as(&token, &path).await;
+        assert_eq!(got.status, 200, "{path}: {}", got.body);
+    }
+    // Their own calendars they may list; app-only tokens list any.
+    assert_eq!(w.get_as(&token, "/me/calendars").await.status, 200);
+    assert_eq!(
+        w.get_as(&token, &format!("/users/{user}/calendars"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        w.get(&format!("/users/{MAILBOX}/calendars")).await.status,
+        200
+    );
+
+    w.fake.set_behaviour(Behaviour {
+        delegate_can_list_calendars: true,
+        ..Behaviour::default()
+    });
+    let got = w
+        .get_as(&token, &format!("/users/{MAILBOX}/calendars"))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["value"][0]["owner"]["address"], MAILBOX);
+}
+
+#[tokio::test]
+async fn localized_default_calendar() {
+    let w = World::new().await;
+    let upn = "events@contoso.example.de";
+    w.fake.add_mailbox_localized(upn, "Kalender");
+    let id = w.fake.default_calendar_id(upn).unwrap();
+    assert_eq!(
+        w.fake.calendar_id(upn, "Kalender").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(w.fake.calendar_id(upn, "Calendar"), None);
+    let got = w.get(&format!("/users/{upn}/calendar")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["name"], "Kalender");
+    assert_eq!(got.body["id"], id.as_str());
+    assert_eq!(got.body["isDefaultCalendar"], true);
+    let list = w.get(&format!("/users/{upn}/calendars")).await;
+    let names: Vec<&str> = list.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Kalender"]);
+    assert_eq!(
+        w.fake.default_calendar_id(MAILBOX).as_deref(),
+        Some(w.calendar.as_str())
+    );
+    assert_eq!(w.fake.default_calendar_id("nobody@contoso.example"), None);
+
+    // From a seed file.
+    let fake = FakeGraph::start();
+    fake.load_seed(
+        &json!({"mailboxes": [{"upn": upn, "defaultCalendarName": "Calendrier",
+        "timeZone": "Romance Standard Time",
+        "calendars": [{"name": "Calendrier", "events": []}]}]}),
+    )
+    .unwrap();
+    let id = fake.default_calendar_id(upn).unwrap();
+    assert_eq!(fake.calendar_id(upn, "Calendrier"), Some(id));
 }
 
 // ------------------------------------------------------------------ reads
@@ -727,6 +1064,463 @@ async fn calendar_view_delta_rounds() {
     assert_eq!((gone.status, gone.code()), (410, "SyncStateNotFound"));
 }
 
+/// Follows a delta round to its end: the items and the deltaLink.
+async fn delta_round(w: &World, url: &str, headers: &[(&str, &str)]) -> (Vec<Value>, String) {
+    let mut items = Vec::new();
+    let mut url = url.to_string();
+    loop {
+        let got = w.send("GET", &url, headers, None).await;
+        assert_eq!(got.status, 200, "{}", got.body);
+        items.extend(got.body["value"].as_array().unwrap().iter().cloned());
+        if let Some(next) = got.body["@odata.nextLink"].as_str() {
+            url = next.to_string();
+        } else {
+            let link = got.body["@odata.deltaLink"].as_str().unwrap().to_string();
+            return (items, link);
+        }
+    }
+}
+
+fn weekly_series(subject: &str, first: &str, count: u32) -> Value {
+    json!({
+        "subject": subject, "sensitivity": "normal", "categories": ["Public"],
+        "start": {"dateTime": format!("{first}T18:00:00"), "timeZone": "UTC"},
+        "end": {"dateTime": format!("{first}T19:00:00"), "timeZone": "UTC"},
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"], "firstDayOfWeek": "monday"},
+            "range": {"type": "numbered", "startDate": first, "numberOfOccurrences": count}
+        }
+    })
+}
+
+fn keys(item: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = item
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+fn of_type<'a>(items: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    items.iter().filter(|i| i["type"] == kind).collect()
+}
+
+fn removed_ids(items: &[Value]) -> HashSet<&str> {
+    items
+        .iter()
+        .filter(|i| i.get("@removed").is_some())
+        .map(|i| i["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn delta_sends_bare_occurrences_and_lists_their_master() {
+    let w = World::new().await;
+    // Mondays 2030-03-04 .. 2030-04-01, 18:00Z.
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 5),
+    );
+    let single = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        timed("Fair", "2030-03-06T10:00:00", "2030-03-06T11:00:00", "UTC"),
+    );
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        utc("2030-03-11T18:00:00Z"),
+        json!({"subject": "Choir (moved)"}),
+    );
+    let first = format!(
+        "/users/{MAILBOX}/calendars/{}/calendarView/delta?startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-05-01T00:00:00Z",
+        w.calendar
+    );
+    let (items, link) = delta_round(&w, &first, &[]).await;
+    let occurrences = of_type(&items, "occurrence");
+    assert_eq!(occurrences.len(), 4, "{items:#?}");
+    for o in &occurrences {
+        assert_eq!(
+            keys(o),
+            [
+                "@odata.etag",
+                "@odata.type",
+                "end",
+                "id",
+                "seriesMasterId",
+                "start",
+                "type"
+            ]
+        );
+        assert_eq!(o["seriesMasterId"], series.as_str());
+        assert_eq!(o["@odata.type"], "#microsoft.graph.event");
+    }
+    let exception = of_type(&items, "exception");
+    assert_eq!(exception.len(), 1);
+    assert_eq!(exception[0]["subject"], "Choir (moved)");
+    assert_eq!(
+        exception[0]["originalStart"],
+        "2030-03-11T18:00:00.0000000Z"
+    );
+    let masters = of_type(&items, "seriesMaster");
+    assert_eq!(masters.len(), 1);
+    let master = masters[0];
+    assert_eq!(master["id"], series.as_str());
+    assert_eq!(master["subject"], "Choir");
+    assert_eq!(master["sensitivity"], "normal");
+    assert_eq!(master["recurrence"]["pattern"]["type"], "weekly");
+    assert_eq!(master["@odata.type"], "#microsoft.graph.event");
+    let singles = of_type(&items, "singleInstance");
+    assert_eq!(singles.len(), 1);
+    assert_eq!(singles[0]["id"], single.as_str());
+    assert_eq!(singles[0]["subject"], "Fair");
+    assert_eq!(items.len(), 7);
+
+    // Nothing changed: nothing sent.
+    let (quiet, link) = delta_round(&w, &link, &[]).await;
+    assert_eq!(quiet, Vec::<Value>::new());
+
+    // Modifying one occurrence changes the series: the master and the new
+    // exception come, the other occurrences do not.
+    let before = master["@odata.etag"].clone();
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        utc("2030-03-18T18:00:00Z"),
+        json!({"subject": "Choir (guest)"}),
+    );
+    let (items, link) = delta_round(&w, &link, &[]).await;
+    assert_eq!(items.len(), 2, "{items:#?}");
+    let master = of_type(&items, "seriesMaster")[0];
+    assert_ne!(master["@odata.etag"], before);
+    assert_eq!(of_type(&items, "exception")[0]["subject"], "Choir (guest)");
+
+    // Cancelling one: @removed for it, and the master again.
+    let cancelled = occurrences
+        .iter()
+        .find(|o| o["start"]["dateTime"] == "2030-03-25T18:00:00.0000000")
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .unwrap();
+    w.fake
+        .cancel_occurrence(MAILBOX, &series, utc("2030-03-25T18:00:00Z"));
+    let (items, link) = delta_round(&w, &link, &[]).await;
+    assert_eq!(items.len(), 2, "{items:#?}");
+    assert_eq!(removed_ids(&items), HashSet::from([cancelled.as_str()]));
+    assert_eq!(
+        items.iter().find(|i| i.get("@removed").is_some()).unwrap(),
+        &json!({"@odata.type": "#microsoft.graph.event", "id": cancelled, "@removed": {"reason": "deleted"}})
+    );
+    assert_eq!(of_type(&items, "seriesMaster").len(), 1);
+
+    // Editing the master brings every unmodified occurrence back, bare.
+    w.fake
+        .update_event(MAILBOX, &series, json!({"subject": "Choir rehearsal"}));
+    let (items, link) = delta_round(&w, &link, &[]).await;
+    assert_eq!(of_type(&items, "occurrence").len(), 2, "{items:#?}");
+    assert!(
+        of_type(&items, "occurrence")
+            .iter()
+            .all(|o| o.get("subject").is_none())
+    );
+    assert_eq!(
+        of_type(&items, "seriesMaster")[0]["subject"],
+        "Choir rehearsal"
+    );
+    assert!(of_type(&items, "exception").is_empty());
+
+    // The whole series deleted: @removed for the master and each instance.
+    w.fake.delete_event(MAILBOX, &series);
+    let (items, _) = delta_round(&w, &link, &[]).await;
+    assert_eq!(items.len(), 5, "{items:#?}");
+    assert!(removed_ids(&items).contains(series.as_str()));
+    assert_eq!(removed_ids(&items).len(), 5);
+}
+
+#[tokio::test]
+async fn delta_can_leave_deleted_occurrences_unsignalled() {
+    let w = World::new().await;
+    w.fake.set_behaviour(Behaviour {
+        delta_signals_deleted_occurrences: false,
+        ..Behaviour::default()
+    });
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 5),
+    );
+    let other = w
+        .fake
+        .insert_event(MAILBOX, &w.calendar, weekly_series("Band", "2030-03-05", 2));
+    let first = format!(
+        "/users/{MAILBOX}/calendar/calendarView/delta?startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-05-01T00:00:00Z"
+    );
+    let (items, link) = delta_round(&w, &first, &[]).await;
+    assert_eq!(items.len(), 5 + 2 + 2);
+
+    w.fake
+        .cancel_occurrence(MAILBOX, &series, utc("2030-03-25T18:00:00Z"));
+    let (items, link) = delta_round(&w, &link, &[]).await;
+    // No item for the cancelled occurrence; its master comes as it changed.
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["type"], "seriesMaster");
+    assert_eq!(items[0]["id"], series.as_str());
+
+    // A deleted series: only its master is @removed.
+    w.fake.delete_event(MAILBOX, &other);
+    let (items, link) = delta_round(&w, &link, &[]).await;
+    assert_eq!(removed_ids(&items), HashSet::from([other.as_str()]));
+    assert_eq!(items.len(), 1);
+
+    // An exception moved out of the window is still signalled: it left.
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        utc("2030-04-01T18:00:00Z"),
+        json!({"start": {"dateTime": "2030-06-01T18:00:00", "timeZone": "UTC"},
+               "end": {"dateTime": "2030-06-01T19:00:00", "timeZone": "UTC"}}),
+    );
+    let (items, _) = delta_round(&w, &link, &[]).await;
+    assert_eq!(removed_ids(&items).len(), 1, "{items:#?}");
+    assert_eq!(of_type(&items, "seriesMaster").len(), 1);
+}
+
+#[tokio::test]
+async fn delta_full_occurrences_as_documented() {
+    let w = World::new().await;
+    w.fake.set_behaviour(Behaviour {
+        delta_occurrences: DeltaOccurrences::Full,
+        ..Behaviour::default()
+    });
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 3),
+    );
+    let first = format!(
+        "/users/{MAILBOX}/calendarView/delta?startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-05-01T00:00:00Z"
+    );
+    let (items, link) = delta_round(
+        &w,
+        &first,
+        &[("Prefer", "outlook.timezone=\"Pacific Standard Time\"")],
+    )
+    .await;
+    assert_eq!(items.len(), 3, "no master: {items:#?}");
+    for o in &items {
+        assert_eq!(o["type"], "occurrence");
+        assert_eq!(o["subject"], "Choir");
+        assert_eq!(o["sensitivity"], "normal");
+        assert_eq!(o["categories"], json!(["Public"]));
+        assert!(o["originalStart"].is_string());
+        assert_eq!(o["isCancelled"], false);
+        assert_eq!(o["start"]["timeZone"], "Pacific Standard Time");
+    }
+    // One occurrence modified: just it comes; no master.
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        utc("2030-03-11T18:00:00Z"),
+        json!({"subject": "Choir (moved)"}),
+    );
+    let (items, link) = delta_round(&w, &link, &[]).await;
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["type"], "exception");
+    // Cancelling: @removed.
+    w.fake
+        .cancel_occurrence(MAILBOX, &series, utc("2030-03-18T18:00:00Z"));
+    let (items, _) = delta_round(&w, &link, &[]).await;
+    assert_eq!(removed_ids(&items).len(), 1, "{items:#?}");
+    assert_eq!(items.len(), 1);
+}
+
+#[tokio::test]
+async fn delta_keeps_a_series_on_one_page() {
+    let w = World::new().await;
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 6),
+    );
+    for d in 1..=3 {
+        w.fake.insert_event(
+            MAILBOX,
+            &w.calendar,
+            timed(
+                &format!("S{d}"),
+                &format!("2030-03-0{d}T10:00:00"),
+                &format!("2030-03-0{d}T11:00:00"),
+                "UTC",
+            ),
+        );
+    }
+    let mut url = format!(
+        "/users/{MAILBOX}/calendars/{}/calendarView/delta?startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-05-01T00:00:00Z",
+        w.calendar
+    );
+    let mut pages = Vec::new();
+    loop {
+        let got = w
+            .send("GET", &url, &[("Prefer", "odata.maxpagesize=2")], None)
+            .await;
+        let value = got.body["value"].as_array().unwrap().clone();
+        pages.push(value);
+        match got.body["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    let with_series: Vec<&Vec<Value>> = pages
+        .iter()
+        .filter(|p| {
+            p.iter()
+                .any(|i| i["seriesMasterId"] == series.as_str() || i["id"] == series.as_str())
+        })
+        .collect();
+    assert_eq!(with_series.len(), 1, "{pages:#?}");
+    assert_eq!(with_series[0].len(), 7);
+    assert_eq!(pages.iter().map(Vec::len).sum::<usize>(), 10);
+}
+
+#[tokio::test]
+async fn instances_of_a_series() {
+    let w = World::new().await;
+    let series = w.fake.insert_event(
+        MAILBOX,
+        &w.calendar,
+        weekly_series("Choir", "2030-03-04", 12),
+    );
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &series,
+        utc("2030-03-11T18:00:00Z"),
+        json!({"subject": "Choir (moved)", "sensitivity": "private"}),
+    );
+    w.fake
+        .cancel_occurrence(MAILBOX, &series, utc("2030-03-18T18:00:00Z"));
+    let range = "startDateTime=2030-03-01T00:00:00Z&endDateTime=2030-06-01T00:00:00Z";
+    let base = format!("/users/{MAILBOX}/events/{series}/instances");
+
+    // Default page 10, nextLink with $skip; 11 instances (12 less one cancelled).
+    let got = w.get(&format!("{base}?{range}")).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    let value = got.body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 10);
+    let next = got.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("$skip=10"), "{next}");
+    let rest = w.get(next).await;
+    assert_eq!(rest.body["value"].as_array().unwrap().len(), 1);
+    assert!(rest.body.get("@odata.nextLink").is_none());
+    let first = &value[0];
+    assert_eq!(first["type"], "occurrence");
+    assert_eq!(first["seriesMasterId"], series.as_str());
+    assert_eq!(first["originalStart"], "2030-03-04T18:00:00.0000000Z");
+    assert_eq!(first["subject"], "Choir");
+    assert_eq!(first["sensitivity"], "normal");
+    assert_eq!(first["isCancelled"], false);
+    assert_eq!(value[1]["type"], "exception");
+    assert_eq!(value[1]["subject"], "Choir (moved)");
+    assert_eq!(value[1]["originalStart"], "2030-03-11T18:00:00.0000000Z");
+    assert_eq!(value[2]["originalStart"], "2030-03-25T18:00:00.0000000Z");
+
+    // $top, $select, Prefer: outlook.timezone and IdType.
+    let got = w
+        .send(
+            "GET",
+            &format!("{base}?{range}&$top=3&$select=subject,originalStart,start"),
+            &[(
+                "Prefer",
+                "outlook.timezone=\"W. Europe Standard Time\", IdType=\"ImmutableId\"",
+            )],
+            None,
+        )
+        .await;
+    let value = got.body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 3);
+    assert_eq!(
+        keys(&value[0]),
+        ["@odata.etag", "id", "originalStart", "start", "subject"]
+    );
+    assert_eq!(
+        value[0]["start"],
+        json!({"dateTime": "2030-03-04T19:00:00.0000000", "timeZone": "W. Europe Standard Time"})
+    );
+    assert!(
+        got.body["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$skip=3")
+    );
+    assert!(w.fake.requests().last().unwrap().immutable_id);
+    let got = w.get(&format!("{base}?{range}&$top=1001")).await;
+    assert_eq!(got.status, 400);
+
+    // The other paths to the same series.
+    for path in [
+        format!(
+            "/users/{MAILBOX}/calendars/{}/events/{series}/instances",
+            w.calendar
+        ),
+        format!("/users/{MAILBOX}/calendar/events/{series}/instances"),
+    ] {
+        let got = w.get(&format!("{path}?{range}&$top=20")).await;
+        assert_eq!(got.status, 200, "{path}");
+        assert_eq!(got.body["value"].as_array().unwrap().len(), 11);
+    }
+    let other = w.fake.add_calendar(MAILBOX, "Other");
+    let got = w
+        .get(&format!(
+            "/users/{MAILBOX}/calendars/{other}/events/{series}/instances?{range}"
+        ))
+        .await;
+    assert_eq!((got.status, got.code()), (404, "ErrorItemNotFound"));
+
+    // Bounds: both required, at most 1825 days.
+    let got = w.get(&base).await;
+    assert_eq!((got.status, got.code()), (400, "ErrorInvalidParameter"));
+    let got = w
+        .get(&format!("{base}?startDateTime=2030-03-01T00:00:00Z"))
+        .await;
+    assert_eq!(got.status, 400);
+    let got = w
+        .get(&format!(
+            "{base}?startDateTime=2030-01-01T00:00:00Z&endDateTime=2035-01-02T00:00:00Z"
+        ))
+        .await;
+    assert_eq!((got.status, got.code()), (400, "ErrorInvalidRequest"));
+
+    // Inside a batch.
+    let got = w
+        .post(
+            "/$batch",
+            json!({"requests": [batch_get("1", &format!("{base}?{range}&$top=50&$select=originalStart"))]}),
+        )
+        .await;
+    assert_eq!(got.body["responses"][0]["status"], 200);
+    assert_eq!(
+        got.body["responses"][0]["body"]["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        11
+    );
+
+    // A master that does not exist, or no longer does.
+    let missing = "AAMkAGVtaXNzaW5nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
+    let got = w
+        .get(&format!(
+            "/users/{MAILBOX}/events/{missing}/instances?{range}"
+        ))
+        .await;
+    assert_eq!((got.status, got.code()), (404, "ErrorItemNotFound"));
+    w.fake.delete_event(MAILBOX, &series);
+    let got = w.get(&format!("{base}?{range}")).await;
+    assert_eq!((got.status, got.code()), (404, "ErrorItemNotFound"));
+}
+
 // ------------------------------------------------------------------ writes
 
 #[tokio::test]
@@ -795,9 +1589,14 @@ async fn create_sets_server_fields_and_transaction_ids_dedupe() {
         "not echoed on writes"
     );
 
+    // By default a repeated transactionId is refused (see
+    // repeated_transaction_ids for the other answers).
     let again = w.post(&w.events_path(), body).await;
-    assert_eq!(again.status, 201);
-    assert_eq!(again.body["id"], id.as_str());
+    assert_eq!(
+        (again.status, again.code()),
+        (400, "ErrorDuplicateTransactionId")
+    );
+    assert_eq!(again.body["error"]["@event.existingEventId"], id.as_str());
     assert_eq!(w.fake.events(MAILBOX, &w.calendar).len(), 1);
     assert_eq!(w.fake.writes_applied(), 1);
 
@@ -827,6 +1626,103 @@ async fn create_sets_server_fields_and_transaction_ids_dedupe() {
     assert_eq!(invited.status, 201);
     assert_eq!(invited.body["attendees"][0]["status"]["response"], "none");
     assert_eq!(w.fake.invites_sent(), 2);
+}
+
+#[tokio::test]
+async fn repeated_transaction_ids() {
+    let w = World::new().await;
+    assert_eq!(w.fake.behaviour(), Behaviour::default());
+    let with_tx = |subject: &str, tx: &str| {
+        let mut e = timed(subject, "2030-07-05T10:00:00", "2030-07-05T11:00:00", "UTC");
+        e["transactionId"] = json!(tx);
+        e
+    };
+    let first = w.post(&w.events_path(), with_tx("One", "tx-a")).await;
+    assert_eq!(first.status, 201);
+    let first_id = first.body["id"].as_str().unwrap().to_string();
+
+    // Default: 400 with the id of the event first created, nothing created.
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (400, "ErrorDuplicateTransactionId")
+    );
+    assert_eq!(
+        again.body["error"]["message"],
+        "The TransactionId specified in the request has already been used to create a different event."
+    );
+    assert_eq!(
+        again.body["error"]["@event.existingEventId"],
+        first_id.as_str()
+    );
+    assert!(again.body["error"]["innerError"]["request-id"].is_string());
+    // The key is per mailbox, not per calendar.
+    let other = w.fake.add_calendar(MAILBOX, "Other");
+    let elsewhere = w
+        .post(
+            &format!("/users/{MAILBOX}/calendars/{other}/events"),
+            with_tx("Three", "tx-a"),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 400);
+
+    w.fake.set_behaviour(Behaviour {
+        duplicate_transaction_id: DuplicateTransactionId::Error409,
+        ..Behaviour::default()
+    });
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "ErrorDuplicateTransactionId")
+    );
+
+    w.fake.set_behaviour(Behaviour {
+        duplicate_transaction_id: DuplicateTransactionId::Created201,
+        ..Behaviour::default()
+    });
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body["id"], first_id.as_str());
+    assert_eq!(again.body["subject"], "One");
+    assert_eq!(w.fake.events(MAILBOX, &w.calendar).len(), 1);
+    assert_eq!(w.fake.writes_applied(), 1);
+
+    // After the first event is deleted the key is still remembered: the
+    // error still names the deleted event; 201 creates a new one.
+    w.fake.delete_event(MAILBOX, &first_id);
+    w.fake.set_behaviour(Behaviour::default());
+    let again = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(again.status, 400);
+    assert_eq!(
+        again.body["error"]["@event.existingEventId"],
+        first_id.as_str()
+    );
+    assert!(w.fake.events(MAILBOX, &w.calendar).is_empty());
+    w.fake.set_behaviour(Behaviour {
+        duplicate_transaction_id: DuplicateTransactionId::Created201,
+        ..Behaviour::default()
+    });
+    let anew = w.post(&w.events_path(), with_tx("Two", "tx-a")).await;
+    assert_eq!(anew.status, 201);
+    assert_ne!(anew.body["id"], first_id.as_str());
+    assert_eq!(anew.body["subject"], "Two");
+    assert_eq!(w.fake.writes_applied(), 2);
+
+    // Inside a batch the inner request gets the error.
+    w.fake.set_behaviour(Behaviour::default());
+    let got = w
+        .post(
+            "/$batch",
+            json!({"requests": [{"id": "1", "method": "POST", "url": w.events_path(),
+                "headers": {"Content-Type": "application/json"}, "body": with_tx("Four", "tx-a")}]}),
+        )
+        .await;
+    assert_eq!(got.body["responses"][0]["status"], 400);
+    assert_eq!(
+        got.body["responses"][0]["body"]["error"]["code"],
+        "ErrorDuplicateTransactionId"
+    );
+    assert_eq!(w.fake.writes_applied(), 2);
 }
 
 #[tokio::test]
@@ -1260,6 +2156,100 @@ async fn latency_model_holds_slots_and_refuses_a_fifth_operation() {
     assert_eq!(w.fake.throttling().over_rate, 2);
 }
 
+#[tokio::test]
+async fn peak_outstanding_counts_a_batch_as_at_most_four() {
+    let w = World::new().await;
+    let other = "other@contoso.example";
+    w.fake.add_mailbox(other);
+    let slow = || Faults {
+        latency: Duration::from_millis(150),
+        ..Faults::default()
+    };
+    let calendars = format!("/users/{MAILBOX}/calendars");
+    let batch = |n: usize| json!({"requests": (0..n).map(|i| batch_get(&i.to_string(), &calendars)).collect::<Vec<_>>()});
+
+    // One batch of 5 holds 4, whatever its size.
+    w.fake.set_faults(slow());
+    w.post("/$batch", batch(5)).await;
+    let t = w.fake.throttling();
+    assert_eq!((t.peak_outstanding, t.peak_in_flight), (4, 4), "{t:?}");
+
+    // A batch of 2 and two requests at once: 4.
+    w.fake.set_faults(slow());
+    tokio::join!(
+        w.post("/$batch", batch(2)),
+        w.get(&calendars),
+        w.get(&calendars)
+    );
+    assert_eq!(w.fake.throttling().peak_outstanding, 4);
+
+    // A batch of 3 and two requests: 5, more than a client may hold.
+    w.fake.set_faults(slow());
+    tokio::join!(
+        w.post("/$batch", batch(3)),
+        w.get(&calendars),
+        w.get(&calendars)
+    );
+    assert_eq!(w.fake.throttling().peak_outstanding, 5);
+
+    // Counted per mailbox: 2 on one and 3 on the other.
+    w.fake.set_faults(slow());
+    let mixed: Vec<Value> = (0..5)
+        .map(|i| {
+            let upn = if i < 2 { MAILBOX } else { other };
+            batch_get(&i.to_string(), &format!("/users/{upn}/calendars"))
+        })
+        .collect();
+    let got = w.post("/$batch", json!({"requests": mixed})).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(w.fake.throttling().peak_outstanding, 3);
+
+    // Nothing is outstanding afterwards.
+    w.fake.set_faults(Faults::default());
+    w.get(&calendars).await;
+    assert_eq!(w.fake.throttling().peak_outstanding, 1);
+}
+
+#[tokio::test]
+async fn operation_times_vary_around_the_model() {
+    let w = World::new().await;
+    let spread = OperationTime::Spread {
+        median: Duration::from_millis(20),
+        p95: Duration::from_millis(60),
+    };
+    assert!(spread.mean() > Duration::from_millis(20) && spread.mean() < Duration::from_millis(30));
+    w.fake.set_faults(Faults {
+        model: Some(LatencyModel {
+            round_trip: Duration::ZERO,
+            operation: spread,
+        }),
+        seed: 7,
+        ..Faults::default()
+    });
+    let path = format!("/users/{MAILBOX}/calendars");
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let t = std::time::Instant::now();
+        assert_eq!(w.get(&path).await.status, 200);
+        times.push(t.elapsed());
+    }
+    times.sort_unstable();
+    let (min, median, max) = (times[0], times[15], times[29]);
+    assert!(max - min > Duration::from_millis(15), "{times:?}");
+    assert!(
+        median > Duration::from_millis(12) && median < Duration::from_millis(40),
+        "{times:?}"
+    );
+    assert_eq!(
+        LatencyModel::GRAPH.operation,
+        OperationTime::Spread {
+            median: Duration::from_millis(10),
+            p95: Duration::from_millis(25)
+        }
+    );
+    assert_eq!(Faults::graph_like(20).model, Some(LatencyModel::GRAPH));
+}
+
 // ------------------------------------------------------------------ throttling and faults
 
 #[tokio::test]
@@ -1376,6 +2366,106 @@ async fn injected_faults() {
     assert_eq!(w.post(&w.events_path(), event).await.status, 201);
 }
 
+#[tokio::test]
+async fn responses_carry_the_service_clock() {
+    let w = World::new().await;
+    let path = format!("/users/{MAILBOX}/calendars");
+    let date = |a: &Answer| {
+        assert_eq!(a.headers.get_all("date").iter().count(), 1);
+        let raw = a.header("date").unwrap().to_string();
+        assert!(raw.ends_with(" GMT"), "{raw}");
+        DateTime::parse_from_rfc2822(&raw)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let got = w.get(&path).await;
+    assert!((date(&got) - Utc::now()).num_seconds().abs() <= 2);
+
+    w.fake.set_clock_offset(chrono::Duration::minutes(-10));
+    let got = w.get(&path).await;
+    let skew = (date(&got) - Utc::now()).num_seconds();
+    assert!((-602..=-598).contains(&skew), "{skew}");
+    // Error bodies' innerError.date too (and the token endpoint's Date).
+    let missing = w
+        .get(&format!(
+            "/users/{MAILBOX}/events/AAMkAGVtaXNzaW5nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+        ))
+        .await;
+    assert_eq!(missing.status, 404);
+    let inner = missing.body["error"]["innerError"]["date"]
+        .as_str()
+        .unwrap();
+    let inner = chrono::NaiveDateTime::parse_from_str(inner, "%Y-%m-%dT%H:%M:%S")
+        .unwrap()
+        .and_utc();
+    assert!(
+        ((inner - Utc::now()).num_seconds() + 600).abs() <= 2,
+        "{inner}"
+    );
+    let token = token_request(&w.fake, &w.http, TENANT, client_credentials(SECRET)).await;
+    assert!(((date(&token) - Utc::now()).num_seconds() + 600).abs() <= 2);
+}
+
+#[tokio::test]
+async fn long_ranges_fail_when_asked_to() {
+    let w = World::new().await;
+    for i in 0..3 {
+        w.fake.insert_event(
+            MAILBOX,
+            &w.calendar,
+            timed(
+                &format!("E{i}"),
+                &format!("2030-01-0{}T10:00:00", i + 1),
+                &format!("2030-01-0{}T11:00:00", i + 1),
+                "UTC",
+            ),
+        );
+    }
+    let long_delta = format!(
+        "/users/{MAILBOX}/calendars/{}/calendarView/delta?startDateTime=2030-01-01T00:00:00Z&endDateTime=2031-06-01T00:00:00Z",
+        w.calendar
+    );
+    // A round started before the fault: its next page fails once it is on.
+    let page = [("Prefer", "odata.maxpagesize=1")];
+    let first = w.send("GET", &long_delta, &page, None).await;
+    assert_eq!(first.status, 200);
+    let next = first.body["@odata.nextLink"].as_str().unwrap().to_string();
+
+    w.fake.set_faults(Faults {
+        fail_long_ranges: Some((365, 504)),
+        ..Faults::default()
+    });
+    for _ in 0..2 {
+        let got = w.send("GET", &next, &page, None).await;
+        assert_eq!((got.status, got.code()), (504, "UnknownError"));
+        assert_eq!(got.body["error"]["message"], "");
+        assert!(got.header("retry-after").is_none());
+    }
+    let got = w.get(&long_delta).await;
+    assert_eq!(got.status, 504);
+    let got = w
+        .get(&w.view_path("2030-01-01T00:00:00Z", "2031-06-01T00:00:00Z"))
+        .await;
+    assert_eq!((got.status, got.code()), (504, "UnknownError"));
+    // Shorter ranges work.
+    let got = w
+        .get(&w.view_path("2030-01-01T00:00:00Z", "2030-12-01T00:00:00Z"))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["value"].as_array().unwrap().len(), 3);
+    let short_delta = long_delta.replace("2031-06-01", "2030-06-01");
+    let (items, _) = delta_round(&w, &short_delta, &[]).await;
+    assert_eq!(items.len(), 3);
+
+    w.fake.set_faults(Faults {
+        fail_long_ranges: Some((365, 503)),
+        retry_after_secs: 4,
+        ..Faults::default()
+    });
+    let got = w.get(&long_delta).await;
+    assert_eq!((got.status, got.header("retry-after")), (503, Some("4")));
+}
+
 #[test]
 fn usable_from_plain_tests_and_seedable() {
     let fake = FakeGraph::start();
@@ -1399,4 +2489,16 @@ fn usable_from_plain_tests_and_seedable() {
         start >= today - chrono::Duration::days(30)
     }));
     assert!(fake.graph_url().ends_with("/v1.0"));
+    // A mailbox whose default calendar has a localized name.
+    let kalender = fake
+        .default_calendar_id("veranstaltungen@contoso.example")
+        .unwrap();
+    assert_eq!(
+        fake.calendar_id("veranstaltungen@contoso.example", "Kalender"),
+        Some(kalender)
+    );
+    assert!(
+        fake.calendar_id("veranstaltungen@contoso.example", "Öffentlicher Kalender")
+            .is_some()
+    );
 }
