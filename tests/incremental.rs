@@ -603,3 +603,152 @@ fn the_access_token_is_reused_until_shortly_before_it_expires() {
         describe(&requests)
     );
 }
+
+/// A weekly or daily series starting `days` from today at `hour`:00 UTC.
+fn series(subject: &str, sensitivity: &str, days: i64, hour: i64, every: i64, count: u32) -> Value {
+    let start = day(days) + chrono::Duration::hours(hour);
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    json!({
+        "subject": subject, "sensitivity": sensitivity, "showAs": "busy",
+        "body": {"contentType": "text", "content": format!("{CANARY} notes")},
+        "start": {"dateTime": fmt(start), "timeZone": "UTC"},
+        "end": {"dateTime": fmt(start + chrono::Duration::hours(1)), "timeZone": "UTC"},
+        "recurrence": {
+            "pattern": {"type": "daily", "interval": every},
+            "range": {"type": "numbered", "startDate": date(days).format("%Y-%m-%d").to_string(),
+                      "numberOfOccurrences": count}
+        }
+    })
+}
+
+/// Runs an incremental sync after `series` series and `singles` single
+/// events changed, and checks that it stayed within 3 + ⌈singles / 20⌉ +
+/// ⌈series / 20⌉ HTTP requests: the delta pieces, one batch of the changed
+/// series' instances, and the batches of writes.
+fn sync_after_changes(w: &World, series: usize, singles: usize) -> Value {
+    let (run, requests) = counted_sync(w);
+    let doc = run.json();
+    assert_eq!(doc["mode"], "incremental", "{run}");
+    let bound = 3 + singles.div_ceil(20) + series.div_ceil(20);
+    assert!(
+        requests.len() <= bound,
+        "after {series} series and {singles} single events changed, a run made {} requests \
+         (at most {bound}):\n{}",
+        requests.len(),
+        describe(&requests)
+    );
+    assert_no_duplicates(w);
+    assert_absent(w, CANARY, &[&run.all_output()]);
+    doc
+}
+
+#[test]
+fn recurring_series_stay_exact_through_delta_runs() {
+    let w = World::new();
+    let first = day(1) + chrono::Duration::hours(17);
+    let choir = w.add_source(series("Choir", "normal", 1, 17, 7, 6));
+    let fair = w.add_source(series("Fair", "normal", 2, 9, 1, 3));
+    w.add_source(series(&format!("{CANARY} board"), "private", 1, 8, 7, 4));
+    w.add_source(public_event("Open day", 5, 10));
+    let run = w.run(&["sync", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["counts"]["created"], 10, "{run}");
+    assert_eq!(
+        run.json()["counts"]["skipped"],
+        json!({"private": 4}),
+        "{run}"
+    );
+    assert_absent(&w, CANARY, &[&run.all_output()]);
+
+    // Nothing changed: the delta pieces only.
+    let writes = w.fake.writes_applied();
+    sync_after_changes(&w, 0, 0);
+    assert_eq!(w.fake.writes_applied(), writes, "an unchanged run wrote");
+
+    // An occurrence edited and moved (an exception), another cancelled.
+    w.fake.modify_occurrence(
+        MAILBOX,
+        &choir,
+        first + chrono::Duration::days(7),
+        json!({"subject": "Choir (moved)",
+               "start": {"dateTime": (first + chrono::Duration::days(8)).format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"},
+               "end": {"dateTime": (first + chrono::Duration::days(8) + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"}}),
+    );
+    w.fake
+        .cancel_occurrence(MAILBOX, &choir, first + chrono::Duration::days(21));
+    let doc = sync_after_changes(&w, 1, 0);
+    assert_eq!(
+        (&doc["counts"]["updated"], &doc["counts"]["deleted"]),
+        (&json!(1), &json!(1)),
+        "{doc}"
+    );
+    let moved = w
+        .managed()
+        .into_iter()
+        .find(|(_, e)| e["subject"] == "Choir (moved)")
+        .expect("the moved occurrence has a copy");
+    let moved_start = moved.1["start"]["dateTime"].as_str().unwrap_or_default();
+    let expected = (first + chrono::Duration::days(8))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    assert!(
+        moved_start.starts_with(&expected),
+        "{moved_start} is not {expected}"
+    );
+
+    // A series made private, and a new single event beside it.
+    w.fake.update_event(
+        MAILBOX,
+        &fair,
+        json!({"sensitivity": "private", "subject": format!("{CANARY} fair")}),
+    );
+    w.add_source(public_event("Concert", 6, 19));
+    let doc = sync_after_changes(&w, 1, 1);
+    assert_eq!(
+        (&doc["counts"]["created"], &doc["counts"]["deleted"]),
+        (&json!(1), &json!(3)),
+        "{doc}"
+    );
+
+    // A whole series deleted.
+    w.fake.delete_event(MAILBOX, &choir);
+    let doc = sync_after_changes(&w, 1, 0);
+    assert_eq!(doc["counts"]["deleted"], 5, "{doc}");
+    assert_eq!(w.target_subjects(), ["Concert", "Open day"]);
+    assert_eq!(validate_code(&w), 0);
+
+    // What the incremental runs kept is what a full read finds.
+    let full = w.run(&["sync", "--full", "--json"]);
+    assert_eq!(full.code, 0, "{full}");
+    let counts = &full.json()["counts"];
+    assert_eq!(
+        (&counts["created"], &counts["updated"], &counts["deleted"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{full}"
+    );
+    assert_absent(
+        &w,
+        CANARY,
+        &[&read_tree_except(&w.state_dir(), &["tokens.json"])],
+    );
+}
+
+// Every test above, once more under each switch of the fake that changes
+// what a sync sees.
+under_each_graph_behaviour!(
+    unchanged_runs_cost_two_requests_and_changes_arrive_by_delta,
+    unchanged_runs_rewrite_only_the_small_state_file,
+    withheld_deletions_are_reported_on_every_run,
+    recurring_series_changes_and_reissued_ids_arrive_by_delta,
+    an_expired_delta_token_falls_back_to_a_full_read,
+    the_window_moving_by_a_day_creates_entering_events_and_keeps_past_ones,
+    a_run_killed_while_writing_converges_on_the_next_run,
+    writes_done_but_state_not_saved_converges_without_duplicates,
+    drift_in_the_target_is_repaired_by_the_full_reconciliation,
+    failed_writes_are_retried_by_the_next_run,
+    the_state_dir_holds_nothing_of_private_events,
+    a_dry_run_leaves_the_incremental_state_alone,
+    a_remembered_calendar_that_is_gone_is_looked_up_again,
+    the_access_token_is_reused_until_shortly_before_it_expires,
+    recurring_series_stay_exact_through_delta_runs,
+);

@@ -176,9 +176,35 @@ fn a_shared_mailbox_asks_for_the_shared_permission() {
         "{out}"
     );
     assert!(out.stdout.contains("Calendars.ReadWrite.Shared"), "{out}");
-    let sync = shared(&["sync"]);
+    // A delegate reaches the shared mailbox's default calendar, and a
+    // calendar by its id, but may not list its calendars to find one by
+    // name (concepts/outlook-get-shared-events-calendars.md): the run says
+    // which form to use and writes nothing.
+    let by_name = shared(&["sync"]);
+    assert_eq!(by_name.code, 3, "{by_name}");
+    assert!(
+        by_name.stderr.contains("refused to list the calendars")
+            && by_name.stderr.contains("`target_calendar`")
+            && by_name.stderr.contains("`id:`"),
+        "{by_name}"
+    );
+    assert!(w.target_subjects().is_empty());
+    let by_id = format!("id:{}", w.target_id);
+    let mut cmd = delegated(&w, &["sync"]);
+    cmd.env("CALSYNC_MAILBOX", MAILBOX)
+        .env("CALSYNC_TARGET_CALENDAR", &by_id);
+    let sync = run(&mut cmd);
     assert_eq!(sync.code, 0, "{sync}");
     assert_eq!(w.target_subjects(), ["Concert"]);
+    // Where the tenant lets delegates list calendars, the name works too.
+    w.fake.set_behaviour(fakegraph::Behaviour {
+        delegate_can_list_calendars: true,
+        ..fakegraph::Behaviour::default()
+    });
+    w.add_source(public_event("Recital", 3, 19));
+    let sync = shared(&["sync"]);
+    assert_eq!(sync.code, 0, "{sync}");
+    assert_eq!(w.target_subjects(), ["Concert", "Recital"]);
 }
 
 #[test]

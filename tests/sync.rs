@@ -654,3 +654,87 @@ fn failed_writes_exit_5_and_the_json_report_lists_them() {
     w.sync();
     assert!(w.target_subjects().contains(&"Talk (new time)".to_string()));
 }
+
+#[test]
+fn a_create_whose_answer_was_lost_is_made_once() {
+    let w = World::new();
+    w.sync();
+    for i in 0..3 {
+        w.add_source(public_event(&format!("Talk {i}"), 2 + i, 10));
+    }
+    // The writes are made, but their answer never arrives: the batch is sent
+    // again with the same transactionIds, and Graph answers that they were
+    // used (400 or 409 ErrorDuplicateTransactionId) or with the events made
+    // (201), as it is reported to do either way.
+    w.fake.set_faults(Faults {
+        drop_path: Some(("$batch".into(), 1)),
+        ..Faults::default()
+    });
+    let run = w.run(&["sync", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["counts"]["created"], 3, "{run}");
+    let posts: Vec<String> = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.in_batch && r.method == "POST")
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["transactionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(posts.len(), 6, "each create sent twice");
+    let (mut sent, mut resent) = (posts[..3].to_vec(), posts[3..].to_vec());
+    sent.sort();
+    resent.sort();
+    assert_eq!(sent, resent, "a retry repeats the transactionIds");
+    assert_eq!(w.fake.writes_applied(), 3);
+    assert_eq!(w.target_subjects(), ["Talk 0", "Talk 1", "Talk 2"]);
+    // The run knew the copies it made: the next one has nothing to do.
+    let again = w.run(&["sync", "--json"]);
+    assert_eq!(again.json()["counts"]["unchanged"], 3, "{again}");
+    assert_eq!(w.run(&["validate"]).code, 0);
+}
+
+#[test]
+fn a_copy_deleted_by_hand_is_made_again_the_same_day() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 3, 10));
+    w.sync();
+    let (_, copy) = w.managed().pop().expect("a copy");
+    w.fake
+        .delete_event(MAILBOX, copy["id"].as_str().expect("an id"));
+    assert!(w.managed().is_empty());
+    // A full run sees the copy missing and makes it again, though Graph
+    // still remembers the transactionId the first one was made with.
+    let run = w.run(&["sync", "--full", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["counts"]["created"], 1, "{run}");
+    assert_eq!(w.target_subjects(), ["Open day"]);
+}
+
+// Every test above, once more under each switch of the fake that changes
+// what a sync sees.
+under_each_graph_behaviour!(
+    copies_public_events_and_nothing_private,
+    copy_policy_and_filter_rules_from_the_config_file,
+    all_day_multi_day_and_other_time_zone_events_are_copied_exactly,
+    second_run_writes_nothing_and_updates_keep_the_target_id,
+    deleted_or_now_private_source_events_are_removed_from_the_target,
+    hand_made_and_out_of_window_target_events_are_untouched,
+    dry_run_prints_the_plan_and_writes_nothing,
+    recurring_occurrences_keep_their_copies_when_graph_reissues_ids,
+    throttled_graph_still_converges_without_duplicates,
+    a_run_killed_mid_write_converges_on_the_next_run,
+    mass_deletion_guard_refuses_and_force_overrides,
+    an_empty_or_failing_source_never_deletes,
+    a_second_concurrent_run_exits_75_naming_the_holder,
+    malformed_graph_json_fails_without_deleting,
+    tokens_and_secrets_never_appear_in_output,
+    first_and_unchanged_sync_request_counts_for_1000_events,
+    failed_writes_exit_5_and_the_json_report_lists_them,
+    a_create_whose_answer_was_lost_is_made_once,
+    a_copy_deleted_by_hand_is_made_again_the_same_day,
+);

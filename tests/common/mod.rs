@@ -26,9 +26,72 @@ pub struct World {
     pub target_id: String,
 }
 
+thread_local! {
+    /// How the fake of the current test behaves where Graph's docs and its
+    /// users' reports disagree; the reported behaviour unless a test runs
+    /// under another ([`under_each_graph_behaviour!`]).
+    static BEHAVIOUR: std::cell::RefCell<fakegraph::Behaviour> =
+        std::cell::RefCell::new(fakegraph::Behaviour::default());
+}
+
+/// Runs a test with the fake behaving as `switch` says (see
+/// [`under_each_graph_behaviour!`]).
+pub fn with_behaviour(switch: &str, test: fn()) {
+    use fakegraph::{Behaviour, DeltaOccurrences, DuplicateTransactionId};
+    let reported = Behaviour::default();
+    let behaviour = match switch {
+        "full_occurrences" => Behaviour {
+            delta_occurrences: DeltaOccurrences::Full,
+            ..reported
+        },
+        "silent_occurrence_deletes" => Behaviour {
+            delta_signals_deleted_occurrences: false,
+            ..reported
+        },
+        "duplicate_transaction_409" => Behaviour {
+            duplicate_transaction_id: DuplicateTransactionId::Error409,
+            ..reported
+        },
+        "duplicate_transaction_201" => Behaviour {
+            duplicate_transaction_id: DuplicateTransactionId::Created201,
+            ..reported
+        },
+        other => panic!("no such behaviour switch: {other}"),
+    };
+    BEHAVIOUR.with(|b| *b.borrow_mut() = behaviour);
+    test();
+}
+
+/// Runs the named tests (functions of the calling test file, each also a
+/// `#[test]` against the fake's default, Graph as its users report it) once
+/// more under each switch of the fake that changes what a sync sees: delta
+/// sending occurrences whole (as documented) instead of bare, delta saying
+/// nothing of a deleted occurrence, and a repeated `transactionId` answered
+/// 409 or 201 instead of 400.
+#[macro_export]
+macro_rules! under_each_graph_behaviour {
+    ($($test:ident),* $(,)?) => {
+        $crate::under_each_graph_behaviour!(@switch full_occurrences; $($test),*);
+        $crate::under_each_graph_behaviour!(@switch silent_occurrence_deletes; $($test),*);
+        $crate::under_each_graph_behaviour!(@switch duplicate_transaction_409; $($test),*);
+        $crate::under_each_graph_behaviour!(@switch duplicate_transaction_201; $($test),*);
+    };
+    (@switch $switch:ident; $($test:ident),*) => {
+        mod $switch {
+            $(
+                #[test]
+                fn $test() {
+                    $crate::common::with_behaviour(stringify!($switch), super::$test);
+                }
+            )*
+        }
+    };
+}
+
 impl World {
     pub fn new() -> World {
         let fake = FakeGraph::start();
+        fake.set_behaviour(BEHAVIOUR.with(|b| b.borrow().clone()));
         fake.add_app(TENANT, CLIENT_ID, SECRET);
         fake.add_mailbox(MAILBOX);
         let source_id = fake
@@ -119,6 +182,22 @@ impl World {
         let path = self.home.path().join("calsync.toml");
         std::fs::write(&path, text).expect("write config");
         path
+    }
+}
+
+/// No test may see calsync put more than 4 operations on a mailbox at once
+/// (a batch counting min(4, its size) from sending to its answer): Outlook
+/// refuses the fifth (`concepts/throttling-limits.md`).
+impl Drop for World {
+    fn drop(&mut self) {
+        let t = self.fake.throttling();
+        if !std::thread::panicking() {
+            assert!(
+                t.peak_outstanding <= 4,
+                "calsync had {} operations outstanding on one mailbox: {t:?}",
+                t.peak_outstanding
+            );
+        }
     }
 }
 

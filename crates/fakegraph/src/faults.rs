@@ -36,6 +36,13 @@ pub struct Faults {
     /// The next N top-level Graph requests are handled (writes are applied)
     /// but the connection is aborted part-way through the response body.
     pub drop_connections: u32,
+    /// Top-level Graph requests whose path contains the string (ignoring
+    /// case) are handled (writes are applied) but their connection is
+    /// aborted part-way through the response, N times: the client never
+    /// learns that its writes were made, as after a timeout (the case
+    /// `transactionId` exists for: `concepts/throttling.md`, "a POST that
+    /// timed out may have been applied").
+    pub drop_path: Option<(String, u32)>,
     /// Requests whose path contains the string (ignoring case, as Graph's
     /// paths do) get this status N times, with a Graph error body (or the
     /// identity platform's, on the token endpoint).
@@ -211,6 +218,7 @@ pub(crate) struct FaultState {
     rng: fastrand::Rng,
     malformed_left: u32,
     drop_left: u32,
+    drop_path_left: u32,
     fail_path_left: u32,
     windows: HashMap<FlightKey, VecDeque<Instant>>,
     /// Operations in flight: id, and when the model's slot hold ends.
@@ -231,6 +239,7 @@ impl FaultState {
             rng: fastrand::Rng::with_seed(0),
             malformed_left: 0,
             drop_left: 0,
+            drop_path_left: 0,
             fail_path_left: 0,
             windows: HashMap::new(),
             in_flight: HashMap::new(),
@@ -249,6 +258,7 @@ impl FaultState {
         self.operation_rng = fastrand::Rng::with_seed(faults.seed ^ 0x0b5e_55ed);
         self.malformed_left = faults.malformed_json;
         self.drop_left = faults.drop_connections;
+        self.drop_path_left = faults.drop_path.as_ref().map_or(0, |(_, n)| *n);
         self.fail_path_left = faults.fail_path.as_ref().map_or(0, |(_, _, n)| *n);
         self.windows.clear();
         self.throttling = Throttling::default();
@@ -269,7 +279,15 @@ impl FaultState {
         None
     }
 
-    pub fn take_drop(&mut self) -> bool {
+    /// Whether to abort the answer to a top-level request to `path`.
+    pub fn take_drop(&mut self, path: &str) -> bool {
+        if let Some((needle, _)) = &self.cfg.drop_path
+            && self.drop_path_left > 0
+            && path.to_lowercase().contains(&needle.to_lowercase())
+        {
+            self.drop_path_left -= 1;
+            return true;
+        }
         take(&mut self.drop_left)
     }
 

@@ -246,7 +246,7 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
         }
         if graph_path.is_some() && !req.in_batch {
             let mut faults = shared.faults();
-            if faults.take_drop() {
+            if faults.take_drop(&logged_path) {
                 resp.delivery = Delivery::Abort;
             } else if req.method == "GET" && resp.status == 200 && faults.take_malformed() {
                 resp.delivery = Delivery::Truncated;
