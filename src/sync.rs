@@ -50,7 +50,7 @@
 use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
-use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
+use crate::graph::provider::{CalendarRole, GraphCalendar, mailbox_zone, resolve_calendar};
 use crate::ics::{IcsLocation, IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::planner::{self, Plan};
@@ -573,7 +573,8 @@ async fn sync_full(run: &FullRun<'_>, client: Option<&GraphClient>) -> anyhow::R
                     &id,
                     copy,
                 )
-                .for_run(run.run_id);
+                .for_run(run.run_id)
+                .all_day_in(all_day_zone(settings, client).await.as_deref());
                 if !run.dry_run {
                     // A later Graph-to-Graph run must not trust what it kept
                     // of this calendar: this run may change it.
@@ -663,6 +664,42 @@ async fn graph_calendar_id(
         );
     }
     Ok((id, false))
+}
+
+/// The time zone all-day copies are written in: the target mailbox's, from
+/// `calendars.json` when known, else read once through Graph. `None` (UTC)
+/// when Graph will not tell it.
+async fn all_day_zone(settings: &Settings, client: &GraphClient) -> Option<String> {
+    let dir = &settings.state_dir;
+    let graph = settings.graph_base();
+    let mailbox = settings.target_mailbox_or_source();
+    let mut cache = CalendarCache::load(dir);
+    if let Some(zone) = cache.zone(graph, mailbox) {
+        return zone.map(str::to_owned);
+    }
+    let zone = match mailbox_zone(client, mailbox).await {
+        Ok(zone) => zone,
+        Err(e) => {
+            tracing::warn!(
+                "could not read the time zone of the mailbox {mailbox} ({e:#}); all-day copies \
+                 are written in UTC this run"
+            );
+            return None;
+        }
+    };
+    if zone.is_none() {
+        tracing::warn!(
+            mailbox,
+            "Graph does not let calsync read this mailbox's time zone, so all-day copies are \
+             written in UTC, and Outlook shows them across two days to people in other zones. \
+             Grant the app MailboxSettings.Read to have them written in the mailbox's zone."
+        );
+    }
+    cache.put_zone(graph, mailbox, zone.as_deref());
+    if let Err(e) = cache.save(dir) {
+        tracing::warn!("could not remember the mailbox's time zone ({e:#})");
+    }
+    zone
 }
 
 /// One run over any source and target: read both in full, plan with the
@@ -894,7 +931,9 @@ async fn sync_with(
     progress: Option<&Arc<RunProgress>>,
 ) -> anyhow::Result<SyncReport> {
     let (source, target) = calendars(settings, client, &ids.source, &ids.target)?;
-    let target = target.for_run(run_id);
+    let target = target
+        .for_run(run_id)
+        .all_day_in(all_day_zone(settings, client).await.as_deref());
     let window = window(settings);
     let fingerprint = incremental::fingerprint(settings, &ids.source, &ids.target);
     let head = incremental::load_head(&settings.state_dir);

@@ -715,6 +715,78 @@ fn a_copy_deleted_by_hand_is_made_again_the_same_day() {
     assert_eq!(w.target_subjects(), ["Open day"]);
 }
 
+/// The bodies of the events calsync created, by subject.
+fn created_bodies(w: &World) -> std::collections::HashMap<String, serde_json::Value> {
+    w.fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/events"))
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .map(|b| (b["subject"].as_str().unwrap_or_default().to_string(), b))
+        .collect()
+}
+
+#[test]
+fn all_day_copies_are_written_in_the_target_mailbox_zone() {
+    let w = World::new();
+    w.fake.set_app_roles(
+        TENANT,
+        CLIENT_ID,
+        &["Calendars.ReadWrite", "MailboxSettings.Read"],
+    );
+    w.fake
+        .set_mailbox_time_zone(MAILBOX, "W. Europe Standard Time");
+    let d = date(6).format("%Y-%m-%d").to_string();
+    let d1 = date(7).format("%Y-%m-%d").to_string();
+    w.add_source(json!({
+        "subject": "Founders' day", "isAllDay": true, "sensitivity": "normal",
+        "start": {"dateTime": format!("{d}T00:00:00"), "timeZone": "Tokyo Standard Time"},
+        "end": {"dateTime": format!("{d1}T00:00:00"), "timeZone": "Tokyo Standard Time"},
+    }));
+    w.add_source(public_event("Webinar", 6, 9));
+    let first = w.run(&["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    let bodies = created_bodies(&w);
+    // Midnight to midnight where the public calendar's people are, so that
+    // Outlook shows it on its one day; timed copies stay instants in UTC.
+    assert_eq!(
+        bodies["Founders' day"]["start"],
+        json!({"dateTime": format!("{d}T00:00:00"), "timeZone": "W. Europe Standard Time"})
+    );
+    assert_eq!(
+        bodies["Founders' day"]["end"],
+        json!({"dateTime": format!("{d1}T00:00:00"), "timeZone": "W. Europe Standard Time"})
+    );
+    assert_eq!(bodies["Webinar"]["start"]["timeZone"], "UTC");
+    assert!(!first.stderr.contains("MailboxSettings.Read"), "{first}");
+    // Read back, the copy is the same day: nothing to do, nothing wrong.
+    let again = w.run(&["sync", "--full", "--json"]);
+    assert_eq!(again.json()["counts"]["unchanged"], 2, "{again}");
+    assert_eq!(w.run(&["validate"]).code, 0);
+
+    // Without the permission the copy is written in UTC, and the operator
+    // is told what that means and what to grant, once.
+    let w = World::new();
+    w.add_source(json!({
+        "subject": "Founders' day", "isAllDay": true, "sensitivity": "normal",
+        "start": {"dateTime": format!("{d}T00:00:00"), "timeZone": "UTC"},
+        "end": {"dateTime": format!("{d1}T00:00:00"), "timeZone": "UTC"},
+    }));
+    let run = w.run(&["sync"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.contains("MailboxSettings.Read") && run.stderr.contains("two days"),
+        "{run}"
+    );
+    assert_eq!(
+        created_bodies(&w)["Founders' day"]["start"]["timeZone"],
+        "UTC"
+    );
+    w.add_source(public_event("Later", 8, 9));
+    let next = w.run(&["sync"]);
+    assert!(!next.stderr.contains("MailboxSettings.Read"), "{next}");
+}
+
 // Every test above, once more under each switch of the fake that changes
 // what a sync sees.
 under_each_graph_behaviour!(
@@ -737,4 +809,5 @@ under_each_graph_behaviour!(
     failed_writes_exit_5_and_the_json_report_lists_them,
     a_create_whose_answer_was_lost_is_made_once,
     a_copy_deleted_by_hand_is_made_again_the_same_day,
+    all_day_copies_are_written_in_the_target_mailbox_zone,
 );

@@ -423,12 +423,42 @@ fn account_of(token: &DelegatedTokenResponse) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `GET {graph}/me?$select=userPrincipalName`, when the token response had no id token.
+/// The account the access token names (`upn`, `preferred_username`, `unique_name`), else
+/// `GET {graph}/me?$select=userPrincipalName` when the token grants `User.Read`
+/// (calendar permissions alone get 403 there: `api-reference/v1.0/api/user-get.md`),
+/// when the token response had no id token.
 async fn lookup_account(
     settings: &Settings,
     http: &reqwest::Client,
     token: &str,
 ) -> Option<String> {
+    let claims = jwt_claims(token);
+    if let Some(name) = claims.as_ref().and_then(|c| {
+        ["upn", "preferred_username", "unique_name"]
+            .iter()
+            .find_map(|k| c.get(*k).and_then(|v| v.as_str()))
+            .filter(|s| !s.is_empty())
+    }) {
+        return Some(name.to_owned());
+    }
+    let may_read_user = claims
+        .as_ref()
+        .and_then(|c| c.get("scp").and_then(|v| v.as_str()).map(str::to_owned))
+        .is_some_and(|scp| {
+            scp.split_whitespace().any(|s| {
+                [
+                    "User.Read",
+                    "User.ReadBasic.All",
+                    "User.Read.All",
+                    "User.ReadWrite",
+                ]
+                .iter()
+                .any(|p| s.eq_ignore_ascii_case(p))
+            })
+        });
+    if !may_read_user {
+        return None;
+    }
     let url = format!("{}/me?$select=userPrincipalName", settings.graph_base());
     let response = http.get(url).bearer_auth(token).send().await.ok()?;
     if !response.status().is_success() {

@@ -108,9 +108,12 @@ pub fn classify(err: GraphError, mailbox: &str) -> anyhow::Error {
              belongs to this tenant and cloud, then run again."
         ))),
         (Some(403), _) => anyhow::Error::new(Failure::Auth(format!(
-            "Graph denied access to the mailbox \"{mailbox}\" ({err}). The app needs the \
-             Calendars.ReadWrite application permission with admin consent (and, if an \
-             application access policy limits it, this mailbox must be in scope)."
+            "Graph denied access to the mailbox \"{mailbox}\" ({err}). With an app secret \
+             (app-only), the app needs the Calendars.ReadWrite application permission with \
+             admin consent (and, if an application access policy limits it, this mailbox must \
+             be in scope). Signed in as a user (`calsync login`), that user needs access to \
+             the mailbox (delegate or calendar folder permission) and the app \
+             Calendars.ReadWrite.Shared. `calsync doctor` shows what the sign-in grants."
         ))),
         _ => anyhow::Error::new(err),
     }
@@ -250,6 +253,8 @@ pub struct GraphCalendar {
     /// What the `transactionId` of a create is scoped to: one attempt of one
     /// run (see [`transaction_id`]).
     attempt: String,
+    /// The zone all-day copies are written in (see [`GraphCalendar::all_day_in`]).
+    all_day_zone: String,
 }
 
 impl GraphCalendar {
@@ -260,7 +265,22 @@ impl GraphCalendar {
             calendar_id: calendar_id.to_string(),
             copy,
             attempt: format!("{:016x}", fastrand::u64(..)),
+            all_day_zone: "UTC".to_owned(),
         }
+    }
+
+    /// Writes all-day copies as midnight to midnight in this zone (the
+    /// target mailbox's), not UTC. Outlook ties an all-day event to the zone
+    /// it was written in: one written in UTC spans two days for a viewer
+    /// whose zone is not UTC (jasonjoh/php-calendar#9,
+    /// microsoftgraph/msgraph-sdk-javascript#1158). Reading is unaffected:
+    /// Graph returns all-day events midnight to midnight whatever zone is
+    /// asked for (microsoft-graph-docs#1802), and calsync reads them as dates.
+    pub fn all_day_in(mut self, zone: Option<&str>) -> Self {
+        if let Some(zone) = zone.filter(|z| !z.trim().is_empty()) {
+            self.all_day_zone = zone.trim().to_owned();
+        }
+        self
     }
 
     /// Scopes the `transactionId`s of this calendar's creates to a run.
@@ -673,7 +693,7 @@ impl TargetProvider for GraphCalendar {
             Ok(match kind {
                 Kind::Create => {
                     let c = &plan.creates[index];
-                    let mut body = payload_json(&c.payload, &c.marker);
+                    let mut body = payload_json(&c.payload, &c.marker, &self.all_day_zone);
                     body["transactionId"] = json!(transaction_id(&self.attempt, &c.marker));
                     (
                         BatchRequest::with_body(Method::POST, events_path.clone(), &body)
@@ -687,7 +707,7 @@ impl TargetProvider for GraphCalendar {
                         BatchRequest::with_body(
                             Method::PATCH,
                             self.event_path(&u.target_id),
-                            &payload_json(&u.payload, &u.marker),
+                            &payload_json(&u.payload, &u.marker, &self.all_day_zone),
                         )
                         .map_err(encoding)?,
                         u.payload.start,
@@ -1023,11 +1043,11 @@ fn html_has_text(html: &str) -> bool {
 
 /// The JSON body calsync writes for a copy. It never carries attendees, so no
 /// invitation or cancellation is ever sent.
-pub fn payload_json(p: &EventPayload, marker: &Marker) -> Value {
+pub fn payload_json(p: &EventPayload, marker: &Marker, all_day_zone: &str) -> Value {
     json!({
         "subject": p.subject,
-        "start": time_json(&p.start),
-        "end": time_json(&p.end),
+        "start": time_json(&p.start, all_day_zone),
+        "end": time_json(&p.end, all_day_zone),
         "isAllDay": p.is_all_day,
         "showAs": p.show_as.as_str(),
         "sensitivity": "normal",
@@ -1045,12 +1065,34 @@ pub fn payload_json(p: &EventPayload, marker: &Marker) -> Value {
     })
 }
 
-fn time_json(t: &EventTime) -> Value {
-    let date_time = match t {
-        EventTime::Date(d) => format!("{}T00:00:00", d.format("%Y-%m-%d")),
-        EventTime::Instant(i) => i.format("%Y-%m-%dT%H:%M:%S").to_string(),
-    };
-    json!({ "dateTime": date_time, "timeZone": "UTC" })
+/// A time as Graph takes it: an instant in UTC, a date as midnight in
+/// `all_day_zone`.
+fn time_json(t: &EventTime, all_day_zone: &str) -> Value {
+    match t {
+        EventTime::Date(d) => json!({
+            "dateTime": format!("{}T00:00:00", d.format("%Y-%m-%d")),
+            "timeZone": all_day_zone,
+        }),
+        EventTime::Instant(i) => json!({
+            "dateTime": i.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "timeZone": "UTC",
+        }),
+    }
+}
+
+/// The time zone of a mailbox (`mailboxSettings.timeZone`), `None` when
+/// Graph refuses to tell it (it needs `MailboxSettings.Read`:
+/// `api-reference/v1.0/api/user-get-mailboxsettings.md`).
+pub async fn mailbox_zone(client: &GraphClient, mailbox: &str) -> anyhow::Result<Option<String>> {
+    let path = format!("{}/mailboxSettings/timeZone", mailbox_path(mailbox));
+    match client.get(&path, &[]).await {
+        Ok(v) => Ok(str_field(&v, "value")
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+            .map(str::to_owned)),
+        Err(e) if e.status == Some(403) || e.is_not_found() => Ok(None),
+        Err(e) => Err(classify(e, mailbox)),
+    }
 }
 
 fn malformed(what: &str) -> anyhow::Error {
@@ -1432,9 +1474,10 @@ mod tests {
             source_key: SourceKey::single("abc"),
             content_hash: "h".into(),
         };
-        let j = payload_json(&p, &m);
+        let j = payload_json(&p, &m, "W. Europe Standard Time");
         assert!(j.get("attendees").is_none());
         assert_eq!(j["start"]["dateTime"], "2026-12-01T00:00:00");
+        assert_eq!(j["start"]["timeZone"], "W. Europe Standard Time");
         assert_eq!(j["end"]["dateTime"], "2026-12-02T00:00:00");
         assert_eq!(j["singleValueExtendedProperties"][0]["value"], "i:abc");
     }

@@ -729,6 +729,19 @@ fn write_atomically_with(
 pub struct CalendarCache {
     pub version: u32,
     pub calendars: Vec<CachedCalendar>,
+    /// The time zone all-day copies are written in, per target mailbox.
+    #[serde(default)]
+    pub zones: Vec<CachedZone>,
+}
+
+/// The time zone of a mailbox, as far as calsync may read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedZone {
+    pub graph: String,
+    /// The mailbox, lowercased.
+    pub mailbox: String,
+    /// Its `mailboxSettings.timeZone`; `None` when Graph refused to say.
+    pub zone: Option<String>,
 }
 
 /// One calendar name resolved to its id.
@@ -759,6 +772,7 @@ impl CalendarCache {
         let cache = CalendarCache {
             version: CALENDARS_VERSION,
             calendars: self.calendars.clone(),
+            zones: self.zones.clone(),
         };
         write_atomically(
             &dir.join(CALENDARS_FILE),
@@ -777,6 +791,27 @@ impl CalendarCache {
             .iter()
             .find(|c| c.graph == graph && c.mailbox == mailbox && c.name == name)
             .map(|c| c.id.as_str())
+    }
+
+    /// The time zone remembered for a mailbox: `Some(None)` when Graph
+    /// refused to tell it.
+    pub fn zone(&self, graph: &str, mailbox: &str) -> Option<Option<&str>> {
+        let mailbox = mailbox.to_lowercase();
+        self.zones
+            .iter()
+            .find(|z| z.graph == graph && z.mailbox == mailbox)
+            .map(|z| z.zone.as_deref())
+    }
+
+    pub fn put_zone(&mut self, graph: &str, mailbox: &str, zone: Option<&str>) {
+        let mailbox = mailbox.to_lowercase();
+        self.zones
+            .retain(|z| !(z.graph == graph && z.mailbox == mailbox));
+        self.zones.push(CachedZone {
+            graph: graph.to_owned(),
+            mailbox,
+            zone: zone.map(str::to_owned),
+        });
     }
 
     pub fn put(&mut self, graph: &str, mailbox: &str, name: &str, id: &str) {
