@@ -24,9 +24,11 @@ then defaults. The keys, with their environment variables:
                        the application instead of as a user. Keep it out of the file.
   mailbox              CALSYNC_MAILBOX: the mailbox of the source calendar (default: the
                        signed-in user; required with client_secret).
-  source_calendar      CALSYNC_SOURCE_CALENDAR: the calendar read (default \"Calendar\").
-  target_calendar      CALSYNC_TARGET_CALENDAR: the public calendar written
-                       (default \"Public Calendar\").
+  source_calendar      CALSYNC_SOURCE_CALENDAR: the calendar read: \"default\" (the mailbox's
+                       default calendar, whatever its name), \"id:<Graph id>\" or a display
+                       name (default: the default calendar).
+  target_calendar      CALSYNC_TARGET_CALENDAR: the public calendar written, named the same
+                       ways (default \"Public Calendar\").
   target_mailbox       CALSYNC_TARGET_MAILBOX: the mailbox of the target (default: mailbox).
   past_days            CALSYNC_PAST_DAYS: days before today that are still synced (default 0).
   cutoff_days          CALSYNC_CUTOFF_DAYS: days after today that are synced (default 1825).

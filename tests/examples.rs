@@ -93,7 +93,10 @@ fn config_example_parses_and_covers_every_key() {
     let path = dir.path().join("config.toml");
     std::fs::write(&path, &text).unwrap();
     let shipped = load(&path).unwrap_or_else(|e| panic!("examples/config.toml: {e:#}"));
-    assert_eq!(shipped.source_calendar, "Calendar");
+    assert_eq!(
+        shipped.source_calendar_ref(),
+        calsync::config::CalendarRef::Default
+    );
     assert!(
         shipped.client_secret.is_none(),
         "the secret belongs in the environment"
