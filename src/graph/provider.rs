@@ -1394,6 +1394,110 @@ mod tests {
         );
     }
 
+    /// A delta or calendarView item as Graph might send it, or mangle it:
+    /// each field present or not, with a plausible or an odd value.
+    fn any_item() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let odd = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            Just(json!([])),
+            Just(json!({})),
+        ];
+        let time = prop_oneof![
+            Just(json!({"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"})),
+            Just(
+                json!({"dateTime":"2026-12-01T00:00:00.0000000","timeZone":"Tokyo Standard Time"})
+            ),
+            Just(json!({"dateTime":"+275760-09-13T00:00:00","timeZone":"UTC"})),
+            Just(json!({"dateTime":"2026-03-29T02:30:00","timeZone":"Europe/Berlin"})),
+            odd.clone(),
+        ];
+        let field = |good: BoxedStrategy<Value>| prop_oneof![3 => good.prop_map(Some), 1 => odd.clone().prop_map(Some), 2 => Just(None)];
+        (
+            field(prop_oneof![Just(json!("occ")), Just(json!(""))].boxed()),
+            field(
+                prop_oneof![
+                    Just(json!("singleInstance")),
+                    Just(json!("occurrence")),
+                    Just(json!("exception")),
+                    Just(json!("seriesMaster"))
+                ]
+                .boxed(),
+            ),
+            field(Just(json!("M")).boxed()),
+            field(prop_oneof![Just(json!("2026-12-01T10:00:00Z")), Just(json!("garbage"))].boxed()),
+            field(
+                prop_oneof![
+                    Just(json!("normal")),
+                    Just(json!("private")),
+                    Just(json!("NORMAL"))
+                ]
+                .boxed(),
+            ),
+            field(any::<bool>().prop_map(Value::from).boxed()),
+            field(any::<bool>().prop_map(Value::from).boxed()),
+            (
+                field(Just(json!("Open day")).boxed()),
+                field(Just(json!("busy")).boxed()),
+                field(Just(json!(["Public"])).boxed()),
+                field(Just(json!({"reason":"deleted"})).boxed()),
+                time.clone().prop_map(Some),
+                time.prop_map(Some),
+            ),
+        )
+            .prop_map(
+                |(id, kind, series, original, sensitivity, all_day, cancelled, rest)| {
+                    let (subject, show_as, categories, removed, start, end) = rest;
+                    let mut m = serde_json::Map::new();
+                    for (k, v) in [
+                        ("id", id),
+                        ("type", kind),
+                        ("seriesMasterId", series),
+                        ("originalStart", original),
+                        ("sensitivity", sensitivity),
+                        ("isAllDay", all_day),
+                        ("isCancelled", cancelled),
+                        ("subject", subject),
+                        ("showAs", show_as),
+                        ("categories", categories),
+                        ("@removed", removed),
+                        ("start", start),
+                        ("end", end),
+                    ] {
+                        if let Some(v) = v {
+                            m.insert(k.to_owned(), v);
+                        }
+                    }
+                    Value::Object(m)
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// Whatever Graph sends, reading it never panics, and an event is
+        /// public only when Graph said all that decides it: a field it did
+        /// not send is never taken to be public.
+        #[test]
+        fn no_item_is_public_unless_graph_said_so(item in any_item()) {
+            let cal = calendar();
+            let said_public = item.get("sensitivity").and_then(Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case("normal"))
+                && DECIDING_FIELDS.iter().all(|f| item.get(*f).is_some());
+            if let Ok(Some(ev)) = source_event(&item) {
+                proptest::prop_assert!(ev.sensitivity != Sensitivity::Normal || said_public);
+            }
+            if let Ok(SourceChange::Upsert { event: Some(ev), .. }) = cal.delta_change(&item) {
+                proptest::prop_assert!(ev.sensitivity != Sensitivity::Normal || said_public);
+                if matches!(item.get("type").and_then(Value::as_str), Some("occurrence" | "exception")) {
+                    proptest::prop_assert!(OCCURRENCE_FIELDS.iter().all(|f| item.get(*f).is_some()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn transaction_ids_are_fixed_within_an_attempt_and_new_in_the_next() {
         let m = Marker {
