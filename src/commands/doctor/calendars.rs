@@ -92,10 +92,7 @@ impl Doctor<'_> {
     /// Resolves the source or target calendar as `sync` does (no cache) and
     /// reads it back.
     pub async fn calendar(&self, role: CalendarRole) -> (Check, Option<Opened>) {
-        let item = match role {
-            CalendarRole::Source => Item::SourceCalendar,
-            CalendarRole::Target => Item::TargetCalendar,
-        };
+        let item = item_of(role);
         if let Some(text) = not_graph(self.settings, role) {
             return (Check::info(item, text), None);
         }
@@ -127,64 +124,13 @@ impl Doctor<'_> {
                 return (self.graph_failure(item, &what, &e, mailbox), None);
             }
         };
-        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let name = text("name").unwrap_or_default();
-        let owner = v
-            .get("owner")
-            .and_then(|o| o.get("address"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let can_edit = v.get("canEdit").and_then(Value::as_bool);
-        let is_default = v.get("isDefaultCalendar").and_then(Value::as_bool) == Some(true);
+        let found = Found::of(&v);
         let opened = Opened {
             mailbox: mailbox.to_owned(),
-            id: id.clone(),
-            name: name.clone(),
+            id,
+            name: found.name.clone(),
         };
-        let summary = format!(
-            "\"{name}\"{} in {}, owner {}, {}; id:{id}",
-            if is_default {
-                " (the default calendar)"
-            } else {
-                ""
-            },
-            shown(mailbox),
-            owner.as_deref().unwrap_or("not given"),
-            match can_edit {
-                Some(true) => "can edit",
-                Some(false) => "cannot edit",
-                None => "edit right not given",
-            },
-        );
-        let details = json!({
-            "mailbox": mailbox,
-            "name": name,
-            "id": id,
-            "owner": owner,
-            "canEdit": can_edit,
-            "isDefaultCalendar": is_default,
-        });
-        let check = match (role, can_edit) {
-            (CalendarRole::Target, Some(false)) => Check::fail(
-                item,
-                Cause::Auth,
-                format!("{summary}: Graph says {} may not edit it", self.who()),
-                format!(
-                    "Give {} edit rights on \"{name}\" in {} (Outlook: the calendar's Sharing \
-                     and permissions, Can edit), or set target_calendar \
-                     (CALSYNC_TARGET_CALENDAR) to a calendar that can be edited.",
-                    self.who(),
-                    shown(mailbox)
-                ),
-            ),
-            (CalendarRole::Target, None) => Check::warn(
-                item,
-                format!("{summary}; Graph did not say whether it can be edited"),
-                "Run `calsync doctor --write-probe` to try one write.",
-            ),
-            _ => Check::ok(item, summary),
-        };
-        (check.with_details(details), Some(opened))
+        (judge(role, &opened, &found, &self.who()), Some(opened))
     }
 
     /// The check for a calendar `sync` could not resolve: an unknown name or
@@ -370,6 +316,84 @@ impl Doctor<'_> {
     }
 }
 
+/// What Graph says of a calendar it was asked for.
+#[derive(Debug, Clone, Default)]
+struct Found {
+    name: String,
+    owner: Option<String>,
+    can_edit: Option<bool>,
+    is_default: bool,
+}
+
+impl Found {
+    fn of(v: &Value) -> Found {
+        Found {
+            name: v
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            owner: v
+                .get("owner")
+                .and_then(|o| o.get("address"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            can_edit: v.get("canEdit").and_then(Value::as_bool),
+            is_default: v.get("isDefaultCalendar").and_then(Value::as_bool) == Some(true),
+        }
+    }
+}
+
+/// The check of a calendar read back: what it is, and for the target
+/// whether `who` may write there (`canEdit`).
+fn judge(role: CalendarRole, opened: &Opened, found: &Found, who: &str) -> Check {
+    let (name, id, mailbox) = (&found.name, &opened.id, &opened.mailbox);
+    let summary = format!(
+        "\"{name}\"{} in {}, owner {}, {}; id:{id}",
+        if found.is_default {
+            " (the default calendar)"
+        } else {
+            ""
+        },
+        shown(mailbox),
+        found.owner.as_deref().unwrap_or("not given"),
+        match found.can_edit {
+            Some(true) => "can edit",
+            Some(false) => "cannot edit",
+            None => "edit right not given",
+        },
+    );
+    let details = json!({
+        "mailbox": mailbox,
+        "name": name,
+        "id": id,
+        "owner": found.owner,
+        "canEdit": found.can_edit,
+        "isDefaultCalendar": found.is_default,
+    });
+    let check = match (role, found.can_edit) {
+        (CalendarRole::Source, _) => Check::ok(Item::SourceCalendar, summary),
+        (CalendarRole::Target, Some(true)) => Check::ok(Item::TargetCalendar, summary),
+        (CalendarRole::Target, Some(false)) => Check::fail(
+            Item::TargetCalendar,
+            Cause::Auth,
+            format!("{summary}: Graph says {who} may not edit it"),
+            format!(
+                "Give {who} edit rights on \"{name}\" in {} (Outlook: the calendar's Sharing and \
+                 permissions, Can edit), or set target_calendar (CALSYNC_TARGET_CALENDAR) to a \
+                 calendar that can be edited.",
+                shown(mailbox)
+            ),
+        ),
+        (CalendarRole::Target, None) => Check::warn(
+            Item::TargetCalendar,
+            format!("{summary}; Graph did not say whether it can be edited"),
+            "Run `calsync doctor --write-probe` to try one write.",
+        ),
+    };
+    check.with_details(details)
+}
+
 /// A Graph error for scripts: status, code and request-id.
 pub fn error_details(e: &GraphError) -> Value {
     json!({ "status": e.status, "code": e.code, "request_id": e.request_id })
@@ -410,6 +434,14 @@ pub fn side_text(settings: &Settings, role: CalendarRole) -> String {
     format!("{calendar} of {}", shown(mailbox))
 }
 
+/// The check of a side's calendar.
+pub fn item_of(role: CalendarRole) -> Item {
+    match role {
+        CalendarRole::Source => Item::SourceCalendar,
+        CalendarRole::Target => Item::TargetCalendar,
+    }
+}
+
 /// Whether a side is a Graph calendar.
 pub fn is_graph(settings: &Settings, role: CalendarRole) -> bool {
     match role {
@@ -429,4 +461,53 @@ pub fn shown(mailbox: &str) -> String {
 
 pub fn z(t: chrono::DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::doctor::report::Status;
+
+    fn opened() -> Opened {
+        Opened {
+            mailbox: "events@contoso.example".into(),
+            id: "AAMk1".into(),
+            name: "Public".into(),
+        }
+    }
+
+    #[test]
+    fn a_target_must_be_editable() {
+        let v = json!({"id": "AAMk1", "name": "Public", "canEdit": false,
+                       "owner": {"name": "Events", "address": "events@contoso.example"}});
+        let found = Found::of(&v);
+        let c = judge(
+            CalendarRole::Target,
+            &opened(),
+            &found,
+            "ada@contoso.example",
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.cause, Some(Cause::Auth));
+        assert!(c.summary.contains("cannot edit; id:AAMk1"), "{c:?}");
+        let fix = c.fix.unwrap_or_default();
+        assert!(
+            fix.contains("ada@contoso.example") && fix.contains("target_calendar"),
+            "{fix}"
+        );
+        // A source need not be.
+        let c = judge(
+            CalendarRole::Source,
+            &opened(),
+            &found,
+            "ada@contoso.example",
+        );
+        assert_eq!(c.status, Status::Ok);
+        // Not said: a warning that points at the write probe.
+        let found = Found::of(&json!({"id": "AAMk1", "name": "Public"}));
+        let c = judge(CalendarRole::Target, &opened(), &found, "the app x");
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.summary.contains("owner not given"), "{c:?}");
+        assert!(c.fix.unwrap_or_default().contains("--write-probe"));
+    }
 }

@@ -33,7 +33,7 @@ use crate::cli::DoctorArgs;
 use crate::config::Settings;
 use crate::graph::client::{ClientOptions, GraphClient, http_client};
 use crate::graph::provider::CalendarRole;
-use calendars::{Doctor, is_graph, side_text};
+use calendars::{Doctor, is_graph, item_of, side_text};
 use report::{Cause, Check, Item, Report, render_text, split_message};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -129,9 +129,10 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
     let Some(tokens) = signed.tokens else {
         // Nothing of Graph can be asked without a token; the clock can.
         for role in [CalendarRole::Source, CalendarRole::Target] {
-            checks.push(match is_graph(settings, role) {
-                true => Check::not_run(item_of(role), "no access token"),
-                false => Check::info(item_of(role), side_text(settings, role)),
+            checks.push(if is_graph(settings, role) {
+                Check::not_run(item_of(role), "no access token")
+            } else {
+                Check::info(item_of(role), side_text(settings, role))
             });
         }
         checks.push(clock::clock(settings, &http).await);
@@ -203,13 +204,6 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
         }
     }
     Ok(done(checks, true))
-}
-
-fn item_of(role: CalendarRole) -> Item {
-    match role {
-        CalendarRole::Source => Item::SourceCalendar,
-        CalendarRole::Target => Item::TargetCalendar,
-    }
 }
 
 /// What the configuration asks for: how calsync signs in, and both sides.
