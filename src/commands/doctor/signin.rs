@@ -241,9 +241,12 @@ pub struct Need {
     pub write: bool,
 }
 
-/// What the configuration's Graph sides need.
-pub fn needs(settings: &Settings) -> Vec<Need> {
-    let own = |m: &str| m.eq_ignore_ascii_case("me");
+/// What the configuration's Graph sides need; `account` is the signed-in
+/// user of a delegated token, whose mailbox named by address is their own.
+pub fn needs(settings: &Settings, account: Option<&str>) -> Vec<Need> {
+    let own = |m: &str| {
+        m.eq_ignore_ascii_case("me") || account.is_some_and(|a| a.eq_ignore_ascii_case(m))
+    };
     let mut out = Vec::new();
     if settings.source_kind() == Kind::Graph {
         let m = settings.mailbox_or_me();
@@ -304,7 +307,12 @@ pub fn permissions(settings: &Settings, claims: &Claims) -> Check {
         &claims.scopes
     };
     let kind = if app_only { "application" } else { "delegated" };
-    let needs = needs(settings);
+    let account = if app_only {
+        None
+    } else {
+        claims.account.as_deref()
+    };
+    let needs = needs(settings, account);
     let shown = if granted.is_empty() {
         "none".to_owned()
     } else {
@@ -557,6 +565,10 @@ mod tests {
         ]);
         let c = claims(&[], &["Calendars.Read.Shared", "Calendars.ReadWrite"]);
         assert!(permissions(&mixed, &c).cause.is_none());
+        // One's own mailbox named by its address is still one's own.
+        let mut c = claims(&[], &["Calendars.ReadWrite"]);
+        c.account = Some("Events@contoso.example".into());
+        assert!(permissions(&shared, &c).cause.is_none());
     }
 
     #[test]
