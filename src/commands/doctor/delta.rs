@@ -67,30 +67,33 @@ impl Shape {
         self.bare || self.whole
     }
 
-    /// The finding.
-    pub fn summary(&self) -> String {
-        let masters = if self.master {
-            "series masters are listed"
-        } else {
-            "no series master was listed"
+    /// The finding; `complete` says whether the whole round was read (else
+    /// only its first pages).
+    pub fn summary(&self, complete: bool) -> String {
+        let masters = match (self.master, complete) {
+            (true, _) => "series masters are listed",
+            (false, true) => "no series master is listed",
+            (false, false) => "no series master on the pages read",
         };
         match (self.bare, self.whole) {
             (true, false) => format!(
                 "occurrences arrive bare (only id, type, seriesMasterId, start, end); {masters}. \
                  calsync reads a changed series' instances, so it copes"
             ),
-            (false, true) => format!(
-                "occurrences arrive whole; {}. calsync copes with either shape",
-                if self.master {
-                    "series masters are listed too"
-                } else {
-                    "no series master was listed"
-                }
-            ),
+            (false, true) => {
+                format!("occurrences arrive whole; {masters}. calsync copes with either shape")
+            }
             (true, true) => format!(
                 "some occurrences arrive bare, others whole; {masters}. calsync copes with either"
             ),
-            (false, false) => format!("no recurring meeting in the next {DAYS} days to tell"),
+            (false, false) if complete => {
+                format!("no recurring meeting in the next {DAYS} days to tell")
+            }
+            (false, false) => {
+                format!(
+                    "no recurring meeting on the first {MAX_PAGES} pages of the next {DAYS} days to tell"
+                )
+            }
         }
     }
 
@@ -145,16 +148,17 @@ impl Doctor<'_> {
                     for item in &items {
                         shape.see(item);
                     }
-                    if shape.decided() || pages >= MAX_PAGES {
+                    // A bare occurrence's master may come on a later page.
+                    if (shape.decided() && shape.master) || pages >= MAX_PAGES {
                         return Err(anyhow::Error::new(Enough));
                     }
                     Ok(())
                 },
             )
             .await;
-        match read {
-            Ok(_) => {}
-            Err(PageError::Consumer(e)) if e.is::<Enough>() => {}
+        let complete = match read {
+            Ok(_) => true,
+            Err(PageError::Consumer(e)) if e.is::<Enough>() => false,
             Err(PageError::Consumer(e)) => {
                 return Check::fail(
                     Item::DeltaOccurrences,
@@ -172,16 +176,12 @@ impl Doctor<'_> {
                     &source.mailbox,
                 );
             }
-        }
-        let undecided = !shape.decided() && pages >= MAX_PAGES;
-        let mut summary = shape.summary();
-        if undecided {
-            summary = format!("no recurring meeting on the first {MAX_PAGES} pages to tell");
-        }
-        Check::info(Item::DeltaOccurrences, summary).with_details(json!({
+        };
+        Check::info(Item::DeltaOccurrences, shape.summary(complete)).with_details(json!({
             "occurrences": shape.label(),
             "series_masters_listed": shape.master,
             "pages_read": pages,
+            "round_complete": complete,
             "days": DAYS,
         }))
     }
@@ -196,12 +196,16 @@ mod tests {
         let mut s = Shape::default();
         s.see(&json!({"id": "a", "type": "singleInstance", "subject": "x"}));
         assert!(!s.decided());
-        assert!(s.summary().contains("no recurring meeting"));
+        assert!(
+            s.summary(true)
+                .contains("no recurring meeting in the next 60 days")
+        );
+        assert!(s.summary(false).contains("on the first 5 pages"));
         s.see(&json!({"id": "m", "type": "seriesMaster", "subject": "x"}));
         s.see(&json!({"id": "o", "type": "occurrence", "seriesMasterId": "m"}));
         assert!(s.decided());
         assert_eq!(s.label(), "bare");
-        assert!(s.summary().starts_with(
+        assert!(s.summary(false).starts_with(
             "occurrences arrive bare (only id, type, seriesMasterId, start, end); series \
              masters are listed"
         ));
@@ -215,6 +219,9 @@ mod tests {
         // An exception is always whole; it says nothing of occurrences.
         s.see(&json!({"id": "e", "type": "exception", "seriesMasterId": "m"}));
         assert_eq!(s.label(), "whole");
-        assert!(s.summary().starts_with("occurrences arrive whole"));
+        assert!(
+            s.summary(true)
+                .starts_with("occurrences arrive whole; no series master is listed")
+        );
     }
 }
