@@ -126,19 +126,7 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
     let http = http_client(Duration::from_secs(60))?;
     let signed = signin::sign_in(settings, &http).await;
     checks.extend(signed.checks);
-    let Some(tokens) = signed.tokens else {
-        // Nothing of Graph can be asked without a token; the clock can.
-        for role in [CalendarRole::Source, CalendarRole::Target] {
-            checks.push(if is_graph(settings, role) {
-                Check::not_run(item_of(role), "no access token")
-            } else {
-                Check::info(item_of(role), side_text(settings, role))
-            });
-        }
-        checks.push(clock::clock(settings, &http).await);
-        return Ok(done(checks, true));
-    };
-    let doctor = Doctor {
+    let doctor = signed.tokens.map(|tokens| Doctor {
         settings,
         client: GraphClient::new(
             http.clone(),
@@ -146,10 +134,17 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
             ClientOptions::new(settings.graph_url.clone()),
         ),
         account: signed.claims.and_then(|c| c.account),
-    };
+    });
+    // Nothing of Graph can be asked without a token; the clock can.
+    const NO_TOKEN: &str = "no access token";
 
-    let (source_check, source) = doctor.calendar(CalendarRole::Source).await;
-    let (mut target_check, mut target) = doctor.calendar(CalendarRole::Target).await;
+    let calendar = async |role| match &doctor {
+        Some(d) => d.calendar(role).await,
+        None if is_graph(settings, role) => (Check::not_run(item_of(role), NO_TOKEN), None),
+        None => (Check::info(item_of(role), side_text(settings, role)), None),
+    };
+    let (source_check, source) = calendar(CalendarRole::Source).await;
+    let (mut target_check, mut target) = calendar(CalendarRole::Target).await;
     if let (Some(s), Some(t)) = (&source, &target)
         && s.id == t.id
     {
@@ -173,29 +168,40 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
     checks.push(clock::clock(settings, &http).await);
 
     if is_graph(settings, CalendarRole::Source) {
-        match &source {
-            Some(s) => {
-                checks.push(doctor.source_readable(s).await);
-                checks.push(doctor.delta_occurrences(s).await);
+        match (&doctor, &source) {
+            (Some(d), Some(s)) => {
+                checks.push(d.source_readable(s).await);
+                checks.push(d.delta_occurrences(s).await);
             }
-            None => {
-                let because = "the source calendar could not be opened";
+            (d, _) => {
+                let because = if d.is_some() {
+                    "the source calendar could not be opened"
+                } else {
+                    NO_TOKEN
+                };
                 checks.push(Check::not_run(Item::SourceReadable, because));
                 checks.push(Check::not_run(Item::DeltaOccurrences, because));
             }
         }
     }
     if is_graph(settings, CalendarRole::Target) {
-        let because = "the target calendar could not be opened";
-        match &target {
-            Some(t) => checks.push(doctor.marker_query(t).await),
-            None => checks.push(Check::not_run(Item::MarkerQuery, because)),
+        let because = if doctor.is_some() {
+            "the target calendar could not be opened"
+        } else {
+            NO_TOKEN
+        };
+        match (&doctor, &target) {
+            (Some(d), Some(t)) => checks.push(d.marker_query(t).await),
+            _ => checks.push(Check::not_run(Item::MarkerQuery, because)),
         }
-        checks.push(doctor.mailbox_time_zone().await);
-        match (&target, write_probe) {
-            (Some(t), true) => checks.extend(doctor.write_probe(t).await),
-            (None, true) => checks.push(Check::not_run(Item::WriteProbe, because)),
-            (_, false) => checks.push(Check::info(
+        match &doctor {
+            Some(d) => checks.push(d.mailbox_time_zone().await),
+            None => checks.push(Check::not_run(Item::MailboxTimeZone, NO_TOKEN)),
+        }
+        match (&doctor, &target, write_probe) {
+            (Some(d), Some(t), true) => checks.extend(d.write_probe(t).await),
+            (_, _, true) => checks.push(Check::not_run(Item::WriteProbe, because)),
+            (_, _, false) => checks.push(Check::info(
                 Item::WriteProbe,
                 "skipped, nothing was written; `calsync doctor --write-probe` creates one probe \
                  event in the target calendar, sends the same create again and deletes the \
