@@ -399,7 +399,7 @@ fn a_delegate_refused_listing_is_told_to_use_default_or_an_id() {
     );
     // A delegate may not read another mailbox's settings.
     let (zone, _) = line_of(&out, "Mailbox time zone");
-    assert!(zone.contains("not permitted"), "{zone}");
+    assert!(zone.contains("only their own mailbox's settings"), "{zone}");
     assert_nothing_leaked(&w, &out);
 
     // Named by its id, the target is reached and the checklist passes.

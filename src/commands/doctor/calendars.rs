@@ -42,6 +42,15 @@ impl Doctor<'_> {
         self.settings.uses_client_credentials()
     }
 
+    /// Whether a mailbox is the signed-in user's own.
+    fn own(&self, mailbox: &str) -> bool {
+        mailbox.eq_ignore_ascii_case("me")
+            || self
+                .account
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(mailbox))
+    }
+
     /// Who asks Graph, for messages: the app, or the signed-in account.
     pub fn who(&self) -> String {
         if self.app_only() {
@@ -304,6 +313,18 @@ impl Doctor<'_> {
                     format!("Graph named no time zone for {}", shown(mailbox)),
                 ),
             },
+            // A user's sign-in reads only their own mailbox settings: there
+            // is no `.Shared` variant (api-reference/v1.0/api/user-get-mailboxsettings.md).
+            Err(e) if e.status == Some(403) && !self.app_only() && !self.own(mailbox) => {
+                Check::info(
+                    Item::MailboxTimeZone,
+                    format!(
+                        "not permitted for {}: a user's sign-in may read only their own \
+                         mailbox's settings",
+                        shown(mailbox)
+                    ),
+                )
+            }
             Err(e) if e.status == Some(403) => Check::info(
                 Item::MailboxTimeZone,
                 format!(
