@@ -423,3 +423,56 @@ fn lowercase_first(s: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::doctor::report::Status;
+
+    fn done(status: u16, id: &str) -> Answer {
+        Answer::Done(BatchResponse {
+            status,
+            body: json!({ "id": id }),
+        })
+    }
+
+    #[test]
+    fn a_repeat_answered_with_another_event_is_a_duplicate_to_delete() {
+        let (c, dup) = repeated("A", done(201, "A"));
+        assert_eq!(c.status, Status::Ok);
+        assert!(
+            c.summary
+                .contains("Graph returned the event made the first time")
+        );
+        assert_eq!(dup, None);
+        let (c, dup) = repeated("A", done(201, "B"));
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.summary.contains("made a duplicate"), "{c:?}");
+        assert_eq!(dup.as_deref(), Some("B"));
+        let (c, dup) = repeated("A", Answer::Broken("no answer".into()));
+        assert_eq!(c.status, Status::Warn);
+        assert_eq!(dup, None);
+    }
+
+    #[test]
+    fn the_probe_is_written_as_a_public_copy_without_attendees() {
+        let p = probe();
+        assert!(p.key.starts_with("probe:"));
+        assert_eq!(p.body["subject"], PROBE_SUBJECT);
+        assert_eq!(p.body["sensitivity"], "normal");
+        assert_eq!(p.body["showAs"], "free");
+        assert!(p.body.get("attendees").is_none());
+        assert!(
+            p.body["transactionId"]
+                .as_str()
+                .is_some_and(|t| t.len() == 32)
+        );
+        let text = p.body.to_string();
+        assert!(
+            text.contains(SOURCE_KEY_PROPERTY) && text.contains(&p.key),
+            "{text}"
+        );
+        // Another run, another probe and another transactionId.
+        assert_ne!(probe().body["transactionId"], p.body["transactionId"]);
+    }
+}
