@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the target calendar against the source; write nothing')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show the last runs, newest first')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the settings in effect, sign-in state and the last run')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the sign-in, permissions and calendars against the real tenant')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -124,6 +125,20 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'calsync;doctor' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines written to stderr')
+            [CompletionResult]::new('--write-probe', '--write-probe', [CompletionResultType]::ParameterName, 'Also write: create one probe event in the target, then delete it')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document with the checks on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'calsync;help' {
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in and store the refresh token')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove the stored tokens')
@@ -131,6 +146,7 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the target calendar against the source; write nothing')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show the last runs, newest first')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the settings in effect, sign-in state and the last run')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the sign-in, permissions and calendars against the real tenant')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -150,6 +166,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             break
         }
         'calsync;help;status' {
+            break
+        }
+        'calsync;help;doctor' {
             break
         }
         'calsync;help;help' {

@@ -16,6 +16,9 @@ _calsync() {
             ",$1")
                 cmd="calsync"
                 ;;
+            calsync,doctor)
+                cmd="calsync__subcmd__doctor"
+                ;;
             calsync,help)
                 cmd="calsync__subcmd__help"
                 ;;
@@ -36,6 +39,9 @@ _calsync() {
                 ;;
             calsync,validate)
                 cmd="calsync__subcmd__validate"
+                ;;
+            calsync__subcmd__help,doctor)
+                cmd="calsync__subcmd__help__subcmd__doctor"
                 ;;
             calsync__subcmd__help,help)
                 cmd="calsync__subcmd__help__subcmd__help"
@@ -65,7 +71,7 @@ _calsync() {
 
     case "${cmd}" in
         calsync)
-            opts="-c -v -q -h -V --config --log-format --verbose --quiet --help --version login logout sync validate history status help"
+            opts="-c -v -q -h -V --config --log-format --verbose --quiet --help --version login logout sync validate history status doctor help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -90,9 +96,49 @@ _calsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        calsync__subcmd__help)
-            opts="login logout sync validate history status help"
+        calsync__subcmd__doctor)
+            opts="-c -v -q -h --write-probe --json --config --log-format --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        calsync__subcmd__help)
+            opts="login logout sync validate history status doctor help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        calsync__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

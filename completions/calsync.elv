@@ -35,6 +35,7 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand validate 'Check the target calendar against the source; write nothing'
             cand history 'Show the last runs, newest first'
             cand status 'Show the settings in effect, sign-in state and the last run'
+            cand doctor 'Check the sign-in, permissions and calendars against the real tenant'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'calsync;login'= {
@@ -114,6 +115,19 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'calsync;doctor'= {
+            cand -c 'Read the configuration from this TOML file'
+            cand --config 'Read the configuration from this TOML file'
+            cand --log-format 'Format of the log lines written to stderr'
+            cand --write-probe 'Also write: create one probe event in the target, then delete it'
+            cand --json 'Print one JSON document with the checks on stdout'
+            cand -v 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+            cand --verbose 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
+            cand -q 'Log errors only, and show no progress bars'
+            cand --quiet 'Log errors only, and show no progress bars'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'calsync;help'= {
             cand login 'Sign in and store the refresh token'
             cand logout 'Remove the stored tokens'
@@ -121,6 +135,7 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand validate 'Check the target calendar against the source; write nothing'
             cand history 'Show the last runs, newest first'
             cand status 'Show the settings in effect, sign-in state and the last run'
+            cand doctor 'Check the sign-in, permissions and calendars against the real tenant'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'calsync;help;login'= {
@@ -134,6 +149,8 @@ set edit:completion:arg-completer[calsync] = {|@words|
         &'calsync;help;history'= {
         }
         &'calsync;help;status'= {
+        }
+        &'calsync;help;doctor'= {
         }
         &'calsync;help;help'= {
         }

@@ -12,6 +12,7 @@ Examples:
   calsync sync --dry-run         Show what a run would change, change nothing
   calsync sync                   Copy the public events now
   calsync validate --json        Check the public calendar (for CI)
+  calsync doctor                 Check sign-in, permissions and calendars before the first sync
   calsync status --max-age 1h    Exit 4 when the last good sync is older than 1h
 
 Configuration comes from the command line, then CALSYNC_* environment variables,
@@ -86,6 +87,17 @@ const VALIDATE_EXAMPLES: &str = "\
 Examples:
   calsync validate           A report of each problem, exit 4 if any
   calsync validate --json    The same as one JSON document";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  calsync doctor                 The checklist, writing nothing
+  calsync doctor --write-probe   Also create one probe event in the target and delete it
+  calsync doctor --json          The checklist as one JSON document
+
+Each line is [ok], [warn], [FAIL] or [info], with a fix under each warning and failure.
+Exit 0 when everything sync needs is in place (warnings do not count); otherwise the
+code of the first failure: 2 configuration (an unknown calendar name included),
+3 sign-in, permission or access right, 1 anything else.";
 
 const HISTORY_EXAMPLES: &str = "\
 Examples:
@@ -213,6 +225,20 @@ pub enum Command {
     /// can serve as a monitoring check.
     #[command(after_long_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
+
+    /// Check the sign-in, permissions and calendars against the real tenant.
+    ///
+    /// Run it once before the first sync. It signs in as sync does (with a
+    /// new token) and checks: the configuration, the token's permissions,
+    /// the source and target calendars (name, id, owner, whether the target
+    /// can be edited), this machine's clock against Graph's, a small read of
+    /// the source, how calendarView delta sends recurring meetings in this
+    /// tenant, the query sync finds its copies with, and the target
+    /// mailbox's time zone. Without --write-probe it writes nothing to
+    /// Graph; it takes no lock, records no history and may run beside a
+    /// sync. Only the Microsoft 365 sides are checked.
+    #[command(after_long_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
 }
 
 impl Command {
@@ -224,6 +250,7 @@ impl Command {
             Command::Validate(a) => a.json,
             Command::History(a) => a.json,
             Command::Status(a) => a.json,
+            Command::Doctor(a) => a.json,
         }
     }
 
@@ -236,6 +263,7 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::History(_) => "history",
             Command::Status(_) => "status",
+            Command::Doctor(_) => "doctor",
         }
     }
 }
@@ -317,6 +345,28 @@ pub struct StatusArgs {
     /// Exit 4 when the last successful sync is older than this (e.g. 90m, 2h, 1h30m, 1d).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_age: Option<Duration>,
+}
+
+/// Options of `doctor`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DoctorArgs {
+    /// Also write: create one probe event in the target, then delete it.
+    ///
+    /// The probe ("calsync doctor probe (safe to delete)", tomorrow
+    /// 03:00-03:15 UTC, shown as free, no attendees) is created as sync
+    /// creates a copy, created again with the same transactionId to show
+    /// how this tenant answers a repeated create, and deleted, whatever
+    /// happened in between.
+    #[arg(long)]
+    pub write_probe: bool,
+
+    /// Print one JSON document with the checks on stdout.
+    ///
+    /// {"ok", "exit_code", "config_file", "graph_url", "write_probe",
+    /// "counts", "checks": [{"id", "status", "summary", "fix"?,
+    /// "details"?}]}; status is ok, warn, fail or info. Logs stay on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Cli {
@@ -506,6 +556,15 @@ mod tests {
         assert!(matches!(
             parse(&["validate", "--json"]).unwrap().command,
             Command::Validate(ValidateArgs { json: true })
+        ));
+        assert!(matches!(
+            parse(&["doctor", "--write-probe", "--json"])
+                .unwrap()
+                .command,
+            Command::Doctor(DoctorArgs {
+                write_probe: true,
+                json: true
+            })
         ));
         let cli = parse(&["login", "--client-credentials"]).unwrap();
         assert!(matches!(

@@ -34,6 +34,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => commands::validate::run(&ctx, args),
         Command::History(args) => commands::history::run(&ctx, args),
         Command::Status(args) => commands::status::run(&ctx, args),
+        Command::Doctor(args) => commands::doctor::run(&ctx, args),
     }
 }
 

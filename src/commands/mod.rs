@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes the shared [`Context`] and its own
 //! arguments and returns the exit code; errors go back to `main`'s funnel.
 
+pub mod doctor;
 pub mod history;
 pub mod login;
 pub mod logout;

@@ -56,7 +56,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'=')
     .remove(b'+');
 
-fn segment(s: &str) -> String {
+/// A mailbox address or an id as one segment of a request path.
+pub fn segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
@@ -947,14 +948,14 @@ const VALIDATION_SELECT: &str = "id,subject,start,end,isAllDay,showAs,location,c
 body,bodyPreview,attendees,isOnlineMeeting,onlineMeeting,onlineMeetingUrl";
 
 /// The `$filter` that selects the events carrying calsync's source-key marker.
-fn managed_filter() -> String {
+pub fn managed_filter() -> String {
     format!(
         "singleValueExtendedProperties/Any(ep: ep/id eq '{SOURCE_KEY_PROPERTY}' and ep/value ne '')"
     )
 }
 
 /// The `$expand` that returns calsync's two marker properties.
-fn marker_expand() -> String {
+pub fn marker_expand() -> String {
     format!(
         "singleValueExtendedProperties($filter=id eq '{SOURCE_KEY_PROPERTY}' or id eq '{CONTENT_HASH_PROPERTY}')"
     )
