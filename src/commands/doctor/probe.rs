@@ -63,7 +63,8 @@ fn probe() -> Probe {
         source_key: SourceKey(key.clone()),
         content_hash: content_hash(&payload),
     };
-    let mut body = payload_json(&payload, &marker);
+    // A timed probe: the all-day zone does not apply.
+    let mut body = payload_json(&payload, &marker, "UTC");
     let attempt = format!("doctor/{:016x}", fastrand::u64(..));
     body["transactionId"] = json!(transaction_id(&attempt, &marker));
     Probe { key, body }
