@@ -2,20 +2,26 @@
 //! latency model close to Graph's, for 1,000 and 10,000 public events (plus
 //! 20% that are not public), and the planner on 100,000 events.
 //!
-//! The model: every HTTP request costs a 25 ms round trip; every Graph
-//! operation (a request outside a batch, or an inner request of one) holds
-//! one of the mailbox's 4 slots for 10 ms, and one more in flight is refused
-//! with 429; the mailbox's rate limit of 10,000 operations per 10 minutes is
-//! enforced with time compressed 20 times (10,000 per 30 s), and calsync is
-//! told of the compressed window. Each size is measured for (a) the first
-//! sync, (b) an unchanged second sync and (c) a sync after 1% of the events
-//! changed. The rate window starts empty for each run, as it does for runs
-//! scheduled minutes apart.
+//! The model (the fake's `LatencyModel::GRAPH`): every HTTP request costs a
+//! 25 ms round trip; every Graph operation (a request outside a batch, or an
+//! inner request of one) holds one of the mailbox's 4 slots for 10 ms, a
+//! batch running its inner requests 4 at a time, and one more in flight is
+//! refused with 429; the mailbox's rate limit of 10,000 operations per 10
+//! minutes is enforced with time compressed 20 times (10,000 per 30 s), and
+//! calsync is told of the compressed window. Each size is measured for (a)
+//! the first sync, (b) an unchanged second sync and (c) a sync after 1% of
+//! the events changed. The rate window starts empty for each run, as it does
+//! for runs scheduled minutes apart.
 //!
-//! Next to each wall time is the floor the model allows: the larger of
-//! operations × 10 ms / 4 and the rate limit's bound, plus the round trips
-//! that must follow one another (the token, the calendar lookup, the longer
-//! chain of read pages, and one for the writes).
+//! Next to each wall time is the floor the model allows when no mailbox has
+//! more than 4 operations outstanding, a batch holding min(4, its size) from
+//! sending until its answer: the token's round trip; a round trip plus an
+//! operation for each read that must follow another (the calendar lookups,
+//! which could run side by side, then the longer of the two chains of read
+//! pages, which do); and the writes in batches of 20 one after another, each
+//! a round trip plus one operation time per 4 of its requests (a batch of 4
+//! or more holds all 4 slots, so none can overlap another). The rate limit's
+//! bound replaces that when it is longer.
 //!
 //! `calsync` runs as a child process; its CPU time and peak RSS come from
 //! `getrusage(RUSAGE_CHILDREN)` in an intermediate process that has it as its
@@ -28,13 +34,14 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use calsync::graph::client::MAX_BATCH;
 use calsync::model::{
     Body, EventTime, ManagedEvent, Marker, Sensitivity, ShowAs, SourceEvent, SourceKey, Window,
 };
 use calsync::planner;
 use calsync::policy::Policy;
 use chrono::{Duration as Days, Utc};
-use fakegraph::{FakeGraph, Faults, RecordedRequest};
+use fakegraph::{FakeGraph, Faults, LatencyModel, RecordedRequest};
 use serde_json::{Value, json};
 
 const TENANT: &str = "bench-tenant";
@@ -45,13 +52,22 @@ const TARGET: &str = "Public Calendar";
 
 /// Time compression of the rate limit.
 const COMPRESSION: u32 = 20;
-const RTT: Duration = Duration::from_millis(25);
-const SLOT: Duration = Duration::from_millis(10);
-const SLOTS: u32 = 4;
+/// The round trip of every HTTP request in the fake's model.
+const RTT: Duration = LatencyModel::GRAPH.round_trip;
+/// Operations a mailbox runs at once, and a batch of its inner requests.
+const SLOTS: u64 = 4;
+/// Requests in one `$batch`, as calsync sends them.
+const BATCH: u64 = MAX_BATCH as u64;
 const RATE_OPS: u64 = 10_000;
 const RATE_WINDOW: Duration = Duration::from_secs(600 / COMPRESSION as u64);
 
 const MEASURE: &str = "--measure-child";
+
+/// How long one Graph operation holds its slot in the fake's model, on
+/// average: every floor below is written in terms of it.
+fn mean_op_time() -> Duration {
+    LatencyModel::GRAPH.slot_hold
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -265,14 +281,19 @@ struct Traffic {
     /// Of those, refused for the mailbox's concurrency and for its rate.
     over_concurrency: usize,
     over_rate: usize,
-    /// Round trips that must follow one another.
-    serial_round_trips: u64,
+    /// Whether a token was fetched (a round trip, no Graph operation).
+    token: bool,
+    /// Reads that must follow one another: the calendar lookups (which
+    /// could run side by side) and the longer chain of read pages.
+    serial_reads: u64,
+    /// Operations that ran inside batches (the writes).
+    batched: u64,
 }
 
 impl Traffic {
     fn of(log: &[RecordedRequest], source_id: &str, target_id: &str) -> Traffic {
         let mut t = Traffic::default();
-        let (mut token, mut lookups, mut source, mut target, mut batches) = (0, 0, 0, 0, 0);
+        let (mut token, mut lookups, mut source, mut target) = (0, 0, 0, 0);
         for r in log {
             if r.status == 429 {
                 t.throttled += 1;
@@ -281,7 +302,6 @@ impl Traffic {
                 token += 1;
                 "token".to_string()
             } else if r.path == "/$batch" {
-                batches += 1;
                 "$batch".to_string()
             } else if r.in_batch {
                 match r.method.as_str() {
@@ -312,12 +332,11 @@ impl Traffic {
                     kind.split(' ').take(2).collect::<Vec<_>>().join(" ")
                 };
                 *t.ops.entry(op_kind).or_default() += 1;
+                t.batched += u64::from(r.in_batch);
             }
         }
-        t.serial_round_trips = u64::from(token > 0)
-            + u64::from(lookups > 0)
-            + source.max(target)
-            + u64::from(batches > 0);
+        t.token = token > 0;
+        t.serial_reads = u64::from(lookups > 0) + source.max(target);
         t
     }
 
@@ -329,17 +348,46 @@ impl Traffic {
         self.ops.values().sum()
     }
 
+    /// The writes as the model sends them at best: `full` batches of 20 and
+    /// one of `rest`, if any.
+    fn batches(&self) -> (u64, u64) {
+        (self.batched / BATCH, self.batched % BATCH)
+    }
+
+    /// The chain of requests that must follow one another, at best.
+    fn chain(&self) -> Duration {
+        let op = mean_op_time();
+        let (full, rest) = self.batches();
+        let reads = RTT * u32::from(self.token) + (RTT + op) * n32(self.serial_reads);
+        let writes = (RTT + op * n32(BATCH.div_ceil(SLOTS))) * n32(full)
+            + if rest > 0 {
+                RTT + op * n32(rest.div_ceil(SLOTS))
+            } else {
+                Duration::ZERO
+            };
+        reads + writes
+    }
+
+    /// The rate limit's bound: the last operation cannot start before as
+    /// many windows have passed as the operations fill, less one; the round
+    /// trips of the chain come on top.
+    fn rate_bound(&self) -> Duration {
+        let ops = self.operations();
+        if ops <= RATE_OPS {
+            return Duration::ZERO;
+        }
+        let round_trips = u64::from(self.token) + self.serial_reads + u64::from(self.batched > 0);
+        RATE_WINDOW * n32((ops - 1) / RATE_OPS) + mean_op_time() + RTT * n32(round_trips)
+    }
+
     /// The wall time the model allows at best.
     fn floor(&self) -> Duration {
-        let ops = self.operations();
-        let busy = SLOT * u32::try_from(ops).unwrap_or(u32::MAX) / SLOTS;
-        let rate = if ops > RATE_OPS {
-            RATE_WINDOW * u32::try_from((ops - 1) / RATE_OPS).unwrap_or(u32::MAX) + SLOT
-        } else {
-            Duration::ZERO
-        };
-        busy.max(rate) + RTT * u32::try_from(self.serial_round_trips).unwrap_or(u32::MAX)
+        self.chain().max(self.rate_bound())
     }
+}
+
+fn n32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn last_segment(path: &str) -> &str {
@@ -571,23 +619,47 @@ fn report(rows: &[Row], plans: &[(String, Duration, String)], plan_n: usize) -> 
                 r.cost.max_rss_kb as f64 / 1024.0,
             ));
         }
-        md.push_str(
-            "\nFloors: max(operations × 10 ms / 4, rate bound) + serial round trips × 25 ms\n\n",
-        );
+        let (rtt, op) = (ms(RTT), ms(mean_op_time()));
+        md.push_str(&format!(
+            "\nFloors: max(token {rtt} + serial reads × ({rtt} + {op}) + batches × ({rtt} + \
+             ceil(size / 4) × {op}), rate bound)\n\n"
+        ));
         for r in rows {
             let t = &r.traffic;
-            let ops = t.operations();
-            let rate = if ops > RATE_OPS {
-                format!("{} × 30 s + 10 ms", (ops - 1) / RATE_OPS)
+            let (full, rest) = t.batches();
+            let mut writes = Vec::new();
+            if full > 0 {
+                writes.push(format!(
+                    "{full} × ({rtt} + {} × {op})",
+                    BATCH.div_ceil(SLOTS)
+                ));
+            }
+            if rest > 0 {
+                writes.push(format!("({rtt} + {} × {op})", rest.div_ceil(SLOTS)));
+            }
+            let mut chain = Vec::new();
+            if t.token {
+                chain.push(format!("token {rtt}"));
+            }
+            if t.serial_reads > 0 {
+                chain.push(format!("{} × ({rtt} + {op})", t.serial_reads));
+            }
+            chain.extend(writes);
+            let rate = if t.rate_bound().is_zero() {
+                "0".to_string()
             } else {
-                "0".into()
+                format!(
+                    "{} × 30 s + {op} + round trips = {}",
+                    (t.operations() - 1) / RATE_OPS,
+                    ms(t.rate_bound())
+                )
             };
             md.push_str(&format!(
-                "- {} {}: max({ops} × 10 ms / 4 = {}, rate {rate}) + {} × 25 ms = {}\n",
+                "- {} {}: max({} = {}, rate {rate}) = {}\n",
                 r.events,
                 r.run,
-                ms(SLOT * u32::try_from(ops).unwrap_or(0) / SLOTS),
-                t.serial_round_trips,
+                chain.join(" + "),
+                ms(t.chain()),
                 ms(t.floor())
             ));
         }

@@ -3,13 +3,12 @@
 //! It adds the bearer token (only ever to the configured Graph origin), the
 //! `Prefer` headers calsync always wants (UTC times, immutable ids) and a
 //! `client-request-id`; pages through `@odata.nextLink`; sends writes as JSON
-//! batches of at most 20, paced so that the mailbox never has more than 4
-//! operations in flight nor more than its rate limit per window (see
-//! [`GraphClient::batch`]); retries throttling (429), 503, 504, transport
-//! failures and malformed answers with `Retry-After` or capped, jittered
-//! exponential backoff; refreshes the token once after a 401; stops sending
-//! anything once Graph has failed several requests in a row (circuit breaker);
-//! and keeps the run's request metrics. A [`Progress`] observer, when set,
+//! batches of at most 20; keeps every mailbox within 4 operations outstanding
+//! and within its rate limit per window (see [`GraphClient::batch`]); retries
+//! throttling (429), 503, 504, transport failures and malformed answers with
+//! `Retry-After` or capped, jittered exponential backoff; refreshes the token
+//! once after a 401; stops sending anything once Graph has failed several
+//! requests in a row (circuit breaker); and keeps the run's request metrics. A [`Progress`] observer, when set,
 //! hears of each page read and each batched write finished.
 //!
 //! Bodies of successful answers never appear in errors or logs: they may hold
@@ -24,13 +23,11 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -60,12 +57,14 @@ pub struct ClientOptions {
     pub max_backoff: Duration,
     /// Cap on an honoured `Retry-After`.
     pub max_retry_after: Duration,
-    /// Most Graph operations in flight at once (Outlook allows 4 per app and
-    /// mailbox): a request outside a batch counts one, a batch as many as
-    /// Graph runs of it at once (its inner requests, at most 4).
+    /// Most Graph operations outstanding at once per mailbox (Outlook allows
+    /// 4 per app and mailbox): a request outside a batch counts one until its
+    /// answer, a batch min(4, its inner requests to that mailbox) from
+    /// sending until its answer.
     pub max_concurrency: usize,
-    /// At most this many Graph operations per window (Outlook allows 10,000
-    /// per 10 minutes per app and mailbox); `None` sends without counting.
+    /// At most this many Graph operations per window and mailbox (Outlook
+    /// allows 10,000 per 10 minutes per app and mailbox); `None` sends
+    /// without counting.
     pub rate_limit: Option<(u32, Duration)>,
     /// Consecutive requests failing with an outage (5xx, timeout, connection
     /// failure, malformed answer) after their retries before the client stops
@@ -378,7 +377,7 @@ struct Inner {
     opts: ClientOptions,
     /// `graph_url` without a trailing slash, to append paths to.
     base: String,
-    governor: Governor,
+    governor: Arc<Governor>,
     counters: Mutex<Counters>,
     consecutive_outages: AtomicU32,
     open: AtomicBool,
@@ -395,8 +394,7 @@ impl fmt::Debug for GraphClient {
 
 /// What one HTTP attempt came to.
 enum Attempt<T> {
-    /// The answer, and how long it took from sending to its last byte.
-    Done(T, Duration),
+    Done(T),
     /// Worth another try, after `Retry-After` when given.
     Retry(GraphError, Option<Duration>),
     Unauthorized(GraphError),
@@ -406,7 +404,7 @@ enum Attempt<T> {
 impl GraphClient {
     pub fn new(http: reqwest::Client, tokens: Arc<dyn TokenSource>, opts: ClientOptions) -> Self {
         let base = opts.graph_url.as_str().trim_end_matches('/').to_owned();
-        let governor = Governor::new(opts.max_concurrency, opts.rate_limit);
+        let governor = Arc::new(Governor::new(opts.max_concurrency, opts.rate_limit));
         GraphClient {
             inner: Arc::new(Inner {
                 http,
@@ -467,9 +465,9 @@ impl GraphClient {
             })?),
             None => None,
         };
-        self.execute(method, url, &label, body, None, Cost::SINGLE, None)
+        let cost = Cost::single(self.mailbox_of(&url));
+        self.execute(method, url, &label, body, None, cost, None)
             .await
-            .map(|(v, _)| v)
     }
 
     /// GET a collection, following `@odata.nextLink` until absent (across
@@ -544,14 +542,14 @@ impl GraphClient {
                 de.end()?;
                 Ok(page)
             };
-            let (answer, _) = self
+            let answer = self
                 .execute_parsed(
                     Method::GET,
                     url.clone(),
                     &label,
                     None,
                     extra_prefer.as_deref(),
-                    Cost::SINGLE,
+                    Cost::single(self.mailbox_of(&url)),
                     None,
                     &parse,
                 )
@@ -612,20 +610,20 @@ impl GraphClient {
     /// Sends requests through JSON batching, at most 20 per `$batch`, and
     /// returns one outcome per request, in input order.
     ///
-    /// Batches are pipelined within the mailbox's limits: Graph runs at most
-    /// 4 inner requests of a batch at a time and counts each against the
-    /// mailbox's 4 concurrent operations, so a batch is sent only when the
-    /// mailbox has room for it. The first of many is a small one, to time
-    /// Graph; from then on the next batch leaves once the previous one is
-    /// expected to have run (see [`Pace`]), so that its round trip overlaps
-    /// the other's work instead of leaving the mailbox idle. The rate limit
-    /// is counted in a sliding window and waited for, never hit.
+    /// Graph may run an unordered batch's inner requests 4 at once, each
+    /// counting against the mailbox's 4 concurrent operations, and a client
+    /// cannot tell when the last of them finished before the answer arrives
+    /// (`concepts/json-batching.md`). So a batch holds min(4, its size) of
+    /// the slots of each mailbox it addresses from sending until its answer
+    /// (see [`Governor`]): batches of 4 or more to one mailbox go one after
+    /// another, and batches to other mailboxes alongside. The rate limit is
+    /// counted in a sliding window and waited for, never hit.
     ///
     /// Inner 429/503/504 answers (and inner answers missing from a batch)
     /// are sent again, without the requests that succeeded, after their
-    /// `Retry-After` (else backoff), up to `max_retries` times; a 429 also
-    /// pauses every request for its `Retry-After` and makes the pacing more
-    /// careful. Inner answers of 400 and above are errors.
+    /// `Retry-After` (else backoff), up to `max_retries` times; a
+    /// `Retry-After` also pauses every request to that mailbox. Inner
+    /// answers of 400 and above are errors.
     pub async fn batch(
         &self,
         requests: Vec<BatchRequest>,
@@ -643,233 +641,48 @@ impl GraphClient {
         requests: Vec<BatchRequest>,
         keep: Option<&[&str]>,
     ) -> Vec<Result<BatchResponse, GraphError>> {
-        type Sent<'a> = Pin<
-            Box<
-                dyn Future<Output = (Vec<usize>, Cost, Result<(Value, Duration), GraphError>)>
-                    + Send
-                    + 'a,
-            >,
-        >;
-        type Leasing<'a> = Pin<Box<dyn Future<Output = Lease<'a>> + Send + 'a>>;
-        enum Next<'a> {
-            Answered(Vec<usize>, Cost, Result<(Value, Duration), GraphError>),
-            Leased(Lease<'a>),
-            RetryDue,
-        }
-
-        let batch_label = "POST /$batch";
-        let governor = &self.inner.governor;
-        let mut outcomes: Vec<Option<Result<BatchResponse, GraphError>>> =
-            (0..requests.len()).map(|_| None).collect();
-        let mut attempts = vec![0u32; requests.len()];
-        let mut queue: VecDeque<usize> = (0..requests.len()).collect();
-        // Requests to send again, and from when.
-        let mut later: Vec<(Instant, usize)> = Vec::new();
-        let mut flying: Vec<Sent<'_>> = Vec::new();
-        let mut leasing: Option<(usize, Leasing<'_>)> = None;
-        let mut reported = 0usize;
-
+        let mut w = Writes::new(&requests, keep);
+        // Batches sent and not answered yet: their requests, and the answer.
+        let mut flying: tokio::task::JoinSet<(Vec<usize>, Result<Value, GraphError>)> =
+            tokio::task::JoinSet::new();
         loop {
-            let now = Instant::now();
-            later.sort_by_key(|(t, _)| *t);
-            while later.first().is_some_and(|(t, _)| *t <= now) {
-                let (_, i) = later.remove(0);
-                queue.push_back(i);
+            w.requeue_due(Instant::now());
+            if self.inner.open.load(Ordering::SeqCst) {
+                // The breaker is open: what is left fails without a request.
+                w.fail_waiting(&self.unavailable(BATCH_LABEL));
             }
-            if queue.is_empty() && flying.is_empty() && leasing.is_none() && later.is_empty() {
+            if w.queue.is_empty() && w.later.is_empty() && flying.is_empty() {
                 break;
             }
-            if leasing.is_none() && !queue.is_empty() {
-                if self.inner.open.load(Ordering::SeqCst) {
-                    // The breaker is open: what is left fails without a request.
-                    let err = self.unavailable(batch_label);
-                    for i in queue.drain(..) {
-                        outcomes[i] = Some(Err(err.clone()));
-                    }
-                    for (_, i) in later.drain(..) {
-                        outcomes[i] = Some(Err(err.clone()));
-                    }
-                    continue;
+            // The next batch: the first 20 waiting.
+            let next: Vec<usize> = w.queue.iter().take(MAX_BATCH).copied().collect();
+            let cost = Cost::batch(next.iter().map(|&i| w.mailboxes[i].clone()));
+            let retry_due = w.later.peek().map(|Reverse((at, _))| *at);
+            tokio::select! {
+                lease = self.inner.governor.acquire(&cost), if !next.is_empty() => {
+                    w.queue.drain(..next.len());
+                    self.send_batch(&mut w, next, cost, lease, &mut flying);
                 }
-                // Time Graph with a small batch first when there are many.
-                let calibrate =
-                    queue.len() > 2 * MAX_BATCH && !governor.knows_small_batches(requests.len());
-                if !calibrate || flying.is_empty() {
-                    let size = if calibrate {
-                        BATCH_PARALLELISM
-                    } else {
-                        MAX_BATCH
-                    }
-                    .min(queue.len());
-                    leasing = Some((size, Box::pin(governor.acquire(Cost::batch(size)))));
-                }
+                Some(joined) = flying.join_next() => match joined {
+                    Ok((chunk, answer)) => self.settle_batch(&mut w, &chunk, answer),
+                    // A panic is the caller's, as if the batch were sent inline.
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // Never aborted: only a runtime shutting down cancels it.
+                    Err(_) => {}
+                },
+                () = tokio::time::sleep_until(retry_due.unwrap_or_else(Instant::now).into()),
+                    if retry_due.is_some() => {}
             }
-            let mut retry_due = later
-                .first()
-                .map(|(t, _)| Box::pin(tokio::time::sleep_until((*t).into())));
-            let next = std::future::poll_fn(|cx| {
-                for k in 0..flying.len() {
-                    if let Poll::Ready((chunk, cost, answer)) = flying[k].as_mut().poll(cx) {
-                        drop(flying.swap_remove(k));
-                        return Poll::Ready(Next::Answered(chunk, cost, answer));
-                    }
-                }
-                if let Some((_, fut)) = leasing.as_mut()
-                    && let Poll::Ready(lease) = fut.as_mut().poll(cx)
-                {
-                    return Poll::Ready(Next::Leased(lease));
-                }
-                if let Some(sleep) = retry_due.as_mut()
-                    && sleep.as_mut().poll(cx).is_ready()
-                {
-                    return Poll::Ready(Next::RetryDue);
-                }
-                Poll::Pending
-            })
-            .await;
-            match next {
-                Next::RetryDue => {}
-                Next::Leased(lease) => {
-                    let size = leasing.take().map_or(0, |(size, _)| size);
-                    let chunk: Vec<usize> = queue.drain(..size.min(queue.len())).collect();
-                    let cost = Cost::batch(chunk.len());
-                    let prepared = batch_payload(&requests, &chunk)
-                        .map_err(|e| {
-                            GraphError::local(
-                                "invalid_body",
-                                batch_label,
-                                format!("could not encode the batch: {e}"),
-                            )
-                        })
-                        .and_then(|payload| {
-                            Ok((payload, self.resolve("/$batch", &[], batch_label)?))
-                        });
-                    match prepared {
-                        Ok((payload, url)) => flying.push(Box::pin(async move {
-                            let answer = self
-                                .execute(
-                                    Method::POST,
-                                    url,
-                                    batch_label,
-                                    Some(payload),
-                                    None,
-                                    cost,
-                                    Some(lease),
-                                )
-                                .await;
-                            (chunk, cost, answer)
-                        })),
-                        Err(err) => {
-                            drop(lease);
-                            for &i in &chunk {
-                                outcomes[i] = Some(Err(err.clone()));
-                            }
-                        }
-                    }
-                }
-                Next::Answered(chunk, cost, answer) => {
-                    let mut answers = match answer
-                        .and_then(|(v, elapsed)| Ok((parse_batch_answer(v, batch_label)?, elapsed)))
-                    {
-                        Ok(a) => a,
-                        Err(err) => {
-                            for &i in &chunk {
-                                outcomes[i] = Some(Err(err.clone()));
-                            }
-                            self.report_writes(&outcomes, &mut reported);
-                            continue;
-                        }
-                    };
-                    let elapsed = answers.1;
-                    let mut again: Vec<(usize, GraphError, Option<Duration>)> = Vec::new();
-                    let mut throttled = false;
-                    for &i in &chunk {
-                        let req = &requests[i];
-                        let label = format!("{} {}", req.method, strip_query(&req.url));
-                        let Some(ans) = answers.0.remove(&i.to_string()) else {
-                            again.push((
-                                i,
-                                GraphError::local(
-                                    "malformed",
-                                    &label,
-                                    "the $batch answer holds no response for this request",
-                                ),
-                                None,
-                            ));
-                            continue;
-                        };
-                        if let Some(id) = header_str(&ans.headers, "request-id") {
-                            tracing::debug!(request = %label, status = ans.status, request_id = %id, "graph batch item");
-                        }
-                        if ans.status < 400 {
-                            self.note_outcome(false);
-                            outcomes[i] = Some(Ok(BatchResponse {
-                                status: ans.status,
-                                body: kept_fields(ans.body, keep),
-                            }));
-                            continue;
-                        }
-                        let err = error_from_value(ans.status, &ans.body, None, &label);
-                        if ans.status == 429 {
-                            throttled = true;
-                            self.count(|c| c.throttled += 1);
-                        }
-                        if matches!(ans.status, 429 | 503 | 504) {
-                            let ra = header_str(&ans.headers, "retry-after")
-                                .as_deref()
-                                .and_then(parse_retry_after);
-                            again.push((i, err, ra));
-                        } else {
-                            self.note_outcome(err.is_outage());
-                            outcomes[i] = Some(Err(err));
-                        }
-                    }
-                    if again.is_empty() {
-                        governor.sample(cost, elapsed);
-                    } else {
-                        let pause = again
-                            .iter()
-                            .filter_map(|(_, _, ra)| *ra)
-                            .max()
-                            .map(|ra| ra.min(self.inner.opts.max_retry_after));
-                        governor.back_off(pause, throttled);
-                        let now = Instant::now();
-                        let mut retried = 0u64;
-                        for (i, err, ra) in again {
-                            if attempts[i] >= self.inner.opts.max_retries
-                                || self.inner.open.load(Ordering::SeqCst)
-                            {
-                                self.note_outcome(err.is_outage());
-                                outcomes[i] = Some(Err(err));
-                                continue;
-                            }
-                            attempts[i] += 1;
-                            retried += 1;
-                            let delay = self.delay(attempts[i], ra);
-                            tracing::info!(
-                                request = %err.request,
-                                status = err.status,
-                                code = %err.code,
-                                wait_ms = delay.as_millis() as u64,
-                                retry = attempts[i],
-                                "retrying a throttled or failed batch request"
-                            );
-                            later.push((now + delay, i));
-                        }
-                        self.count(|c| c.retries += retried);
-                    }
-                }
-            }
-            self.report_writes(&outcomes, &mut reported);
+            self.report_writes(&mut w);
         }
-        self.report_writes(&outcomes, &mut reported);
-        outcomes
+        self.report_writes(&mut w);
+        w.outcomes
             .into_iter()
             .map(|o| {
                 o.unwrap_or_else(|| {
                     Err(GraphError::local(
                         "internal",
-                        batch_label,
+                        BATCH_LABEL,
                         "request was never sent",
                     ))
                 })
@@ -877,17 +690,144 @@ impl GraphClient {
             .collect()
     }
 
+    /// Sends the requests `chunk` as one `$batch` holding `lease`, its
+    /// answer to come out of `flying`.
+    fn send_batch(
+        &self,
+        w: &mut Writes<'_>,
+        chunk: Vec<usize>,
+        cost: Cost,
+        lease: Lease,
+        flying: &mut tokio::task::JoinSet<(Vec<usize>, Result<Value, GraphError>)>,
+    ) {
+        use tracing::Instrument;
+        let prepared = batch_payload(w.requests, &chunk)
+            .map_err(|e| {
+                GraphError::local(
+                    "invalid_body",
+                    BATCH_LABEL,
+                    format!("could not encode the batch: {e}"),
+                )
+            })
+            .and_then(|payload| Ok((payload, self.resolve("/$batch", &[], BATCH_LABEL)?)));
+        let (payload, url) = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                for &i in &chunk {
+                    w.outcomes[i] = Some(Err(err.clone()));
+                }
+                return;
+            }
+        };
+        let client = self.clone();
+        let send = async move {
+            let answer = client
+                .execute(
+                    Method::POST,
+                    url,
+                    BATCH_LABEL,
+                    Some(payload),
+                    None,
+                    cost,
+                    Some(lease),
+                )
+                .await;
+            (chunk, answer)
+        };
+        flying.spawn(send.in_current_span());
+    }
+
+    /// Takes a batch's answer: each request of `chunk` gets its outcome, or
+    /// waits to be sent again.
+    fn settle_batch(&self, w: &mut Writes<'_>, chunk: &[usize], answer: Result<Value, GraphError>) {
+        let mut answers = match answer.and_then(|v| parse_batch_answer(v, BATCH_LABEL)) {
+            Ok(answers) => answers,
+            Err(err) => {
+                for &i in chunk {
+                    w.outcomes[i] = Some(Err(err.clone()));
+                }
+                return;
+            }
+        };
+        let mut again: Vec<(usize, GraphError, Option<Duration>)> = Vec::new();
+        for &i in chunk {
+            let req = &w.requests[i];
+            let label = format!("{} {}", req.method, strip_query(&req.url));
+            let Some(ans) = answers.remove(&i.to_string()) else {
+                again.push((
+                    i,
+                    GraphError::local(
+                        "malformed",
+                        &label,
+                        "the $batch answer holds no response for this request",
+                    ),
+                    None,
+                ));
+                continue;
+            };
+            if let Some(id) = header_str(&ans.headers, "request-id") {
+                tracing::debug!(request = %label, status = ans.status, request_id = %id, "graph batch item");
+            }
+            if ans.status < 400 {
+                self.note_outcome(false);
+                w.outcomes[i] = Some(Ok(BatchResponse {
+                    status: ans.status,
+                    body: kept_fields(ans.body, w.keep),
+                }));
+                continue;
+            }
+            let err = error_from_value(ans.status, &ans.body, None, &label);
+            if ans.status == 429 {
+                self.count(|c| c.throttled += 1);
+            }
+            if matches!(ans.status, 429 | 503 | 504) {
+                let ra = header_str(&ans.headers, "retry-after")
+                    .as_deref()
+                    .and_then(parse_retry_after)
+                    .map(|ra| ra.min(self.inner.opts.max_retry_after));
+                if let Some(ra) = ra {
+                    // Nothing goes to the mailbox until Graph said it may.
+                    self.inner.governor.back_off([&w.mailboxes[i]], ra);
+                }
+                again.push((i, err, ra));
+            } else {
+                self.note_outcome(err.is_outage());
+                w.outcomes[i] = Some(Err(err));
+            }
+        }
+        let now = Instant::now();
+        let mut retried = 0u64;
+        for (i, err, ra) in again {
+            if w.attempts[i] >= self.inner.opts.max_retries
+                || self.inner.open.load(Ordering::SeqCst)
+            {
+                self.note_outcome(err.is_outage());
+                w.outcomes[i] = Some(Err(err));
+                continue;
+            }
+            w.attempts[i] += 1;
+            retried += 1;
+            let delay = self.delay(w.attempts[i], ra);
+            tracing::info!(
+                request = %err.request,
+                status = err.status,
+                code = %err.code,
+                wait_ms = delay.as_millis() as u64,
+                retry = w.attempts[i],
+                "retrying a throttled or failed batch request"
+            );
+            w.later.push(Reverse((now + delay, i)));
+        }
+        self.count(|c| c.retries += retried);
+    }
+
     /// Tells the progress observer how many more batched requests have their
     /// final outcome since the last report.
-    fn report_writes(
-        &self,
-        outcomes: &[Option<Result<BatchResponse, GraphError>>],
-        reported: &mut usize,
-    ) {
-        let done = outcomes.iter().filter(|o| o.is_some()).count();
-        if done > *reported {
-            self.progress(|p| p.writes_done(done - *reported));
-            *reported = done;
+    fn report_writes(&self, w: &mut Writes<'_>) {
+        let done = w.outcomes.iter().filter(|o| o.is_some()).count();
+        if done > w.reported {
+            self.progress(|p| p.writes_done(done - w.reported));
+            w.reported = done;
         }
     }
 
@@ -948,6 +888,21 @@ impl GraphClient {
         match path.strip_prefix(self.inner.base.as_str()) {
             Some(rest) if rest.starts_with('/') => rest,
             _ => path,
+        }
+    }
+
+    /// The mailbox a request to `url` (on the Graph origin) addresses.
+    fn mailbox_of(&self, url: &Url) -> Mailbox {
+        let root = self.inner.opts.graph_url.path().trim_end_matches('/');
+        match url.path().strip_prefix(root) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => Mailbox::of_path(rest),
+            // Another version than the configured one (`/beta/users/…`).
+            _ => Mailbox::of_path(
+                url.path()
+                    .trim_start_matches('/')
+                    .split_once('/')
+                    .map_or("", |(_, rest)| rest),
+            ),
         }
     }
 
@@ -1031,8 +986,8 @@ impl GraphClient {
         body: Option<Vec<u8>>,
         extra_prefer: Option<&str>,
         cost: Cost,
-        lease: Option<Lease<'_>>,
-    ) -> Result<(Value, Duration), GraphError> {
+        lease: Option<Lease>,
+    ) -> Result<Value, GraphError> {
         self.execute_parsed(
             method,
             url,
@@ -1058,9 +1013,9 @@ impl GraphClient {
         body: Option<Vec<u8>>,
         extra_prefer: Option<&str>,
         cost: Cost,
-        mut lease: Option<Lease<'_>>,
+        mut lease: Option<Lease>,
         parse: &(dyn Fn(&[u8]) -> serde_json::Result<T> + Send + Sync),
-    ) -> Result<(T, Duration), GraphError> {
+    ) -> Result<T, GraphError> {
         let mut attempt = 0u32;
         let mut refreshed = false;
         let mut force_refresh = false;
@@ -1075,7 +1030,7 @@ impl GraphClient {
             force_refresh = false;
             let lease = match lease.take() {
                 Some(lease) => lease,
-                None => self.inner.governor.acquire(cost).await,
+                None => self.inner.governor.acquire(&cost).await,
             };
             let outcome = self
                 .attempt(
@@ -1090,9 +1045,9 @@ impl GraphClient {
                 )
                 .await;
             match outcome {
-                Attempt::Done(v, elapsed) => {
+                Attempt::Done(v) => {
                     self.note_outcome(false);
-                    return Ok((v, elapsed));
+                    return Ok(v);
                 }
                 Attempt::Fail(e) => {
                     self.note_outcome(e.is_outage());
@@ -1153,7 +1108,7 @@ impl GraphClient {
         body: Option<&Vec<u8>>,
         extra_prefer: Option<&str>,
         token: &secrecy::SecretString,
-        lease: Lease<'_>,
+        lease: Lease,
         parse: &(dyn Fn(&[u8]) -> serde_json::Result<T> + Send + Sync),
     ) -> Attempt<T> {
         let client_request_id = new_client_request_id();
@@ -1176,12 +1131,11 @@ impl GraphClient {
                 .body(body.clone());
         }
 
-        let cost = lease.cost;
+        let cost = lease.cost.clone();
         self.count(|c| {
             c.requests += 1;
-            c.operations += u64::from(cost.ops);
+            c.operations += u64::from(cost.ops());
         });
-        lease.sent();
         let started = Instant::now();
         let sent = builder.send().await;
         let result = match sent {
@@ -1249,7 +1203,7 @@ impl GraphClient {
                 parse(&bytes)
             };
             return match parsed {
-                Ok(v) => Attempt::Done(v, elapsed),
+                Ok(v) => Attempt::Done(v),
                 Err(e) => {
                     let mut err = GraphError::local(
                         "malformed",
@@ -1274,10 +1228,12 @@ impl GraphClient {
                     .as_deref()
                     .and_then(parse_retry_after);
                 // Nothing goes to the mailbox until Graph said it may.
-                self.inner.governor.back_off(
-                    ra.map(|ra| ra.min(self.inner.opts.max_retry_after)),
-                    status == 429,
-                );
+                if let Some(ra) = ra {
+                    let wait = ra.min(self.inner.opts.max_retry_after);
+                    self.inner
+                        .governor
+                        .back_off(cost.0.iter().map(|(m, _)| m), wait);
+                }
                 Attempt::Retry(err, ra)
             }
             _ => Attempt::Fail(err),
@@ -1294,239 +1250,214 @@ impl GraphClient {
     }
 }
 
-/// Graph runs at most this many inner requests of an unordered batch at a time.
+/// The label of `$batch` requests in errors and logs.
+const BATCH_LABEL: &str = "POST /$batch";
+
+/// The requests of one [`GraphClient::batch_keeping`] call and where each
+/// stands.
+struct Writes<'r> {
+    requests: &'r [BatchRequest],
+    keep: Option<&'r [&'r str]>,
+    /// The mailbox each request addresses.
+    mailboxes: Vec<Mailbox>,
+    /// Each request's final outcome, once it has one.
+    outcomes: Vec<Option<Result<BatchResponse, GraphError>>>,
+    /// Each request's retries so far.
+    attempts: Vec<u32>,
+    /// Requests waiting to be sent, in order.
+    queue: VecDeque<usize>,
+    /// Requests to send again, and from when.
+    later: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Outcomes told to the progress observer.
+    reported: usize,
+}
+
+impl<'r> Writes<'r> {
+    fn new(requests: &'r [BatchRequest], keep: Option<&'r [&'r str]>) -> Self {
+        Writes {
+            requests,
+            keep,
+            mailboxes: requests.iter().map(|r| Mailbox::of_path(&r.url)).collect(),
+            outcomes: requests.iter().map(|_| None).collect(),
+            attempts: vec![0; requests.len()],
+            queue: (0..requests.len()).collect(),
+            later: BinaryHeap::new(),
+            reported: 0,
+        }
+    }
+
+    /// Requests whose retry is due by `now` join the queue.
+    fn requeue_due(&mut self, now: Instant) {
+        while let Some(&Reverse((at, i))) = self.later.peek()
+            && at <= now
+        {
+            self.later.pop();
+            self.queue.push_back(i);
+        }
+    }
+
+    /// Every request not sent yet fails with `err`.
+    fn fail_waiting(&mut self, err: &GraphError) {
+        let waiting = self.queue.drain(..);
+        let retries = self.later.drain().map(|Reverse((_, i))| i);
+        for i in waiting.chain(retries) {
+            self.outcomes[i] = Some(Err(err.clone()));
+        }
+    }
+}
+
+/// Graph runs at most this many inner requests of an unordered batch at a
+/// time (`concepts/json-batching.md`).
 const BATCH_PARALLELISM: usize = 4;
 
-/// What one HTTP request costs the mailbox: the Graph operations it carries
-/// (1, or a batch's inner requests) and the slots they occupy at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cost {
-    ops: u32,
-    /// `Some(n)` for a batch of `n` inner requests.
-    batch: Option<usize>,
+/// Whose limits a request counts against. Outlook's limits are per app and
+/// mailbox (`concepts/throttling-limits.md`), and a run may read one mailbox
+/// while it writes another, so the [`Governor`] keeps one count per mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Mailbox {
+    /// The id of `/users/{id}/…` (percent-decoded and lowercased: Graph
+    /// compares user ids and principal names without case), or `me` for
+    /// `/me/…`.
+    Named(String),
+    /// A request that addresses no mailbox (`/organization`, …): these
+    /// share a count of their own, so that nothing is sent unbounded.
+    Unnamed,
 }
+
+impl Mailbox {
+    /// The mailbox a path relative to the Graph root addresses, such as
+    /// `/users/a@b.example/events/ID` or an inner request's `url`.
+    fn of_path(path: &str) -> Mailbox {
+        let mut segments = strip_query(path)
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy());
+        let Some(first) = segments.next() else {
+            return Mailbox::Unnamed;
+        };
+        if first.eq_ignore_ascii_case("me") {
+            return Mailbox::Named("me".to_owned());
+        }
+        let id = if first.eq_ignore_ascii_case("users") {
+            segments.next()
+        } else {
+            // The OData key form, `users('{id}')`.
+            first
+                .get(..6)
+                .filter(|p| p.eq_ignore_ascii_case("users("))
+                .and_then(|_| first.get(6..))
+                .and_then(|rest| rest.strip_suffix(')'))
+                .map(|key| std::borrow::Cow::Owned(key.trim_matches('\'').to_owned()))
+        };
+        match id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => Mailbox::Named(id.to_lowercase()),
+            _ => Mailbox::Unnamed,
+        }
+    }
+}
+
+/// What one HTTP request asks of the mailboxes it addresses: for each, the
+/// Graph operations it carries there (1 for a request outside a batch; a
+/// batch's inner requests, counted per mailbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cost(Vec<(Mailbox, u32)>);
 
 impl Cost {
-    const SINGLE: Cost = Cost {
-        ops: 1,
-        batch: None,
-    };
+    fn single(mailbox: Mailbox) -> Cost {
+        Cost(vec![(mailbox, 1)])
+    }
 
-    fn batch(n: usize) -> Cost {
-        Cost {
-            ops: u32::try_from(n).unwrap_or(u32::MAX),
-            batch: Some(n),
+    /// A batch whose inner requests address `mailboxes`, one each.
+    fn batch(mailboxes: impl IntoIterator<Item = Mailbox>) -> Cost {
+        let mut per: Vec<(Mailbox, u32)> = Vec::new();
+        for m in mailboxes {
+            match per.iter_mut().find(|(k, _)| *k == m) {
+                Some((_, n)) => *n = n.saturating_add(1),
+                None => per.push((m, 1)),
+            }
         }
+        Cost(per)
     }
 
-    fn slots(self) -> usize {
-        self.batch.map_or(1, |n| n.clamp(1, BATCH_PARALLELISM))
-    }
-
-    /// How many times Graph fills its 4 slots to run the batch.
-    fn waves(self) -> usize {
-        self.batch
-            .map_or(1, |n| n.max(1).div_ceil(BATCH_PARALLELISM))
+    /// Graph operations in all.
+    fn ops(&self) -> u32 {
+        self.0
+            .iter()
+            .fold(0u32, |sum, (_, n)| sum.saturating_add(*n))
     }
 }
 
-/// Learns how long the mailbox takes to run a batch, and how far a batch may
-/// be sent before the previous one has answered.
-///
-/// A batch of `n` inner requests answers after `T(w) = rtt + w · wave`, with
-/// `w = ceil(n / 4)` waves of 4 inner requests. The mailbox is busy with it
-/// only for `w · wave`, the rest is the round trip: the next batch can leave
-/// once the previous one has been *running* for that long, and arrive as its
-/// last wave ends, so that round trips overlap and the 4 slots never idle
-/// nor hold more than 4. `wave` is the slope between the quickest answer of
-/// a small batch and the usual answer of a large one, taken with a 4%
-/// margin and a guard of 2 ms plus three times the answers' spread. Each 429
-/// halves how much of the round trip is overlapped and widens the margin
-/// (multiplicative decrease); each clean answer gives a little overlap back
-/// (additive increase).
-#[derive(Debug, Clone)]
-struct Pace {
-    /// Per wave count (index = waves): quickest answer, in ms.
-    fastest: [Option<f64>; BATCH_PARALLELISM * 5 / 4 + 2],
-    /// Per wave count: moving mean of answers, in ms.
-    mean: [Option<f64>; BATCH_PARALLELISM * 5 / 4 + 2],
-    /// Moving mean absolute deviation of answers from their mean, in ms.
-    spread: f64,
-    /// Answers timed per wave count.
-    samples: [u32; BATCH_PARALLELISM * 5 / 4 + 2],
-    /// Share of the round trip overlapped, 0 (wait for each answer) to 1.
-    overlap: f64,
-    /// Extra share of the estimated running time waited.
-    margin: f64,
+/// The slots `ops` operations sent in one request hold on their mailbox from
+/// sending until the answer: Graph may run an unordered batch's inner
+/// requests 4 at once and its running time varies, so nothing tells when a
+/// batch's last one finished before its answer arrives; a batch holds
+/// min(4, its size), a request alone 1.
+fn slots(ops: u32) -> usize {
+    usize::try_from(ops)
+        .unwrap_or(usize::MAX)
+        .clamp(1, BATCH_PARALLELISM)
 }
 
-impl Default for Pace {
-    fn default() -> Self {
-        Pace {
-            fastest: Default::default(),
-            mean: Default::default(),
-            spread: 0.0,
-            samples: Default::default(),
-            overlap: 1.0,
-            margin: 0.04,
-        }
-    }
-}
-
-/// Small batches timed before batches are pipelined: the quickest of a few
-/// tells the round trip better than one, but each costs a request, so the
-/// extra ones are spent only on long runs of writes.
-const CALIBRATION_BATCHES: u32 = 1;
-const CALIBRATION_BATCHES_LONG: u32 = 3;
-/// Writes from which a run counts as long.
-const LONG_RUN: usize = 100 * MAX_BATCH;
-/// Fixed part of the guard added to the estimated running time.
-const PACE_GUARD_MS: f64 = 2.0;
-const PACE_INCREASE: f64 = 0.05;
-
-impl Pace {
-    fn max_waves() -> usize {
-        MAX_BATCH.div_ceil(BATCH_PARALLELISM)
-    }
-
-    /// An answer to a batch of `waves` waves took `ms` from send to answer,
-    /// with nothing throttled.
-    fn sample(&mut self, waves: usize, ms: f64) {
-        let w = waves.min(Self::max_waves());
-        if !ms.is_finite() || ms < 0.0 || w == 0 {
-            return;
-        }
-        self.fastest[w] = Some(self.fastest[w].map_or(ms, |f| f.min(ms)));
-        let mean = self.mean[w].map_or(ms, |m| m + (ms - m) * 0.2);
-        if let Some(m) = self.mean[w] {
-            self.spread += ((ms - m).abs() - self.spread) * 0.2;
-        }
-        self.mean[w] = Some(mean);
-        self.samples[w] = self.samples[w].saturating_add(1);
-        self.overlap = (self.overlap + PACE_INCREASE).min(1.0);
-    }
-
-    /// Graph answered 429: overlap less, keep a wider margin.
-    fn throttled(&mut self) {
-        self.overlap /= 2.0;
-        if self.overlap < 0.1 {
-            self.overlap = 0.0;
-        }
-        self.margin = (self.margin + 0.05).min(0.5);
-    }
-
-    /// Whether enough small batches have been timed to tell the round trip
-    /// from the running time, before `writes` writes.
-    fn knows_small(&self, writes: usize) -> bool {
-        let wanted = if writes >= LONG_RUN {
-            CALIBRATION_BATCHES_LONG
-        } else {
-            CALIBRATION_BATCHES
-        };
-        self.samples[1] >= wanted
-    }
-
-    /// The time per wave and the round trip, in ms, once batches of two
-    /// different sizes have answered.
-    fn estimate(&self) -> Option<(f64, f64)> {
-        let lo = (1..=Self::max_waves()).find(|&w| self.fastest[w].is_some())?;
-        let hi = (1..=Self::max_waves())
-            .rev()
-            .find(|&w| self.mean[w].is_some())?;
-        if hi <= lo {
-            return None;
-        }
-        let (t_lo, t_hi) = (self.fastest[lo]?, self.mean[hi]?);
-        let wave = (t_hi - t_lo) / (hi - lo) as f64;
-        let rtt = t_lo - wave * lo as f64;
-        (wave > 0.0 && rtt > 0.0).then_some((wave, rtt))
-    }
-
-    /// How long after it was sent a batch of `waves` waves stops holding the
-    /// mailbox's slots, when that is before its answer can arrive.
-    fn release_after(&self, waves: usize) -> Option<Duration> {
-        if self.overlap <= 0.0 {
-            return None;
-        }
-        let (wave, rtt) = self.estimate()?;
-        let answer = rtt + wave * waves as f64;
-        let running = wave * waves as f64 * (1.0 + self.margin) + PACE_GUARD_MS + 3.0 * self.spread;
-        let after = answer - self.overlap * (answer - running);
-        (after < answer && after > 0.0).then(|| Duration::from_secs_f64(after / 1000.0))
-    }
-}
-
-/// One lease on the mailbox: its slots, and when they count as free.
-#[derive(Debug)]
-struct Held {
-    id: u64,
-    slots: usize,
-    /// Set when the request was sent, for batches Graph will have finished
-    /// running before their answer arrives.
-    release_at: Option<Instant>,
-}
-
-#[derive(Debug)]
-struct GovernorState {
-    capacity: usize,
-    held: Vec<Held>,
-    next_id: u64,
+/// One mailbox's share of the limits.
+#[derive(Debug, Default)]
+struct MailboxState {
+    /// Slots held by requests sent and not yet answered.
+    in_flight: usize,
     /// Operations sent, with when, within the rate window.
     sent: VecDeque<(Instant, u32)>,
     sent_ops: u64,
-    /// No request is sent before this (a `Retry-After` was received).
+    /// Nothing is sent to the mailbox before this (a `Retry-After`).
     paused_until: Option<Instant>,
-    pace: Pace,
 }
 
-/// Keeps the mailbox within Outlook's limits: at most `max_concurrency`
-/// operations in flight and at most `rate_limit` operations per window;
-/// pauses every request after a `Retry-After`; paces batches (see [`Pace`]).
+/// Keeps each mailbox within Outlook's limits: at most `capacity` slots held
+/// (see [`slots`]) and at most `rate` operations per window, and nothing
+/// sent while a `Retry-After` it drew runs.
 #[derive(Debug)]
 struct Governor {
-    state: Mutex<GovernorState>,
-    notify: tokio::sync::Notify,
+    capacity: usize,
     /// Operations and window, the window lengthened by a safety margin.
     rate: Option<(u64, Duration)>,
+    mailboxes: Mutex<HashMap<Mailbox, MailboxState>>,
+    notify: tokio::sync::Notify,
 }
 
-/// Slots held on the mailbox; given back when dropped.
-struct Lease<'a> {
-    governor: &'a Governor,
-    id: u64,
+/// The slots of one request, held from before it is sent until its answer
+/// arrived or it failed; given back when dropped.
+struct Lease {
+    governor: Arc<Governor>,
     cost: Cost,
 }
 
 impl Governor {
     fn new(capacity: usize, rate_limit: Option<(u32, Duration)>) -> Governor {
         Governor {
-            state: Mutex::new(GovernorState {
-                capacity: capacity.max(1),
-                held: Vec::new(),
-                next_id: 0,
-                sent: VecDeque::new(),
-                sent_ops: 0,
-                paused_until: None,
-                pace: Pace::default(),
-            }),
-            notify: tokio::sync::Notify::new(),
+            capacity: capacity.max(1),
             // Graph counts an operation when it runs it, up to a batch's
             // running time after we send it: a window longer by 2% (at least
             // a second) keeps clear of its count.
             rate: rate_limit
                 .filter(|(n, w)| *n > 0 && !w.is_zero())
                 .map(|(n, w)| (u64::from(n), w + (w / 50).max(Duration::from_secs(1)))),
+            mailboxes: Mutex::new(HashMap::new()),
+            notify: tokio::sync::Notify::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, GovernorState> {
-        self.state
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Mailbox, MailboxState>> {
+        self.mailboxes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Waits until `cost` fits the mailbox's limits, and takes its slots.
-    async fn acquire(&self, cost: Cost) -> Lease<'_> {
+    /// The slots `ops` operations hold here.
+    fn slots(&self, ops: u32) -> usize {
+        slots(ops).min(self.capacity)
+    }
+
+    /// Waits until `cost` fits the limits of every mailbox it addresses, and
+    /// takes its slots.
+    async fn acquire(self: &Arc<Self>, cost: &Cost) -> Lease {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -1534,11 +1465,10 @@ impl Governor {
             let wake = {
                 let mut st = self.lock();
                 match self.try_take(&mut st, cost, Instant::now()) {
-                    Ok(id) => {
+                    Ok(()) => {
                         return Lease {
-                            governor: self,
-                            id,
-                            cost,
+                            governor: Arc::clone(self),
+                            cost: cost.clone(),
                         };
                     }
                     Err(wake) => wake,
@@ -1556,113 +1486,93 @@ impl Governor {
         }
     }
 
-    /// Takes the slots and rate for `cost` now, or says when to look again
-    /// (`None`: when a lease is given back).
+    /// Takes the slots and rate for `cost` on all its mailboxes now, or none
+    /// and says when to look again (`None`: when a lease is given back).
     fn try_take(
         &self,
-        st: &mut GovernorState,
-        cost: Cost,
+        st: &mut HashMap<Mailbox, MailboxState>,
+        cost: &Cost,
         now: Instant,
-    ) -> Result<u64, Option<Instant>> {
-        st.held.retain(|h| h.release_at.is_none_or(|t| t > now));
-        if let Some(until) = st.paused_until {
-            if until > now {
-                return Err(Some(until));
-            }
-            st.paused_until = None;
-        }
-        let in_use: usize = st.held.iter().map(|h| h.slots).sum();
-        let slots = cost.slots().min(st.capacity);
-        if in_use + slots > st.capacity {
-            return Err(st.held.iter().filter_map(|h| h.release_at).min());
-        }
-        if let Some((limit, window)) = self.rate {
-            while let Some(&(t, n)) = st.sent.front() {
-                if now.duration_since(t) < window {
-                    break;
+    ) -> Result<(), Option<Instant>> {
+        for (mailbox, ops) in &cost.0 {
+            let Some(mb) = st.get_mut(mailbox) else {
+                continue;
+            };
+            if let Some(until) = mb.paused_until {
+                if until > now {
+                    return Err(Some(until));
                 }
-                st.sent.pop_front();
-                st.sent_ops -= u64::from(n);
+                mb.paused_until = None;
             }
-            let ops = u64::from(cost.ops);
-            if st.sent_ops > 0 && st.sent_ops + ops > limit {
-                // Wait until enough of the oldest have left the window.
-                let mut freed = 0u64;
-                let mut at = now;
-                for &(t, n) in &st.sent {
-                    freed += u64::from(n);
-                    at = t + window;
-                    if st.sent_ops - freed + ops <= limit {
-                        break;
-                    }
-                }
+            if mb.in_flight + self.slots(*ops) > self.capacity {
+                return Err(None);
+            }
+            if let Some(at) = self.rate_wait(mb, *ops, now) {
                 return Err(Some(at));
             }
-            st.sent.push_back((now, cost.ops));
-            st.sent_ops += ops;
         }
-        let id = st.next_id;
-        st.next_id += 1;
-        st.held.push(Held {
-            id,
-            slots,
-            release_at: None,
-        });
-        Ok(id)
+        for (mailbox, ops) in &cost.0 {
+            let mb = st.entry(mailbox.clone()).or_default();
+            mb.in_flight += self.slots(*ops);
+            if self.rate.is_some() {
+                mb.sent.push_back((now, *ops));
+                mb.sent_ops += u64::from(*ops);
+            }
+        }
+        Ok(())
     }
 
-    /// No request is sent for `wait`; when `throttled`, batches are paced
-    /// more carefully from now on.
-    fn back_off(&self, wait: Option<Duration>, throttled: bool) {
-        let mut st = self.lock();
-        if throttled {
-            st.pace.throttled();
+    /// When `ops` more operations fit the mailbox's rate window, if not now.
+    fn rate_wait(&self, mb: &mut MailboxState, ops: u32, now: Instant) -> Option<Instant> {
+        let (limit, window) = self.rate?;
+        while let Some(&(t, n)) = mb.sent.front() {
+            if now.duration_since(t) < window {
+                break;
+            }
+            mb.sent.pop_front();
+            mb.sent_ops -= u64::from(n);
         }
-        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
-            let until = Instant::now() + wait;
-            st.paused_until = Some(st.paused_until.map_or(until, |u| u.max(until)));
+        let ops = u64::from(ops);
+        if mb.sent_ops == 0 || mb.sent_ops + ops <= limit {
+            return None;
         }
+        // Wait until enough of the oldest have left the window.
+        let mut freed = 0u64;
+        let mut at = now;
+        for &(t, n) in &mb.sent {
+            freed += u64::from(n);
+            at = t + window;
+            if mb.sent_ops - freed + ops <= limit {
+                break;
+            }
+        }
+        Some(at)
     }
 
-    fn sample(&self, cost: Cost, elapsed: Duration) {
-        if cost.batch.is_some() {
-            self.lock()
-                .pace
-                .sample(cost.waves(), elapsed.as_secs_f64() * 1000.0);
-        }
-    }
-
-    fn knows_small_batches(&self, writes: usize) -> bool {
-        self.lock().pace.knows_small(writes)
-    }
-}
-
-impl Lease<'_> {
-    /// The request leaves now: a batch frees its slots once Graph is
-    /// expected to have run it, if that is before its answer.
-    fn sent(&self) {
-        if self.cost.batch.is_none() {
+    /// Nothing is sent to `mailboxes` for `wait`.
+    fn back_off<'m>(&self, mailboxes: impl IntoIterator<Item = &'m Mailbox>, wait: Duration) {
+        if wait.is_zero() {
             return;
         }
-        let mut st = self.governor.lock();
-        let after = st.pace.release_after(self.cost.waves());
-        tracing::trace!(
-            waves = self.cost.waves(),
-            release_after_ms = after.map(|a| a.as_secs_f64() * 1000.0),
-            pace = ?st.pace,
-            "batch sent"
-        );
-        if let (Some(after), Some(h)) = (after, st.held.iter_mut().find(|h| h.id == self.id)) {
-            h.release_at = Some(Instant::now() + after);
-            drop(st);
-            self.governor.notify.notify_waiters();
+        let until = Instant::now() + wait;
+        let mut st = self.lock();
+        for mailbox in mailboxes {
+            let mb = st.entry(mailbox.clone()).or_default();
+            mb.paused_until = Some(mb.paused_until.map_or(until, |u| u.max(until)));
         }
     }
 }
 
-impl Drop for Lease<'_> {
+impl Drop for Lease {
     fn drop(&mut self) {
-        self.governor.lock().held.retain(|h| h.id != self.id);
+        {
+            let mut st = self.governor.lock();
+            for (mailbox, ops) in &self.cost.0 {
+                if let Some(mb) = st.get_mut(mailbox) {
+                    mb.in_flight = mb.in_flight.saturating_sub(self.governor.slots(*ops));
+                }
+            }
+        }
         self.governor.notify.notify_waiters();
     }
 }
@@ -2853,11 +2763,9 @@ mod tests {
             .iter()
             .map(|p| p.json()["requests"].as_array().unwrap().len())
             .collect();
-        // A small batch first times Graph; then batches of 20; the throttled
-        // request is sent again without the rest of its batch.
-        assert_eq!(sizes[..3], [4, 20, 20], "{sizes:?}");
-        assert!(sizes.iter().all(|&n| n <= MAX_BATCH), "{sizes:?}");
-        assert_eq!(sizes.iter().sum::<usize>(), 46, "{sizes:?}");
+        // Batches of 20 in order; the throttled request is sent again
+        // without the rest of its batch, with the last requests.
+        assert_eq!(sizes, [20, 20, 6], "{sizes:?}");
         let mut urls: Vec<String> = posts
             .iter()
             .flat_map(|p| {
@@ -2993,151 +2901,385 @@ mod tests {
         assert_eq!(heard.pages.lock().unwrap().len(), 2);
     }
 
-    fn ms(d: Option<Duration>) -> Option<f64> {
-        d.map(|d| (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
+    fn named(id: &str) -> Mailbox {
+        Mailbox::Named(id.to_owned())
     }
 
     #[test]
-    fn pace_learns_the_wave_time_and_overlaps_the_round_trip() {
-        let mut p = Pace::default();
-        assert_eq!(p.release_after(5), None);
-        // Batches of one size only cannot tell work from round trip.
-        p.sample(5, 75.0);
-        assert_eq!(p.estimate(), None);
-        assert_eq!(p.release_after(5), None);
-        p.sample(1, 37.0);
-        assert!(p.knows_small(1000) && !p.knows_small(LONG_RUN));
-        p.sample(1, 35.0);
-        p.sample(1, 36.0);
-        assert!(p.knows_small(LONG_RUN));
-        let (wave, rtt) = p.estimate().unwrap();
-        assert!((wave - 10.0).abs() < 1e-9 && (rtt - 25.0).abs() < 1e-9);
-        // 5 waves of 10 ms, 4% margin, 2 ms guard and three times the
-        // 0.44 ms spread: the next batch may leave 55.3 ms after this one,
-        // 19.7 ms before its answer.
-        assert_eq!(ms(p.release_after(5)), Some(55.3));
-        assert_eq!(ms(p.release_after(1)), Some(13.7));
-    }
+    fn requests_count_against_the_mailbox_their_path_addresses() {
+        assert_eq!(
+            Mailbox::of_path("/users/Events@Contoso.example/calendars/C1/events?$top=5"),
+            named("events@contoso.example")
+        );
+        assert_eq!(
+            Mailbox::of_path("users/EVENTS%40contoso.example/events/E1"),
+            named("events@contoso.example")
+        );
+        assert_eq!(
+            Mailbox::of_path("/users('events%40contoso.example')/calendar"),
+            named("events@contoso.example")
+        );
+        assert_eq!(Mailbox::of_path("/me/calendars"), named("me"));
+        assert_eq!(Mailbox::of_path("/ME"), named("me"));
+        assert_eq!(Mailbox::of_path("/organization"), Mailbox::Unnamed);
+        assert_eq!(Mailbox::of_path("/users"), Mailbox::Unnamed);
+        assert_eq!(Mailbox::of_path("/users/"), Mailbox::Unnamed);
+        assert_eq!(Mailbox::of_path("/$batch"), Mailbox::Unnamed);
 
-    #[test]
-    fn pace_backs_off_on_throttling_and_recovers_slowly() {
-        let mut p = Pace::default();
-        p.sample(1, 35.0);
-        p.sample(5, 75.0);
-        let full = p.release_after(5).unwrap();
-        p.throttled();
-        let careful = p.release_after(5).unwrap();
-        assert!(careful > full, "{careful:?} {full:?}");
-        // Repeated throttling ends the overlap: wait for each answer.
-        for _ in 0..4 {
-            p.throttled();
-        }
-        assert_eq!(p.release_after(5), None);
-        // Clean answers give the overlap back a little at a time, never the
-        // margin.
-        for _ in 0..3 {
-            p.sample(5, 75.0);
-        }
-        let recovering = p.release_after(5).unwrap();
-        assert!(recovering > careful, "{recovering:?} {careful:?}");
-        for _ in 0..40 {
-            p.sample(5, 75.0);
-        }
-        assert!(p.release_after(5).unwrap() > full);
-    }
-
-    #[test]
-    fn pace_guard_grows_with_the_spread_of_answers() {
-        let mut steady = Pace::default();
-        let mut noisy = Pace::default();
-        steady.sample(1, 35.0);
-        noisy.sample(1, 35.0);
-        for k in 0..10 {
-            steady.sample(5, 75.0);
-            noisy.sample(5, if k % 2 == 0 { 70.0 } else { 80.0 });
-        }
-        assert!(noisy.release_after(5).unwrap() > steady.release_after(5).unwrap());
+        // Absolute links (next and delta links) are read relative to the root.
+        let url = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
+        let (c, _) = client_with(&url, ClientOptions::new(url.clone()));
+        let of = |link: &str| c.mailbox_of(&Url::parse(link).unwrap());
+        assert_eq!(
+            of(
+                "https://graph.microsoft.com/v1.0/users/A@b.example/calendarView/delta?$deltatoken=x"
+            ),
+            named("a@b.example")
+        );
+        assert_eq!(
+            of("https://graph.microsoft.com/beta/me/events"),
+            named("me")
+        );
+        assert_eq!(
+            of("https://graph.microsoft.com/v1.0/$batch"),
+            Mailbox::Unnamed
+        );
     }
 
     #[test]
     fn cost_of_requests_and_batches() {
-        assert_eq!((Cost::SINGLE.slots(), Cost::SINGLE.waves()), (1, 1));
-        assert_eq!((Cost::batch(2).slots(), Cost::batch(2).waves()), (2, 1));
-        assert_eq!((Cost::batch(20).slots(), Cost::batch(20).waves()), (4, 5));
-        assert_eq!((Cost::batch(17).ops, Cost::batch(17).waves()), (17, 5));
+        let one = Cost::single(named("a"));
+        assert_eq!((one.ops(), slots(one.ops())), (1, 1));
+        let small = Cost::batch([named("a"), named("a")]);
+        assert_eq!(small, Cost(vec![(named("a"), 2)]));
+        assert_eq!(slots(2), 2);
+        let full = Cost::batch(std::iter::repeat_n(named("a"), 20));
+        assert_eq!((full.ops(), slots(20)), (20, 4));
+        // A batch addressing two mailboxes counts against each.
+        let mixed = Cost::batch([named("a"), named("b"), named("a"), Mailbox::Unnamed]);
+        assert_eq!(
+            mixed.0,
+            [(named("a"), 2), (named("b"), 1), (Mailbox::Unnamed, 1)]
+        );
+        assert_eq!(mixed.ops(), 4);
     }
 
     #[test]
-    fn governor_keeps_four_operations_in_flight_at_most() {
+    fn governor_keeps_four_operations_per_mailbox_until_answered() {
         let g = Governor::new(4, None);
         let now = Instant::now();
         let mut st = g.lock();
-        let first = g.try_take(&mut st, Cost::batch(20), now).unwrap();
-        // The batch runs 4 at a time: nothing else fits, and nothing frees
-        // the slots but its answer.
-        assert_eq!(g.try_take(&mut st, Cost::SINGLE, now), Err(None));
-        assert_eq!(g.try_take(&mut st, Cost::batch(3), now), Err(None));
-        st.held.retain(|h| h.id != first);
-        let a = g.try_take(&mut st, Cost::batch(2), now).unwrap();
-        let b = g.try_take(&mut st, Cost::SINGLE, now).unwrap();
-        g.try_take(&mut st, Cost::SINGLE, now).unwrap();
-        assert_eq!(g.try_take(&mut st, Cost::SINGLE, now), Err(None));
-        // A batch expected to have run frees its slots at that time.
-        let at = now + Duration::from_millis(50);
-        st.held.iter_mut().find(|h| h.id == a).unwrap().release_at = Some(at);
-        assert_eq!(g.try_take(&mut st, Cost::batch(2), now), Err(Some(at)));
-        g.try_take(&mut st, Cost::batch(2), at).unwrap();
-        assert_ne!(a, b);
+        let a = |n| Cost::batch(std::iter::repeat_n(named("a"), n));
+        g.try_take(&mut st, &a(20), now).unwrap();
+        // The batch may have 4 running at any time until its answer: nothing
+        // more for that mailbox, however long ago it was sent.
+        let later = now + Duration::from_secs(60);
+        assert_eq!(
+            g.try_take(&mut st, &Cost::single(named("a")), later),
+            Err(None)
+        );
+        assert_eq!(g.try_take(&mut st, &a(3), later), Err(None));
+        // Other mailboxes have their own 4, and so do requests to none.
+        g.try_take(&mut st, &Cost::batch([named("b"), named("b")]), now)
+            .unwrap();
+        g.try_take(&mut st, &Cost::single(named("b")), now).unwrap();
+        g.try_take(&mut st, &Cost::single(named("b")), now).unwrap();
+        assert_eq!(
+            g.try_take(&mut st, &Cost::single(named("b")), now),
+            Err(None)
+        );
+        for _ in 0..4 {
+            g.try_take(&mut st, &Cost::single(Mailbox::Unnamed), now)
+                .unwrap();
+        }
+        assert_eq!(
+            g.try_take(&mut st, &Cost::single(Mailbox::Unnamed), now),
+            Err(None)
+        );
+        // A batch to c and b takes nothing while b is full, then both.
+        let mixed = Cost::batch([named("c"), named("c"), named("b")]);
+        assert_eq!(g.try_take(&mut st, &mixed, now), Err(None));
+        assert_eq!(st.get(&named("c")).map_or(0, |m| m.in_flight), 0);
+        st.get_mut(&named("b")).unwrap().in_flight -= 1;
+        g.try_take(&mut st, &mixed, now).unwrap();
+        assert_eq!(st[&named("c")].in_flight, 2);
+        assert_eq!(st[&named("b")].in_flight, 4);
+    }
+
+    #[tokio::test]
+    async fn a_lease_holds_its_slots_until_dropped() {
+        let g = Arc::new(Governor::new(4, None));
+        let batch = g
+            .acquire(&Cost::batch(std::iter::repeat_n(named("a"), 20)))
+            .await;
+        let one = Cost::single(named("a"));
+        let waiter = g.acquire(&one);
+        tokio::pin!(waiter);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), waiter.as_mut())
+                .await
+                .is_err()
+        );
+        // Another mailbox is not held up.
+        let other = g.acquire(&Cost::single(named("b"))).await;
+        drop(batch);
+        let single = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap();
+        assert_eq!(g.lock()[&named("a")].in_flight, 1);
+        drop((single, other));
+        assert!(g.lock().values().all(|m| m.in_flight == 0));
     }
 
     #[test]
-    fn governor_counts_operations_against_the_rate_window() {
+    fn governor_counts_operations_against_each_mailbox_rate_window() {
         let window = Duration::from_secs(10);
         let g = Governor::new(100, Some((10, window)));
         let t0 = Instant::now();
         let mut st = g.lock();
-        g.try_take(&mut st, Cost::batch(4), t0).unwrap();
+        let a = |n| Cost::batch(std::iter::repeat_n(named("a"), n));
+        g.try_take(&mut st, &a(4), t0).unwrap();
         let t1 = t0 + Duration::from_secs(1);
-        g.try_take(&mut st, Cost::batch(4), t1).unwrap();
-        st.held.clear();
+        g.try_take(&mut st, &a(4), t1).unwrap();
         // 8 sent; 4 more would make 12 of 10: wait until the first 4 have
         // left the window (lengthened by a second for Graph's later count).
-        let later = g
-            .try_take(&mut st, Cost::batch(4), t1)
-            .unwrap_err()
-            .unwrap();
+        let later = g.try_take(&mut st, &a(4), t1).unwrap_err().unwrap();
         assert_eq!(later, t0 + window + Duration::from_secs(1));
-        g.try_take(&mut st, Cost::batch(2), t1).unwrap();
-        g.try_take(&mut st, Cost::batch(4), later).unwrap();
+        // Another mailbox has a window of its own.
+        g.try_take(
+            &mut st,
+            &Cost::batch(std::iter::repeat_n(named("b"), 10)),
+            t1,
+        )
+        .unwrap();
+        g.try_take(&mut st, &a(2), t1).unwrap();
+        g.try_take(&mut st, &a(4), later).unwrap();
     }
 
     #[tokio::test]
-    async fn governor_pauses_after_retry_after_and_wakes_waiters() {
-        let g = Governor::new(4, None);
-        g.back_off(Some(Duration::from_millis(200)), true);
+    async fn retry_after_pauses_its_mailbox_and_the_waiters_wake() {
+        let g = Arc::new(Governor::new(4, None));
+        g.back_off([&named("a")], Duration::from_millis(200));
         {
             let mut st = g.lock();
+            let now = Instant::now();
             assert!(matches!(
-                g.try_take(&mut st, Cost::SINGLE, Instant::now()),
+                g.try_take(&mut st, &Cost::single(named("a")), now),
                 Err(Some(_))
             ));
-            assert!(st.pace.overlap < 1.0);
+            // Graph asked only that mailbox to wait.
+            g.try_take(&mut st, &Cost::single(named("b")), now).unwrap();
         }
         let started = Instant::now();
-        let lease = g.acquire(Cost::batch(20)).await;
+        let lease = g.acquire(&Cost::single(named("a"))).await;
         assert!(started.elapsed() >= Duration::from_millis(150));
-        // A waiter gets the room as soon as the lease is given back.
-        let waiter = g.acquire(Cost::SINGLE);
-        tokio::pin!(waiter);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(30), waiter.as_mut())
-                .await
-                .is_err()
-        );
         drop(lease);
-        tokio::time::timeout(Duration::from_secs(5), waiter)
+    }
+
+    /// Operations a test server counts as outstanding per mailbox: a request
+    /// from its receipt to its answer, a `$batch` as min(4, n) on each
+    /// mailbox its n inner requests address.
+    #[derive(Default, Debug)]
+    struct Outstanding {
+        now: HashMap<String, usize>,
+        peak: HashMap<String, usize>,
+        peak_total: usize,
+    }
+
+    /// The mailbox a path addresses, as the test server reads it.
+    fn mailbox_in(path: &str) -> String {
+        let mut segments = path.split(['/', '?']);
+        while let Some(s) = segments.next() {
+            match s {
+                "users" => {
+                    let id = segments.next().unwrap_or_default();
+                    return percent_encoding::percent_decode_str(id)
+                        .decode_utf8_lossy()
+                        .to_lowercase();
+                }
+                "me" => return "me".to_owned(),
+                _ => {}
+            }
+        }
+        String::new()
+    }
+
+    /// How long the test server holds a request, from its URI and the
+    /// number of inner requests (0 outside a batch).
+    type Hold = Arc<dyn Fn(&str, usize) -> Duration + Send + Sync>;
+
+    #[derive(Clone)]
+    struct Holding {
+        hold: Hold,
+        out: Arc<Mutex<Outstanding>>,
+    }
+
+    async fn held(State(s): State<Holding>, req: axum::extract::Request) -> Response {
+        let uri = req.uri().to_string();
+        let body = axum::body::to_bytes(req.into_body(), usize::MAX)
             .await
             .unwrap();
+        let inner: Vec<Value> = if uri.ends_with("/$batch") {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            v["requests"].as_array().unwrap().clone()
+        } else {
+            Vec::new()
+        };
+        let mut claims: HashMap<String, usize> = HashMap::new();
+        if inner.is_empty() {
+            claims.insert(mailbox_in(&uri), 1);
+        } else {
+            for r in &inner {
+                *claims
+                    .entry(mailbox_in(r["url"].as_str().unwrap()))
+                    .or_default() += 1;
+            }
+            for n in claims.values_mut() {
+                *n = (*n).min(4);
+            }
+        }
+        {
+            let mut out = s.out.lock().unwrap();
+            for (m, n) in &claims {
+                let now = out.now.entry(m.clone()).or_default();
+                *now += n;
+                let now = *now;
+                let peak = out.peak.entry(m.clone()).or_default();
+                *peak = (*peak).max(now);
+            }
+            let total = out.now.values().sum();
+            out.peak_total = out.peak_total.max(total);
+        }
+        tokio::time::sleep((s.hold)(&uri, inner.len())).await;
+        {
+            let mut out = s.out.lock().unwrap();
+            for (m, n) in &claims {
+                if let Some(now) = out.now.get_mut(m) {
+                    *now -= n;
+                }
+            }
+        }
+        if inner.is_empty() {
+            return reply(200, &[], r#"{"value":[]}"#);
+        }
+        let responses: Vec<Value> = inner
+            .iter()
+            .map(|r| json!({"id": r["id"], "status": 201, "body": {"id": format!("new-{}", r["id"].as_str().unwrap())}}))
+            .collect();
+        reply(200, &[], json!({"responses": responses}).to_string())
+    }
+
+    /// A Graph that answers each request after `hold(uri, inner requests)`
+    /// (an empty page to a GET, 201 to every inner request of a batch) and
+    /// counts what is outstanding per mailbox.
+    async fn serve_holding(
+        hold: impl Fn(&str, usize) -> Duration + Send + Sync + 'static,
+    ) -> (Url, Arc<Mutex<Outstanding>>) {
+        let s = Holding {
+            hold: Arc::new(hold),
+            out: Arc::new(Mutex::new(Outstanding::default())),
+        };
+        let out = s.out.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(held).with_state(s);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (Url::parse(&format!("http://{addr}/v1.0")).unwrap(), out)
+    }
+
+    /// Graph's time for a request: a round trip of 20 ms and 10 ms per wave
+    /// of 4 inner requests, give or take a few ms.
+    fn graph_time(_: &str, inner: usize) -> Duration {
+        Duration::from_millis(20 + 10 * inner.max(1).div_ceil(4) as u64 + fastrand::u64(0..4))
+    }
+
+    fn creates(mailbox: &str, n: usize) -> Vec<BatchRequest> {
+        (0..n)
+            .map(|i| {
+                BatchRequest::with_body(
+                    Method::POST,
+                    format!("/users/{mailbox}/calendars/C/events"),
+                    &json!({"subject": format!("s{i}")}),
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn no_mailbox_ever_has_more_than_four_operations_outstanding() {
+        let (url, out) = serve_holding(graph_time).await;
+        let (c, _) = client(&url);
+        // 100 writes while reads of the same mailbox (its address in
+        // another case) come and go.
+        let reads = async {
+            for _ in 0..5 {
+                let (a, b, d) = tokio::join!(
+                    c.get("/users/A@x.example/calendars", &[]),
+                    c.get("/users/a@X.example/calendar", &[]),
+                    c.get("/users/a%40x.example/events", &[]),
+                );
+                a.unwrap();
+                b.unwrap();
+                d.unwrap();
+            }
+        };
+        let (writes, ()) = tokio::join!(c.batch(creates("a@x.example", 100)), reads);
+        assert!(writes.iter().all(Result::is_ok));
+        let out = out.lock().unwrap();
+        assert_eq!(out.peak["a@x.example"], 4, "{out:?}");
+        assert_eq!(c.metrics().operations, 115);
+    }
+
+    #[tokio::test]
+    async fn two_mailboxes_are_written_side_by_side() {
+        let (url, out) = serve_holding(graph_time).await;
+        let (c, _) = client(&url);
+        let (a, b) = tokio::join!(
+            c.batch(creates("a@x.example", 60)),
+            c.batch(creates("b@x.example", 60))
+        );
+        assert!(a.iter().chain(&b).all(Result::is_ok));
+        let out = out.lock().unwrap();
+        assert_eq!(out.peak["a@x.example"], 4, "{out:?}");
+        assert_eq!(out.peak["b@x.example"], 4, "{out:?}");
+        // Each mailbox had its 4 while the other had its own.
+        assert_eq!(out.peak_total, 8, "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_holds_its_slot_until_it_times_out() {
+        let (url, _) = serve_holding(|uri: &str, _| {
+            if uri.contains("slow") {
+                Duration::from_secs(30)
+            } else {
+                Duration::from_millis(5)
+            }
+        })
+        .await;
+        let mut o = opts(&url);
+        o.timeout = Duration::from_millis(300);
+        o.max_retries = 0;
+        let (c, _) = client_with(&url, o);
+        let started = Instant::now();
+        let (s1, s2, s3, s4, quick) = tokio::join!(
+            c.get("/users/a/slow", &[]),
+            c.get("/users/a/slow", &[]),
+            c.get("/users/a/slow", &[]),
+            c.get("/users/a/slow", &[]),
+            async {
+                // Sent last: it finds the mailbox full until the others fail.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let answer = c.get("/users/a/quick", &[]).await;
+                (answer, started.elapsed())
+            }
+        );
+        for slow in [s1, s2, s3, s4] {
+            assert_eq!(slow.unwrap_err().code, "timeout");
+        }
+        let (answer, at) = quick;
+        answer.unwrap();
+        assert!(at >= Duration::from_millis(300), "{at:?}");
     }
 
     #[test]
