@@ -50,7 +50,7 @@
 use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
-use crate::graph::provider::{CalendarRole, GraphCalendar, mailbox_zone, resolve_calendar};
+use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
 use crate::ics::{IcsLocation, IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::planner::{self, Plan};
@@ -574,14 +574,16 @@ async fn sync_full(run: &FullRun<'_>, client: Option<&GraphClient>) -> anyhow::R
                     copy,
                 )
                 .for_run(run.run_id)
-                .all_day_in(all_day_zone(settings, client).await.as_deref());
+                .all_day_in(known_zone(settings).as_ref().map(Option::as_deref));
                 if !run.dry_run {
                     // A later Graph-to-Graph run must not trust what it kept
                     // of this calendar: this run may change it.
                     incremental::mark_writing(&settings.state_dir)
                         .context("cannot update the incremental state before writing")?;
                 }
-                match run_full(run, &source, &target).await {
+                let result = run_full(run, &source, &target).await;
+                remember_zone(settings, &target);
+                match result {
                     Err(e) if cached && !retried && calendar_gone(&e) => {
                         forget_calendar_ids(settings);
                         retried = true;
@@ -666,27 +668,21 @@ async fn graph_calendar_id(
     Ok((id, false))
 }
 
-/// The time zone all-day copies are written in: the target mailbox's, from
-/// `calendars.json` when known, else read once through Graph. `None` (UTC)
-/// when Graph will not tell it.
-async fn all_day_zone(settings: &Settings, client: &GraphClient) -> Option<String> {
-    let dir = &settings.state_dir;
-    let graph = settings.graph_base();
-    let mailbox = settings.target_mailbox_or_source();
-    let mut cache = CalendarCache::load(dir);
-    if let Some(zone) = cache.zone(graph, mailbox) {
-        return zone.map(str::to_owned);
-    }
-    let zone = match mailbox_zone(client, mailbox).await {
-        Ok(zone) => zone,
-        Err(e) => {
-            tracing::warn!(
-                "could not read the time zone of the mailbox {mailbox} ({e:#}); all-day copies \
-                 are written in UTC this run"
-            );
-            return None;
-        }
+/// The time zone all-day copies are written in, as `calendars.json` knows
+/// it for the target mailbox (see [`GraphCalendar::all_day_in`]).
+fn known_zone(settings: &Settings) -> Option<Option<String>> {
+    CalendarCache::load(&settings.state_dir)
+        .zone(settings.graph_base(), settings.target_mailbox_or_source())
+        .map(|z| z.map(str::to_owned))
+}
+
+/// Keeps the zone the target read from its mailbox's settings during the
+/// run, if it did, and tells the operator, once, when Graph would not say.
+fn remember_zone(settings: &Settings, target: &GraphCalendar) {
+    let Some(zone) = target.zone_read() else {
+        return;
     };
+    let mailbox = settings.target_mailbox_or_source();
     if zone.is_none() {
         tracing::warn!(
             mailbox,
@@ -695,11 +691,11 @@ async fn all_day_zone(settings: &Settings, client: &GraphClient) -> Option<Strin
              Grant the app MailboxSettings.Read to have them written in the mailbox's zone."
         );
     }
-    cache.put_zone(graph, mailbox, zone.as_deref());
-    if let Err(e) = cache.save(dir) {
+    let mut cache = CalendarCache::load(&settings.state_dir);
+    cache.put_zone(settings.graph_base(), mailbox, zone.as_deref());
+    if let Err(e) = cache.save(&settings.state_dir) {
         tracing::warn!("could not remember the mailbox's time zone ({e:#})");
     }
-    zone
 }
 
 /// One run over any source and target: read both in full, plan with the
@@ -931,9 +927,10 @@ async fn sync_with(
     progress: Option<&Arc<RunProgress>>,
 ) -> anyhow::Result<SyncReport> {
     let (source, target) = calendars(settings, client, &ids.source, &ids.target)?;
+    let zone = known_zone(settings);
     let target = target
         .for_run(run_id)
-        .all_day_in(all_day_zone(settings, client).await.as_deref());
+        .all_day_in(zone.as_ref().map(Option::as_deref));
     let window = window(settings);
     let fingerprint = incremental::fingerprint(settings, &ids.source, &ids.target);
     let head = incremental::load_head(&settings.state_dir);
@@ -1069,10 +1066,9 @@ async fn sync_with(
         // Should this run stop while writing, the next reads the target.
         incremental::mark_writing(&settings.state_dir)
             .context("cannot update the incremental state before writing")?;
-        target
-            .apply(&plan)
-            .await
-            .context("applying the plan to the target calendar")?
+        let applied = target.apply(&plan).await;
+        remember_zone(settings, &target);
+        applied.context("applying the plan to the target calendar")?
     };
     if !dry_run {
         let accounted = applied.done.len() == applied.created + applied.updated + applied.deleted;

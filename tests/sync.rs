@@ -782,9 +782,34 @@ fn all_day_copies_are_written_in_the_target_mailbox_zone() {
         created_bodies(&w)["Founders' day"]["start"]["timeZone"],
         "UTC"
     );
-    w.add_source(public_event("Later", 8, 9));
+    let d8 = date(8).format("%Y-%m-%d").to_string();
+    let d9 = date(9).format("%Y-%m-%d").to_string();
+    w.add_source(json!({
+        "subject": "Harvest day", "isAllDay": true, "sensitivity": "normal",
+        "start": {"dateTime": format!("{d8}T00:00:00"), "timeZone": "UTC"},
+        "end": {"dateTime": format!("{d9}T00:00:00"), "timeZone": "UTC"},
+    }));
+    w.fake.clear_requests();
     let next = w.run(&["sync"]);
+    assert_eq!(next.code, 0, "{next}");
     assert!(!next.stderr.contains("MailboxSettings.Read"), "{next}");
+    assert!(
+        !w.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("mailboxSettings")),
+        "the answer is remembered"
+    );
+    // A calendar without all-day events never asks.
+    let w = World::new();
+    w.add_source(public_event("Webinar", 6, 9));
+    w.sync();
+    assert!(
+        !w.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("mailboxSettings"))
+    );
 }
 
 // Every test above, once more under each switch of the fake that changes

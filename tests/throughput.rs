@@ -36,6 +36,9 @@ fn assert_nothing_refused(w: &World) {
     let t = w.fake.throttling();
     assert_eq!((t.over_concurrency, t.over_rate), (0, 0), "{t:?}");
     assert!(t.peak_in_flight <= 4, "{t:?}");
+    // What calsync held: a batch counts min(4, its size) from sending to
+    // its answer.
+    assert!(t.peak_outstanding <= 4, "{t:?}");
 }
 
 #[test]
@@ -50,6 +53,7 @@ fn first_sync_keeps_within_the_mailbox_concurrency_limit() {
     let t = w.fake.throttling();
     // The batches kept the mailbox busy with 4 at a time.
     assert_eq!(t.peak_in_flight, 4, "{t:?}");
+    assert_eq!(t.peak_outstanding, 4, "{t:?}");
     let keys: HashSet<String> = w.managed().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 300);
     assert_eq!(w.target_events().len(), 300);

@@ -254,8 +254,22 @@ pub struct GraphCalendar {
     /// What the `transactionId` of a create is scoped to: one attempt of one
     /// run (see [`transaction_id`]).
     attempt: String,
-    /// The zone all-day copies are written in (see [`GraphCalendar::all_day_in`]).
-    all_day_zone: String,
+    /// The zone all-day copies are written in (see
+    /// [`GraphCalendar::all_day_in`]): not known yet, or the mailbox's zone
+    /// (`None`: Graph would not tell it, so UTC).
+    all_day_zone: std::sync::Mutex<AllDayZone>,
+}
+
+/// What a [`GraphCalendar`] knows of the zone to write all-day copies in.
+#[derive(Debug, Clone, PartialEq)]
+enum AllDayZone {
+    /// To be read from the mailbox's settings when an all-day copy is
+    /// written.
+    Unknown,
+    /// Given when the calendar was opened.
+    Given(Option<String>),
+    /// Read from the mailbox's settings during this run.
+    Read(Option<String>),
 }
 
 impl GraphCalendar {
@@ -266,22 +280,70 @@ impl GraphCalendar {
             calendar_id: calendar_id.to_string(),
             copy,
             attempt: format!("{:016x}", fastrand::u64(..)),
-            all_day_zone: "UTC".to_owned(),
+            all_day_zone: std::sync::Mutex::new(AllDayZone::Unknown),
         }
     }
 
-    /// Writes all-day copies as midnight to midnight in this zone (the
-    /// target mailbox's), not UTC. Outlook ties an all-day event to the zone
-    /// it was written in: one written in UTC spans two days for a viewer
-    /// whose zone is not UTC (jasonjoh/php-calendar#9,
-    /// microsoftgraph/msgraph-sdk-javascript#1158). Reading is unaffected:
-    /// Graph returns all-day events midnight to midnight whatever zone is
-    /// asked for (microsoft-graph-docs#1802), and calsync reads them as dates.
-    pub fn all_day_in(mut self, zone: Option<&str>) -> Self {
-        if let Some(zone) = zone.filter(|z| !z.trim().is_empty()) {
-            self.all_day_zone = zone.trim().to_owned();
+    /// Writes all-day copies as midnight to midnight in the target mailbox's
+    /// zone, not UTC: `Some(zone)` when it is known already, `Some(None)`
+    /// when Graph would not tell it (UTC then), `None` to read it from the
+    /// mailbox's settings the first time an all-day copy is written (see
+    /// [`GraphCalendar::zone_read`]).
+    ///
+    /// Outlook ties an all-day event to the zone it was written in: one
+    /// written in UTC spans two days for a viewer whose zone is not UTC
+    /// (jasonjoh/php-calendar#9, microsoftgraph/msgraph-sdk-javascript#1158).
+    /// Reading is unaffected: Graph returns all-day events midnight to
+    /// midnight whatever zone is asked for (microsoft-graph-docs#1802), and
+    /// calsync reads them as dates.
+    pub fn all_day_in(self, zone: Option<Option<&str>>) -> Self {
+        if let Some(zone) = zone {
+            let zone = zone.map(str::trim).filter(|z| !z.is_empty());
+            *self.zone_state() = AllDayZone::Given(zone.map(str::to_owned));
         }
         self
+    }
+
+    /// The zone read from the mailbox's settings during this run, if it was
+    /// read (`Some(None)`: Graph would not tell it), for the caller to keep.
+    pub fn zone_read(&self) -> Option<Option<String>> {
+        match &*self.zone_state() {
+            AllDayZone::Read(zone) => Some(zone.clone()),
+            _ => None,
+        }
+    }
+
+    fn zone_state(&self) -> std::sync::MutexGuard<'_, AllDayZone> {
+        self.all_day_zone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The zone to write this plan's all-day copies in, read from the
+    /// mailbox's settings when the plan has one and it is not known yet.
+    async fn zone_for(&self, plan: &Plan) -> String {
+        let all_day = plan.creates.iter().any(|c| c.payload.is_all_day)
+            || plan.updates.iter().any(|u| u.payload.is_all_day);
+        let known = self.zone_state().clone();
+        let zone = match known {
+            AllDayZone::Given(zone) | AllDayZone::Read(zone) => zone,
+            AllDayZone::Unknown if !all_day => None,
+            AllDayZone::Unknown => match mailbox_zone(&self.client, &self.mailbox).await {
+                Ok(zone) => {
+                    *self.zone_state() = AllDayZone::Read(zone.clone());
+                    zone
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "could not read the time zone of the mailbox {} ({e:#}); all-day \
+                         copies are written in UTC this run",
+                        self.mailbox
+                    );
+                    None
+                }
+            },
+        };
+        zone.unwrap_or_else(|| "UTC".to_owned())
     }
 
     /// Scopes the `transactionId`s of this calendar's creates to a run.
@@ -689,12 +751,13 @@ impl TargetProvider for GraphCalendar {
 
     async fn apply(&self, plan: &Plan) -> anyhow::Result<ApplyReport> {
         let events_path = format!("{}/events", self.calendar_path());
+        let zone = self.zone_for(plan).await;
         let encoding = |e: serde_json::Error| anyhow!("could not encode an event for Graph: {e}");
         let request = |kind: Kind, index: usize| -> anyhow::Result<(BatchRequest, EventTime)> {
             Ok(match kind {
                 Kind::Create => {
                     let c = &plan.creates[index];
-                    let mut body = payload_json(&c.payload, &c.marker, &self.all_day_zone);
+                    let mut body = payload_json(&c.payload, &c.marker, &zone);
                     body["transactionId"] = json!(transaction_id(&self.attempt, &c.marker));
                     (
                         BatchRequest::with_body(Method::POST, events_path.clone(), &body)
@@ -708,7 +771,7 @@ impl TargetProvider for GraphCalendar {
                         BatchRequest::with_body(
                             Method::PATCH,
                             self.event_path(&u.target_id),
-                            &payload_json(&u.payload, &u.marker, &self.all_day_zone),
+                            &payload_json(&u.payload, &u.marker, &zone),
                         )
                         .map_err(encoding)?,
                         u.payload.start,
