@@ -812,6 +812,49 @@ fn all_day_copies_are_written_in_the_target_mailbox_zone() {
     );
 }
 
+#[test]
+fn a_range_graph_keeps_failing_is_read_in_halves() {
+    let w = World::new();
+    for (subject, days) in [("Soon", 2), ("Next year", 500), ("Far ahead", 1700)] {
+        w.add_source(public_event(subject, days, 10));
+    }
+    w.add_source(secret_event("private", 900, 10));
+    // Graph answers 504 to any calendarView or delta over 400 days, as it
+    // does for long windows with many series.
+    w.fake.set_faults(Faults {
+        fail_long_ranges: Some((400, 504)),
+        ..Faults::default()
+    });
+    let run = w.run(&["sync", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["counts"]["created"], 3, "{run}");
+    assert_eq!(w.target_subjects(), ["Far ahead", "Next year", "Soon"]);
+    assert_absent(&w, CANARY, &[&run.all_output()]);
+    let answered: Vec<String> = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("calendarView") && r.status == 200)
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(!answered.is_empty());
+    // Each long range was asked for twice at most (a try and one retry)
+    // before it was split, never as often as a plain outage is retried.
+    let mut refused: std::collections::HashMap<String, usize> = Default::default();
+    for r in w.fake.requests().iter().filter(|r| r.status == 504) {
+        *refused.entry(r.query.clone()).or_default() += 1;
+    }
+    assert!(!refused.is_empty());
+    assert!(refused.values().all(|n| *n <= 2), "{refused:#?}");
+    // The next run follows the delta links of the pieces read.
+    let again = w.run(&["sync", "--json"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(again.json()["counts"]["unchanged"], 3, "{again}");
+    // validate reads the source through calendarView, split the same way.
+    let validate = w.run(&["validate"]);
+    assert_eq!(validate.code, 0, "{validate}");
+}
+
 // Every test above, once more under each switch of the fake that changes
 // what a sync sees.
 under_each_graph_behaviour!(
@@ -835,4 +878,5 @@ under_each_graph_behaviour!(
     a_create_whose_answer_was_lost_is_made_once,
     a_copy_deleted_by_hand_is_made_again_the_same_day,
     all_day_copies_are_written_in_the_target_mailbox_zone,
+    a_range_graph_keeps_failing_is_read_in_halves,
 );

@@ -392,6 +392,30 @@ impl fmt::Debug for GraphClient {
     }
 }
 
+/// How one request is sent, beyond its method, URL and body.
+#[derive(Debug, Clone, Copy, Default)]
+struct Call<'a> {
+    /// Added to the `Prefer` header.
+    extra_prefer: Option<&'a str>,
+    /// Retries of a 503 or 504 answer (`None`: `max_retries`).
+    unavailable_retries: Option<u32>,
+}
+
+/// How [`GraphClient::for_each_page`] reads a collection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageOptions<'a> {
+    /// Sent as `Prefer: odata.maxpagesize` (delta queries ignore `$top`).
+    pub max_page_size: Option<u32>,
+    /// When set, each item holds only these top-level fields: the rest is
+    /// skipped as the page is parsed, never built.
+    pub keep: Option<&'a [&'a str]>,
+    /// Retries of a page answered 503 or 504 before the error is given
+    /// back (`None`: as many as any request gets). A caller that can ask
+    /// for less, such as a shorter range, sets it low: Graph tends to fail
+    /// long ranges again and again (microsoft-graph-docs#3657).
+    pub unavailable_retries: Option<u32>,
+}
+
 /// What one HTTP attempt came to.
 enum Attempt<T> {
     Done(T),
@@ -466,7 +490,7 @@ impl GraphClient {
             None => None,
         };
         let cost = Cost::single(self.mailbox_of(&url));
-        self.execute(method, url, &label, body, None, cost, None)
+        self.execute(method, url, &label, body, Call::default(), cost, None)
             .await
     }
 
@@ -492,10 +516,18 @@ impl GraphClient {
     ) -> Result<Collection, GraphError> {
         let mut items = Vec::new();
         let delta_link = self
-            .for_each_page(path, query, max_page_size, None, |page| {
-                items.extend(page);
-                Ok(())
-            })
+            .for_each_page(
+                path,
+                query,
+                PageOptions {
+                    max_page_size,
+                    ..PageOptions::default()
+                },
+                |page| {
+                    items.extend(page);
+                    Ok(())
+                },
+            )
             .await
             .map_err(|e| match e {
                 PageError::Graph(e) => e,
@@ -518,13 +550,17 @@ impl GraphClient {
         &self,
         path: &str,
         query: &[(&str, &str)],
-        max_page_size: Option<u32>,
-        keep: Option<&[&str]>,
+        options: PageOptions<'_>,
         mut on_page: F,
     ) -> Result<Option<String>, PageError>
     where
         F: FnMut(Vec<Value>) -> anyhow::Result<()> + Send,
     {
+        let PageOptions {
+            max_page_size,
+            keep,
+            unavailable_retries,
+        } = options;
         let first_label = format!("GET {}", self.short_path(path));
         let mut url = self.resolve(path, query, &first_label)?;
         let extra_prefer = max_page_size.map(|n| format!("odata.maxpagesize={n}"));
@@ -548,7 +584,10 @@ impl GraphClient {
                     url.clone(),
                     &label,
                     None,
-                    extra_prefer.as_deref(),
+                    Call {
+                        extra_prefer: extra_prefer.as_deref(),
+                        unavailable_retries,
+                    },
                     Cost::single(self.mailbox_of(&url)),
                     None,
                     &parse,
@@ -727,7 +766,7 @@ impl GraphClient {
                     url,
                     BATCH_LABEL,
                     Some(payload),
-                    None,
+                    Call::default(),
                     cost,
                     Some(lease),
                 )
@@ -984,7 +1023,7 @@ impl GraphClient {
         url: Url,
         label: &str,
         body: Option<Vec<u8>>,
-        extra_prefer: Option<&str>,
+        call: Call<'_>,
         cost: Cost,
         lease: Option<Lease>,
     ) -> Result<Value, GraphError> {
@@ -993,7 +1032,7 @@ impl GraphClient {
             url,
             label,
             body,
-            extra_prefer,
+            call,
             cost,
             lease,
             &|bytes: &[u8]| serde_json::from_slice::<Value>(bytes),
@@ -1011,7 +1050,7 @@ impl GraphClient {
         url: Url,
         label: &str,
         body: Option<Vec<u8>>,
-        extra_prefer: Option<&str>,
+        call: Call<'_>,
         cost: Cost,
         mut lease: Option<Lease>,
         parse: &(dyn Fn(&[u8]) -> serde_json::Result<T> + Send + Sync),
@@ -1038,7 +1077,7 @@ impl GraphClient {
                     &url,
                     label,
                     body.as_ref(),
-                    extra_prefer,
+                    call.extra_prefer,
                     &token,
                     lease,
                     parse,
@@ -1072,13 +1111,20 @@ impl GraphClient {
                     // A refused connection is most often a wrong graph_url or a
                     // network that is down: a short retry covers a blip without
                     // keeping a scheduled run waiting for minutes.
-                    let limit = if e.code == "connect" {
-                        self.inner.opts.max_retries.min(CONNECT_RETRIES)
-                    } else {
-                        self.inner.opts.max_retries
-                    };
+                    let max = self.inner.opts.max_retries;
+                    let (limit, caller_retries) =
+                        match (e.code.as_str(), e.status, call.unavailable_retries) {
+                            ("connect", _, _) => (max.min(CONNECT_RETRIES), false),
+                            (_, Some(503 | 504), Some(n)) if n < max => (n, true),
+                            _ => (max, false),
+                        };
                     if attempt >= limit {
-                        self.note_outcome(e.is_outage());
+                        // A caller that asked to have the failure early
+                        // tries another way; only its own failure counts
+                        // towards the breaker.
+                        if !caller_retries {
+                            self.note_outcome(e.is_outage());
+                        }
                         return Err(e);
                     }
                     attempt += 1;
@@ -2190,7 +2236,7 @@ mod tests {
         let (c, _) = client(&url);
         let mut pages = Vec::new();
         let err = c
-            .for_each_page("/x", &[], None, None, |items| {
+            .for_each_page("/x", &[], PageOptions::default(), |items| {
                 pages.push(items.len());
                 if pages.len() == 2 {
                     anyhow::bail!("not this one");
@@ -2223,16 +2269,32 @@ mod tests {
         let (c, _) = client(&url);
         let mut all = Vec::new();
         let delta = c
-            .for_each_page("/x", &[], None, Some(&["id", "subject"]), |items| {
-                all.extend(items);
-                Ok(())
-            })
+            .for_each_page(
+                "/x",
+                &[],
+                PageOptions {
+                    keep: Some(&["id", "subject"]),
+                    ..PageOptions::default()
+                },
+                |items| {
+                    all.extend(items);
+                    Ok(())
+                },
+            )
             .await
             .unwrap();
         assert_eq!(all, [json!({"id": "a", "subject": "S"}), json!(7)]);
         assert!(delta.unwrap().ends_with("$deltatoken=d"));
         let err = c
-            .for_each_page("/odd", &[], None, Some(&["id"]), |_| Ok(()))
+            .for_each_page(
+                "/odd",
+                &[],
+                PageOptions {
+                    keep: Some(&["id"]),
+                    ..PageOptions::default()
+                },
+                |_| Ok(()),
+            )
             .await
             .unwrap_err();
         assert!(

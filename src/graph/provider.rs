@@ -6,7 +6,7 @@
 
 use crate::config::CalendarRef;
 use crate::error::Failure;
-use crate::graph::client::{BatchRequest, GraphClient, GraphError, PageError};
+use crate::graph::client::{BatchRequest, GraphClient, GraphError, PageError, PageOptions};
 use crate::model::{
     Body, BodyType, EventPayload, EventTime, ManagedEvent, Marker, Sensitivity, ShowAs,
     SourceEvent, SourceKey, Window,
@@ -386,8 +386,7 @@ impl GraphCalendar {
                     ("$select", select),
                     ("$top", PAGE_SIZE),
                 ],
-                None,
-                None,
+                PageOptions::default(),
                 |items| {
                     out.reserve(items.len());
                     for item in &items {
@@ -469,15 +468,15 @@ fn z(t: DateTime<Utc>) -> String {
 
 impl SourceProvider for GraphCalendar {
     async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
-        // The window's end is included (SPEC §3 rule 1); calendarView's is not.
-        let read_end = window.end + Duration::seconds(1);
         let path = format!("{}/calendarView", self.calendar_path());
         let select = self.source_select();
         let mut seen = HashSet::new();
         let mut events = Vec::new();
-        for (from, to) in view_pieces(window.start, read_end) {
-            let (from, to) = (z(from), z(to));
-            self.client
+        let mut ranges = Ranges::of(window);
+        while let Some(range) = ranges.next() {
+            let (from, to) = (z(range.start), z(range.end));
+            let read = self
+                .client
                 .for_each_page(
                     &path,
                     &[
@@ -487,8 +486,7 @@ impl SourceProvider for GraphCalendar {
                         ("$orderby", "start/dateTime"),
                         ("$select", select.as_str()),
                     ],
-                    None,
-                    None,
+                    ranges.options(&range),
                     |items| {
                         for item in &items {
                             if let Some(ev) = self.source_event(item)?
@@ -500,11 +498,84 @@ impl SourceProvider for GraphCalendar {
                         Ok(())
                     },
                 )
-                .await
-                .map_err(|e| self.page_error(e))
-                .context("reading the source calendar failed; nothing was written")?;
+                .await;
+            if let Err(e) = read
+                && !ranges.split(range, &e)
+            {
+                return Err(self.page_error(e))
+                    .context("reading the source calendar failed; nothing was written");
+            }
         }
         Ok(events)
+    }
+}
+
+/// A range shorter than this is never split: Graph failing it is an outage.
+const MIN_SPLIT_DAYS: i64 = 7;
+
+/// The ranges a read of the window goes through: the pieces Graph accepts
+/// (at most 1,825 days), and the halves of any piece Graph keeps answering
+/// 503 or 504. Long windows with many series make Graph fail mid-paging
+/// (microsoft-graph-docs#3657, #6499), and asking again for the same range
+/// fails again; a shorter one is lighter. The halves are read depth first,
+/// so that when Graph is down altogether the read fails after a few
+/// requests, not after one per day of the window.
+struct Ranges {
+    /// Last to be read first.
+    todo: Vec<PieceRange>,
+}
+
+impl Ranges {
+    fn of(window: &Window) -> Ranges {
+        // The window's end is included (SPEC §3 rule 1); the range's is not.
+        let read_end = window.end + Duration::seconds(1);
+        let mut todo: Vec<PieceRange> = view_pieces(window.start, read_end)
+            .into_iter()
+            .map(|(start, end)| PieceRange { start, end })
+            .collect();
+        todo.reverse();
+        Ranges { todo }
+    }
+
+    fn next(&mut self) -> Option<PieceRange> {
+        self.todo.pop()
+    }
+
+    fn splittable(range: &PieceRange) -> bool {
+        range.end - range.start > Duration::days(MIN_SPLIT_DAYS)
+    }
+
+    /// How to read a range: one that can be split gets its 503 or 504 back
+    /// after one retry.
+    fn options(&self, range: &PieceRange) -> PageOptions<'static> {
+        PageOptions {
+            unavailable_retries: Self::splittable(range).then_some(1),
+            ..PageOptions::default()
+        }
+    }
+
+    /// After a failed read of `range`: whether it is read again as two
+    /// halves (Graph answered 503 or 504, and the range is long enough).
+    fn split(&mut self, range: PieceRange, e: &PageError) -> bool {
+        let unavailable = matches!(e, PageError::Graph(g) if matches!(g.status, Some(503 | 504)));
+        if !unavailable || !Self::splittable(&range) {
+            return false;
+        }
+        let middle = range.start + (range.end - range.start) / 2;
+        tracing::info!(
+            from = %range.start,
+            to = %range.end,
+            "Graph keeps failing to read this range of the source; reading it in two halves"
+        );
+        self.todo.push(PieceRange {
+            start: middle,
+            end: range.end,
+        });
+        self.todo.push(PieceRange {
+            start: range.start,
+            end: middle,
+        });
+        true
     }
 }
 
@@ -524,17 +595,12 @@ impl SourceProvider for GraphCalendar {
 /// whole is taken as it is.
 impl IncrementalSource for GraphCalendar {
     async fn read_all(&self, window: &Window) -> anyhow::Result<Vec<PieceChanges>> {
-        // The window's end is included (SPEC §3 rule 1); the range's is not.
-        let read_end = window.end + Duration::seconds(1);
         let path = format!("{}/calendarView/delta", self.calendar_path());
         let mut pieces = Vec::new();
-        for (from, to) in view_pieces(window.start, read_end) {
-            let range = PieceRange {
-                start: from,
-                end: to,
-            };
-            let (from, to) = (z(from), z(to));
-            let piece = self
+        let mut ranges = Ranges::of(window);
+        while let Some(range) = ranges.next() {
+            let (from, to) = (z(range.start), z(range.end));
+            let read = self
                 .delta_round(
                     range,
                     &path,
@@ -542,11 +608,17 @@ impl IncrementalSource for GraphCalendar {
                         ("startDateTime", from.as_str()),
                         ("endDateTime", to.as_str()),
                     ],
+                    ranges.options(&range).unavailable_retries,
                 )
-                .await
-                .map_err(|e| self.page_error(e))
-                .context("reading the source calendar failed; nothing was written")?;
-            pieces.push(piece);
+                .await;
+            match read {
+                Ok(piece) => pieces.push(piece),
+                Err(e) if ranges.split(range, &e) => {}
+                Err(e) => {
+                    return Err(self.page_error(e))
+                        .context("reading the source calendar failed; nothing was written");
+                }
+            }
         }
         Ok(pieces)
     }
@@ -557,7 +629,7 @@ impl IncrementalSource for GraphCalendar {
     ) -> anyhow::Result<Vec<PieceChanges>> {
         let mut pieces = Vec::with_capacity(cursors.len());
         for (range, link) in cursors {
-            let piece = match self.delta_round(*range, link, &[]).await {
+            let piece = match self.delta_round(*range, link, &[], None).await {
                 Ok(piece) => piece,
                 Err(PageError::Graph(e)) if delta_link_refused(&e) => {
                     return Err(anyhow::Error::new(CursorExpired(e.to_string())));
@@ -633,7 +705,7 @@ impl IncrementalSource for GraphCalendar {
             // A long series comes in pages.
             if let Some(next) = str_field(&body, "@odata.nextLink") {
                 self.client
-                    .for_each_page(next, &[], None, None, |items| take(&items))
+                    .for_each_page(next, &[], PageOptions::default(), |items| take(&items))
                     .await
                     .map_err(|e| self.page_error(e))
                     .context(context)?;
@@ -665,15 +737,21 @@ impl GraphCalendar {
         range: PieceRange,
         path: &str,
         query: &[(&str, &str)],
+        unavailable_retries: Option<u32>,
     ) -> Result<PieceChanges, PageError> {
         // Delta takes no `$select`: what is not needed is skipped as the page
         // is parsed.
         let select = self.source_select();
         let keep: Vec<&str> = select.split(',').chain(["@removed"]).collect();
+        let options = PageOptions {
+            max_page_size: Some(DELTA_PAGE_SIZE),
+            keep: Some(&keep),
+            unavailable_retries,
+        };
         let mut changes = Vec::new();
         let delta_link = self
             .client
-            .for_each_page(path, query, Some(DELTA_PAGE_SIZE), Some(&keep), |items| {
+            .for_each_page(path, query, options, |items| {
                 changes.reserve(items.len());
                 for item in &items {
                     changes.push(self.delta_change(item)?);

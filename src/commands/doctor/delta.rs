@@ -12,7 +12,7 @@
 
 use super::calendars::{Doctor, Opened, z};
 use super::report::{Check, Item};
-use crate::graph::client::PageError;
+use crate::graph::client::{PageError, PageOptions};
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
@@ -141,8 +141,11 @@ impl Doctor<'_> {
                     ("startDateTime", from.as_str()),
                     ("endDateTime", to.as_str()),
                 ],
-                Some(PAGE_SIZE),
-                Some(&KEEP),
+                PageOptions {
+                    max_page_size: Some(PAGE_SIZE),
+                    keep: Some(&KEEP),
+                    ..PageOptions::default()
+                },
                 |items| {
                     pages += 1;
                     for item in &items {
