@@ -1,4 +1,4 @@
-//! The command line (SPEC §1). Doc comments are the help text: the first
+//! The command line (README, "Commands"). Doc comments are the help text: the first
 //! paragraph is the short help (`-h`), the rest the long help (`--help`).
 
 use crate::config::FlagOverrides;

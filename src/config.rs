@@ -1,5 +1,5 @@
 //! Configuration: merges the command line, the environment, the TOML file and
-//! the built-in defaults into one [`Settings`] (SPEC §2).
+//! the built-in defaults into one [`Settings`] (README, "Configuration").
 //!
 //! Precedence is flag > environment > file > default, decided per key, and
 //! [`Settings::origins`] records where each value came from. The file is the

@@ -1,4 +1,5 @@
-//! Failure kinds that decide the exit code (SPEC §6).
+//! Failure kinds that decide the exit code (README, "Exit codes and
+//! troubleshooting").
 //!
 //! Code inside calsync uses `anyhow` with context; where a failure of a known
 //! kind arises it is wrapped in [`Failure`], and the exit funnel in `main`

@@ -115,7 +115,7 @@ impl ShowAs {
     }
 }
 
-/// The stable identity of a source event (SPEC §3 rule 2): the immutable id of a
+/// The stable identity of a source event: the immutable id of a
 /// single instance, or the series id plus the original start of an occurrence or
 /// exception. Stored verbatim in the target's ownership marker.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -240,7 +240,7 @@ pub struct ManagedEvent {
     pub current: EventPayload,
 }
 
-/// The sync window, `[start, end]` in UTC, both ends included (SPEC §3 rule 1).
+/// The sync window, `[start, end]` in UTC, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub start: DateTime<Utc>,

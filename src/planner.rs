@@ -1,6 +1,6 @@
 //! The planner: decides, with no I/O, what to create, update and delete in the
 //! target calendar so that it mirrors the public source events of the window
-//! (SPEC §3 rules 1–6).
+//! (README, "How a sync decides").
 //!
 //! Its input is what the providers read: the source events (before any
 //! filtering) and the target events that carry calsync's marker. Its output is a
@@ -554,7 +554,7 @@ impl<'a> PendingDelete<'a> {
 }
 
 /// Decides what to write so that the target's managed events in the window
-/// mirror exactly the public source events in the window (SPEC §3).
+/// mirror exactly the public source events in the window.
 ///
 /// - Only source events starting in the window count; of several with one key,
 ///   the first is used.
@@ -743,7 +743,7 @@ pub fn plan(
     out
 }
 
-/// The mass-deletion guard refused a plan (SPEC §3 rule 6).
+/// The mass-deletion guard refused a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuardRefusal {
     /// Deletions the plan holds.

@@ -1,5 +1,6 @@
 //! The filter policy (which source events are public) and the copy policy
-//! (which fields of a public event are copied), SPEC §2 `[filter]` and `[copy]`.
+//! (which fields of a public event are copied): the `[filter]` and `[copy]`
+//! tables of the configuration.
 
 use crate::model::{Sensitivity, ShowAs};
 use regex::Regex;

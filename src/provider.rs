@@ -138,7 +138,7 @@ pub trait TargetProvider {
 }
 
 /// A target `validate` can inspect: its managed events together with the
-/// fields a copy must not hold (SPEC §5 `leak`). Only `validate` reads this
+/// fields a copy must not hold (`validate`'s `leak`). Only `validate` reads this
 /// way; `sync` reads no more than it needs.
 pub trait InspectableTarget {
     /// Reads every event that carries calsync's marker, wherever it lies in

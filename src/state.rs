@@ -1,4 +1,4 @@
-//! The state directory: the run lock and the history of runs (SPEC §4).
+//! The state directory: the run lock and the history of runs (README, "State").
 //!
 //! `state_dir` holds:
 //! - `lock`: held (with an OS file lock) by the one sync running; it names the

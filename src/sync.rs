@@ -409,7 +409,7 @@ fn first_line(s: &str) -> String {
         .collect()
 }
 
-/// The sync window for today (SPEC §3 rule 1). `CALSYNC_TODAY=YYYY-MM-DD`
+/// The sync window for today. `CALSYNC_TODAY=YYYY-MM-DD`
 /// sets "today", for tests.
 pub fn window(settings: &Settings) -> Window {
     let today = std::env::var("CALSYNC_TODAY")

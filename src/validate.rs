@@ -1,5 +1,5 @@
 //! `validate`'s decision, with no I/O: does the target calendar hold exactly
-//! what the source says it must (SPEC §5)?
+//! what the source says it must?
 //!
 //! Its input is what the providers read over the same window `sync` uses: the
 //! source events (before any filtering) and every target event carrying
@@ -19,7 +19,7 @@
 //! | `leak` | a copy whose source event is not public, or a copy holding a field the copy policy forbids: `body`, `location` (unless `copy.body` / `copy.location`), `attendees`, `online_meeting` |
 //! | `out_of_window` | a copy that starts outside the window, where sync never touches it, although it is not an ordinary past copy (see below) |
 //!
-//! **`out_of_window`.** SPEC §3 rule 1 leaves copies outside the window alone,
+//! **`out_of_window`.** A sync leaves copies outside the window alone,
 //! so a copy in the past whose source is no longer read is normal and never
 //! reported. A copy outside the window *is* reported when
 //!

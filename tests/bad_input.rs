@@ -1,4 +1,4 @@
-//! Bad input (SPEC §7): a one-paragraph error naming the cause and the fix,
+//! Bad input: a one-paragraph error naming the cause and the fix,
 //! the contract's exit code, and no write — for configuration errors, not
 //! even a request.
 

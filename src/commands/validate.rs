@@ -1,5 +1,5 @@
 //! `calsync validate`: reads both calendars over the sync window, writes
-//! nothing, and reports what the target gets wrong (SPEC §5). Either side
+//! nothing, and reports what the target gets wrong (README, "calsync validate"). Either side
 //! may be a Graph calendar or an `.ics` file.
 //!
 //! It takes no lock (it writes nothing), so it may run beside a sync; it

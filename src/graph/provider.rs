@@ -38,7 +38,8 @@ pub const SOURCE_KEY_PROPERTY: &str = concat!("String ", property_set!(), " Name
 pub const CONTENT_HASH_PROPERTY: &str =
     concat!("String ", property_set!(), " Name calsyncContentHash");
 
-/// Graph refuses a calendarView range longer than this (GRAPH.md §2).
+/// Graph refuses a calendarView range longer than this ("Maximum number of
+/// days: 1825", `ErrorInvalidRequest`).
 const MAX_VIEW_DAYS: i64 = 1825;
 /// The largest page calendarView and /events accept.
 const PAGE_SIZE: &str = "1000";
@@ -527,7 +528,7 @@ struct Ranges {
 
 impl Ranges {
     fn of(window: &Window) -> Ranges {
-        // The window's end is included (SPEC §3 rule 1); the range's is not.
+        // The window's end is included; the range's is not.
         let read_end = window.end + Duration::seconds(1);
         let mut todo: Vec<PieceRange> = view_pieces(window.start, read_end)
             .into_iter()
@@ -803,7 +804,8 @@ impl GraphCalendar {
 
 /// Whether Graph refused a stored delta link for good: `410`,
 /// `SyncStateNotFound` and kin, or any other 4xx that is not about the
-/// sign-in or throttling (GRAPH.md "rules" 3).
+/// sign-in or throttling (`concepts/delta-query-overview.md`: drop the
+/// state and read again).
 fn delta_link_refused(e: &GraphError) -> bool {
     let code = e.code.to_ascii_lowercase();
     if matches!(
@@ -1026,7 +1028,8 @@ fn record_outcomes(
                     .map(str::to_string);
                 None
             }
-            // Already gone counts as deleted (GRAPH.md §5).
+            // Already gone counts as deleted (`api-reference/v1.0/api/event-delete.md`:
+            // 404 ErrorItemNotFound).
             Ok(resp) if kind == Kind::Delete && resp.status == 404 => None,
             Ok(resp) => Some(format!("Graph answered {}", resp.status)),
             Err(e) if kind == Kind::Delete && e.is_not_found() => None,
@@ -1392,7 +1395,7 @@ pub fn managed_event(v: &Value) -> anyhow::Result<Option<ManagedEvent>> {
         for p in props {
             let pid = str_field(p, "id").unwrap_or_default();
             let value = str_field(p, "value").unwrap_or_default();
-            // Graph may return the GUID in another case (GRAPH.md §6).
+            // Graph may return the GUID in another case.
             if pid.eq_ignore_ascii_case(SOURCE_KEY_PROPERTY) && !value.is_empty() {
                 source_key = Some(SourceKey(value.to_string()));
             } else if pid.eq_ignore_ascii_case(CONTENT_HASH_PROPERTY) {

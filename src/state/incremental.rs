@@ -1,5 +1,5 @@
 //! What a sync keeps between runs so that the next one reads only what
-//! changed (SPEC §3 rules 9 and 10).
+//! changed.
 //!
 //! Three files in the state dir, each written atomically (a temporary file in
 //! the same directory, mode 0600, flushed to disk, then renamed over the old
