@@ -282,6 +282,9 @@ struct Traffic {
     /// Of those, refused for the mailbox's concurrency and for its rate.
     over_concurrency: usize,
     over_rate: usize,
+    /// The most operations calsync held outstanding on the mailbox at once
+    /// (a batch counting min(4, its size) from sending to its answer).
+    peak_outstanding: usize,
     /// Whether a token was fetched (a round trip, no Graph operation).
     token: bool,
     /// Reads that must follow one another: the calendar lookups (which
@@ -439,6 +442,7 @@ fn bench_size(public: usize, rows: &mut Vec<Row>) -> Result<(), String> {
         let refused = w.fake.throttling();
         traffic.over_concurrency = refused.over_concurrency;
         traffic.over_rate = refused.over_rate;
+        traffic.peak_outstanding = refused.peak_outstanding;
         rows.push(Row {
             events: public,
             run,
@@ -597,12 +601,12 @@ fn report(rows: &[Row], plans: &[(String, Duration, String)], plan_n: usize) -> 
     // A planning-only run has no sync rows.
     if !rows.is_empty() {
         md.push_str(
-            "| events | run | writes | HTTP requests | Graph operations | 429 (concurrency, rate) | wall | floor | wall / floor | CPU | peak RSS |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|\n",
+            "| events | run | writes | HTTP requests | Graph operations | 429 (concurrency, rate) | peak outstanding | wall | floor | wall / floor | CPU | peak RSS |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for r in rows {
             md.push_str(&format!(
-                "| {} | {} | {} | {} ({}) | {} ({}) | {} ({}, {}) | {} | {} | {:.2} | {} | {:.1} MB |\n",
+                "| {} | {} | {} | {} ({}) | {} ({}) | {} ({}, {}) | {} | {} | {} | {:.2} | {} | {:.1} MB |\n",
                 r.events,
                 r.run,
                 r.counts,
@@ -613,6 +617,7 @@ fn report(rows: &[Row], plans: &[(String, Duration, String)], plan_n: usize) -> 
                 r.traffic.throttled,
                 r.traffic.over_concurrency,
                 r.traffic.over_rate,
+                r.traffic.peak_outstanding,
                 ms(r.cost.wall),
                 ms(r.traffic.floor()),
                 r.ratio(),
@@ -677,11 +682,13 @@ fn report(rows: &[Row], plans: &[(String, Duration, String)], plan_n: usize) -> 
         let t = &r.traffic;
         let line = match r.run {
             "(a) first sync" => format!(
-                "(a) within 1.3× of the floor: {:.2}× {}; no 429: {} {}",
+                "(a) within 1.3× of the floor: {:.2}× {}; no 429: {} {}; at most 4 outstanding: {} {}",
                 r.ratio(),
                 mark(r.ratio() <= 1.3),
                 t.throttled,
-                mark(t.throttled == 0)
+                mark(t.throttled == 0),
+                t.peak_outstanding,
+                mark(t.peak_outstanding <= 4)
             ),
             "(b) unchanged" => format!(
                 "(b) at most 2 HTTP requests: {} {}; under 50 ms CPU: {} {}",
