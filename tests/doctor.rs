@@ -254,7 +254,8 @@ fn write_probe_with_a_repeat_refused_409() {
     let (repeat, _) = line_of(&run, "Repeated transactionId");
     assert!(repeat.starts_with("[ok]"), "{repeat}");
     assert!(
-        repeat.contains("HTTP 409 ErrorDuplicateTransactionId"),
+        repeat.contains("HTTP 409 ErrorDuplicateTransactionId")
+            && repeat.contains("finds the copy by its marker"),
         "{repeat}"
     );
 }

@@ -954,8 +954,8 @@ impl GraphCalendar {
         Ok(found
             .iter()
             .filter_map(|v| {
-                managed_marker(v)
-                    .filter(|k| k == key)
+                marker_of(v)
+                    .filter(|(k, _)| k == key)
                     .and(str_field(v, "id"))
             })
             .next()
@@ -983,17 +983,6 @@ pub fn transaction_id(attempt: &str, marker: &Marker) -> String {
     let mut hex = hex::encode(h.finalize());
     hex.truncate(32);
     hex
-}
-
-/// The source key in a target event's marker, if it carries one.
-fn managed_marker(v: &Value) -> Option<SourceKey> {
-    v.get("singleValueExtendedProperties")?
-        .as_array()?
-        .iter()
-        .find(|p| str_field(p, "id").is_some_and(|id| id.eq_ignore_ascii_case(SOURCE_KEY_PROPERTY)))
-        .and_then(|p| str_field(p, "value"))
-        .filter(|v| !v.is_empty())
-        .map(|v| SourceKey(v.to_string()))
 }
 
 /// What a write of [`GraphCalendar::apply`] is.
@@ -1383,27 +1372,28 @@ pub fn source_event(v: &Value) -> anyhow::Result<Option<SourceEvent>> {
     }))
 }
 
+/// The source key and content hash of calsync's marker on a target event;
+/// `None` when it carries no source key.
+fn marker_of(v: &Value) -> Option<(SourceKey, String)> {
+    let mut source_key = None;
+    let mut content_hash = String::new();
+    for p in v.get("singleValueExtendedProperties")?.as_array()? {
+        let pid = str_field(p, "id").unwrap_or_default();
+        let value = str_field(p, "value").unwrap_or_default();
+        // Graph may return the GUID in another case.
+        if pid.eq_ignore_ascii_case(SOURCE_KEY_PROPERTY) && !value.is_empty() {
+            source_key = Some(SourceKey(value.to_string()));
+        } else if pid.eq_ignore_ascii_case(CONTENT_HASH_PROPERTY) {
+            content_hash = value.to_string();
+        }
+    }
+    Some((source_key?, content_hash))
+}
+
 /// Turns one target event into a managed event; `None` when it does not carry
 /// calsync's source-key marker (it was made by hand and is never touched).
 pub fn managed_event(v: &Value) -> anyhow::Result<Option<ManagedEvent>> {
-    let mut source_key = None;
-    let mut content_hash = String::new();
-    if let Some(props) = v
-        .get("singleValueExtendedProperties")
-        .and_then(Value::as_array)
-    {
-        for p in props {
-            let pid = str_field(p, "id").unwrap_or_default();
-            let value = str_field(p, "value").unwrap_or_default();
-            // Graph may return the GUID in another case.
-            if pid.eq_ignore_ascii_case(SOURCE_KEY_PROPERTY) && !value.is_empty() {
-                source_key = Some(SourceKey(value.to_string()));
-            } else if pid.eq_ignore_ascii_case(CONTENT_HASH_PROPERTY) {
-                content_hash = value.to_string();
-            }
-        }
-    }
-    let Some(source_key) = source_key else {
+    let Some((source_key, content_hash)) = marker_of(v) else {
         return Ok(None);
     };
     let id = str_field(v, "id")

@@ -51,7 +51,9 @@ pub enum DuplicateTransactionId {
     /// reported in alcionai/corso#2490.
     #[default]
     Error400,
-    /// The same error with status 409, as some clients expect.
+    /// The same error with status 409, as some clients expect, and without
+    /// `@event.existingEventId` (no report shows a 409 naming the event, so
+    /// a client must find it otherwise).
     Error409,
     /// `201 Created` with the existing event (a new one if it was deleted),
     /// as a Microsoft support engineer describes it (blog.rykoma.net,

@@ -464,8 +464,12 @@ impl Store {
                     "ErrorDuplicateTransactionId",
                     "The TransactionId specified in the request has already been used to create a different event.",
                 );
-                e.extra
-                    .insert("@event.existingEventId".into(), Value::from(first.clone()));
+                // No report shows a 409 naming the event: a client must then
+                // find it by other means.
+                if status == 400 {
+                    e.extra
+                        .insert("@event.existingEventId".into(), Value::from(first.clone()));
+                }
                 return Err(e);
             }
             if mb.event_index(first).is_some() {

@@ -1675,6 +1675,7 @@ async fn repeated_transaction_ids() {
         (again.status, again.code()),
         (409, "ErrorDuplicateTransactionId")
     );
+    assert!(again.body["error"].get("@event.existingEventId").is_none());
 
     w.fake.set_behaviour(Behaviour {
         duplicate_transaction_id: DuplicateTransactionId::Created201,
