@@ -12,8 +12,16 @@ const PROBE_SUBJECT: &str = "calsync doctor probe (safe to delete)";
 
 /// A source with a public event, private ones and a private weekly meeting
 /// in the next weeks, each holding the canary where it is not public.
+/// A healthy tenant: the app may also read the mailbox's time zone.
 fn seeded() -> World {
     let w = World::new();
+    w.fake.set_app_roles(
+        TENANT,
+        CLIENT_ID,
+        &["Calendars.ReadWrite", "MailboxSettings.Read"],
+    );
+    w.fake
+        .set_mailbox_time_zone(MAILBOX, "W. Europe Standard Time");
     w.add_source(public_event("Open day", 3, 10));
     w.add_source(secret_event("private", 4, 9));
     w.add_source(secret_event("confidential", 5, 9));
@@ -109,8 +117,7 @@ fn a_healthy_app_only_tenant_passes_and_nothing_is_written() {
         "{delta}"
     );
     let (zone, _) = line_of(&run, "Mailbox time zone");
-    assert!(zone.contains("not permitted"), "{zone}");
-    assert!(zone.contains("MailboxSettings.Read"), "{zone}");
+    assert!(zone.contains("\"W. Europe Standard Time\""), "{zone}");
     let (probe, _) = line_of(&run, "Write probe");
     assert!(probe.contains("--write-probe"), "{probe}");
     assert!(
@@ -134,21 +141,27 @@ fn a_healthy_app_only_tenant_passes_and_nothing_is_written() {
 #[test]
 fn the_mailbox_time_zone_shows_where_it_may_be_read() {
     let w = seeded();
-    w.fake.set_app_roles(
-        TENANT,
-        CLIENT_ID,
-        &["Calendars.ReadWrite", "MailboxSettings.Read"],
-    );
-    w.fake
-        .set_mailbox_time_zone(MAILBOX, "W. Europe Standard Time");
     let run = w.run(&["doctor"]);
     assert_eq!(run.code, 0, "{run}");
     let (zone, _) = line_of(&run, "Mailbox time zone");
     assert!(zone.contains("\"W. Europe Standard Time\""), "{zone}");
+    assert!(zone.contains("all-day copies"), "{zone}");
     let (optional, _) = line_of(&run, "Optional permissions");
     assert!(
         optional.contains("MailboxSettings.Read granted"),
         "{optional}"
+    );
+    // Without the permission sync still works, but all-day copies are
+    // written in UTC: a warning, with what to grant.
+    w.fake
+        .set_app_roles(TENANT, CLIENT_ID, &["Calendars.ReadWrite"]);
+    let run = w.run(&["doctor"]);
+    assert_eq!(run.code, 0, "{run}");
+    let (zone, fix) = line_of(&run, "Mailbox time zone");
+    assert!(zone.starts_with("[warn]") && zone.contains("UTC"), "{zone}");
+    assert!(
+        fix.is_some_and(|f| f.contains("MailboxSettings.Read application permission")),
+        "{run}"
     );
 }
 

@@ -305,7 +305,11 @@ impl Doctor<'_> {
             Ok(v) => match v.get("value").and_then(Value::as_str) {
                 Some(zone) => Check::info(
                     Item::MailboxTimeZone,
-                    format!("{} is in the time zone \"{zone}\"", shown(mailbox)),
+                    format!(
+                        "{} is in the time zone \"{zone}\"; sync writes all-day copies midnight \
+                         to midnight there",
+                        shown(mailbox)
+                    ),
                 )
                 .with_details(json!({ "mailbox": mailbox, "timeZone": zone })),
                 None => Check::info(
@@ -315,22 +319,28 @@ impl Doctor<'_> {
             },
             // A user's sign-in reads only their own mailbox settings: there
             // is no `.Shared` variant (api-reference/v1.0/api/user-get-mailboxsettings.md).
-            Err(e) if e.status == Some(403) && !self.app_only() && !self.own(mailbox) => {
-                Check::info(
-                    Item::MailboxTimeZone,
-                    format!(
-                        "not permitted for {}: a user's sign-in may read only their own \
-                         mailbox's settings",
-                        shown(mailbox)
-                    ),
-                )
-            }
-            Err(e) if e.status == Some(403) => Check::info(
+            Err(e) if e.status == Some(403) && !self.app_only() => Check::info(
                 Item::MailboxTimeZone,
                 format!(
-                    "not permitted for {} (grant MailboxSettings.Read to see it)",
+                    "not permitted for {}: {}, so sync writes all-day copies in UTC, which \
+                     Outlook shows across two days to people in other zones",
+                    shown(mailbox),
+                    if self.own(mailbox) {
+                        "`calsync login` does not ask for MailboxSettings.Read"
+                    } else {
+                        "a user's sign-in may read only their own mailbox's settings"
+                    }
+                ),
+            ),
+            Err(e) if e.status == Some(403) => Check::warn(
+                Item::MailboxTimeZone,
+                format!(
+                    "not permitted for {}, so sync writes all-day copies in UTC, which Outlook \
+                     shows across two days to people in other zones",
                     shown(mailbox)
                 ),
+                "Grant the app the MailboxSettings.Read application permission (with admin \
+                 consent), so that all-day copies are written in the mailbox's time zone.",
             ),
             Err(e) => Check::info(Item::MailboxTimeZone, format!("could not be read: {e}")),
         }

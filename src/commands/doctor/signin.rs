@@ -438,9 +438,12 @@ pub fn optional_permissions(app_only: bool, claims: &Claims) -> Check {
         .iter()
         .any(|p| has(granted, p));
     let mut parts = vec![if mailbox_settings {
-        "MailboxSettings.Read granted (doctor shows the mailbox time zone)".to_owned()
+        "MailboxSettings.Read granted (sync writes all-day copies midnight to midnight in the \
+         target mailbox's time zone)"
+            .to_owned()
     } else {
-        "MailboxSettings.Read not granted (only doctor uses it, to show the mailbox time zone)"
+        "MailboxSettings.Read not granted (sync uses it to write all-day copies in the target \
+         mailbox's time zone; without it they are written in UTC)"
             .to_owned()
     }];
     let mut details = json!({ "MailboxSettings.Read": mailbox_settings });
