@@ -196,7 +196,9 @@ async fn resolve_name(
                  name \"{name}\" (`{key}`) cannot be looked up. A delegate can often reach a \
                  calendar without being allowed to list them: set `{key}` (or {env}) to \
                  `default` for the mailbox's default calendar, or to `id:` and the calendar's \
-                 id. Otherwise the signed-in account or the app needs access to that mailbox.",
+                 id (`calsync doctor`, run by an account that may list the mailbox's \
+                 calendars, shows each id). Otherwise the signed-in account or the app needs \
+                 access to that mailbox.",
                 key = role.key(),
                 env = role.env(),
             ))));
@@ -231,10 +233,15 @@ async fn resolve_name(
         None => Err(anyhow::Error::new(Failure::Config(format!(
             "The mailbox \"{mailbox}\" has no calendar named \"{wanted}\" (set by `{key}`). \
              Calendars that exist: {list}. Set `{key}` in the config file or {env} to one of \
-             these names (names are case-sensitive), or to `default` for the mailbox's default \
-             calendar whatever its name.",
+             these names (names are case-sensitive){default}.",
             key = role.key(),
             env = role.env(),
+            default = match role {
+                CalendarRole::Source => {
+                    ", or to `default` for the mailbox's default calendar whatever its name"
+                }
+                CalendarRole::Target => "",
+            },
             list = if names.is_empty() {
                 "none".to_string()
             } else {
