@@ -162,6 +162,18 @@ fn a_shared_mailbox_asks_for_the_shared_permission() {
     let w = delegated_world();
     w.fake.add_user("ada@contoso.example");
     w.add_source(public_event("Concert", 2, 19));
+    // A series, whose occurrences the delegate reads again by their master.
+    let first = day(4) + chrono::Duration::hours(18);
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    w.add_source(serde_json::json!({
+        "subject": "Rehearsal", "sensitivity": "normal",
+        "start": {"dateTime": fmt(first), "timeZone": "UTC"},
+        "end": {"dateTime": fmt(first + chrono::Duration::hours(1)), "timeZone": "UTC"},
+        "recurrence": {
+            "pattern": {"type": "daily", "interval": 7},
+            "range": {"type": "numbered", "startDate": date(4).format("%Y-%m-%d").to_string(), "numberOfOccurrences": 2}
+        }
+    }));
     w.fake
         .script_device_flow("ada@contoso.example", &[DevicePoll::Approve]);
     let shared = |args: &[&str]| {
@@ -195,7 +207,7 @@ fn a_shared_mailbox_asks_for_the_shared_permission() {
         .env("CALSYNC_TARGET_CALENDAR", &by_id);
     let sync = run(&mut cmd);
     assert_eq!(sync.code, 0, "{sync}");
-    assert_eq!(w.target_subjects(), ["Concert"]);
+    assert_eq!(w.target_subjects(), ["Concert", "Rehearsal", "Rehearsal"]);
     // Where the tenant lets delegates list calendars, the name works too.
     w.fake.set_behaviour(fakegraph::Behaviour {
         delegate_can_list_calendars: true,
@@ -204,7 +216,10 @@ fn a_shared_mailbox_asks_for_the_shared_permission() {
     w.add_source(public_event("Recital", 3, 19));
     let sync = shared(&["sync"]);
     assert_eq!(sync.code, 0, "{sync}");
-    assert_eq!(w.target_subjects(), ["Concert", "Recital"]);
+    assert_eq!(
+        w.target_subjects(),
+        ["Concert", "Recital", "Rehearsal", "Rehearsal"]
+    );
 }
 
 #[test]

@@ -669,9 +669,16 @@ impl IncrementalSource for GraphCalendar {
                     .append_pair("$select", &select)
                     .append_pair("$top", PAGE_SIZE)
                     .finish();
+                // Under the calendar: a delegate with rights on that
+                // calendar only reaches its events there
+                // (`api-reference/v1.0/api/event-list-instances.md`).
                 BatchRequest::bare(
                     Method::GET,
-                    format!("{}/instances?{query}", self.event_path(series)),
+                    format!(
+                        "{}/events/{}/instances?{query}",
+                        self.calendar_path(),
+                        segment(series)
+                    ),
                 )
             })
             .collect();
