@@ -37,8 +37,9 @@ then defaults. The keys, with their environment variables:
   cloud                CALSYNC_CLOUD: global, usgov, usgov-dod or china; sets both endpoints.
   graph_url            CALSYNC_GRAPH_URL: the Microsoft Graph root, version included.
   authority_url        CALSYNC_AUTHORITY_URL: the sign-in authority.
-  token_store          CALSYNC_TOKEN_STORE: keyring (default) or file (tokens.json, mode
-                       0600, in the state dir; for servers without a keyring).
+  token_store          CALSYNC_TOKEN_STORE: where `calsync login` keeps the sign-in: keyring
+                       (default) or file (tokens.json, mode 0600, in the state dir; for
+                       servers without a keyring). App-only runs keep no token.
   state_dir            CALSYNC_STATE_DIR: where the lock and history live
                        (default $XDG_STATE_HOME/calsync).
   max_delete_fraction  CALSYNC_MAX_DELETE_FRACTION: the largest share of the copies one run

@@ -411,8 +411,8 @@ fn state_files_hold_no_secret_after_every_command() {
         w.run(&["status"]),
     ];
     let mut all: Vec<String> = outputs.iter().map(Run::all_output).collect();
-    // The token store (tokens.json, 0600) caches the access token by design.
-    all.push(state_files_but_tokens(&w.state_dir()));
+    // No state file holds a token: app-only tokens are never persisted.
+    all.push(read_tree(&w.state_dir()));
     let mut needles = vec![SECRET.to_string(), CANARY.to_string()];
     needles.extend(w.fake.issued_tokens());
     for text in &all {

@@ -9,13 +9,24 @@ use fakegraph::{Faults, RecordedRequest};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-/// HTTP requests of a run (a `$batch` counts once), token requests included.
+/// HTTP requests of a run to Graph (a `$batch` counts once). The one token
+/// request of every app-only run is left out: an app-only access token is
+/// never kept between runs ([`each_app_only_run_asks_for_one_token_and_keeps_it_nowhere`]).
 fn http_requests(w: &World) -> Vec<RecordedRequest> {
     w.fake
         .requests()
         .into_iter()
-        .filter(|r| !r.in_batch)
+        .filter(|r| !r.in_batch && !r.path.contains("/oauth2/"))
         .collect()
+}
+
+/// The token requests among the fake's requests.
+fn token_requests(w: &World) -> usize {
+    w.fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/oauth2/"))
+        .count()
 }
 
 fn describe(requests: &[RecordedRequest]) -> String {
@@ -563,45 +574,27 @@ fn a_remembered_calendar_that_is_gone_is_looked_up_again() {
     );
 }
 
+/// The contract never lets an app-only access token be persisted: each run
+/// obtains one (one request to the token endpoint), keeps it in memory, and
+/// leaves no token file behind, whatever the token store says.
 #[test]
-fn the_access_token_is_reused_until_shortly_before_it_expires() {
+fn each_app_only_run_asks_for_one_token_and_keeps_it_nowhere() {
     let w = World::new();
     w.add_source(public_event("Open day", 3, 10));
     w.sync();
-    let (_, requests) = counted_sync(&w);
+    for _ in 0..2 {
+        w.fake.clear_requests();
+        let (_, requests) = counted_sync(&w);
+        assert_eq!(token_requests(&w), 1, "{}", describe(&requests));
+    }
     assert!(
-        !requests.iter().any(|r| r.path.contains("/oauth2/")),
-        "{}",
-        describe(&requests)
+        !w.state_dir().join("tokens.json").exists(),
+        "an app-only run wrote a token file"
     );
-    // A token Graph no longer accepts is replaced at once.
-    w.fake.expire_tokens();
-    let (_, requests) = counted_sync(&w);
-    assert_eq!(
-        requests
-            .iter()
-            .filter(|r| r.path.contains("/oauth2/"))
-            .count(),
-        1,
-        "{}",
-        describe(&requests)
-    );
-    // A token past half its lifetime (at most five minutes before expiry)
-    // is not reused.
-    w.fake.set_token_lifetime(2);
-    w.fake.expire_tokens();
-    w.sync();
-    std::thread::sleep(std::time::Duration::from_millis(1200));
-    let (_, requests) = counted_sync(&w);
-    assert_eq!(
-        requests
-            .iter()
-            .filter(|r| r.path.contains("/oauth2/"))
-            .count(),
-        1,
-        "{}",
-        describe(&requests)
-    );
+    let state = read_tree(&w.state_dir());
+    for t in w.fake.issued_tokens() {
+        assert!(!state.contains(&t), "an access token is in the state dir");
+    }
 }
 
 /// A weekly or daily series starting `days` from today at `hour`:00 UTC.
@@ -753,6 +746,6 @@ under_each_graph_behaviour!(
     the_state_dir_holds_nothing_of_private_events,
     a_dry_run_leaves_the_incremental_state_alone,
     a_remembered_calendar_that_is_gone_is_looked_up_again,
-    the_access_token_is_reused_until_shortly_before_it_expires,
+    each_app_only_run_asks_for_one_token_and_keeps_it_nowhere,
     recurring_series_stay_exact_through_delta_runs,
 );

@@ -487,3 +487,96 @@ fn client_credentials_check_reports_the_granted_roles() {
     assert!(out.stderr.contains("--client-credentials"), "{out}");
     assert_no_token(&w, &[&out.all_output()]);
 }
+
+/// A command whose keyring is out of reach: a dead session bus.
+fn without_keyring(w: &World, mut cmd: Command) -> Command {
+    cmd.env("CALSYNC_TOKEN_STORE", "keyring").env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}", w.home.path().join("no-bus").display()),
+    );
+    cmd
+}
+
+/// `env -u CALSYNC_CLIENT_SECRET calsync sync`: the message names what each
+/// way of signing in lacks, the app secret's variable included.
+#[test]
+fn with_no_secret_and_no_sign_in_both_ways_are_named() {
+    let w = World::new();
+    let mut cmd = w.command(&["sync"]);
+    cmd.env_remove("CALSYNC_CLIENT_SECRET");
+    for (store, mut cmd) in [
+        ("keyring", without_keyring(&w, w.command(&["sync"]))),
+        ("file", cmd),
+    ] {
+        cmd.env_remove("CALSYNC_CLIENT_SECRET");
+        let out = run(&mut cmd);
+        assert_eq!(out.code, 3, "{store}: {out}");
+        let err = &out.stderr;
+        assert_eq!(err.lines().count(), 1, "one paragraph: {out}");
+        assert!(err.contains("As a user"), "{out}");
+        assert!(err.contains("calsync login"), "{out}");
+        assert!(err.contains("As the application"), "{out}");
+        assert!(err.contains("CALSYNC_CLIENT_SECRET"), "{out}");
+        if store == "keyring" {
+            assert!(err.contains("OS keyring"), "{out}");
+            assert!(err.contains("token_store = \"file\""), "{out}");
+        } else {
+            assert!(err.contains("holds no sign-in"), "{out}");
+        }
+    }
+    assert!(w.fake.requests().is_empty(), "nothing was sent anywhere");
+}
+
+/// App-only runs use no token store: with the default store (the keyring)
+/// and no keyring, they say nothing about one; `status` says no token is
+/// kept; and nothing holding a token is written, even with the file store.
+#[test]
+fn app_only_runs_need_no_token_store_and_persist_no_token() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 3, 10));
+    for _ in 0..2 {
+        let out = run(&mut without_keyring(&w, w.command(&["sync"])));
+        assert_eq!(out.code, 0, "{out}");
+        assert_eq!(out.stderr, "", "an app-only run warned:\n{out}");
+    }
+    // A failing run's error carries no keyring advice either.
+    let mut wrong = without_keyring(&w, w.command(&["sync"]));
+    wrong.env("CALSYNC_CLIENT_SECRET", "not-the-secret");
+    let out = run(&mut wrong);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(!out.stderr.contains("keyring"), "{out}");
+    assert!(!out.stderr.contains("calsync login"), "{out}");
+
+    let status = run(&mut without_keyring(&w, w.command(&["status", "--json"])));
+    assert_eq!(status.code, 0, "{status}");
+    let auth = &status.json()["auth"];
+    assert_eq!(auth["method"], "client_credentials");
+    assert!(auth["access_token_expires"].is_null(), "{status}");
+    assert!(auth["token_location"].is_null(), "{status}");
+    let note = auth["note"].as_str().unwrap_or_default();
+    assert!(note.contains("no token store"), "{status}");
+    assert!(!note.contains("cached"), "{status}");
+
+    // token_store = "file": still no token file, and one that an earlier
+    // version left with an app-only token in it loses the token.
+    let legacy = format!(
+        r#"{{"version":1,"sign_ins":{{}},"app_tokens":{{"k":{{"token":"old-app-token-Xy7","expires":"2099-01-01T00:00:00Z","obtained":"2026-01-01T00:00:00Z","scope":"s","credential":"c"}}}}}}"#
+    );
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    std::io::Write::write_all(&mut options.open(token_file(&w)).unwrap(), legacy.as_bytes())
+        .unwrap();
+    w.sync();
+    assert!(!token_file(&w).exists(), "the old app-only token was kept");
+    w.sync();
+    assert!(!token_file(&w).exists());
+    let state = read_tree(&w.state_dir());
+    for t in w.fake.issued_tokens() {
+        assert!(!state.contains(&t), "an access token is in the state dir");
+    }
+}

@@ -515,9 +515,12 @@ impl DelegatedTokens {
         };
         let Some(sign_in) = store.load(&profile)? else {
             return Err(Failure::Auth(format!(
-                "Not signed in: {} holds no sign-in for {profile}. Run `calsync login` to sign \
-                 in with the account that can reach the calendars (or set client_secret for \
-                 app-only access).",
+                "Not signed in, and no app secret is set. As a user (calsync signs in as one \
+                 because `client_secret` is not set): {} holds no sign-in for {profile}; run \
+                 `calsync login` once, as the user the scheduled runs run as, with the account \
+                 that can reach the calendars. As the application: set CALSYNC_CLIENT_SECRET \
+                 (or `client_secret` in the config file) to the app's client secret; no \
+                 `calsync login` is needed then.",
                 store.describe()
             ))
             .into());

@@ -3,11 +3,11 @@
 //! Every Graph request asks a [`TokenSource`] for its bearer token. App-only
 //! authentication ([`ClientCredentials`]) runs the OAuth 2.0 client-credentials
 //! grant against `{authority_url}/{tenant}/oauth2/v2.0/token` and keeps the
-//! token until shortly before it expires: in memory, and in the configured
-//! token store ([`store::TokenStore::save_app_token`]), so that the next run
-//! reuses it instead of asking the token endpoint again. The stored copy is a
-//! cache: a store that cannot keep it costs one warning and a token request
-//! per run, never the run. Delegated authentication
+//! token in memory until shortly before it expires. It is never written
+//! anywhere: the app secret obtains a new one in one request, so a stored
+//! copy would only be a bearer credential, valid for an hour, lying in a
+//! file, a keyring or a CI cache. App-only runs therefore need no token store
+//! at all. Delegated authentication
 //! ([`delegated::DelegatedTokens`], used when no client_secret is set) redeems
 //! the refresh token that `calsync login` stored ([`store`]). Token requests
 //! travel over the same `reqwest::Client` as Graph requests (one HTTP stack,
@@ -79,50 +79,6 @@ struct CachedToken {
     /// When to stop reusing it (expiry minus the refresh margin).
     refresh_at: Instant,
     expires_at: Instant,
-    /// The same two moments on the wall clock, for the token store.
-    obtained: chrono::DateTime<chrono::Utc>,
-    expires: chrono::DateTime<chrono::Utc>,
-}
-
-impl CachedToken {
-    /// A token kept by an earlier run, if it is still worth reusing (more
-    /// than the refresh margin, at most half its lifetime, before expiry).
-    fn from_store(t: store::AppToken) -> Option<CachedToken> {
-        let now = chrono::Utc::now();
-        let lifetime = (t.expires - t.obtained).to_std().ok()?;
-        let margin = REFRESH_MARGIN.min(lifetime / 2);
-        let refresh_wall = t.expires - chrono::Duration::from_std(margin).ok()?;
-        let left = (refresh_wall - now).to_std().ok()?;
-        let to_expiry = (t.expires - now).to_std().ok()?;
-        let instant = Instant::now();
-        Some(CachedToken {
-            token: t.token,
-            refresh_at: instant + left,
-            expires_at: instant + to_expiry,
-            obtained: t.obtained,
-            expires: t.expires,
-        })
-    }
-}
-
-/// Where app-only tokens are kept between runs.
-struct Persist {
-    store: Arc<dyn store::TokenStore>,
-    profile: store::Profile,
-    /// A store failure is reported once per process, then ignored.
-    warned: std::sync::atomic::AtomicBool,
-}
-
-impl Persist {
-    fn warn_once(&self, what: &str, err: &anyhow::Error) {
-        if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            tracing::warn!(
-                store = %self.store.describe(),
-                "could not {what} the cached access token ({err:#}); this run asks the token \
-                 endpoint instead (set token_store = \"file\" on a host without a keyring)"
-            );
-        }
-    }
 }
 
 /// App-only authentication: the OAuth 2.0 client-credentials grant.
@@ -133,7 +89,6 @@ pub struct ClientCredentials {
     client_secret: SecretString,
     scope: String,
     cache: tokio::sync::Mutex<Option<CachedToken>>,
-    persist: Option<Persist>,
 }
 
 impl fmt::Debug for ClientCredentials {
@@ -165,81 +120,6 @@ impl ClientCredentials {
             client_secret,
             scope: default_scope(graph_url),
             cache: tokio::sync::Mutex::new(None),
-            persist: None,
-        }
-    }
-
-    /// Keeps tokens in `store` too, under `profile`, and starts from the
-    /// one kept there by an earlier run while it is valid.
-    pub fn with_store(
-        mut self,
-        store: Arc<dyn store::TokenStore>,
-        profile: store::Profile,
-    ) -> Self {
-        self.persist = Some(Persist {
-            store,
-            profile,
-            warned: std::sync::atomic::AtomicBool::new(false),
-        });
-        self
-    }
-
-    /// Identifies the credentials a stored token was obtained with: a hash
-    /// of the client id and secret (never the secret itself).
-    fn credential_id(&self) -> String {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(b"calsync app token/1\0");
-        h.update(self.client_id.as_bytes());
-        h.update(b"\0");
-        h.update(self.client_secret.expose_secret().as_bytes());
-        let mut hex = hex::encode(h.finalize());
-        hex.truncate(32);
-        hex
-    }
-
-    async fn load_persisted(&self) -> Option<CachedToken> {
-        let persist = self.persist.as_ref()?;
-        let store = Arc::clone(&persist.store);
-        let profile = persist.profile.clone();
-        let loaded = tokio::task::spawn_blocking(move || store.load_app_token(&profile))
-            .await
-            .map_err(|e| anyhow!("{e}"))
-            .and_then(|r| r);
-        let token = match loaded {
-            Ok(t) => t?,
-            Err(e) => {
-                persist.warn_once("read", &e);
-                return None;
-            }
-        };
-        if token.scope != self.scope || token.credential != self.credential_id() {
-            return None;
-        }
-        let cached = CachedToken::from_store(token)?;
-        tracing::debug!("reusing the app-only access token kept by an earlier run");
-        Some(cached)
-    }
-
-    async fn save_persisted(&self, token: &CachedToken) {
-        let Some(persist) = self.persist.as_ref() else {
-            return;
-        };
-        let record = store::AppToken {
-            token: token.token.clone(),
-            expires: token.expires,
-            obtained: token.obtained,
-            scope: self.scope.clone(),
-            credential: self.credential_id(),
-        };
-        let store = Arc::clone(&persist.store);
-        let profile = persist.profile.clone();
-        let saved = tokio::task::spawn_blocking(move || store.save_app_token(&profile, &record))
-            .await
-            .map_err(|e| anyhow!("{e}"))
-            .and_then(|r| r);
-        if let Err(e) = saved {
-            persist.warn_once("keep", &e);
         }
     }
 
@@ -266,16 +146,7 @@ impl ClientCredentials {
         {
             return Ok(cached.token.clone());
         }
-        if !force_refresh
-            && cache.is_none()
-            && let Some(kept) = self.load_persisted().await
-        {
-            let token = kept.token.clone();
-            *cache = Some(kept);
-            return Ok(token);
-        }
         let fetched = self.fetch().await?;
-        self.save_persisted(&fetched).await;
         let token = fetched.token.clone();
         *cache = Some(fetched);
         Ok(token)
@@ -294,7 +165,6 @@ impl ClientCredentials {
         let send = |request: oauth2::HttpRequest| oauth_http.send(request);
 
         let started = Instant::now();
-        let started_wall = chrono::Utc::now();
         let result: Result<BasicTokenResponse, _> = client
             .exchange_client_credentials()
             .add_scope(Scope::new(self.scope.clone()))
@@ -319,10 +189,6 @@ impl ClientCredentials {
                     token,
                     refresh_at: started + lifetime.saturating_sub(margin),
                     expires_at: started + lifetime,
-                    obtained: started_wall,
-                    expires: started_wall
-                        + chrono::Duration::from_std(lifetime)
-                            .unwrap_or_else(|_| chrono::Duration::hours(1)),
                 })
             }
             Err(err) => Err(self.describe_error(err, status)),
@@ -559,7 +425,7 @@ pub struct AuthState {
 pub fn auth_state(settings: &crate::config::Settings) -> AuthState {
     let token_store = settings.token_store.as_str().to_string();
     if settings.client_secret.is_some() {
-        let mut state = AuthState {
+        return AuthState {
             method: "client_credentials".into(),
             account: None,
             token_store,
@@ -568,18 +434,11 @@ pub fn auth_state(settings: &crate::config::Settings) -> AuthState {
             refresh_token_present: false,
             scopes: None,
             note: Some(
-                "app-only access with client_secret; the access token is cached in the token \
-                 store until shortly before it expires"
+                "app-only access with client_secret: each run obtains a new access token and \
+                 keeps it in memory only, so no token store is used"
                     .into(),
             ),
         };
-        if let (Ok(s), Some(profile)) = (store::open(settings), store::Profile::of(settings)) {
-            state.token_location = Some(s.describe());
-            if let Ok(Some(t)) = s.load_app_token(&profile) {
-                state.access_token_expires = Some(t.expires);
-            }
-        }
-        return state;
     }
     let mut state = AuthState {
         method: "none".into(),
@@ -621,7 +480,8 @@ pub fn auth_state(settings: &crate::config::Settings) -> AuthState {
         }
         Ok(None) => {
             state.note = Some(
-                "not signed in: run `calsync login` (or set client_secret for app-only access)"
+                "not signed in: run `calsync login` (or set CALSYNC_CLIENT_SECRET for app-only \
+                 access)"
                     .into(),
             );
         }
@@ -643,35 +503,48 @@ pub fn token_source(
     };
     match &settings.client_secret {
         Some(secret) => {
-            let creds = ClientCredentials::new(
+            // Nothing is read from or written to the token store: app-only
+            // access tokens are never persisted. A token file an earlier
+            // version left with one in it loses it.
+            if settings.token_store == crate::config::TokenStore::File {
+                store::FileStore::new(&settings.state_dir).drop_app_tokens();
+            }
+            Ok(Arc::new(ClientCredentials::new(
                 http.clone(),
                 &settings.authority_url,
                 tenant,
                 client_id,
                 secret.clone(),
                 &settings.graph_url,
-            );
-            // The stored token is only a cache: no store, no cache.
-            let creds = match (store::open(settings), store::Profile::of(settings)) {
-                (Ok(s), Some(profile)) => creds.with_store(s, profile),
-                (Err(e), _) => {
-                    tracing::warn!(
-                        "the access token cannot be cached between runs ({e:#}); every run \
-                         asks the token endpoint"
-                    );
-                    creds
-                }
-                (Ok(_), None) => creds,
-            };
-            Ok(Arc::new(creds))
+            )))
         }
         None => {
-            let store = store::open(settings)?;
+            let store = store::open(settings).map_err(no_store_and_no_secret)?;
             Ok(Arc::new(delegated::DelegatedTokens::load(
                 settings, http, store,
             )?))
         }
     }
+}
+
+/// What to do when the token store of a user sign-in cannot even be opened
+/// (no keyring on this machine) and no app secret is set either: both ways
+/// of signing in, and what each lacks. Other failures pass unchanged.
+fn no_store_and_no_secret(err: anyhow::Error) -> anyhow::Error {
+    let Some(Failure::Auth(why)) = err.downcast_ref::<Failure>() else {
+        return err;
+    };
+    let mut chars = why.chars();
+    let why: String = match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    Failure::Auth(format!(
+        "No sign-in is available. As a user (calsync signs in as one because `client_secret` \
+         is not set): {why} As the application: set CALSYNC_CLIENT_SECRET (or `client_secret` \
+         in the config file) to the app's client secret; no `calsync login` is needed then."
+    ))
+    .into()
 }
 
 #[cfg(test)]

@@ -100,47 +100,9 @@ impl fmt::Debug for SignIn {
     }
 }
 
-/// An app-only access token (client credentials) kept between runs, so that a
-/// run does not always ask the token endpoint. It is a cache: losing it costs
-/// one token request.
-#[derive(Clone)]
-pub struct AppToken {
-    pub token: SecretString,
-    /// When the token endpoint said it expires.
-    pub expires: DateTime<Utc>,
-    /// When it was obtained.
-    pub obtained: DateTime<Utc>,
-    /// The scope it was issued for (the Graph host plus `/.default`).
-    pub scope: String,
-    /// Identifies the client secret it was obtained with (a hash, never the
-    /// secret), so that a changed secret is not bypassed by the cache.
-    pub credential: String,
-}
-
-impl fmt::Debug for AppToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppToken")
-            .field("token", &"[redacted]")
-            .field("expires", &self.expires)
-            .field("obtained", &self.obtained)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A place that keeps sign-ins. Calls block (keyring I/O): call them from a
 /// blocking context in async code.
 pub trait TokenStore: Send + Sync {
-    /// The app-only access token cached for the profile, if any.
-    fn load_app_token(&self, profile: &Profile) -> anyhow::Result<Option<AppToken>> {
-        let _ = profile;
-        Ok(None)
-    }
-    /// Caches an app-only access token for the profile, replacing any other.
-    fn save_app_token(&self, profile: &Profile, token: &AppToken) -> anyhow::Result<()> {
-        let _ = (profile, token);
-        Ok(())
-    }
     /// The sign-in kept for the profile, if any.
     fn load(&self, profile: &Profile) -> anyhow::Result<Option<SignIn>>;
     /// Keeps the sign-in, replacing whatever the profile had (any account).
@@ -256,38 +218,6 @@ struct KeyringAccess {
     expires: DateTime<Utc>,
 }
 
-/// An app-only access token as kept in the keyring or `tokens.json`.
-#[derive(Serialize, Deserialize)]
-struct AppRecord {
-    token: String,
-    expires: DateTime<Utc>,
-    obtained: DateTime<Utc>,
-    scope: String,
-    credential: String,
-}
-
-impl AppRecord {
-    fn of(t: &AppToken) -> AppRecord {
-        AppRecord {
-            token: t.token.expose_secret().to_owned(),
-            expires: t.expires,
-            obtained: t.obtained,
-            scope: t.scope.clone(),
-            credential: t.credential.clone(),
-        }
-    }
-
-    fn into_token(self) -> AppToken {
-        AppToken {
-            token: SecretString::from(self.token),
-            expires: self.expires,
-            obtained: self.obtained,
-            scope: self.scope,
-            credential: self.credential,
-        }
-    }
-}
-
 /// Sign-ins in an OS keyring (or any `keyring_core` store, such as the mock
 /// one in tests).
 pub struct KeyringStore {
@@ -321,6 +251,7 @@ impl KeyringStore {
         format!("access token {account} {}", profile.key())
     }
 
+    /// Where calsync 0.1 kept an app-only access token; removed by logout.
     fn app_user(profile: &Profile) -> String {
         format!("app token {}", profile.key())
     }
@@ -433,23 +364,6 @@ impl TokenStore for KeyringStore {
     fn describe(&self) -> String {
         keyring_name().to_string()
     }
-
-    fn load_app_token(&self, profile: &Profile) -> anyhow::Result<Option<AppToken>> {
-        match self.entry(&Self::app_user(profile), "read")?.get_password() {
-            Ok(text) => Ok(serde_json::from_str::<AppRecord>(&text)
-                .ok()
-                .map(AppRecord::into_token)),
-            Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(keyring_failure(&e, "read", &self.settings)),
-        }
-    }
-
-    fn save_app_token(&self, profile: &Profile, token: &AppToken) -> anyhow::Result<()> {
-        let text = serde_json::to_string(&AppRecord::of(token))?;
-        self.entry(&Self::app_user(profile), "save")?
-            .set_password(&text)
-            .map_err(|e| keyring_failure(&e, "save", &self.settings))
-    }
 }
 
 // ---------------------------------------------------------------- file
@@ -463,9 +377,11 @@ struct TokenFile {
     /// Keyed by `"<authority> <tenant> <client id> <account>"`.
     #[serde(default)]
     sign_ins: BTreeMap<String, FileRecord>,
-    /// App-only access tokens, keyed by `"<authority> <tenant> <client id>"`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    app_tokens: BTreeMap<String, AppRecord>,
+    /// App-only access tokens an earlier version kept here, keyed by
+    /// `"<authority> <tenant> <client id>"`. Read so that they can be
+    /// dropped; never written.
+    #[serde(default, skip_serializing)]
+    app_tokens: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -579,6 +495,32 @@ impl FileStore {
         result.map_err(fail)
     }
 
+    /// Removes every app-only access token an earlier version kept in the
+    /// file (calsync no longer keeps them), deleting the file if nothing
+    /// else is in it. Best effort: a file that cannot be read or written is
+    /// left to the command that needs it, which says what is wrong.
+    pub fn drop_app_tokens(&self) {
+        let Ok(file) = self.read() else {
+            return;
+        };
+        if file.app_tokens.is_empty() {
+            return;
+        }
+        let result = if file.sign_ins.is_empty() {
+            std::fs::remove_file(&self.path).map_err(anyhow::Error::from)
+        } else {
+            // Written without them: they are never serialised.
+            self.write(&file)
+        };
+        match result {
+            Ok(()) => tracing::info!(
+                file = %self.path.display(),
+                "removed the app-only access token an earlier calsync kept in the token file"
+            ),
+            Err(e) => tracing::debug!(file = %self.path.display(), "could not drop a stored app-only token: {e:#}"),
+        }
+    }
+
     fn remove_profile(file: &mut TokenFile, profile: &Profile) -> Vec<String> {
         let keys: Vec<String> = file
             .sign_ins
@@ -663,21 +605,6 @@ impl TokenStore for FileStore {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
-    }
-
-    fn load_app_token(&self, profile: &Profile) -> anyhow::Result<Option<AppToken>> {
-        let mut file = self.read()?;
-        Ok(file
-            .app_tokens
-            .remove(&profile.key())
-            .map(AppRecord::into_token))
-    }
-
-    fn save_app_token(&self, profile: &Profile, token: &AppToken) -> anyhow::Result<()> {
-        let mut file = self.read()?;
-        file.version = 1;
-        file.app_tokens.insert(profile.key(), AppRecord::of(token));
-        self.write(&file)
     }
 }
 
