@@ -1,9 +1,9 @@
 //! The state directory: the run lock and the history of runs (README, "State").
 //!
 //! `state_dir` holds:
-//! - `lock`: held (with an OS file lock) by the one sync running; it names the
-//!   holder. The kernel frees it when the process dies, even by SIGKILL, so a
-//!   crashed run never blocks the next one.
+//! - `lock` (mode 0600): held (with an OS file lock) by the one sync running;
+//!   it names the holder. The kernel frees it when the process dies, even by
+//!   SIGKILL, so a crashed run never blocks the next one.
 //! - `history.jsonl`: one JSON object per run, appended when the run ends,
 //!   newest last. It keeps the newest [`MAX_HISTORY`] runs: an append that
 //!   takes it past that rewrites it (to a temporary file, then renamed over
@@ -18,7 +18,11 @@
 //!
 //! Deleting the directory loses the history, and makes the next sync read
 //! both calendars in full; nothing else.
+//!
+//! The directory must belong to the user calsync runs as and be closed to
+//! other users, and nothing in it is opened through a link ([`files`]).
 
+pub mod files;
 pub mod incremental;
 
 use crate::error::Failure;
@@ -31,22 +35,10 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Creates the state directory (mode 0700 on Unix) if it does not exist.
+/// Creates the state directory (mode 0700 on Unix) if it does not exist,
+/// and checks it and the files in it ([`files::prepare_dir`]).
 pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| {
-        anyhow::Error::new(Failure::Config(format!(
-            "Cannot create the state directory {} ({e}). Set `state_dir` (CALSYNC_STATE_DIR) \
-             to a directory calsync may write.",
-            dir.display()
-        )))
-    })
+    files::prepare_dir(dir)
 }
 
 /// Who holds the lock, as written into the lock file.
@@ -69,13 +61,16 @@ impl Lock {
     /// naming the holder.
     pub fn acquire(dir: &Path, run_id: &str) -> anyhow::Result<Lock> {
         let path = dir.join("lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        let role = "the run lock";
+        let mut file = files::no_follow(
+            private_file_options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .open(&path)
+        .map_err(|e| files::failure(&path, role, &e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -100,7 +95,13 @@ impl Lock {
                 ))));
             }
             Err(TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+                return Err(Failure::Config(format!(
+                    "Cannot lock {} ({e}). Keep the state directory on a local file system \
+                     that supports file locks (not NFS), or set `state_dir` \
+                     (CALSYNC_STATE_DIR) to one.",
+                    path.display()
+                ))
+                .into());
             }
         }
         let holder = Holder {
@@ -109,10 +110,13 @@ impl Lock {
             run_id: run_id.to_string(),
             started: Utc::now(),
         };
-        file.set_len(0)?;
-        file.seek(SeekFrom::Start(0))?;
-        serde_json::to_writer(&mut file, &holder)?;
-        file.flush()?;
+        let written = (|| -> std::io::Result<()> {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            serde_json::to_writer(&mut file, &holder)?;
+            file.flush()
+        })();
+        written.map_err(|e| files::failure(&path, role, &e))?;
         Ok(Lock { _file: file })
     }
 }
@@ -133,10 +137,10 @@ pub enum LockState {
 /// would find the lock taken; that instant is a few system calls long.)
 pub fn lock_state(dir: &Path) -> anyhow::Result<LockState> {
     let path = dir.join("lock");
-    let mut file = match File::open(&path) {
+    let mut file = match files::no_follow(OpenOptions::new().read(true)).open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        Err(e) => return Err(files::failure(&path, "the run lock", &e)),
     };
     match file.try_lock_shared() {
         Ok(()) => Ok(LockState::Free),
@@ -283,13 +287,15 @@ pub fn replace_file(
 /// ahead unguarded, as it did before locks.
 fn history_lock(dir: &Path) -> Option<File> {
     let path = dir.join("history.lock");
-    let file = private_file_options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .ok()?;
+    let file = files::no_follow(
+        private_file_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .open(&path)
+    .ok()?;
     match file.lock() {
         Ok(()) => Some(file),
         Err(e) => {
@@ -306,12 +312,10 @@ pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
     let path = history_path(dir);
     let mut line = serde_json::to_vec(entry)?;
     line.push(b'\n');
-    let mut file = private_file_options()
-        .create(true)
-        .read(true)
-        .append(true)
+    let role = "the run history";
+    let mut file = files::no_follow(private_file_options().create(true).read(true).append(true))
         .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .map_err(|e| files::failure(&path, role, &e))?;
     // A run killed while writing leaves a line without its newline: end it
     // first, so that only the torn line is lost and not this one too.
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -324,7 +328,7 @@ pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
         }
     }
     file.write_all(&line)
-        .with_context(|| format!("cannot append to {}", path.display()))?;
+        .map_err(|e| files::failure(&path, role, &e))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     drop(file);
     if len > ROTATION_CHECK_BYTES {
@@ -339,7 +343,7 @@ pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
 /// that do not parse are dropped. The caller holds the append lock.
 fn rotate_history(dir: &Path, keep: usize) -> anyhow::Result<()> {
     let path = history_path(dir);
-    let text = std::fs::read_to_string(&path)
+    let text = files::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     // Counting lines is cheap; parsing them is done only when over the cap.
     if text.lines().filter(|l| !l.trim().is_empty()).count() <= keep {
@@ -368,10 +372,10 @@ fn rotate_history(dir: &Path, keep: usize) -> anyhow::Result<()> {
 /// not parse, such as a line torn by a crash.
 pub fn read_history(dir: &Path) -> anyhow::Result<Vec<HistoryEntry>> {
     let path = history_path(dir);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match files::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(files::failure(&path, "the run history", &e)),
     };
     let mut entries = Vec::new();
     for (n, line) in text.lines().enumerate() {

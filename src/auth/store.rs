@@ -417,9 +417,19 @@ impl FileStore {
     }
 
     fn read(&self) -> anyhow::Result<TokenFile> {
-        let file = match std::fs::File::open(&self.path) {
+        let opened = crate::state::files::no_follow(std::fs::OpenOptions::new().read(true))
+            .open(&self.path);
+        let file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TokenFile::default()),
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(crate::state::files::failure(
+                    &self.path,
+                    "the file token store",
+                    &e,
+                ));
+            }
             Err(e) => {
                 return Err(Failure::Auth(format!(
                     "Cannot read the token file {} ({e}). Check its owner and permissions, or \

@@ -58,6 +58,9 @@ pub const STATE_FILE: &str = "sync-state.json";
 pub const SNAPSHOT_FILE: &str = "sync-snapshot.json";
 /// The calendar id cache in the state dir.
 pub const CALENDARS_FILE: &str = "calendars.json";
+/// Written by a `validate` that found problems: the next sync reads both
+/// calendars in full ([`request_full_sync`]).
+pub const REPAIR_FILE: &str = "full-sync-request.json";
 /// The format of [`STATE_FILE`] and [`SNAPSHOT_FILE`]; files of another
 /// version are ignored.
 pub const STATE_VERSION: u32 = 3;
@@ -598,7 +601,7 @@ pub fn load(dir: &Path) -> Option<SyncState> {
 }
 
 fn read_versioned<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Option<T> {
-    let text = match std::fs::read(path) {
+    let text = match super::files::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
@@ -760,7 +763,7 @@ pub struct CachedCalendar {
 impl CalendarCache {
     /// Reads the cache; an absent or unusable one is empty.
     pub fn load(dir: &Path) -> CalendarCache {
-        std::fs::read(dir.join(CALENDARS_FILE))
+        super::files::read(&dir.join(CALENDARS_FILE))
             .ok()
             .and_then(|t| serde_json::from_slice::<CalendarCache>(&t).ok())
             .filter(|c| c.version == CALENDARS_VERSION)
