@@ -106,6 +106,13 @@ pub struct SyncReport {
     /// Whether a side is a Graph calendar (the summary then counts requests).
     #[serde(skip)]
     pub uses_graph: bool,
+    /// Set when the run could not be recorded in the history: why, and what
+    /// to do. The run then exits non-zero even though it did its work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_error: Option<String>,
+    /// The exit code for `history_error`.
+    #[serde(skip)]
+    pub history_exit_code: u8,
 }
 
 /// The plan as shown to the operator: when and what, never private data
@@ -284,12 +291,19 @@ async fn run_in_span(
         error,
         metrics: metrics.clone(),
     };
-    if let Err(e) = state::append_history(&settings.state_dir, &entry) {
-        tracing::warn!("could not record this run in the history: {e:#}");
-    }
+    let recorded = state::append_history(&settings.state_dir, &entry);
     drop(lock);
+    if let (Err(e), Err(_)) = (&recorded, &result) {
+        // The run's own error is what the funnel reports; this one must
+        // not go unseen, even under -q.
+        tracing::error!("{}", unrecorded(e));
+    }
 
     let mut report = result?;
+    if let Err(e) = &recorded {
+        report.history_error = Some(unrecorded(e));
+        report.history_exit_code = crate::error::code_of(e);
+    }
     report.duration_ms = duration_ms;
     report.metrics = metrics;
     report.uses_graph = settings.uses_graph();
@@ -312,6 +326,14 @@ async fn run_in_span(
         "sync finished"
     );
     Ok(report)
+}
+
+/// What an operator reads when a run's history line could not be written.
+pub fn unrecorded(err: &anyhow::Error) -> String {
+    format!(
+        "This run was not recorded in the history, so `calsync history` and `calsync status \
+         --max-age` do not see it and a monitoring check may report no recent sync: {err:#}"
+    )
 }
 
 /// The progress bars of one run, fed by the Graph client as pages arrive and
@@ -1160,6 +1182,8 @@ fn report_of(
         // Set by the caller, which knows the settings.
         target_file: None,
         uses_graph: false,
+        history_error: None,
+        history_exit_code: 0,
     }
 }
 

@@ -36,6 +36,17 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Tells the operator of a problem that decides the exit code of a command
+/// whose result was printed: one line on stderr, whatever `-q` says (as a
+/// JSON log line under `--log-format json`).
+pub fn report_problem(ctx: &Context, message: &str, exit_code: u8) {
+    if ctx.global.log_format == crate::cli::LogFormat::Json {
+        tracing::error!(exit_code, "{message}");
+    } else {
+        eprintln!("calsync: {message}");
+    }
+}
+
 /// Writes to stdout; a closed pipe (`calsync history | head`) is not an error.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

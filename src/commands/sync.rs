@@ -29,18 +29,25 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
         sync::render_text(&report)
     };
     print_stdout(&text)?;
-    if report.failures.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+    let mut code = ExitCode::SUCCESS;
+    if !report.failures.is_empty() {
+        let partial = Failure::PartialWrite(String::new());
+        if !args.json {
+            // The report above lists each failure; under --json it is the one
+            // document on stdout and holds them, so nothing more is printed.
+            eprintln!(
+                "calsync: {} of the planned writes failed after retries (listed above); the \
+                 rest were applied. The next run retries them.",
+                report.failures.len()
+            );
+        }
+        code = ExitCode::from(partial.exit_code());
     }
-    let partial = Failure::PartialWrite(String::new());
-    if !args.json {
-        // The report above lists each failure; under --json it is the one
-        // document on stdout and holds them, so nothing more is printed.
-        eprintln!(
-            "calsync: {} of the planned writes failed after retries (listed above); the rest \
-             were applied. The next run retries them.",
-            report.failures.len()
-        );
+    if let Some(message) = &report.history_error {
+        // Even under -q and --json: a run nobody can see must not pass for
+        // a success in cron's log.
+        super::report_problem(ctx, message, report.history_exit_code);
+        code = ExitCode::from(report.history_exit_code);
     }
-    Ok(ExitCode::from(partial.exit_code()))
+    Ok(code)
 }

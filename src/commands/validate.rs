@@ -37,6 +37,12 @@ pub struct ValidateReport {
     pub problems: Vec<Problem>,
     pub duration_ms: u64,
     pub metrics: RunMetrics,
+    /// Set when the run could not be recorded in the history (then the
+    /// command exits non-zero, whatever it found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_error: Option<String>,
+    #[serde(skip)]
+    pub history_exit_code: u8,
 }
 
 pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -48,8 +54,11 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         render_text(&report)
     };
     print_stdout(&text)?;
+    if let Some(message) = &report.history_error {
+        super::report_problem(ctx, message, report.history_exit_code);
+    }
     if report.clean {
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::from(report.history_exit_code))
     } else {
         let failure = Failure::Problems(format!(
             "validate found {} in the target calendar. `calsync sync` repairs copies in \
@@ -102,8 +111,9 @@ pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateRepor
         error,
         metrics: metrics.clone(),
     };
-    if let Err(e) = state::append_history(&settings.state_dir, &entry) {
-        tracing::warn!("could not record this run in the history: {e:#}");
+    let recorded = state::append_history(&settings.state_dir, &entry);
+    if let (Err(e), Err(_)) = (&recorded, &result) {
+        tracing::error!("{}", crate::sync::unrecorded(e));
     }
 
     let v = result?;
@@ -116,6 +126,8 @@ pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateRepor
         problems: v.problems,
         duration_ms,
         metrics,
+        history_error: recorded.as_ref().err().map(crate::sync::unrecorded),
+        history_exit_code: recorded.as_ref().err().map_or(0, crate::error::code_of),
     })
 }
 

@@ -352,3 +352,32 @@ pub fn read_tree_except(dir: &Path, skip: &[&str]) -> String {
     }
     all
 }
+
+/// Makes `cmd` run as a user that file permissions bind: unchanged when the
+/// tests run as an ordinary user, else (root ignores permissions) as the
+/// `nobody` user, with the world's home opened so that it can reach its
+/// state dir. Returns the uid the command runs as, to give it files.
+#[cfg(unix)]
+pub fn as_unprivileged(world: &World, cmd: &mut Command) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let me = rustix::process::geteuid().as_raw();
+    if me != 0 {
+        return me;
+    }
+    const NOBODY: u32 = 65534;
+    std::fs::set_permissions(world.home.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("open the home");
+    cmd.uid(NOBODY).gid(NOBODY);
+    NOBODY
+}
+
+/// Gives `path` to `uid` (and its group of the same number).
+#[cfg(unix)]
+pub fn give(path: &Path, uid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).expect("stat");
+    if meta.uid() != uid {
+        std::os::unix::fs::chown(path, Some(uid), Some(uid)).expect("chown");
+    }
+}
