@@ -12,9 +12,11 @@
 //!   at once (a `validate` beside a `sync`) neither lose a line nor interleave
 //!   one with a rotation.
 //!
-//! - `sync-state.json` and `calendars.json`: what the last sync knew of both
-//!   calendars and the calendar ids, so that the next one reads only what
-//!   changed ([`incremental`]).
+//! - `sync-state.json`, `sync-snapshot.json` and `calendars.json`: what the
+//!   last sync knew of both calendars and the calendar ids, so that the next
+//!   one reads only what changed ([`incremental`]); `full-sync-request.json`,
+//!   left by a `validate` that found problems, makes the next sync read both
+//!   calendars in full.
 //!
 //! Deleting the directory loses the history, and makes the next sync read
 //! both calendars in full; nothing else.

@@ -9,8 +9,10 @@
 //!
 //! A run is *full* (a reconciliation of both calendars) when there is no
 //! usable incremental state ([`crate::state::incremental`]: first run, the
-//! settings changed, a file of another version), with `--full`, when the last
-//! full run is older than `full_sync_interval` (default 24 h), and when the
+//! settings changed, a file of another version), with `--full`, after a
+//! `validate` that found problems in the target (it leaves a request in the
+//! state dir, which the full run clears once its plan is applied), when the
+//! last full run is older than `full_sync_interval` (default 24 h), and when the
 //! source no longer accepts the stored change cursor (Graph: `410
 //! SyncStateNotFound`; logged at info). It reads the whole window of the source
 //! (through calendarView delta, which also yields the cursors for the next
@@ -222,6 +224,11 @@ async fn run_in_span(
         Some(Lock::acquire(&settings.state_dir, &run_id)?)
     };
 
+    // A validate that found problems asked for this run to read both
+    // calendars in full (see `full_reason`); seen under the lock, so that
+    // only this request is cleared when the run is done.
+    let repair = incremental::full_sync_request(&settings.state_dir);
+
     let client = if settings.uses_graph() {
         Some(graph_client(settings)?)
     } else {
@@ -260,6 +267,18 @@ async fn run_in_span(
         .map(|c| run_metrics(&c.metrics()))
         .unwrap_or_default();
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+    if let (Some(request), Ok(report)) = (&repair, &result)
+        && !dry_run
+        && report.mode == "full"
+        && report.failures.is_empty()
+    {
+        tracing::info!(
+            requested_by = %request.run_id,
+            "the full sync validate asked for is done"
+        );
+        incremental::clear_full_sync_request(&settings.state_dir, request);
+    }
 
     let (outcome, counts, error) = match &result {
         Ok(report) if dry_run => ("dry_run", report.counts.clone(), None),
@@ -858,6 +877,11 @@ fn full_reason(
     };
     if full {
         return Some("--full was given");
+    }
+    if incremental::full_sync_request(&settings.state_dir).is_some() {
+        return Some(
+            "calsync validate found problems in the target calendar, which a full read repairs",
+        );
     }
     if prior.fingerprint != fingerprint {
         return Some("the settings changed since the last run");

@@ -575,7 +575,48 @@ fn ci_workflow_is_scheduled_serialised_and_uses_the_secret_store() {
             }
         }
     }
-    assert_eq!(syncs, 2, "a sync and a dry run");
+    assert_eq!(syncs, 3, "a sync, a dry run and a full sync");
+
+    // The state carried in the cache, which the repository's other
+    // workflows can read, is the history and the incremental state, never
+    // the whole state dir (nor a token file).
+    let state_paths: Vec<String> = job["steps"]
+        .as_vec()
+        .expect("steps")
+        .iter()
+        .filter(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/cache/"))
+        })
+        .flat_map(|s| {
+            s["with"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!state_paths.is_empty(), "the state is not carried between runs");
+    for path in &state_paths {
+        let name = path
+            .strip_prefix(".calsync-state/")
+            .unwrap_or_else(|| panic!("the cache holds {path}, not a state file"));
+        assert!(
+            [
+                "history.jsonl",
+                "sync-state.json",
+                "sync-snapshot.json",
+                "calendars.json",
+                "full-sync-request.json"
+            ]
+            .contains(&name),
+            "the cache holds {path}"
+        );
+    }
 }
 
 #[test]

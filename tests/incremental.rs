@@ -457,6 +457,58 @@ fn drift_in_the_target_is_repaired_by_the_full_reconciliation() {
     assert_eq!(w.target_subjects(), ["Concert", "Fair", "Talk"]);
 }
 
+/// Copies edited or deleted by hand: `validate` finds them (exit 4), and its
+/// advice is what happens: the next sync reads both calendars in full and
+/// repairs them, after which validate is clean and runs are incremental
+/// again. A dry run in between shows the repair and leaves the request.
+#[test]
+fn validate_problems_make_the_next_sync_repair_them() {
+    let w = World::new();
+    for s in ["Concert", "Fair", "Talk"] {
+        w.add_source(public_event(s, 3, 10));
+    }
+    w.sync();
+    let (run, _) = counted_sync(&w);
+    assert_eq!(run.json()["mode"], "incremental");
+    w.fake.delete_event(MAILBOX, &copy_id(&w, "Concert"));
+    w.fake.update_event(
+        MAILBOX,
+        &copy_id(&w, "Fair"),
+        json!({"subject": "Fair (edited by hand)"}),
+    );
+    let request = w.state_dir().join("full-sync-request.json");
+
+    let check = w.run(&["validate"]);
+    assert_eq!(check.code, 4, "{check}");
+    assert!(check.stdout.contains("1 missing, 1 stale"), "{check}");
+    assert!(
+        check.stderr.contains("The next `calsync sync`")
+            && check.stderr.contains("reads both calendars in full"),
+        "{check}"
+    );
+    assert!(request.exists(), "validate asked for no repair");
+    let asked = std::fs::read_to_string(&request).unwrap();
+    assert!(!asked.contains("Fair"), "the request names an event: {asked}");
+
+    let dry = w.run(&["sync", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry}");
+    assert_eq!(dry.json()["mode"], "full", "{dry}");
+    assert_eq!(dry.json()["counts"]["created"], 1, "{dry}");
+    assert_eq!(dry.json()["counts"]["updated"], 1, "{dry}");
+    assert!(request.exists(), "a dry run took the request");
+
+    let repair = w.run(&["-q", "sync", "--json"]);
+    assert_eq!(repair.code, 0, "{repair}");
+    assert_eq!(repair.json()["mode"], "full", "{repair}");
+    assert_eq!(w.target_subjects(), ["Concert", "Fair", "Talk"]);
+    assert!(!request.exists(), "the repair left the request");
+    assert_no_duplicates(&w);
+    assert_eq!(validate_code(&w), 0);
+    let (after, requests) = counted_sync(&w);
+    assert_eq!(after.json()["mode"], "incremental", "{after}");
+    assert!(requests.len() <= 2, "{}", describe(&requests));
+}
+
 #[test]
 fn failed_writes_are_retried_by_the_next_run() {
     let w = World::new();
@@ -742,6 +794,7 @@ under_each_graph_behaviour!(
     a_run_killed_while_writing_converges_on_the_next_run,
     writes_done_but_state_not_saved_converges_without_duplicates,
     drift_in_the_target_is_repaired_by_the_full_reconciliation,
+    validate_problems_make_the_next_sync_repair_them,
     failed_writes_are_retried_by_the_next_run,
     the_state_dir_holds_nothing_of_private_events,
     a_dry_run_leaves_the_incremental_state_alone,

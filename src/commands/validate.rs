@@ -2,9 +2,11 @@
 //! nothing, and reports what the target gets wrong (README, "calsync validate"). Either side
 //! may be a Graph calendar or an `.ics` file.
 //!
-//! It takes no lock (it writes nothing), so it may run beside a sync; it
-//! records one history line (`validate`, outcome `clean`, `problems` or
-//! `failed`). Only public subjects reach stdout; never a body or a token.
+//! It takes no lock (it writes nothing to either calendar), so it may run
+//! beside a sync; it records one history line (`validate`, outcome `clean`,
+//! `problems` or `failed`). When it finds problems it also leaves a request
+//! in the state dir that makes the next sync read both calendars in full
+//! ([`incremental::FullSyncRequest`]), which repairs them. Only public subjects reach stdout; never a body or a token.
 
 use super::{Context, print_stdout, runtime};
 use crate::cli::ValidateArgs;
@@ -15,7 +17,7 @@ use crate::graph::provider::{CalendarRole, GraphCalendar};
 use crate::ics::{IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::provider::{InspectableTarget, SourceProvider};
-use crate::state::{self, Counts, HistoryEntry, RunMetrics};
+use crate::state::{self, Counts, HistoryEntry, RunMetrics, incremental};
 use crate::sync::{check_files, graph_client, open_calendars, resolve_role, window};
 use crate::validate::{self, Checked, Problem, ProblemCounts};
 use chrono::Utc;
@@ -37,6 +39,11 @@ pub struct ValidateReport {
     pub problems: Vec<Problem>,
     pub duration_ms: u64,
     pub metrics: RunMetrics,
+    /// Why the next sync could not be asked to repair the problems found
+    /// (it reads both calendars in full when it is); `None` when it was, or
+    /// when there was nothing to repair.
+    #[serde(skip)]
+    pub repair_error: Option<String>,
     /// Set when the run could not be recorded in the history (then the
     /// command exits non-zero, whatever it found).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,10 +67,23 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     if report.clean {
         Ok(ExitCode::from(report.history_exit_code))
     } else {
+        let repair = match &report.repair_error {
+            None => format!(
+                "The next `calsync sync` that keeps its state in {} (scheduled, or run now) \
+                 reads both calendars in full, as validate asked it to, and repairs the copies \
+                 in the window (a sync with another state dir does so with `calsync sync \
+                 --full`)",
+                settings.state_dir.display()
+            ),
+            Some(e) => format!(
+                "Run `calsync sync --full`, which reads both calendars in full and repairs the \
+                 copies in the window (validate could not ask the next scheduled sync to: {e})"
+            ),
+        };
         let failure = Failure::Problems(format!(
-            "validate found {} in the target calendar. `calsync sync` repairs copies in \
-             the window; copies outside it, and attendees, online meetings or bodies added \
-             to a copy, need an edit by hand in the target calendar.",
+            "validate found {} in the target calendar. {repair}; copies outside it, and \
+             attendees, online meetings or bodies added to a copy, need an edit by hand in the \
+             target calendar.",
             report.counts.summary()
         ));
         eprintln!("calsync: {failure}");
@@ -117,6 +137,20 @@ pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateRepor
     }
 
     let v = result?;
+    // The incremental sync trusts what it last wrote: without this it would
+    // not see copies edited or deleted by hand until its next full run.
+    let repair_error = if v.is_clean() {
+        None
+    } else {
+        let request = incremental::FullSyncRequest {
+            requested: Utc::now(),
+            run_id: run_id.clone(),
+            reason: v.counts.summary(),
+        };
+        incremental::request_full_sync(&settings.state_dir, &request)
+            .err()
+            .map(|e| format!("{e:#}"))
+    };
     Ok(ValidateReport {
         clean: v.is_clean(),
         run_id,
@@ -126,6 +160,7 @@ pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateRepor
         problems: v.problems,
         duration_ms,
         metrics,
+        repair_error,
         history_error: recorded.as_ref().err().map(crate::sync::unrecorded),
         history_exit_code: recorded.as_ref().err().map_or(0, crate::error::code_of),
     })

@@ -35,6 +35,12 @@
 //!
 //! `calendars.json` ([`CalendarCache`]) maps (Graph root, mailbox, calendar
 //! as the settings name it) to the calendar id, so that a run spends no request resolving names.
+//!
+//! `full-sync-request.json` ([`FullSyncRequest`]) is left by a `validate`
+//! that found problems in the target: the incremental path trusts what the
+//! last run left and would not see copies edited or deleted by hand, so the
+//! next sync reads both calendars in full and repairs them, and removes the
+//! request once it has applied its plan in full.
 
 use crate::config::Settings;
 use crate::model::{
@@ -690,6 +696,58 @@ fn same_but_body(a: &EventPayload, b: &EventPayload) -> bool {
         && a.show_as == b.show_as
         && a.location == b.location
         && a.categories == b.categories
+}
+
+/// Why the next sync must read both calendars in full ([`REPAIR_FILE`]).
+/// Holds counts only, never an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullSyncRequest {
+    /// When it was made.
+    pub requested: DateTime<Utc>,
+    /// The id of the run that made it (a `validate`, in the history).
+    pub run_id: String,
+    /// What that run found, e.g. `2 problems: 1 missing, 1 stale`.
+    pub reason: String,
+}
+
+/// Asks the next sync of this state dir to read both calendars in full
+/// (replacing any earlier request).
+pub fn request_full_sync(dir: &Path, request: &FullSyncRequest) -> anyhow::Result<()> {
+    write_atomically(&dir.join(REPAIR_FILE), &serde_json::to_vec(request)?)
+}
+
+/// The pending request for a full sync, if any (an unreadable one counts:
+/// the next sync reads in full and replaces it by nothing).
+pub fn full_sync_request(dir: &Path) -> Option<FullSyncRequest> {
+    let path = dir.join(REPAIR_FILE);
+    match super::files::read(&path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or(FullSyncRequest {
+            requested: DateTime::<Utc>::MIN_UTC,
+            run_id: String::new(),
+            reason: "an unreadable request".to_string(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some(FullSyncRequest {
+            requested: DateTime::<Utc>::MIN_UTC,
+            run_id: String::new(),
+            reason: "an unreadable request".to_string(),
+        }),
+    }
+}
+
+/// Removes the request `seen` once a full sync has dealt with it; a newer
+/// request (a `validate` that ran during the sync) stays for the next run.
+pub fn clear_full_sync_request(dir: &Path, seen: &FullSyncRequest) {
+    if full_sync_request(dir).as_ref() == Some(seen)
+        && let Err(e) = std::fs::remove_file(dir.join(REPAIR_FILE))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(
+            file = %dir.join(REPAIR_FILE).display(),
+            "could not remove validate's request for a full sync ({e}); the next run reads both \
+             calendars in full again"
+        );
+    }
 }
 
 /// Removes both state files (after a failed save).
