@@ -62,6 +62,12 @@ pub struct Faults {
     /// through paging (microsoftgraph/microsoft-graph-docs#3657,
     /// microsoftgraph/microsoft-graph-docs#6499).
     pub fail_long_ranges: Option<(u32, u16)>,
+    /// Graph requests (top-level, not the token endpoint) whose path
+    /// contains the string (ignoring case; `/` matches every one) are
+    /// received, recorded and never answered: the connection stays open
+    /// and silent until the client gives up, as with a Graph that accepts
+    /// connections but hangs.
+    pub never_answer: Option<String>,
 }
 
 /// How long requests take: every HTTP request (top-level, including the
@@ -270,6 +276,14 @@ impl FaultState {
     }
 
     /// The status to fail a request with, if `fail_path` matches it.
+    /// Whether a Graph request to `path` is never to be answered.
+    pub fn never_answers(&self, path: &str) -> bool {
+        self.cfg
+            .never_answer
+            .as_ref()
+            .is_some_and(|needle| path.to_lowercase().contains(&needle.to_lowercase()))
+    }
+
     pub fn fail_path(&mut self, path: &str) -> Option<u16> {
         let (needle, status, _) = self.cfg.fail_path.as_ref()?;
         if self.fail_path_left > 0 && path.to_lowercase().contains(&needle.to_lowercase()) {

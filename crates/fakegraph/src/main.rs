@@ -18,7 +18,7 @@ use fakegraph::{
 const USAGE: &str = "usage: fakegraph [--port N] [--seed FILE.json] [--quiet]
                  [--documented] [--full-occurrences] [--silent-occurrence-deletes]
                  [--duplicate-transaction 400|409|201] [--delegates-list-calendars]
-                 [--latency graph|none]
+                 [--latency graph|none] [--never-answer PATH-PART]
 
   --documented                 every documented variant below at once
   --full-occurrences           delta sends occurrences in full and no series
@@ -30,7 +30,10 @@ const USAGE: &str = "usage: fakegraph [--port N] [--seed FILE.json] [--quiet]
   --delegates-list-calendars   a delegate may list another mailbox's calendars
                                (default: 403 ErrorAccessDenied)
   --latency graph              Graph-like round trips and operation times
-                               (25 ms; 10 ms median, 25 ms p95 per operation)";
+                               (25 ms; 10 ms median, 25 ms p95 per operation)
+  --never-answer PATH-PART     Graph requests whose path contains PATH-PART
+                               (ignoring case; / for all of them) are accepted
+                               and never answered, like a Graph that hangs";
 
 fn main() -> ExitCode {
     let mut port = 0u16;
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let mut duplicate = None;
     let mut delegates_list = false;
     let mut latency = None;
+    let mut never_answer = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -64,6 +68,10 @@ fn main() -> ExitCode {
                     _ => return fail("--latency needs graph or none"),
                 }
             }
+            "--never-answer" => match args.next() {
+                Some(part) => never_answer = Some(part),
+                None => return fail("--never-answer needs a part of a path, or / for all"),
+            },
             "--port" => match args.next().and_then(|p| p.parse().ok()) {
                 Some(p) => port = p,
                 None => return fail("--port needs a number"),
@@ -103,9 +111,10 @@ fn main() -> ExitCode {
         behaviour.delegate_can_list_calendars = true;
     }
     fake.set_behaviour(behaviour.clone());
-    if let Some(model) = latency {
+    if latency.is_some() || never_answer.is_some() {
         fake.set_faults(Faults {
-            model,
+            model: latency.flatten(),
+            never_answer: never_answer.clone(),
             ..Faults::default()
         });
     }
@@ -134,6 +143,9 @@ fn main() -> ExitCode {
     println!("behaviour:     {behaviour:?}");
     if latency.flatten().is_some() {
         println!("latency:       {:?}", LatencyModel::GRAPH);
+    }
+    if let Some(part) = &never_answer {
+        println!("never answers: Graph requests whose path contains {part:?}");
     }
     println!("graph_url:     {}", fake.graph_url());
     println!("authority_url: {}", fake.authority_url());

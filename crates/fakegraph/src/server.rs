@@ -208,6 +208,11 @@ pub(crate) fn handle(shared: Arc<Shared>, req: Req) -> Pin<Box<dyn Future<Output
         let graph_path = graph_rest(&req.path).map(str::to_string);
         let logged_path = decode_path(graph_path.as_deref().unwrap_or(&req.path));
         let seq = shared.record_arrival(&req, logged_path.clone(), &meta.request_id);
+        if graph_path.is_some() && !req.in_batch && shared.faults().never_answers(&logged_path) {
+            // Silence until the client hangs up, which drops this future
+            // (and with it the mailbox slot the request holds).
+            match std::future::pending::<std::convert::Infallible>().await {}
+        }
 
         let mut resp = match &graph_path {
             Some(rest) => graph::handle(&shared, &req, rest, &meta).await,
