@@ -71,7 +71,7 @@ _calsync() {
 
     case "${cmd}" in
         calsync)
-            opts="-c -v -q -h -V --config --log-format --verbose --quiet --help --version login logout sync validate history status doctor help"
+            opts="-c -v -q -h -V --config --log-format --verbose --request-timeout --run-timeout --quiet --help --version login logout sync validate history status doctor help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -89,6 +89,14 @@ _calsync() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -97,7 +105,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__doctor)
-            opts="-c -v -q -h --write-probe --json --config --log-format --verbose --quiet --help"
+            opts="-c -v -q -h --write-probe --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,6 +121,14 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -249,7 +265,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__history)
-            opts="-c -v -q -h --limit --json --config --log-format --verbose --quiet --help"
+            opts="-c -v -q -h --limit --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -271,6 +287,14 @@ _calsync() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -279,7 +303,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__login)
-            opts="-c -v -q -h --device-code --client-credentials --config --log-format --verbose --quiet --help"
+            opts="-c -v -q -h --device-code --client-credentials --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -295,6 +319,14 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -305,7 +337,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__logout)
-            opts="-c -v -q -h --config --log-format --verbose --quiet --help"
+            opts="-c -v -q -h --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,6 +355,14 @@ _calsync() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -331,7 +371,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__status)
-            opts="-c -v -q -h --json --max-age --config --log-format --verbose --quiet --help"
+            opts="-c -v -q -h --json --max-age --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,6 +393,14 @@ _calsync() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -361,7 +409,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__sync)
-            opts="-c -v -q -h --dry-run --full --force --json --config --log-format --verbose --quiet --help"
+            opts="-c -v -q -h --dry-run --full --force --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,6 +425,14 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -387,7 +443,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__validate)
-            opts="-c -v -q -h --json --config --log-format --verbose --quiet --help"
+            opts="-c -v -q -h --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +459,14 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -44,6 +44,12 @@ then defaults. The keys, with their environment variables:
                        (default $XDG_STATE_HOME/calsync).
   max_delete_fraction  CALSYNC_MAX_DELETE_FRACTION: the largest share of the copies one run
                        may delete without --force (default 0.25).
+  full_sync_interval   CALSYNC_FULL_SYNC_INTERVAL: how often a sync reads both calendars in
+                       full, repairing copies edited or deleted by hand (default 24h).
+  request_timeout      CALSYNC_REQUEST_TIMEOUT, --request-timeout: how long one request may
+                       go unanswered before it is retried, at most twice (default 30s).
+  run_timeout          CALSYNC_RUN_TIMEOUT, --run-timeout: how long a sync or validate may
+                       run before it stops at a safe point and exits 1 (default 30m).
   [filter]             sensitivity, include_categories, exclude_categories, skip_cancelled,
                        show_as, subject_exclude: which source events count as public.
   [copy]               location, body, categories: optional fields copied (default false).
@@ -161,6 +167,23 @@ pub struct GlobalArgs {
     /// private.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
+
+    /// How long one request to Graph or the sign-in endpoint may take (e.g. 30s).
+    ///
+    /// A request with no complete answer by then is retried (at most twice);
+    /// each retry is logged, the first at the default level. Overrides
+    /// request_timeout and CALSYNC_REQUEST_TIMEOUT; the default is 30s.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub request_timeout: Option<Duration>,
+
+    /// How long a sync or validate may run in all (e.g. 30m).
+    ///
+    /// A run still going then stops at a safe point, as when interrupted:
+    /// writes already made stay, the next run continues, and the run is
+    /// recorded as timed_out with exit 1. Overrides run_timeout and
+    /// CALSYNC_RUN_TIMEOUT; the default is 30m.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub run_timeout: Option<Duration>,
 
     /// Log errors only, and show no progress bars.
     ///
@@ -379,6 +402,8 @@ impl Cli {
                 Command::Sync(a) if a.dry_run => Some(true),
                 _ => None,
             },
+            request_timeout: self.global.request_timeout,
+            run_timeout: self.global.run_timeout,
         }
     }
 }
@@ -446,10 +471,44 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// Writes a duration the way [`parse_duration`] reads it, exactly and as
+/// briefly as it can: `45s`, `90m` → `1h30m`, `2h`, `1d`, `1w2d`. Fractions
+/// of a second are dropped.
+pub fn format_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn durations_are_written_as_they_are_read() {
+        for (secs, text) in [
+            (45, "45s"),
+            (60, "1m"),
+            (3600, "1h"),
+            (5400, "1h30m"),
+            (86_400, "1d"),
+            (90_061, "1d1h1m1s"),
+            (1_814_400, "3w"),
+        ] {
+            assert_eq!(format_duration(Duration::from_secs(secs)), text);
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
+        }
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("calsync").chain(args.iter().copied()))
@@ -527,7 +586,8 @@ mod tests {
             cli.flag_overrides(),
             FlagOverrides {
                 config: Some(PathBuf::from("/x.toml")),
-                dry_run: Some(true)
+                dry_run: Some(true),
+                ..FlagOverrides::default()
             }
         );
 

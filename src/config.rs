@@ -298,6 +298,13 @@ pub struct Settings {
     /// deletions of copies) when its last full reconciliation is older than
     /// this; runs in between read only the source's changes.
     pub full_sync_interval: std::time::Duration,
+    /// How long one HTTP request (to Graph or the sign-in endpoint) may take,
+    /// from connecting to the last byte of the answer, before it counts as
+    /// failed (and is retried, at most twice).
+    pub request_timeout: std::time::Duration,
+    /// How long a `sync` or `validate` may run in all before it stops at a
+    /// safe point and exits 1.
+    pub run_timeout: std::time::Duration,
     /// Where events are read from (`[source]`); Graph by default.
     pub source: SourceSpec,
     /// Where the public copies go (`[target]`); Graph by default.
@@ -309,12 +316,15 @@ pub struct Settings {
     pub origins: BTreeMap<&'static str, Origin>,
 }
 
-/// What the command line contributes (the flag layer): the `--config` path
-/// and, for `sync`, `--dry-run` (`Some(true)` when given, else `None`).
+/// What the command line contributes (the flag layer): the `--config` path,
+/// `--request-timeout` and `--run-timeout`, and, for `sync`, `--dry-run`
+/// (`Some(true)` when given, else `None`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlagOverrides {
     pub config: Option<PathBuf>,
     pub dry_run: Option<bool>,
+    pub request_timeout: Option<std::time::Duration>,
+    pub run_timeout: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -559,6 +569,15 @@ pub fn load(
     let full_sync_interval = r.get_or(&FULL_SYNC_INTERVAL, DEFAULT_FULL_SYNC_INTERVAL, |f| {
         f.duration()
     })?;
+    let request_timeout = r.get_or_flag(
+        &REQUEST_TIMEOUT,
+        flags.request_timeout,
+        DEFAULT_REQUEST_TIMEOUT,
+        |f| f.duration(),
+    )?;
+    let run_timeout = r.get_or_flag(&RUN_TIMEOUT, flags.run_timeout, DEFAULT_RUN_TIMEOUT, |f| {
+        f.duration()
+    })?;
 
     // [filter] and [copy]: file or default.
     let defaults = FilterPolicy::default();
@@ -717,6 +736,8 @@ pub fn load(
         state_dir,
         max_delete_fraction,
         full_sync_interval,
+        request_timeout,
+        run_timeout,
         source,
         target,
         policy: Policy {
@@ -794,6 +815,8 @@ const TOKEN_STORE: Key = key("token_store", "CALSYNC_TOKEN_STORE", None);
 const STATE_DIR: Key = key("state_dir", "CALSYNC_STATE_DIR", None);
 const MAX_DELETE_FRACTION: Key = key("max_delete_fraction", "CALSYNC_MAX_DELETE_FRACTION", None);
 const FULL_SYNC_INTERVAL: Key = key("full_sync_interval", "CALSYNC_FULL_SYNC_INTERVAL", None);
+const REQUEST_TIMEOUT: Key = key("request_timeout", "CALSYNC_REQUEST_TIMEOUT", None);
+const RUN_TIMEOUT: Key = key("run_timeout", "CALSYNC_RUN_TIMEOUT", None);
 
 const SOURCE_KIND: Key = key("source.kind", "CALSYNC_SOURCE_KIND", None);
 const SOURCE_PATH: Key = key("source.path", "CALSYNC_SOURCE_PATH", None);
@@ -818,7 +841,17 @@ const TARGET_TABLE_KEYS: [&str; 3] = ["kind", "path", "name"];
 pub const DEFAULT_FULL_SYNC_INTERVAL: std::time::Duration =
     std::time::Duration::from_secs(24 * 3600);
 
-const TOP_KEYS: [&Key; 17] = [
+/// The default of `request_timeout`: Graph answers within seconds; one that
+/// has not answered in 30 is retried (twice) rather than waited for.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The default of `run_timeout`: a run stops well before a schedule of every
+/// 23 minutes would start another one an hour later. A first sync of a very
+/// large calendar may need longer (Outlook allows 10,000 writes per 10
+/// minutes); a run stopped by it loses nothing, and the next continues.
+pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+const TOP_KEYS: [&Key; 19] = [
     &TENANT_ID,
     &CLIENT_ID,
     &CLIENT_SECRET,
@@ -836,6 +869,8 @@ const TOP_KEYS: [&Key; 17] = [
     &STATE_DIR,
     &MAX_DELETE_FRACTION,
     &FULL_SYNC_INTERVAL,
+    &REQUEST_TIMEOUT,
+    &RUN_TIMEOUT,
 ];
 
 const F_SENSITIVITY: Key = file_key("filter.sensitivity");
@@ -886,6 +921,8 @@ struct FileConfig {
     state_dir: Field,
     max_delete_fraction: Field,
     full_sync_interval: Field,
+    request_timeout: Field,
+    run_timeout: Field,
     #[serde(default)]
     filter: FilterFile,
     #[serde(default)]
@@ -953,6 +990,8 @@ impl FileConfig {
             "state_dir" => self.state_dir.as_ref(),
             "max_delete_fraction" => self.max_delete_fraction.as_ref(),
             "full_sync_interval" => self.full_sync_interval.as_ref(),
+            "request_timeout" => self.request_timeout.as_ref(),
+            "run_timeout" => self.run_timeout.as_ref(),
             "filter.sensitivity" => f.sensitivity.as_ref(),
             "filter.include_categories" => f.include_categories.as_ref(),
             "filter.exclude_categories" => f.exclude_categories.as_ref(),
@@ -1775,7 +1814,7 @@ mod tests {
     fn with_file(path: &Path) -> FlagOverrides {
         FlagOverrides {
             config: Some(path.to_path_buf()),
-            dry_run: None,
+            ..FlagOverrides::default()
         }
     }
 
@@ -1877,6 +1916,7 @@ location = true
         let flags = FlagOverrides {
             config: Some(cfg.path.clone()),
             dry_run: Some(false),
+            ..FlagOverrides::default()
         };
         let s = load_with(&flags, &env).unwrap();
         let o = |k: &str| s.origins.get(k).copied();
@@ -2406,6 +2446,43 @@ location = true
     }
 
     #[test]
+    fn timeouts_follow_flag_env_file_default() {
+        use std::time::Duration;
+        let cfg = file_with("request_timeout = \"20s\"\nrun_timeout = \"10m\"\n");
+        let file = load_with(&with_file(&cfg.path), &env_of(&[])).unwrap();
+        assert_eq!(file.request_timeout, Duration::from_secs(20));
+        assert_eq!(file.run_timeout, Duration::from_secs(600));
+        assert_eq!(file.origins["run_timeout"], Origin::File);
+        let env = env_of(&[
+            ("CALSYNC_REQUEST_TIMEOUT", "5s"),
+            ("CALSYNC_RUN_TIMEOUT", "2m"),
+        ]);
+        let from_env = load_with(&with_file(&cfg.path), &env).unwrap();
+        assert_eq!(from_env.request_timeout, Duration::from_secs(5));
+        assert_eq!(from_env.run_timeout, Duration::from_secs(120));
+        assert_eq!(
+            from_env.origins["request_timeout"],
+            Origin::Env("CALSYNC_REQUEST_TIMEOUT")
+        );
+        let flags = FlagOverrides {
+            request_timeout: Some(Duration::from_secs(1)),
+            run_timeout: Some(Duration::from_secs(3)),
+            ..with_file(&cfg.path)
+        };
+        let from_flags = load_with(&flags, &env).unwrap();
+        assert_eq!(from_flags.request_timeout, Duration::from_secs(1));
+        assert_eq!(from_flags.run_timeout, Duration::from_secs(3));
+        assert_eq!(from_flags.origins["run_timeout"], Origin::Flag);
+        let defaults = load_with(&FlagOverrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(defaults.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(defaults.run_timeout, DEFAULT_RUN_TIMEOUT);
+        // A bad value names the key, even when a flag overrides it.
+        let bad = file_with("run_timeout = 30\n");
+        let msg = config_failure(load_with(&with_file(&bad.path), &env_of(&[])));
+        assert!(msg.contains("run_timeout") && msg.contains("\"90m\""), "{msg}");
+    }
+
+    #[test]
     fn full_file_is_accepted() {
         let cfg = file_with(
             r#"
@@ -2426,6 +2503,8 @@ token_store = "file"
 state_dir = "/var/lib/calsync"
 max_delete_fraction = 1
 full_sync_interval = "6h30m"
+request_timeout = "45s"
+run_timeout = "1h"
 
 [filter]
 sensitivity = ["normal", "personal"]
@@ -2454,6 +2533,8 @@ categories = false
             s.full_sync_interval,
             std::time::Duration::from_secs(6 * 3600 + 1800)
         );
+        assert_eq!(s.request_timeout, std::time::Duration::from_secs(45));
+        assert_eq!(s.run_timeout, std::time::Duration::from_secs(3600));
         assert_eq!(s.graph_base(), "https://graph.example.test/v1.0");
         let f = &s.policy.filter;
         assert_eq!(f.include_categories, ["Public"]);

@@ -28,6 +28,11 @@ pub enum Failure {
     /// Another run holds the lock (exit 75).
     #[error("{0}")]
     Locked(String),
+    /// A signal stopped the run (exit 128 + the signal's number: 130 for
+    /// SIGINT, 143 for SIGTERM, as a shell reports a process the signal
+    /// killed).
+    #[error("{message}")]
+    Interrupted { message: String, exit_code: u8 },
 }
 
 impl Failure {
@@ -39,6 +44,7 @@ impl Failure {
             Failure::PartialWrite(_) => 5,
             Failure::Guard(_) => 6,
             Failure::Locked(_) => 75,
+            Failure::Interrupted { exit_code, .. } => *exit_code,
         }
     }
 }

@@ -292,6 +292,8 @@ mod tests {
             log_format: LogFormat::Text,
             verbose: 0,
             quiet: false,
+            request_timeout: None,
+            run_timeout: None,
         };
         assert!(progress_allowed(&g, true));
         assert!(!progress_allowed(&g, false));

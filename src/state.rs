@@ -190,7 +190,10 @@ pub struct HistoryEntry {
     pub started: DateTime<Utc>,
     pub finished: DateTime<Utc>,
     pub duration_ms: u64,
-    /// `success`, `dry_run`, `partial`, `refused`, `locked` or `failed`.
+    /// `success`, `dry_run`, `partial`, `refused`, `failed`, `interrupted`
+    /// (a signal stopped it) or `timed_out` (`run_timeout` did); for
+    /// `validate`, `clean`, `problems`, `failed`, `interrupted` or
+    /// `timed_out`.
     pub outcome: String,
     pub counts: Counts,
     pub error: Option<String>,

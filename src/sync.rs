@@ -67,13 +67,15 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 /// What the command line asked of this run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SyncOptions {
     pub dry_run: bool,
     pub force: bool,
@@ -82,6 +84,102 @@ pub struct SyncOptions {
     /// Where to draw progress bars; `None` draws none (not a terminal,
     /// `--json`, JSON logs, `-q`).
     pub progress: Option<MultiProgress>,
+    /// Resolves when the run must stop early (a signal); `None`: never.
+    pub interrupt: Option<Interrupt>,
+}
+
+/// A future that resolves when a run must stop before it is done, with
+/// the name and number of the signal that asked for it.
+pub struct Interrupt(pub Pin<Box<dyn Future<Output = StopSignal> + Send>>);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupt")
+    }
+}
+
+/// The signal that stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopSignal {
+    /// `SIGINT`, `SIGTERM`, `SIGHUP`.
+    pub name: &'static str,
+    pub number: u8,
+}
+
+/// Why a run stopped before it was done.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Signal(StopSignal),
+    /// `run_timeout` passed.
+    Deadline,
+}
+
+/// A run stopped by `run_timeout` (exit 1; history outcome `timed_out`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunTimedOut(String);
+
+/// Runs `work` until it is done, a signal arrives (`interrupt`) or
+/// `settings.run_timeout` passes. Stopping drops `work` where it waits:
+/// an answer not yet read is abandoned, which the contract allows at any
+/// point (a sync marks its state untrusted before its first write, and a
+/// create is found again by its marker). The error says what `command` was
+/// doing (`tracker`) and what that leaves.
+pub async fn until_stopped<T>(
+    settings: &Settings,
+    command: &str,
+    interrupt: Option<Interrupt>,
+    tracker: &RunProgress,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let interrupted = async {
+        match interrupt {
+            Some(i) => i.0.await,
+            None => std::future::pending().await,
+        }
+    };
+    let stop = tokio::select! {
+        done = work => return done,
+        signal = interrupted => Stop::Signal(signal),
+        () = tokio::time::sleep(settings.run_timeout) => Stop::Deadline,
+    };
+    let (doing, left) = tracker.where_stopped();
+    Err(match stop {
+        Stop::Signal(s) => Failure::Interrupted {
+            message: format!(
+                "{command} was stopped by {} while {doing}: {left}. The run is recorded in the \
+                 history as interrupted.",
+                s.name
+            ),
+            exit_code: 128 + s.number,
+        }
+        .into(),
+        Stop::Deadline => {
+            let origin = settings
+                .origins
+                .get("run_timeout")
+                .copied()
+                .unwrap_or(Origin::Default);
+            RunTimedOut(format!(
+                "{command} did not finish within run_timeout ({}, from {origin}) and stopped \
+                 while {doing}: {left}. If Graph is slow, `calsync -v` shows each retry; if runs \
+                 need longer (a first sync of a very large calendar), raise run_timeout \
+                 (--run-timeout, CALSYNC_RUN_TIMEOUT or the config file).",
+                crate::cli::format_duration(settings.run_timeout)
+            ))
+            .into()
+        }
+    })
+}
+
+/// The history outcome of a run that failed with `e`.
+pub fn failed_outcome(e: &anyhow::Error) -> &'static str {
+    match e.downcast_ref::<Failure>() {
+        Some(Failure::Guard(_)) => "refused",
+        Some(Failure::Interrupted { .. }) => "interrupted",
+        _ if e.downcast_ref::<RunTimedOut>().is_some() => "timed_out",
+        _ => "failed",
+    }
 }
 
 /// The outcome of a run that got as far as a plan.
@@ -170,12 +268,15 @@ impl PlanView {
 
 /// The Graph client for a run.
 pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
-    let http = http_client(Duration::from_secs(60))?;
+    let http = http_client(settings.request_timeout)?;
     let tokens = crate::auth::token_source(settings, &http)?;
     Ok(GraphClient::new(
         http,
         tokens,
-        ClientOptions::new(settings.graph_url.clone()),
+        ClientOptions {
+            timeout: settings.request_timeout,
+            ..ClientOptions::new(settings.graph_url.clone())
+        },
     ))
 }
 
@@ -234,34 +335,39 @@ async fn run_in_span(
     } else {
         None
     };
-    let progress = opts.progress.map(RunProgress::new);
-    let result = match (&settings.source, &settings.target, &client) {
-        (SourceSpec::Graph, TargetSpec::Graph, Some(client)) => {
-            sync_once(
-                settings,
-                client,
-                &run_id,
-                dry_run,
-                opts.force,
-                opts.full,
-                progress.as_ref(),
-            )
-            .await
-        }
-        _ => {
-            let run = FullRun {
-                settings,
-                run_id: &run_id,
-                dry_run,
-                force: opts.force,
-                progress: progress.as_ref(),
-            };
-            sync_full(&run, client.as_ref()).await
+    let progress = RunProgress::new(opts.progress);
+    if let Some(c) = &client {
+        c.set_progress(Some(progress.clone()));
+    }
+    let work = async {
+        progress.begin();
+        match (&settings.source, &settings.target, &client) {
+            (SourceSpec::Graph, TargetSpec::Graph, Some(client)) => {
+                sync_once(
+                    settings,
+                    client,
+                    &run_id,
+                    dry_run,
+                    opts.force,
+                    opts.full,
+                    Some(&progress),
+                )
+                .await
+            }
+            _ => {
+                let run = FullRun {
+                    settings,
+                    run_id: &run_id,
+                    dry_run,
+                    force: opts.force,
+                    progress: Some(&progress),
+                };
+                sync_full(&run, client.as_ref()).await
+            }
         }
     };
-    if let Some(p) = &progress {
-        p.clear();
-    }
+    let result = until_stopped(settings, "The sync", opts.interrupt, &progress, work).await;
+    progress.clear();
     let metrics = client
         .as_ref()
         .map(|c| run_metrics(&c.metrics()))
@@ -289,11 +395,8 @@ async fn run_in_span(
         ),
         Ok(report) => ("success", report.counts.clone(), None),
         Err(e) => {
-            let refused = e
-                .downcast_ref::<Failure>()
-                .is_some_and(|f| matches!(f, Failure::Guard(_)));
             (
-                if refused { "refused" } else { "failed" },
+                failed_outcome(e),
                 Counts::default(),
                 Some(first_line(&format!("{e:#}"))),
             )
@@ -355,30 +458,79 @@ pub fn unrecorded(err: &anyhow::Error) -> String {
     )
 }
 
-/// The progress bars of one run, fed by the Graph client as pages arrive and
-/// batched writes finish.
-struct RunProgress {
-    bars: MultiProgress,
+/// Where a run is (reading, writing and how far), for the message of a run
+/// stopped early, and its progress bars when it has a terminal, fed by the
+/// Graph client as pages arrive and batched writes finish.
+pub struct RunProgress {
+    bars: Option<MultiProgress>,
     reading: Mutex<Option<ProgressBar>>,
     writing: Mutex<Option<ProgressBar>>,
     items: AtomicUsize,
     pages: AtomicUsize,
+    phase: AtomicU8,
+    writes_planned: AtomicUsize,
+    writes_done: AtomicUsize,
 }
 
+const STARTING: u8 = 0;
+const READING: u8 = 1;
+const WRITING: u8 = 2;
+
 impl RunProgress {
-    fn new(bars: MultiProgress) -> Arc<RunProgress> {
+    /// A tracker, drawing in `bars` when given.
+    pub fn new(bars: Option<MultiProgress>) -> Arc<RunProgress> {
         Arc::new(RunProgress {
             bars,
             reading: Mutex::new(None),
             writing: Mutex::new(None),
             items: AtomicUsize::new(0),
             pages: AtomicUsize::new(0),
+            phase: AtomicU8::new(STARTING),
+            writes_planned: AtomicUsize::new(0),
+            writes_done: AtomicUsize::new(0),
         })
     }
 
+    /// What the run was doing, and what stopping there leaves.
+    fn where_stopped(&self) -> (String, String) {
+        let done = self.writes_done.load(Ordering::Relaxed);
+        let planned = self.writes_planned.load(Ordering::Relaxed);
+        match self.phase.load(Ordering::Relaxed) {
+            WRITING => (
+                format!("applying its plan, after {done} of {planned} writes"),
+                "the writes made stay, and the next run finds them and makes the rest, with no \
+                 duplicate"
+                    .to_string(),
+            ),
+            READING => (
+                "reading the calendars".to_string(),
+                "nothing was written; the next run starts again".to_string(),
+            ),
+            _ => (
+                "starting".to_string(),
+                "nothing was read or written".to_string(),
+            ),
+        }
+    }
+
+    /// The run has begun talking to the calendars (before the spinner of
+    /// [`start_reading`](Self::start_reading), while calendars are looked up).
+    fn begin(&self) {
+        let _ = self.phase.compare_exchange(
+            STARTING,
+            READING,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
     /// A spinner while both calendars are read.
-    fn start_reading(&self) {
-        let bar = self.bars.add(ProgressBar::new_spinner());
+    pub fn start_reading(&self) {
+        self.phase.store(READING, Ordering::Relaxed);
+        let Some(bars) = &self.bars else {
+            return;
+        };
+        let bar = bars.add(ProgressBar::new_spinner());
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -390,8 +542,13 @@ impl RunProgress {
 
     /// A bar over the plan's writes while they are applied.
     fn start_writing(&self, total: usize) {
+        self.writes_planned.store(total, Ordering::Relaxed);
+        self.phase.store(WRITING, Ordering::Relaxed);
         Self::replace(&self.reading, None);
-        let bar = self.bars.add(ProgressBar::new(total as u64));
+        let Some(bars) = &self.bars else {
+            return;
+        };
+        let bar = bars.add(ProgressBar::new(total as u64));
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} applying the plan [{bar:30}] {pos}/{len} writes",
@@ -433,6 +590,7 @@ impl client::Progress for RunProgress {
     }
 
     fn writes_done(&self, count: usize) {
+        self.writes_done.fetch_add(count, Ordering::Relaxed);
         if let Ok(slot) = self.writing.lock()
             && let Some(bar) = slot.as_ref()
         {

@@ -29,7 +29,7 @@ fn load(path: &Path) -> anyhow::Result<Settings> {
     config::load(
         &FlagOverrides {
             config: Some(path.to_path_buf()),
-            dry_run: None,
+            ..FlagOverrides::default()
         },
         &|k| (k == "HOME").then(|| home.clone()),
     )

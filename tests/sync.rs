@@ -411,6 +411,154 @@ fn a_run_killed_mid_write_converges_on_the_next_run() {
     assert_eq!(keys.len(), 100);
 }
 
+/// The last line of the history.
+fn last_history(w: &World) -> serde_json::Value {
+    let text = std::fs::read_to_string(w.state_dir().join("history.jsonl")).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+/// Sends `signal` to a running calsync.
+#[cfg(unix)]
+fn send(child: &std::process::Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_child(child);
+    rustix::process::kill_process(pid, signal).expect("signal sent");
+}
+
+/// SIGTERM (systemd, `kill`) or SIGINT (Ctrl-C, a cancelled CI job) while a
+/// sync writes: it stops at once with one line and the signal's exit code,
+/// records the run as interrupted, and the next run makes the rest, with
+/// no duplicate. A signal while it reads (Graph silent) does the same.
+#[cfg(unix)]
+#[test]
+fn a_signal_stops_the_run_at_a_safe_point_and_leaves_a_trace() {
+    use rustix::process::Signal;
+    let w = World::new();
+    for i in 0..100 {
+        w.add_source(public_event(&format!("Event {i:03}"), 1 + i / 8, 8 + i % 8));
+    }
+    for (signal, name, code) in [(Signal::TERM, "SIGTERM", 143), (Signal::INT, "SIGINT", 130)] {
+        w.fake.set_faults(Faults {
+            latency: std::time::Duration::from_millis(150),
+            ..Faults::default()
+        });
+        let before = w.fake.writes_applied();
+        let mut cmd = w.command(&["-q", "sync"]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while w.fake.writes_applied() == before {
+            assert!(std::time::Instant::now() < deadline, "no write started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        send(&child, signal);
+        let run = Run::from(child.wait_with_output().unwrap());
+        assert_eq!(run.code, code, "{run}");
+        assert_eq!(run.stdout, "", "{run}");
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {run}");
+        assert!(run.stderr.contains(name), "{run}");
+        assert!(run.stderr.contains("applying its plan"), "{run}");
+        assert!(run.stderr.contains("interrupted"), "{run}");
+        let entry = last_history(&w);
+        assert_eq!(entry["outcome"], "interrupted", "{entry}");
+        assert!(entry["error"].as_str().unwrap().contains(name), "{entry}");
+        assert!(w.managed().len() < 100, "the run finished before the signal");
+        w.fake.set_faults(Faults::default());
+    }
+    w.sync();
+    let managed = w.managed();
+    let keys: HashSet<&String> = managed.iter().map(|(k, _)| k).collect();
+    assert_eq!(managed.len(), 100);
+    assert_eq!(keys.len(), 100);
+    assert_eq!(w.run(&["validate"]).code, 0);
+
+    // While reading, from a Graph that does not answer; under --json the
+    // one document on stdout is the error, with the signal's exit code.
+    w.fake.set_faults(Faults {
+        never_answer: Some("/calendarView".to_string()),
+        ..Faults::default()
+    });
+    w.fake.clear_requests();
+    let mut cmd = w.command(&["sync", "--full", "--json"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !w.fake.requests().iter().any(|r| r.path.contains("/calendarView")) {
+        assert!(std::time::Instant::now() < deadline, "no read started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    send(&child, Signal::TERM);
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 143, "{run}");
+    assert_eq!(run.json()["exit_code"], 143, "{run}");
+    assert!(run.stderr.contains("reading the calendars"), "{run}");
+    assert!(run.stderr.contains("nothing was written"), "{run}");
+    assert_eq!(last_history(&w)["outcome"], "interrupted");
+}
+
+/// A Graph that accepts connections and never answers: each request gives
+/// up after request_timeout and is retried at most twice, the first retry
+/// said at the default level; the whole run stops at run_timeout. Both come
+/// from flag > environment > file > default.
+#[test]
+fn a_silent_graph_is_given_up_on_in_bounded_time() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 3, 10));
+    w.sync();
+    w.fake.set_faults(Faults {
+        never_answer: Some("/".to_string()),
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    let mut cmd = w.command(&["sync", "--full", "--request-timeout", "1s"]);
+    cmd.env("CALSYNC_REQUEST_TIMEOUT", "1h");
+    let run = Run::from(cmd.output().unwrap());
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{run}");
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}: {run}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines[0].contains("WARN"), "{run}");
+    assert!(
+        lines[0].contains("did not answer") && lines[0].contains("within 1 s (request_timeout)"),
+        "{run}"
+    );
+    assert!(lines[0].contains("retrying in"), "{run}");
+    assert!(lines[0].contains("further retries are logged with -v"), "{run}");
+    // The second retry is at info, not shown by default.
+    assert_eq!(run.stderr.matches("retrying in").count(), 1, "{run}");
+    assert!(run.stderr.contains("3 attempts"), "{run}");
+    assert!(run.stderr.contains("raise request_timeout"), "{run}");
+    assert_eq!(last_history(&w)["outcome"], "failed");
+
+    // The run's deadline, from the environment, beats a long request timeout.
+    let started = std::time::Instant::now();
+    let mut cmd = w.command(&["-q", "sync", "--full", "--request-timeout", "1h"]);
+    cmd.env("CALSYNC_RUN_TIMEOUT", "2s");
+    let run = Run::from(cmd.output().unwrap());
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{run}");
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}: {run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(
+        run.stderr
+            .contains("did not finish within run_timeout (2s, from environment (CALSYNC_RUN_TIMEOUT))"),
+        "{run}"
+    );
+    let entry = last_history(&w);
+    assert_eq!(entry["outcome"], "timed_out", "{entry}");
+
+    // validate is bounded the same way.
+    let mut cmd = w.command(&["validate", "--run-timeout", "2s"]);
+    cmd.env("CALSYNC_RUN_TIMEOUT", "1h");
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stderr.contains("validate did not finish within run_timeout (2s, from command line)"), "{run}");
+    assert_eq!(last_history(&w)["outcome"], "timed_out");
+    w.fake.set_faults(Faults::default());
+    w.sync();
+}
+
 #[test]
 fn mass_deletion_guard_refuses_and_force_overrides() {
     let w = World::new();
@@ -879,4 +1027,6 @@ under_each_graph_behaviour!(
     a_copy_deleted_by_hand_is_made_again_the_same_day,
     all_day_copies_are_written_in_the_target_mailbox_zone,
     a_range_graph_keeps_failing_is_read_in_halves,
+    a_signal_stops_the_run_at_a_safe_point_and_leaves_a_trace,
+    a_silent_graph_is_given_up_on_in_bounded_time,
 );

@@ -16,7 +16,6 @@ use crate::graph::client::http_client;
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub fn run(ctx: &Context, args: &LoginArgs) -> anyhow::Result<ExitCode> {
     if args.device_code && args.client_credentials {
@@ -68,7 +67,7 @@ fn device_code(settings: &Settings) -> anyhow::Result<ExitCode> {
     let token_store = store::open(settings)?;
     token_store.load(&profile)?;
 
-    let http = http_client(Duration::from_secs(60))?;
+    let http = http_client(settings.request_timeout)?;
     let outcome = runtime()?.block_on(async {
         let show = |text: &str| eprintln!("{text}");
         tokio::select! {
@@ -119,7 +118,7 @@ fn check_client_credentials(settings: &Settings) -> anyhow::Result<ExitCode> {
         )
         .into());
     };
-    let http = http_client(Duration::from_secs(60))?;
+    let http = http_client(settings.request_timeout)?;
     let creds = ClientCredentials::new(
         http,
         &settings.authority_url,

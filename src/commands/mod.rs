@@ -6,6 +6,7 @@ pub mod history;
 pub mod login;
 pub mod logout;
 pub mod status;
+pub mod stop;
 pub mod sync;
 pub mod validate;
 

@@ -302,7 +302,7 @@ fn missing(s: &Settings) -> Vec<&'static str> {
 
 /// The display order: the config file, the two sides, the configuration
 /// table's, then the policy.
-const KEYS: [&str; 33] = [
+const KEYS: [&str; 35] = [
     "config",
     "source.kind",
     "source.path",
@@ -327,6 +327,8 @@ const KEYS: [&str; 33] = [
     "state_dir",
     "max_delete_fraction",
     "full_sync_interval",
+    "request_timeout",
+    "run_timeout",
     "filter.sensitivity",
     "filter.include_categories",
     "filter.exclude_categories",
@@ -340,14 +342,7 @@ const KEYS: [&str; 33] = [
 
 /// A duration in the form the configuration accepts (`24h`, `90m`, `45s`).
 fn duration_text(d: std::time::Duration) -> String {
-    let secs = d.as_secs();
-    if secs > 0 && secs.is_multiple_of(3600) {
-        format!("{}h", secs / 3600)
-    } else if secs > 0 && secs.is_multiple_of(60) {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
+    crate::cli::format_duration(d)
 }
 
 /// The value of a setting as shown; secrets masked; `Null` when unset.
@@ -373,6 +368,8 @@ fn value_of(s: &Settings, key: &str) -> Value {
         "state_dir" => json!(s.state_dir.display().to_string()),
         "max_delete_fraction" => json!(s.max_delete_fraction),
         "full_sync_interval" => json!(duration_text(s.full_sync_interval)),
+        "request_timeout" => json!(duration_text(s.request_timeout)),
+        "run_timeout" => json!(duration_text(s.run_timeout)),
         "filter.sensitivity" => json!(f.sensitivity.iter().map(|v| v.as_str()).collect::<Vec<_>>()),
         "filter.include_categories" => json!(f.include_categories),
         "filter.exclude_categories" => json!(f.exclude_categories),

@@ -9,9 +9,15 @@ use std::process::ExitCode;
 
 pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
-    let report = runtime()?.block_on(sync::run(
+    let runtime = runtime()?;
+    let interrupt = {
+        let _inside = runtime.enter();
+        super::stop::listen()
+    };
+    let report = runtime.block_on(sync::run(
         &settings,
         SyncOptions {
+            interrupt: Some(interrupt),
             dry_run: args.dry_run,
             force: args.force,
             full: args.full,

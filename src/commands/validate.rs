@@ -4,7 +4,8 @@
 //!
 //! It takes no lock (it writes nothing to either calendar), so it may run
 //! beside a sync; it records one history line (`validate`, outcome `clean`,
-//! `problems` or `failed`). When it finds problems it also leaves a request
+//! `problems`, `failed`, or `interrupted`/`timed_out` when a signal or
+//! `run_timeout` stops it). When it finds problems it also leaves a request
 //! in the state dir that makes the next sync read both calendars in full
 //! ([`incremental::FullSyncRequest`]), which repairs them. Only public subjects reach stdout; never a body or a token.
 
@@ -18,7 +19,10 @@ use crate::ics::{IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::provider::{InspectableTarget, SourceProvider};
 use crate::state::{self, Counts, HistoryEntry, RunMetrics, incremental};
-use crate::sync::{check_files, graph_client, open_calendars, resolve_role, window};
+use crate::sync::{
+    Interrupt, RunProgress, check_files, failed_outcome, graph_client, open_calendars,
+    resolve_role, until_stopped, window,
+};
 use crate::validate::{self, Checked, Problem, ProblemCounts};
 use chrono::Utc;
 use serde::Serialize;
@@ -54,7 +58,12 @@ pub struct ValidateReport {
 
 pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
-    let report = runtime()?.block_on(run_validation(&settings))?;
+    let runtime = runtime()?;
+    let interrupt = {
+        let _inside = runtime.enter();
+        super::stop::listen()
+    };
+    let report = runtime.block_on(run_validation(&settings, Some(interrupt)))?;
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
@@ -91,8 +100,13 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads both calendars, checks them, and records the run in the history.
-pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateReport> {
+/// Reads both calendars, checks them, and records the run in the history;
+/// stops early (recorded as `interrupted` or `timed_out`) on `interrupt` or
+/// when `run_timeout` passes.
+pub async fn run_validation(
+    settings: &Settings,
+    interrupt: Option<Interrupt>,
+) -> anyhow::Result<ValidateReport> {
     if settings.uses_graph() {
         settings.require_graph()?;
     }
@@ -108,7 +122,12 @@ pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateRepor
     } else {
         None
     };
-    let result = check(settings, client.as_ref(), &window).await;
+    let tracker = RunProgress::new(None);
+    let work = async {
+        tracker.start_reading();
+        check(settings, client.as_ref(), &window).await
+    };
+    let result = until_stopped(settings, "validate", interrupt, &tracker, work).await;
     let metrics = client
         .as_ref()
         .map(|c| run_metrics(&c.metrics()))
@@ -118,7 +137,7 @@ pub async fn run_validation(settings: &Settings) -> anyhow::Result<ValidateRepor
     let (outcome, error) = match &result {
         Ok(v) if v.is_clean() => ("clean", None),
         Ok(v) => ("problems", Some(v.counts.summary())),
-        Err(e) => ("failed", Some(first_line(&format!("{e:#}")))),
+        Err(e) => (failed_outcome(e), Some(first_line(&format!("{e:#}")))),
     };
     let entry = HistoryEntry {
         id: run_id.clone(),

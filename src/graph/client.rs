@@ -36,6 +36,10 @@ pub const MAX_BATCH: usize = 20;
 
 /// Retries after a refused connection (see `send_with_retries`).
 const CONNECT_RETRIES: u32 = 2;
+/// Retries after a request that got no answer within the timeout: a Graph
+/// that does not answer once seldom answers the fourth time, and waiting
+/// `max_retries` timeouts would keep a scheduled run silent for minutes.
+const TIMEOUT_RETRIES: u32 = 2;
 /// The preferences sent with every request.
 pub const PREFER: &str = r#"outlook.timezone="UTC", IdType="ImmutableId""#;
 /// Longest excerpt of a non-JSON error body quoted in an error.
@@ -131,6 +135,8 @@ pub struct GraphError {
     pub request_id: Option<String>,
     /// Method and path, e.g. `GET /users/a@b/calendars`.
     pub request: String,
+    /// How many times the request was sent (1 unless it was retried).
+    pub attempts: u32,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -142,6 +148,7 @@ impl GraphError {
             message: message.into(),
             request_id: None,
             request: request.to_owned(),
+            attempts: 1,
             source: None,
         }
     }
@@ -221,6 +228,11 @@ impl fmt::Display for GraphError {
                     write!(f, ": {}", self.message)?;
                 }
             }
+            (None, "transport" | "connect" | "timeout") if self.attempts > 1 => write!(
+                f,
+                "Graph could not be reached for {req} ({} attempts): {}",
+                self.attempts, self.message
+            )?,
             (None, "transport" | "connect" | "timeout") => {
                 write!(f, "Graph could not be reached for {req}: {}", self.message)?
             }
@@ -381,6 +393,9 @@ struct Inner {
     counters: Mutex<Counters>,
     consecutive_outages: AtomicU32,
     open: AtomicBool,
+    /// Whether a retry was logged at the default level yet (the first is;
+    /// the rest are info, shown with -v).
+    retry_told: AtomicBool,
     progress: Mutex<Option<Arc<dyn Progress>>>,
 }
 
@@ -439,6 +454,7 @@ impl GraphClient {
                 counters: Mutex::new(Counters::default()),
                 consecutive_outages: AtomicU32::new(0),
                 open: AtomicBool::new(false),
+                retry_told: AtomicBool::new(false),
                 progress: Mutex::new(None),
             }),
         }
@@ -847,14 +863,7 @@ impl GraphClient {
             w.attempts[i] += 1;
             retried += 1;
             let delay = self.delay(w.attempts[i], ra);
-            tracing::info!(
-                request = %err.request,
-                status = err.status,
-                code = %err.code,
-                wait_ms = delay.as_millis() as u64,
-                retry = w.attempts[i],
-                "retrying a throttled or failed batch request"
-            );
+            self.log_retry(&err, delay, w.attempts[i], self.inner.opts.max_retries);
             w.later.push(Reverse((now + delay, i)));
         }
         self.count(|c| c.retries += retried);
@@ -1115,6 +1124,7 @@ impl GraphClient {
                     let (limit, caller_retries) =
                         match (e.code.as_str(), e.status, call.unavailable_retries) {
                             ("connect", _, _) => (max.min(CONNECT_RETRIES), false),
+                            ("timeout", _, _) => (max.min(TIMEOUT_RETRIES), false),
                             (_, Some(503 | 504), Some(n)) if n < max => (n, true),
                             _ => (max, false),
                         };
@@ -1125,19 +1135,14 @@ impl GraphClient {
                         if !caller_retries {
                             self.note_outcome(e.is_outage());
                         }
+                        let mut e = e;
+                        e.attempts = attempt + 1;
                         return Err(e);
                     }
                     attempt += 1;
                     self.count(|c| c.retries += 1);
                     let delay = self.delay(attempt, retry_after);
-                    tracing::info!(
-                        request = %label,
-                        status = e.status,
-                        code = %e.code,
-                        wait_ms = delay.as_millis() as u64,
-                        retry = attempt,
-                        "retrying Graph request"
-                    );
+                    self.log_retry(&e, delay, attempt, limit);
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -1208,9 +1213,23 @@ impl GraphClient {
                 } else {
                     "transport"
                 };
-                let what = if e.is_timeout() {
-                    "the request timed out"
-                } else if e.is_connect() {
+                if e.is_timeout() {
+                    // reqwest adds only "operation timed out" and the URL.
+                    return Attempt::Retry(
+                        GraphError::local(
+                            code,
+                            label,
+                            format!(
+                                "no answer within {} (request_timeout); check graph_url, the \
+                                 network and the Microsoft 365 service health, or raise \
+                                 request_timeout",
+                                seconds(self.inner.opts.timeout)
+                            ),
+                        ),
+                        None,
+                    );
+                }
+                let what = if e.is_connect() {
                     "could not connect"
                 } else if e.is_body() || e.is_decode() {
                     "the answer was cut off"
@@ -1286,6 +1305,49 @@ impl GraphClient {
         }
     }
 
+    /// Says that a request is sent again, and why: the first time in a run
+    /// at the default level (warn), so that an operator watching a run that
+    /// seems stuck learns what it waits for; every retry at info (-v).
+    fn log_retry(&self, err: &GraphError, wait: Duration, retry: u32, of: u32) {
+        let request = &err.request;
+        let why = match (err.code.as_str(), err.status) {
+            ("timeout", _) => format!(
+                "Graph did not answer {request} within {} (request_timeout)",
+                seconds(self.inner.opts.timeout)
+            ),
+            ("connect", _) => format!("calsync could not connect to Graph for {request}"),
+            ("malformed", _) => format!("Graph's answer to {request} was cut off or not JSON"),
+            ("transport", _) => format!("the connection broke during {request}"),
+            (code, Some(429)) => format!("Graph throttled {request} (429 {code})"),
+            (code, Some(status)) => format!("Graph answered {request} with {status} {code}"),
+            (code, None) => format!("{request} failed ({code})"),
+        };
+        let first = !self.inner.retry_told.swap(true, Ordering::Relaxed);
+        let message = format!(
+            "{why}; retrying in {} (retry {retry} of at most {of}){}",
+            seconds(wait),
+            if first { "; further retries are logged with -v" } else { "" }
+        );
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        if first {
+            tracing::warn!(
+                status = err.status,
+                code = %err.code,
+                wait_ms,
+                retry,
+                "{message}"
+            );
+        } else {
+            tracing::info!(
+                status = err.status,
+                code = %err.code,
+                wait_ms,
+                retry,
+                "{message}"
+            );
+        }
+    }
+
     /// `Retry-After` (capped) when given, else capped full-jitter backoff.
     fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let o = &self.inner.opts;
@@ -1293,6 +1355,17 @@ impl GraphClient {
             Some(ra) => ra.min(o.max_retry_after),
             None => backoff(attempt, o.backoff_base, o.max_backoff),
         }
+    }
+}
+
+/// A duration for people: `30 s`, `1.5 s`, `250 ms`.
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -1747,6 +1820,7 @@ fn error_from_bytes(
                 message,
                 request_id,
                 request: label.to_owned(),
+                attempts: 1,
                 source: None,
             }
         }
@@ -1784,6 +1858,7 @@ fn error_from_value(
         message,
         request_id: request_id.or(inner_request_id),
         request: label.to_owned(),
+        attempts: 1,
         source: existing_event_id
             .map(|id| Arc::new(ExistingEvent(id)) as Arc<dyn std::error::Error + Send + Sync>),
     }

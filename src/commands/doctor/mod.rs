@@ -36,7 +36,6 @@ use crate::graph::provider::CalendarRole;
 use calendars::{Doctor, is_graph, item_of, side_text};
 use report::{Cause, Check, Item, Report, render_text, split_message};
 use std::process::ExitCode;
-use std::time::Duration;
 
 pub use probe::PROBE_SUBJECT;
 
@@ -123,7 +122,7 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
         ));
     }
     let mut checks = vec![configuration(settings)];
-    let http = http_client(Duration::from_secs(60))?;
+    let http = http_client(settings.request_timeout)?;
     let signed = signin::sign_in(settings, &http).await;
     checks.extend(signed.checks);
     let doctor = signed.tokens.map(|tokens| Doctor {
@@ -131,7 +130,10 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
         client: GraphClient::new(
             http.clone(),
             tokens,
-            ClientOptions::new(settings.graph_url.clone()),
+            ClientOptions {
+                timeout: settings.request_timeout,
+                ..ClientOptions::new(settings.graph_url.clone())
+            },
         ),
         account: signed.claims.and_then(|c| c.account),
     });
