@@ -153,9 +153,17 @@ pub struct GlobalArgs {
     ///
     /// text is for people. json writes one JSON object per line with the
     /// timestamp, level, target, message, the run id and the event's fields
-    /// (counts, Graph request ids), for log collectors; it also turns progress
-    /// bars off.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    /// (counts, times in RFC 3339, Graph request ids), for log collectors;
+    /// it also turns progress bars off. The final error of a failed command
+    /// is one more line, with its causes as an array and its exit code.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT",
+        env = "CALSYNC_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
 
     /// Log more: -v info, -vv debug, -vvv trace (the default is warnings).

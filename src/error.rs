@@ -49,12 +49,32 @@ impl Failure {
     }
 }
 
+/// A [`Failure`] with what the one JSON document of `--json` adds to its
+/// message, e.g. the counts of the plan the mass-deletion guard refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{failure}")]
+pub struct Detailed {
+    pub failure: Failure,
+    /// Fields merged into the `{"error", "causes", "exit_code"}` document.
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
 /// The exit code for any error: the code of the first [`Failure`] in its
 /// chain, else 1 (unexpected failure).
 pub fn code_of(err: &anyhow::Error) -> u8 {
     err.chain()
-        .find_map(|c| c.downcast_ref::<Failure>())
+        .find_map(|c| {
+            c.downcast_ref::<Failure>()
+                .or_else(|| c.downcast_ref::<Detailed>().map(|d| &d.failure))
+        })
         .map_or(1, Failure::exit_code)
+}
+
+/// The details an error's `--json` document carries besides its message.
+pub fn details_of(err: &anyhow::Error) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    err.chain()
+        .find_map(|c| c.downcast_ref::<Detailed>())
+        .map(|d| &d.details)
 }
 
 /// [`code_of`] as a process exit code.

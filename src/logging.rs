@@ -31,6 +31,39 @@ use tracing_subscriber::registry::LookupSpan;
 /// The progress display, set by [`init`] when bars may be drawn.
 static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
 
+/// The id of the run this process records in the history, once known, for
+/// the error line written after the run's span has closed.
+static RUN_ID: OnceLock<String> = OnceLock::new();
+
+/// Remembers the id of this process's run (see [`error_line`]).
+pub fn note_run_id(run_id: &str) {
+    let _ = RUN_ID.set(run_id.to_owned());
+}
+
+/// The final error of a command as one JSON log line (`--log-format
+/// json`), on stderr: `timestamp`, `level` (`ERROR`), `target`, the
+/// `run_id` when the command started a run, `message`, `causes` (an array
+/// of strings) and `exit_code`.
+pub fn error_line(message: &str, causes: &[String], exit_code: u8) {
+    let mut line = serde_json::Map::new();
+    line.insert(
+        "timestamp".into(),
+        Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+    );
+    line.insert("level".into(), Value::String("ERROR".into()));
+    line.insert("target".into(), Value::String("calsync".into()));
+    if let Some(id) = RUN_ID.get() {
+        line.insert("run_id".into(), Value::String(id.clone()));
+    }
+    line.insert("message".into(), Value::String(message.to_owned()));
+    line.insert(
+        "causes".into(),
+        Value::Array(causes.iter().cloned().map(Value::String).collect()),
+    );
+    line.insert("exit_code".into(), Value::from(exit_code));
+    let _ = StderrLines.write_all(format!("{}\n", Value::Object(line)).as_bytes());
+}
+
 /// The filter for the flags given; `None` means "use `RUST_LOG`".
 pub fn directives(verbose: u8, quiet: bool) -> Option<&'static str> {
     match (quiet, verbose) {
@@ -52,6 +85,11 @@ pub fn progress_allowed(global: &GlobalArgs, stderr_is_terminal: bool) -> bool {
 /// the module documentation). Commands with `--json` must not use it.
 pub fn progress_display() -> Option<MultiProgress> {
     PROGRESS.get().cloned()
+}
+
+/// A time as log fields carry it: RFC 3339 in UTC, e.g. `2026-12-06T00:00:00Z`.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Installs the global subscriber. Safe to call once per process.

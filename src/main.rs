@@ -3,13 +3,16 @@
 
 use calsync::cli::{Cli, Command, LogFormat};
 use calsync::commands::{self, Context, print_stdout};
-use calsync::error::{code_of, exit_code_of};
+use calsync::error::{code_of, details_of, exit_code_of};
 use calsync::logging;
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     logging::init(&cli.global);
     match run(&cli) {
         Ok(code) => code,
@@ -38,19 +41,61 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A command line clap refused (or `--help`/`--version`, which it prints).
+/// Under `--json` the one document on stdout is the error object, as for any
+/// other failure; the usage text goes to stderr. Exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
+    let json = std::env::args()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json {
+        let text = e.render().to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let message = lines
+            .next()
+            .unwrap_or("invalid command line")
+            .trim_start_matches("error: ")
+            .to_string();
+        let causes: Vec<String> = lines
+            .filter(|l| l.starts_with("tip: "))
+            .map(str::to_string)
+            .collect();
+        let doc = serde_json::json!({ "error": message, "causes": causes, "exit_code": 2 });
+        let _ = print_stdout(&format!("{doc}\n"));
+    }
+    let _ = e.print();
+    ExitCode::from(2)
+}
+
 /// One paragraph on stderr: the error and its causes. Under `--json` the one
 /// document on stdout is the error object instead.
 fn report_error(err: &anyhow::Error, json: bool, log_format: LogFormat) {
     let message = err.to_string();
     let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
     if json {
-        let doc =
-            serde_json::json!({ "error": message, "causes": causes, "exit_code": code_of(err) });
-        let _ = print_stdout(&format!("{doc}\n"));
+        let mut doc = serde_json::Map::new();
+        doc.insert("error".into(), message.clone().into());
+        doc.insert("causes".into(), causes.clone().into());
+        doc.insert("exit_code".into(), code_of(err).into());
+        if let Some(details) = details_of(err) {
+            doc.extend(details.clone());
+        }
+        let _ = print_stdout(&format!("{}\n", serde_json::Value::Object(doc)));
     }
     if log_format == LogFormat::Json {
         // Log collectors get the error as one more JSON line.
-        tracing::error!(causes = ?causes, exit_code = code_of(err), "{message}");
+        logging::error_line(&message, &causes, code_of(err));
         return;
     }
     let mut text = format!("calsync: {message}");

@@ -174,7 +174,11 @@ pub async fn until_stopped<T>(
 
 /// The history outcome of a run that failed with `e`.
 pub fn failed_outcome(e: &anyhow::Error) -> &'static str {
-    match e.downcast_ref::<Failure>() {
+    let failure = e.downcast_ref::<Failure>().or_else(|| {
+        e.downcast_ref::<crate::error::Detailed>()
+            .map(|d| &d.failure)
+    });
+    match failure {
         Some(Failure::Guard(_)) => "refused",
         Some(Failure::Interrupted { .. }) => "interrupted",
         _ if e.downcast_ref::<RunTimedOut>().is_some() => "timed_out",
@@ -303,6 +307,7 @@ pub async fn run(settings: &Settings, opts: SyncOptions) -> anyhow::Result<SyncR
     check_files(settings)?;
     state::ensure_dir(&settings.state_dir)?;
     let run_id = state::new_run_id();
+    crate::logging::note_run_id(&run_id);
     // At error level so that the span, and its run id, is there whenever
     // anything at all is logged.
     let span = tracing::error_span!("run", run_id = %run_id);
@@ -910,8 +915,8 @@ async fn run_full<S: SourceProvider, T: TargetProvider>(
         p.start_reading();
     }
     tracing::info!(
-        window_start = %window.start,
-        window_end = %window.end,
+        window_start = %crate::logging::rfc3339(window.start),
+        window_end = %crate::logging::rfc3339(window.end),
         "reading both calendars in full"
     );
     let (source_events, managed) =
@@ -1154,8 +1159,8 @@ async fn sync_with(
     {
         if head.window == window {
             tracing::info!(
-                window_start = %window.start,
-                window_end = %window.end,
+                window_start = %crate::logging::rfc3339(window.start),
+                window_end = %crate::logging::rfc3339(window.end),
                 "reading what changed in the source calendar"
             );
             let cursors: Vec<(PieceRange, String)> = head
@@ -1195,8 +1200,8 @@ async fn sync_with(
             match incremental::load_snapshot(&settings.state_dir, head) {
                 Some(state) => {
                     tracing::info!(
-                        window_start = %window.start,
-                        window_end = %window.end,
+                        window_start = %crate::logging::rfc3339(window.start),
+                        window_end = %crate::logging::rfc3339(window.end),
                         "the window moved since the last run; reading the source's new window in full"
                     );
                     let read = source.read_all(&window).await?;
@@ -1220,8 +1225,8 @@ async fn sync_with(
         (pieces, _) => {
             match reason {
                 Some(why) => tracing::info!(
-                    window_start = %window.start,
-                    window_end = %window.end,
+                    window_start = %crate::logging::rfc3339(window.start),
+                    window_end = %crate::logging::rfc3339(window.end),
                     "reading both calendars in full: {why}"
                 ),
                 None => tracing::info!(
@@ -1381,13 +1386,13 @@ fn log_plan(plan: &Plan) {
     );
     // Plans hold only public events, so their subjects may be logged.
     for c in &plan.creates {
-        tracing::debug!(action = "create", start = %c.payload.start, subject = %c.payload.subject, "planned");
+        tracing::debug!(action = "create", start = %crate::validate::start_text(&c.payload.start), subject = %c.payload.subject, "planned");
     }
     for u in &plan.updates {
-        tracing::debug!(action = "update", start = %u.payload.start, subject = %u.payload.subject, "planned");
+        tracing::debug!(action = "update", start = %crate::validate::start_text(&u.payload.start), subject = %u.payload.subject, "planned");
     }
     for d in &plan.deletes {
-        tracing::debug!(action = "delete", start = %d.start, subject = %d.subject, reason = %d.reason, "planned");
+        tracing::debug!(action = "delete", start = %crate::validate::start_text(&d.start), subject = %d.subject, reason = %d.reason, "planned");
     }
     if plan.deletions_withheld > 0 {
         tracing::warn!(
@@ -1412,7 +1417,34 @@ fn guard(
             tracing::warn!("--force: {refusal}");
             Ok(None)
         }
-        Err(refusal) => Err(Failure::Guard(refusal.to_string()).into()),
+        Err(refusal) => {
+            // Under --json the error document says what was refused: the
+            // counts a dry run would have reported.
+            let planned = Counts {
+                created: plan.creates.len(),
+                updated: plan.updates.len(),
+                deleted: plan.deletes.len(),
+                unchanged: plan.unchanged,
+                skipped_non_public: plan.skipped_non_public,
+                skipped: plan.skipped.clone(),
+                failed: 0,
+            };
+            let mut details = serde_json::Map::new();
+            details.insert("counts".into(), serde_json::to_value(planned)?);
+            details.insert(
+                "guard".into(),
+                serde_json::json!({
+                    "deletes": plan.deletes.len(),
+                    "managed_in_window": plan.managed_in_window,
+                    "max_delete_fraction": settings.max_delete_fraction,
+                }),
+            );
+            Err(crate::error::Detailed {
+                failure: Failure::Guard(refusal.to_string()),
+                details,
+            }
+            .into())
+        }
     }
 }
 

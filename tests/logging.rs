@@ -135,3 +135,60 @@ impl RunWithEnv for World {
         Run::from(cmd.output().expect("the calsync binary runs"))
     }
 }
+
+/// What a log collector or a script reads: the final error as one JSON line
+/// with its causes as an array and the run's id; times in RFC 3339;
+/// `CALSYNC_LOG_FORMAT` as good as the flag; and under `--json` one JSON
+/// document on stdout even for a command line clap refuses.
+#[test]
+fn machine_output_is_machine_readable_throughout() {
+    let w = world();
+    // A run that fails inside (the token endpoint refuses the secret).
+    let run = w.run_with_env(
+        &["sync"],
+        &[
+            ("CALSYNC_LOG_FORMAT", "json"),
+            ("CALSYNC_CLIENT_SECRET", "not-the-secret"),
+        ],
+    );
+    assert_eq!(run.code, 3, "{run}");
+    let lines: Vec<Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{run}")))
+        .collect();
+    let error = lines.last().unwrap();
+    assert_eq!(error["level"], "ERROR", "{run}");
+    assert_eq!(error["exit_code"], 3, "{run}");
+    assert!(error["causes"].is_array(), "causes is not an array: {error}");
+    assert_eq!(error["run_id"], last_history(&w)["id"], "{error}");
+
+    // Times as RFC 3339, in every field that holds one.
+    let run = w.run(&["--log-format", "json", "-vv", "sync", "--full"]);
+    assert_eq!(run.code, 0, "{run}");
+    let mut times = 0;
+    for line in run.stderr.lines() {
+        let l: Value = serde_json::from_str(line).unwrap();
+        for key in ["window_start", "window_end"] {
+            if let Some(t) = l[key].as_str() {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .unwrap_or_else(|e| panic!("{key} {t:?} is not RFC 3339 ({e})"));
+                times += 1;
+            }
+        }
+    }
+    assert!(times >= 2, "{run}");
+
+    // A usage error under --json.
+    let run = w.run(&["sync", "--json", "--dryrun"]);
+    assert_eq!(run.code, 2, "{run}");
+    let doc: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{run}"));
+    assert_eq!(doc["exit_code"], 2, "{run}");
+    assert!(doc["error"].as_str().unwrap().contains("--dryrun"), "{run}");
+    assert!(run.stderr.contains("Usage:"), "{run}");
+    // Without --json, clap's message alone, and nothing on stdout.
+    let run = w.run(&["sync", "--dryrun"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert_eq!(run.stdout, "", "{run}");
+}

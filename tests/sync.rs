@@ -579,6 +579,17 @@ fn mass_deletion_guard_refuses_and_force_overrides() {
         "the guard let writes through"
     );
     assert_eq!(w.managed().len(), 40);
+    // Under --json the one document is the error, with what was refused.
+    let refused = w.run(&["sync", "--json"]);
+    assert_eq!(refused.code, 6, "{refused}");
+    let doc = refused.json();
+    assert_eq!(doc["exit_code"], 6, "{refused}");
+    assert_eq!(doc["counts"]["deleted"], 20, "{refused}");
+    assert_eq!(doc["counts"]["unchanged"], 20, "{refused}");
+    assert_eq!(doc["guard"]["deletes"], 20, "{refused}");
+    assert_eq!(doc["guard"]["managed_in_window"], 40, "{refused}");
+    assert_eq!(doc["guard"]["max_delete_fraction"], 0.25, "{refused}");
+    assert_eq!(w.managed().len(), 40);
 
     let forced = w.run(&["sync", "--force"]);
     assert_eq!(forced.code, 0, "{forced}");

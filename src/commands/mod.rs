@@ -42,7 +42,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// JSON log line under `--log-format json`).
 pub fn report_problem(ctx: &Context, message: &str, exit_code: u8) {
     if ctx.global.log_format == crate::cli::LogFormat::Json {
-        tracing::error!(exit_code, "{message}");
+        crate::logging::error_line(message, &[], exit_code);
     } else {
         eprintln!("calsync: {message}");
     }

@@ -113,6 +113,7 @@ pub async fn run_validation(
     check_files(settings)?;
     state::ensure_dir(&settings.state_dir)?;
     let run_id = state::new_run_id();
+    crate::logging::note_run_id(&run_id);
     let started = Utc::now();
     let clock = Instant::now();
     let window = window(settings);
@@ -231,8 +232,8 @@ async fn check_with<S: SourceProvider, T: InspectableTarget>(
     window: &Window,
 ) -> anyhow::Result<validate::Validation> {
     tracing::info!(
-        window_start = %window.start,
-        window_end = %window.end,
+        window_start = %crate::logging::rfc3339(window.start),
+        window_end = %crate::logging::rfc3339(window.end),
         "reading both calendars to validate"
     );
     let (source_events, copies) =
