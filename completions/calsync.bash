@@ -71,7 +71,7 @@ _calsync() {
 
     case "${cmd}" in
         calsync)
-            opts="-c -v -q -h -V --config --log-format --verbose --request-timeout --run-timeout --quiet --help --version login logout sync validate history status doctor help"
+            opts="-c -v -q -h -V --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help --version login logout sync validate history status doctor help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,6 +87,10 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --request-timeout)
@@ -105,7 +109,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__doctor)
-            opts="-c -v -q -h --write-probe --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --write-probe --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,6 +125,10 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --request-timeout)
@@ -265,7 +273,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__history)
-            opts="-c -v -q -h --limit --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --limit --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,6 +295,10 @@ _calsync() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -303,7 +315,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__login)
-            opts="-c -v -q -h --device-code --client-credentials --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --device-code --client-credentials --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,6 +331,10 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --request-timeout)
@@ -337,7 +353,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__logout)
-            opts="-c -v -q -h --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,6 +369,10 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --request-timeout)
@@ -371,7 +391,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__status)
-            opts="-c -v -q -h --json --max-age --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --json --max-age --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -393,6 +413,10 @@ _calsync() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -409,7 +433,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__sync)
-            opts="-c -v -q -h --dry-run --full --force --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --dry-run --full --force --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,6 +449,10 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --request-timeout)
@@ -443,7 +471,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__validate)
-            opts="-c -v -q -h --json --config --log-format --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -459,6 +487,10 @@ _calsync() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --request-timeout)

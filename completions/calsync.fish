@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_calsync_global_optspecs
-    string join \n c/config= log-format= v/verbose request-timeout= run-timeout= q/quiet h/help V/version
+    string join \n c/config= log-format= color= v/verbose request-timeout= run-timeout= q/quiet h/help V/version
 end
 
 function __fish_calsync_needs_command
@@ -27,6 +27,9 @@ end
 complete -c calsync -n "__fish_calsync_needs_command" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_needs_command" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_needs_command" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_needs_command" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_needs_command" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_needs_command" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
@@ -44,6 +47,9 @@ complete -c calsync -n "__fish_calsync_needs_command" -f -a "help" -d 'Print thi
 complete -c calsync -n "__fish_calsync_using_subcommand login" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand login" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand login" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_using_subcommand login" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand login" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand login" -l device-code -d 'Sign in as a user with the device-code flow (the default)'
@@ -54,6 +60,9 @@ complete -c calsync -n "__fish_calsync_using_subcommand login" -s h -l help -d '
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand logout" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
@@ -62,6 +71,9 @@ complete -c calsync -n "__fish_calsync_using_subcommand logout" -s h -l help -d 
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l dry-run -d 'Write nothing to the target calendar; print the plan instead'
@@ -74,6 +86,9 @@ complete -c calsync -n "__fish_calsync_using_subcommand sync" -s h -l help -d 'P
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -l json -d 'Print one JSON document with the problems on stdout'
@@ -84,6 +99,9 @@ complete -c calsync -n "__fish_calsync_using_subcommand history" -l limit -d 'Ho
 complete -c calsync -n "__fish_calsync_using_subcommand history" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand history" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand history" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_using_subcommand history" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand history" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand history" -l json -d 'Print one JSON document (an array of runs) on stdout'
@@ -94,6 +112,9 @@ complete -c calsync -n "__fish_calsync_using_subcommand status" -l max-age -d 'E
 complete -c calsync -n "__fish_calsync_using_subcommand status" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand status" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand status" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_using_subcommand status" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand status" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand status" -l json -d 'Print one JSON document on stdout'
@@ -103,6 +124,9 @@ complete -c calsync -n "__fish_calsync_using_subcommand status" -s h -l help -d 
 complete -c calsync -n "__fish_calsync_using_subcommand doctor" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
+complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l color -d 'When to colour log lines: auto, always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set or TERM is "dumb"'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l request-timeout -d 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l run-timeout -d 'How long a sync or validate may run in all (e.g. 30m)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l write-probe -d 'Also write: create one probe event in the target, then delete it'

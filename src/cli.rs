@@ -166,6 +166,14 @@ pub struct GlobalArgs {
     )]
     pub log_format: LogFormat,
 
+    /// When to colour log lines: auto, always or never.
+    ///
+    /// auto colours them only when stderr is a terminal and the NO_COLOR
+    /// environment variable is not set (or empty), and TERM is not "dumb".
+    /// JSON logs are never coloured.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
     /// Log more: -v info, -vv debug, -vvv trace (the default is warnings).
     ///
     /// -v shows each step of a run with its counts; -vv adds every Graph
@@ -199,6 +207,17 @@ pub struct GlobalArgs {
     /// and its one-line summary (stdout). -q and -v override RUST_LOG.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// When log lines are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set or TERM is "dumb".
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Format of log lines.

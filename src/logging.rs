@@ -10,12 +10,15 @@
 //! `target`, `message`, the fields of the spans the event happened in (a sync
 //! run's `run_id`) and the event's own fields (counts, Graph `request_id`s).
 //!
+//! Text lines are coloured only on a terminal, unless `NO_COLOR` is set or
+//! `TERM` is `dumb`; `--color always|never` decides instead ([`colours`]).
+//!
 //! Progress bars are drawn on stderr only when it is a terminal, the log
 //! format is text and `-q` was not given; [`progress_display`] hands the
 //! display to a command, which also leaves it alone under `--json`. Log lines
 //! written while bars are shown suspend them, so neither tears the other.
 
-use crate::cli::{GlobalArgs, LogFormat};
+use crate::cli::{ColorChoice, GlobalArgs, LogFormat};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use serde_json::Value;
 use std::fmt;
@@ -92,9 +95,29 @@ pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// Whether text log lines get colours: `--color`, else (auto) when stderr
+/// is a terminal, `NO_COLOR` is unset or empty (no-color.org) and `TERM` is
+/// not `dumb`. `env` looks a variable up.
+pub fn colours(
+    choice: ColorChoice,
+    stderr_is_terminal: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            stderr_is_terminal
+                && env("NO_COLOR").is_none_or(|v| v.is_empty())
+                && env("TERM").is_none_or(|t| t != "dumb")
+        }
+    }
+}
+
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(global: &GlobalArgs) {
     let terminal = std::io::stderr().is_terminal();
+    let ansi = colours(global.color, terminal, &|k| std::env::var(k).ok());
     if progress_allowed(global, terminal) {
         let _ = PROGRESS.set(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
     }
@@ -111,7 +134,7 @@ pub fn init(global: &GlobalArgs) {
             .fmt_fields(JsonFields::new())
             .event_format(JsonLines)
             .try_init(),
-        LogFormat::Text => builder.with_ansi(terminal).with_target(false).try_init(),
+        LogFormat::Text => builder.with_ansi(ansi).with_target(false).try_init(),
     };
 }
 
@@ -320,6 +343,21 @@ mod tests {
     }
 
     #[test]
+    fn colours_follow_the_flag_then_no_color_then_the_terminal() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let none = env(&[]);
+        assert!(colours(ColorChoice::Auto, true, &none));
+        assert!(!colours(ColorChoice::Auto, false, &none));
+        assert!(!colours(ColorChoice::Auto, true, &env(&[("NO_COLOR", "1")])));
+        assert!(colours(ColorChoice::Auto, true, &env(&[("NO_COLOR", "")])));
+        assert!(!colours(ColorChoice::Auto, true, &env(&[("TERM", "dumb")])));
+        assert!(colours(ColorChoice::Always, false, &env(&[("NO_COLOR", "1")])));
+        assert!(!colours(ColorChoice::Never, true, &none));
+    }
+
+    #[test]
     fn flags_choose_the_level_and_progress() {
         assert_eq!(directives(0, true), Some("error"));
         assert_eq!(directives(0, false), None);
@@ -332,6 +370,7 @@ mod tests {
             quiet: false,
             request_timeout: None,
             run_timeout: None,
+            color: ColorChoice::Auto,
         };
         assert!(progress_allowed(&g, true));
         assert!(!progress_allowed(&g, false));

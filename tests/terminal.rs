@@ -135,3 +135,38 @@ fn no_progress_on_a_terminal_under_json_json_logs_or_quiet() {
     let run = run_on_terminal(w.command(&["sync", "--dry-run"]));
     assert!(shows_progress(&run.stderr), "{run}");
 }
+
+/// Whether text holds a colour (an SGR escape: ESC [ … m). Progress bars move
+/// the cursor and clear lines, but never colour.
+fn coloured(text: &str) -> bool {
+    regex::Regex::new(r"\x1b\[[0-9;]*m")
+        .expect("a valid pattern")
+        .is_match(text)
+}
+
+/// Log lines on a terminal are coloured unless NO_COLOR is set or
+/// `--color never` says so; `--color always` colours even a pipe.
+#[test]
+fn no_color_and_the_color_flag_decide_the_colours() {
+    let w = world_with_events();
+    let args = ["-v", "sync", "--dry-run"];
+    let plain = run_on_terminal(w.command(&args));
+    assert_eq!(plain.code, 0, "{plain}");
+    assert!(coloured(&plain.stderr), "no colour on a terminal:\n{plain}");
+
+    let mut cmd = w.command(&args);
+    cmd.env("NO_COLOR", "1");
+    let run = run_on_terminal(cmd);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("INFO"), "{run}");
+    assert!(!coloured(&run.stderr), "NO_COLOR ignored:\n{run}");
+
+    let run = run_on_terminal(w.command(&["--color", "never", "-v", "sync", "--dry-run"]));
+    assert!(run.stderr.contains("INFO"), "{run}");
+    assert!(!coloured(&run.stderr), "--color never ignored:\n{run}");
+
+    let mut cmd = w.command(&["--color", "always", "-v", "sync", "--dry-run"]);
+    cmd.env("NO_COLOR", "1");
+    let piped = Run::from(cmd.output().expect("calsync runs"));
+    assert!(coloured(&piped.stderr), "--color always ignored:\n{piped}");
+}
