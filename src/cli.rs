@@ -115,6 +115,7 @@ const STATUS_EXAMPLES: &str = "\
 Examples:
   calsync status                   Settings in effect, sign-in and last run
   calsync status --max-age 90m     Exit 4 when the last good sync is older than 90 minutes
+  calsync -q status --max-age 1h   The same verdict as one line, for a monitoring check
   calsync status --json --max-age 1h30m
 
 DURATION is a number followed by a unit, and may combine several: s (seconds),

@@ -371,8 +371,23 @@ fn max_age_checks_the_last_successful_sync() {
 
     let text = w.run(&["status", "--max-age", "1h"]);
     assert_eq!(text.code, 4, "{text}");
-    assert!(text.stderr.contains("--max-age"), "{text}");
+    assert!(text.stderr.contains("--max-age 1h."), "{text}");
+    assert!(!text.all_output().contains("1h 00m"), "{text}");
     assert_eq!(w.run(&["status", "--max-age", "1h30m1s"]).code, 0);
+
+    // As a monitoring check runs it: one line, the limit as it was given.
+    let check = w.run(&["-q", "status", "--max-age", "1h"]);
+    assert_eq!(check.code, 4, "{check}");
+    assert_eq!(check.stderr, "", "{check}");
+    assert_eq!(check.stdout.lines().count(), 1, "{check}");
+    assert!(
+        check.stdout.starts_with("Last successful sync 1h 30m ago: OLDER than --max-age 1h."),
+        "{check}"
+    );
+    let check = w.run(&["-q", "status", "--max-age", "1h45m"]);
+    assert_eq!(check.code, 0, "{check}");
+    assert_eq!(check.stdout.lines().count(), 1, "{check}");
+    assert!(check.stdout.contains("within --max-age 1h45m."), "{check}");
 }
 
 #[test]

@@ -122,32 +122,59 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let history = state::read_history(&settings.state_dir)?;
     let lock = state::lock_state(&settings.state_dir)?;
     let report = build(&settings, &history, lock, Utc::now(), args.max_age);
-    let text = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        render_text(&report)
+    // A monitoring check (`-q status --max-age D`) wants one line: the
+    // verdict, whichever it is; the exit code says the rest.
+    let check_only = ctx.global.quiet && !args.json;
+    let text = match &report.max_age {
+        _ if args.json => serde_json::to_string_pretty(&report)? + "\n",
+        Some(m) if check_only => verdict(m),
+        _ => render_text(&report),
     };
     print_stdout(&text)?;
     match &report.max_age {
+        Some(m) if !m.ok && check_only => Ok(ExitCode::from(
+            Failure::Problems(String::new()).exit_code(),
+        )),
         Some(m) if !m.ok => {
             let failure = Failure::Problems(match m.last_success_age_seconds {
                 Some(age) => format!(
                     "the last successful sync finished {} ago, longer than --max-age {}. \
                      Check `calsync history` for the runs since.",
                     human_duration_secs(age.max(0).unsigned_abs()),
-                    human_duration_secs(m.limit_seconds)
+                    limit(m)
                 ),
                 None => format!(
                     "no successful sync is recorded in {}; --max-age {} cannot be met. \
                      Check `calsync history`.",
                     state::history_path(&settings.state_dir).display(),
-                    human_duration_secs(m.limit_seconds)
+                    limit(m)
                 ),
             });
             eprintln!("calsync: {failure}");
             Ok(ExitCode::from(failure.exit_code()))
         }
         _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The `--max-age` limit as it was given (`1h`, `90m` → `1h30m`).
+fn limit(m: &MaxAge) -> String {
+    crate::cli::format_duration(Duration::from_secs(m.limit_seconds))
+}
+
+/// The `--max-age` verdict in one line.
+fn verdict(m: &MaxAge) -> String {
+    match m.last_success_age_seconds {
+        Some(age_s) => format!(
+            "Last successful sync {}: {} --max-age {}.\n",
+            age(age_s),
+            if m.ok { "within" } else { "OLDER than" },
+            limit(m)
+        ),
+        None => format!(
+            "No successful sync recorded: --max-age {} not met.\n",
+            limit(m)
+        ),
     }
 }
 
@@ -558,20 +585,7 @@ pub fn render_text(r: &StatusReport) -> String {
         );
     }
     if let Some(m) = &r.max_age {
-        let verdict = if m.ok { "within" } else { "OLDER than" };
-        let _ = match m.last_success_age_seconds {
-            Some(age_s) => writeln!(
-                out,
-                "\nLast successful sync {}: {verdict} --max-age {}.",
-                age(age_s),
-                human_duration_secs(m.limit_seconds)
-            ),
-            None => writeln!(
-                out,
-                "\nNo successful sync recorded: --max-age {} not met.",
-                human_duration_secs(m.limit_seconds)
-            ),
-        };
+        let _ = write!(out, "\n{}", verdict(m));
     }
     out
 }
