@@ -6,71 +6,313 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const MAIN_EXAMPLES: &str = "\
-Examples:
-  calsync login                  Sign in once, with a code shown here
-  calsync sync --dry-run         Show what a run would change, change nothing
-  calsync sync                   Copy the public events now
-  calsync validate --json        Check the public calendar (for CI)
-  calsync doctor                 Check sign-in, permissions and calendars before the first sync
-  calsync status --max-age 1h    Exit 4 when the last good sync is older than 1h
+/// The examples of `calsync --help` and the man page: command, what it does.
+pub const MAIN_EXAMPLES: [(&str, &str); 6] = [
+    ("calsync login", "Sign in once, with a code shown here"),
+    (
+        "calsync sync --dry-run",
+        "Show what a run would change, change nothing",
+    ),
+    ("calsync sync", "Copy the public events now"),
+    ("calsync validate --json", "Check the public calendar (for CI)"),
+    (
+        "calsync doctor",
+        "Check sign-in, permissions and calendars first",
+    ),
+    (
+        "calsync status --max-age 1h",
+        "Exit 4 when the last good sync is older than 1h",
+    ),
+];
 
-Configuration comes from the command line, then CALSYNC_* environment variables,
-then the TOML file (--config, CALSYNC_CONFIG, or $XDG_CONFIG_HOME/calsync/config.toml),
-then defaults. The keys, with their environment variables:
+/// Where the configuration comes from.
+pub const CONFIG_INTRO: &str = "Configuration comes from the command line, then CALSYNC_* \
+environment variables, then the TOML file (--config, CALSYNC_CONFIG, or \
+$XDG_CONFIG_HOME/calsync/config.toml), then defaults. The keys, with their environment \
+variables:";
 
-  tenant_id            CALSYNC_TENANT_ID: the Microsoft Entra tenant (GUID or domain).
-  client_id            CALSYNC_CLIENT_ID: the application (client) ID of the app registration.
-  client_secret        CALSYNC_CLIENT_SECRET: the app secret; when set, calsync signs in as
-                       the application instead of as a user. Keep it out of the file.
-  mailbox              CALSYNC_MAILBOX: the mailbox of the source calendar (default: the
-                       signed-in user; required with client_secret).
-  source_calendar      CALSYNC_SOURCE_CALENDAR: the calendar read: \"default\" (the mailbox's
-                       default calendar, whatever its name), \"id:<Graph id>\" or a display
-                       name (default: the default calendar).
-  target_calendar      CALSYNC_TARGET_CALENDAR: the public calendar written, named the same
-                       ways (default \"Public Calendar\").
-  target_mailbox       CALSYNC_TARGET_MAILBOX: the mailbox of the target (default: mailbox).
-  past_days            CALSYNC_PAST_DAYS: days before today that are still synced (default 0).
-  cutoff_days          CALSYNC_CUTOFF_DAYS: days after today that are synced (default 1825).
-  dry_run              CALSYNC_DRY_RUN: true makes every sync a dry run (default false).
-  cloud                CALSYNC_CLOUD: global, usgov, usgov-dod or china; sets both endpoints.
-  graph_url            CALSYNC_GRAPH_URL: the Microsoft Graph root, version included.
-  authority_url        CALSYNC_AUTHORITY_URL: the sign-in authority.
-  token_store          CALSYNC_TOKEN_STORE: where `calsync login` keeps the sign-in: keyring
-                       (default) or file (tokens.json, mode 0600, in the state dir; for
-                       servers without a keyring). App-only runs keep no token.
-  state_dir            CALSYNC_STATE_DIR: where the lock and history live
-                       (default $XDG_STATE_HOME/calsync).
-  max_delete_fraction  CALSYNC_MAX_DELETE_FRACTION: the largest share of the copies one run
-                       may delete without --force (default 0.25).
-  full_sync_interval   CALSYNC_FULL_SYNC_INTERVAL: how often a sync reads both calendars in
-                       full, repairing copies edited or deleted by hand (default 24h).
-  request_timeout      CALSYNC_REQUEST_TIMEOUT, --request-timeout: how long one request may
-                       go unanswered before it is retried, at most twice (default 30s).
-  run_timeout          CALSYNC_RUN_TIMEOUT, --run-timeout: how long a sync or validate may
-                       run before it stops at a safe point and exits 1 (default 30m).
-  [filter]             sensitivity, include_categories, exclude_categories, skip_cancelled,
-                       show_as, subject_exclude: which source events count as public.
-  [copy]               location, body, categories: optional fields copied (default false).
-  [source]             kind: \"graph\" (default; source_calendar through Graph) or \"ics\",
-                       then path (an .ics file) or url (https://…). CALSYNC_SOURCE_KIND,
-                       CALSYNC_SOURCE_PATH, CALSYNC_SOURCE_URL.
-  [target]             kind: \"graph\" (default; target_calendar through Graph) or \"ics\",
-                       then path (the .ics file to publish) and name (its calendar name,
-                       default target_calendar). CALSYNC_TARGET_KIND, CALSYNC_TARGET_PATH,
-                       CALSYNC_TARGET_NAME.
+/// The configuration keys: key, where else it is set, what it is.
+pub const KEY_HELP: [(&str, &str, &str); 23] = [
+    (
+        "tenant_id",
+        "CALSYNC_TENANT_ID",
+        "the Microsoft Entra tenant (GUID or domain).",
+    ),
+    (
+        "client_id",
+        "CALSYNC_CLIENT_ID",
+        "the application (client) ID of the app registration.",
+    ),
+    (
+        "client_secret",
+        "CALSYNC_CLIENT_SECRET",
+        "the app secret; when set, calsync signs in as the application instead of as a \
+         user. Keep it out of the file.",
+    ),
+    (
+        "mailbox",
+        "CALSYNC_MAILBOX",
+        "the mailbox of the source calendar (default: the signed-in user; required with \
+         client_secret).",
+    ),
+    (
+        "source_calendar",
+        "CALSYNC_SOURCE_CALENDAR",
+        "the calendar read: \"default\" (the mailbox's default calendar, whatever its name), \
+         \"id:<Graph id>\" or a display name (default: the default calendar).",
+    ),
+    (
+        "target_calendar",
+        "CALSYNC_TARGET_CALENDAR",
+        "the public calendar written, named the same ways (default \"Public Calendar\").",
+    ),
+    (
+        "target_mailbox",
+        "CALSYNC_TARGET_MAILBOX",
+        "the mailbox of the target (default: mailbox).",
+    ),
+    (
+        "past_days",
+        "CALSYNC_PAST_DAYS",
+        "days before today that are still synced (default 0).",
+    ),
+    (
+        "cutoff_days",
+        "CALSYNC_CUTOFF_DAYS",
+        "days after today that are synced (default 1825).",
+    ),
+    (
+        "dry_run",
+        "CALSYNC_DRY_RUN",
+        "true makes every sync a dry run (default false).",
+    ),
+    (
+        "cloud",
+        "CALSYNC_CLOUD",
+        "global, usgov, usgov-dod or china; sets both endpoints.",
+    ),
+    (
+        "graph_url",
+        "CALSYNC_GRAPH_URL",
+        "the Microsoft Graph root, version included.",
+    ),
+    (
+        "authority_url",
+        "CALSYNC_AUTHORITY_URL",
+        "the sign-in authority.",
+    ),
+    (
+        "token_store",
+        "CALSYNC_TOKEN_STORE",
+        "where `calsync login` keeps the sign-in: keyring (default) or file (tokens.json, \
+         mode 0600, in the state dir; for servers without a keyring). App-only runs keep no \
+         token.",
+    ),
+    (
+        "state_dir",
+        "CALSYNC_STATE_DIR",
+        "where the lock, history and incremental state live (default \
+         $XDG_STATE_HOME/calsync); it must belong to the user calsync runs as and be closed \
+         to others.",
+    ),
+    (
+        "max_delete_fraction",
+        "CALSYNC_MAX_DELETE_FRACTION",
+        "the largest share of the copies one run may delete without --force (default 0.25).",
+    ),
+    (
+        "full_sync_interval",
+        "CALSYNC_FULL_SYNC_INTERVAL",
+        "how often a sync reads both calendars in full, repairing copies edited or deleted \
+         by hand (default 24h).",
+    ),
+    (
+        "request_timeout",
+        "CALSYNC_REQUEST_TIMEOUT, --request-timeout",
+        "how long one request may go unanswered before it is retried, at most twice \
+         (default 30s).",
+    ),
+    (
+        "run_timeout",
+        "CALSYNC_RUN_TIMEOUT, --run-timeout",
+        "how long a sync or validate may run before it stops at a safe point and exits 1 \
+         (default 30m).",
+    ),
+    (
+        "[filter]",
+        "",
+        "sensitivity, include_categories, exclude_categories, skip_cancelled, show_as, \
+         subject_exclude: which source events count as public.",
+    ),
+    (
+        "[copy]",
+        "",
+        "location, body, categories: optional fields copied (default false).",
+    ),
+    (
+        "[source]",
+        "CALSYNC_SOURCE_KIND, CALSYNC_SOURCE_PATH, CALSYNC_SOURCE_URL",
+        "kind: \"graph\" (default; source_calendar through Graph) or \"ics\", then path (an \
+         .ics file) or url (https://…).",
+    ),
+    (
+        "[target]",
+        "CALSYNC_TARGET_KIND, CALSYNC_TARGET_PATH, CALSYNC_TARGET_NAME",
+        "kind: \"graph\" (default; target_calendar through Graph) or \"ics\", then path (the \
+         .ics file to publish) and name (its calendar name, default target_calendar).",
+    ),
+];
 
-Relative paths in the config file (state_dir, source.path, target.path) are relative to
-the file's directory; relative paths in the environment, to the working directory.
+/// How relative paths are read.
+pub const PATHS_NOTE: &str = "Relative paths in the config file (state_dir, source.path, \
+target.path) are relative to the file's directory; relative paths in the environment, to the \
+working directory.";
 
-Logs go to stderr: warnings only by default, more with -v, errors only with -q, or as
-set by RUST_LOG; --log-format json writes one JSON object per line. Progress bars
-appear only when stderr is a terminal. stdout carries only the result.
+/// Where logs and results go.
+pub const LOGS_NOTE: &str = "Logs go to stderr: warnings only by default, more with -v, errors \
+only with -q, or as set by RUST_LOG; --log-format json (CALSYNC_LOG_FORMAT) writes one JSON \
+object per line. Log lines are coloured only on a terminal, unless NO_COLOR is set (--color \
+decides instead). Progress bars appear only when stderr is a terminal. stdout carries only \
+the result.";
 
-Exit codes: 0 success, 1 unexpected failure, 2 usage or configuration error,
-3 sign-in needed or refused, 4 problems found, 5 some writes failed,
-6 refused by the mass-deletion guard, 75 another run holds the lock.";
+/// The exit codes: code(s), meaning.
+pub const EXIT_CODES: [(&str, &str); 10] = [
+    ("0", "success"),
+    (
+        "1",
+        "unexpected failure (unreachable endpoint, malformed answer, Graph unavailable or not \
+         answering, a run longer than run_timeout); the next run retries",
+    ),
+    ("2", "usage or configuration error, the state dir included"),
+    ("3", "sign-in needed or refused"),
+    (
+        "4",
+        "validate found problems; status --max-age found the last sync too old",
+    ),
+    ("5", "the sync finished but some writes failed"),
+    ("6", "refused by the mass-deletion guard"),
+    ("75", "another run holds the lock; try later"),
+    (
+        "129, 130, 143",
+        "stopped by SIGHUP, SIGINT or SIGTERM at a safe point, recorded as interrupted",
+    ),
+    (
+        "",
+        "On a failure under --json, the one document on stdout is {\"error\", \"causes\", \
+         \"exit_code\"}.",
+    ),
+];
+
+/// The environment variables calsync reads besides those of the keys
+/// ([`KEY_HELP`]), for the man page.
+pub const ENVIRONMENT: [(&str, &str); 8] = [
+    (
+        "CALSYNC_CONFIG",
+        "The config file to read, when --config does not name one; it must exist.",
+    ),
+    (
+        "CALSYNC_LOG_FORMAT",
+        "text or json, as --log-format (which wins over it).",
+    ),
+    (
+        "TENANT_ID, CLIENT_ID, CLIENT_SECRET, SHARED_MAILBOX, SOURCE_CALENDAR, TARGET_CALENDAR, \
+         SYNC_CUTOFF_DAYS, DRY_RUN_MODE",
+        "The seed service's names, read when the CALSYNC_ name of the same key is not set.",
+    ),
+    (
+        "RUST_LOG",
+        "The log filter when neither -v nor -q is given (e.g. calsync=debug).",
+    ),
+    (
+        "NO_COLOR",
+        "Set to anything but an empty string, keeps colour out of the log lines on a \
+         terminal (--color always still colours).",
+    ),
+    ("TERM", "dumb keeps colour out of the log lines."),
+    (
+        "XDG_CONFIG_HOME, XDG_STATE_HOME",
+        "Where the default config file and state dir are (see FILES).",
+    ),
+    (
+        "HOME",
+        "The base of the default config file and state dir when the XDG variables are unset.",
+    ),
+];
+
+/// Width `--help` text is laid out for.
+const HELP_WIDTH: usize = 79;
+/// Where the text of a key starts.
+const KEY_COLUMN: usize = 23;
+
+/// `text` wrapped to [`HELP_WIDTH`], every line indented by `indent`
+/// spaces but the first, which starts at `first` (already written).
+fn wrap(text: &str, first: usize, indent: usize) -> String {
+    let mut out = String::new();
+    let mut col = first;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if col > indent && col + 1 + len > HELP_WIDTH {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            col = indent;
+        } else if col > indent || (col == indent && !out.is_empty() && !out.ends_with(' ')) {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += len;
+    }
+    out
+}
+
+/// The text after `calsync --help`: examples, the keys, logs, exit codes,
+/// each line at most [`HELP_WIDTH`] columns wide.
+pub fn main_help() -> String {
+    let mut out = String::from("Examples:\n");
+    for (cmd, what) in MAIN_EXAMPLES {
+        out.push_str(&format!("  {cmd:<28}  {what}\n"));
+    }
+    out.push('\n');
+    out.push_str(&wrap(CONFIG_INTRO, 0, 0));
+    out.push_str("\n\n");
+    for (key, env, what) in KEY_HELP {
+        let head = format!("  {key:<width$}", width = KEY_COLUMN - 2);
+        let text = if env.is_empty() {
+            what.to_string()
+        } else {
+            format!("{env}: {what}")
+        };
+        let col = head.chars().count();
+        out.push_str(&head);
+        if col > KEY_COLUMN {
+            out.push('\n');
+            out.push_str(&" ".repeat(KEY_COLUMN));
+            out.push_str(&wrap(&text, KEY_COLUMN, KEY_COLUMN));
+        } else {
+            out.push_str(&" ".repeat(KEY_COLUMN - col));
+            out.push_str(&wrap(&text, KEY_COLUMN, KEY_COLUMN));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&wrap(PATHS_NOTE, 0, 0));
+    out.push_str("\n\n");
+    out.push_str(&wrap(LOGS_NOTE, 0, 0));
+    out.push_str("\n\nExit codes:\n");
+    for (code, what) in EXIT_CODES {
+        if code.is_empty() {
+            out.push_str(&format!("  {}\n", wrap(what, 2, 2)));
+        } else {
+            let head = format!("  {code:<13}  ");
+            let col = head.chars().count();
+            out.push_str(&head);
+            out.push_str(&wrap(what, col, col));
+            out.push('\n');
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
 
 const LOGIN_EXAMPLES: &str = "\
 Examples:
@@ -121,6 +363,17 @@ Examples:
 DURATION is a number followed by a unit, and may combine several: s (seconds),
 m (minutes), h (hours), d (days), w (weeks), e.g. 45s, 90m, 2h, 1h30m, 1d.";
 
+/// What `calsync --version` says: the version, the commit it was built
+/// from and the target it was built for.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CALSYNC_COMMIT"),
+    ", ",
+    env!("CALSYNC_TARGET"),
+    ")"
+);
+
 /// Copy the public events of an internal calendar into a public calendar.
 ///
 /// calsync reads a source calendar (a Microsoft 365 calendar through
@@ -131,7 +384,7 @@ m (minutes), h (hours), d (days), w (weeks), e.g. 45s, 90m, 2h, 1h30m, 1d.";
 /// events it did not create. Each run syncs once and exits; scheduling
 /// belongs to cron, a systemd timer or a CI schedule.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "calsync", version, after_long_help = MAIN_EXAMPLES)]
+#[command(name = "calsync", version, long_version = LONG_VERSION, after_long_help = main_help())]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -521,6 +774,25 @@ pub fn format_duration(d: Duration) -> String {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_main_help_lists_every_key_and_fits_80_columns() {
+        let help = main_help();
+        for line in help.lines() {
+            assert!(line.chars().count() <= HELP_WIDTH, "too wide: {line:?}");
+        }
+        for var in crate::config::env_var_names() {
+            if var.starts_with("CALSYNC_") && var != crate::config::CONFIG_ENV {
+                assert!(help.contains(var), "--help does not name {var}");
+            }
+        }
+        for key in ["full_sync_interval", "request_timeout", "run_timeout", "state_dir"] {
+            assert!(help.contains(&format!("  {key} ")), "--help misses {key}");
+        }
+        for (code, _) in EXIT_CODES {
+            assert!(help.contains(code), "--help misses exit code {code}");
+        }
+    }
 
     #[test]
     fn durations_are_written_as_they_are_read() {

@@ -429,6 +429,19 @@ fn crontab_line_syncs_and_logs_to_a_file() {
     );
     assert_eq!(lines[1], "exit 0");
     assert_eq!(w.target_subjects(), ["Open day"]);
+    // The sample summary in the file's comments has the shape a run prints.
+    let summary = regex::Regex::new(
+        r"^Created \d+, updated \d+, deleted \d+, \d+ unchanged, \d+ skipped( \([a-z0-9 ,-]+\))?; \d+\.\d s, \d+ requests to Graph\.$",
+    )
+    .unwrap();
+    let printed = lines[0].split_once(' ').map_or("", |(_, rest)| rest);
+    assert!(summary.is_match(printed), "{printed:?}");
+    let sample = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#   Created "))
+        .map(|rest| format!("Created {rest}"))
+        .expect("a sample summary line");
+    assert!(summary.is_match(&sample), "stale sample: {sample:?}");
 
     // A second run appends.
     let second = run(&mut sh_cmd);
@@ -438,6 +451,28 @@ fn crontab_line_syncs_and_logs_to_a_file() {
     assert!(
         log.contains("Created 0, updated 0, deleted 0, 1 unchanged"),
         "{log}"
+    );
+}
+
+/// `--version` names the commit and the target a binary was built from;
+/// `-V` stays short.
+#[test]
+fn version_names_the_commit_and_the_target() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_calsync"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = regex::Regex::new(r"^calsync \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,40}|unknown), [a-z0-9_]+-[a-z0-9_-]+\)\n$")
+        .unwrap();
+    assert!(out.status.success() && version.is_match(&text), "{text:?}");
+    let short = std::process::Command::new(env!("CARGO_BIN_EXE_calsync"))
+        .arg("-V")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&short.stdout),
+        concat!("calsync ", env!("CARGO_PKG_VERSION"), "\n")
     );
 }
 

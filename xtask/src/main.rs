@@ -80,16 +80,216 @@ fn render() -> std::io::Result<Vec<(PathBuf, Vec<u8>)>> {
 }
 
 /// `calsync.1`, then one page per subcommand (`calsync-sync.1`, …), as
-/// `clap_mangen::generate_to` names them.
+/// `clap_mangen::generate_to` names them. Each page has clap_mangen's
+/// sections, then the text after the help laid out for a man page (each
+/// example as a tagged paragraph, other paragraphs filled), EXIT STATUS and
+/// SEE ALSO; the main page also CONFIGURATION (one tagged paragraph per key,
+/// which wraps at any width), OUTPUT, ENVIRONMENT and FILES.
 fn man_pages(cmd: &clap::Command, files: &mut Vec<(PathBuf, Vec<u8>)>) -> std::io::Result<()> {
-    let man = clap_mangen::Man::new(cmd.clone());
-    let mut buf = Vec::new();
-    man.render(&mut buf)?;
-    files.push((Path::new("man").join(man.get_filename()), buf));
+    let root = cmd.get_name().to_string();
+    let pages: Vec<String> = std::iter::once(root.clone())
+        .chain(
+            cmd.get_subcommands()
+                .filter(|s| !s.is_hide_set())
+                .map(|s| format!("{root}-{}", s.get_name())),
+        )
+        .collect();
+    files.push(man_page(cmd, true, &pages)?);
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        man_pages(sub, files)?;
+        files.push(man_page(sub, false, &pages)?);
     }
     Ok(())
+}
+
+/// One page, and its path under `man/`.
+fn man_page(
+    cmd: &clap::Command,
+    main: bool,
+    pages: &[String],
+) -> std::io::Result<(PathBuf, Vec<u8>)> {
+    // The version a page shows must not change with every commit.
+    let cmd = cmd.clone().long_version(None::<&str>);
+    let man = clap_mangen::Man::new(cmd.clone());
+    let name = man.get_filename();
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    // Every render repeats the preamble that defines \*(Aq; once is enough.
+    let section = |out: &mut Vec<u8>, render: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
+        let mut buf = Vec::new();
+        render(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf).replace(APOSTROPHE_PREAMBLE, "");
+        out.extend_from_slice(text.as_bytes());
+        Ok::<(), std::io::Error>(())
+    };
+    section(&mut out, &|w| man.render_name_section(w))?;
+    section(&mut out, &|w| man.render_synopsis_section(w))?;
+    section(&mut out, &|w| man.render_description_section(w))?;
+    section(&mut out, &|w| man.render_options_section(w))?;
+    if cmd.get_subcommands().next().is_some() {
+        section(&mut out, &|w| man.render_subcommands_section(w))?;
+    }
+    let mut text = String::new();
+    if main {
+        main_sections(&mut text);
+    } else if let Some(after) = cmd.get_after_long_help() {
+        after_help(&after.to_string(), &mut text);
+    }
+    exit_status(&mut text);
+    if main {
+        environment(&mut text);
+        files_section(&mut text);
+    }
+    see_also(&mut text, &name.trim_end_matches(".1"), pages);
+    out.extend_from_slice(text.as_bytes());
+    if cmd.get_version().is_some() {
+        section(&mut out, &|w| man.render_version_section(w))?;
+    }
+    Ok((Path::new("man").join(name), out))
+}
+
+/// What clap_mangen puts at the start of every rendered piece.
+const APOSTROPHE_PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+
+/// Text for roff: backslashes, dashes and apostrophes escaped, and a line
+/// that would start with a control character guarded.
+fn esc(text: &str) -> String {
+    let mut s = text
+        .replace('\\', "\\e")
+        .replace('-', "\\-")
+        .replace('\'', "\\*(Aq");
+    if s.starts_with('.') {
+        s.insert_str(0, "\\&");
+    }
+    s
+}
+
+fn heading(out: &mut String, title: &str) {
+    out.push_str(&format!(".SH {title}\n"));
+}
+
+/// A tagged paragraph: `tag` in bold, then `body`.
+fn tagged(out: &mut String, tag: &str, body: &str) {
+    out.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(body)));
+}
+
+fn paragraph(out: &mut String, text: &str) {
+    out.push_str(&format!(".PP\n{}\n", esc(text)));
+}
+
+/// The main page's EXAMPLES, CONFIGURATION and OUTPUT, from the tables
+/// `--help` is made of.
+fn main_sections(out: &mut String) {
+    use calsync::cli::{CONFIG_INTRO, KEY_HELP, LOGS_NOTE, MAIN_EXAMPLES, PATHS_NOTE};
+    heading(out, "EXAMPLES");
+    for (cmd, what) in MAIN_EXAMPLES {
+        tagged(out, cmd, what);
+    }
+    heading(out, "CONFIGURATION");
+    paragraph(out, CONFIG_INTRO);
+    for (key, env, what) in KEY_HELP {
+        let body = if env.is_empty() {
+            what.to_string()
+        } else {
+            format!("{env}: {what}")
+        };
+        tagged(out, key, &body);
+    }
+    paragraph(out, PATHS_NOTE);
+    heading(out, "OUTPUT");
+    paragraph(out, LOGS_NOTE);
+}
+
+/// A subcommand's text after the help: its "Examples:" lines as tagged
+/// paragraphs under EXAMPLES, the rest as filled paragraphs under NOTES.
+fn after_help(text: &str, out: &mut String) {
+    let mut notes = Vec::new();
+    for block in text.split("\n\n") {
+        let mut lines = block.lines();
+        if block.starts_with("Examples:") {
+            lines.next();
+            heading(out, "EXAMPLES");
+            for line in lines {
+                let line = line.trim();
+                match line.split_once("  ") {
+                    Some((cmd, what)) => tagged(out, cmd.trim(), what.trim()),
+                    None => tagged(out, line, ""),
+                }
+            }
+        } else {
+            notes.push(block.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    if !notes.is_empty() {
+        heading(out, "NOTES");
+        for n in notes {
+            paragraph(out, &n);
+        }
+    }
+}
+
+fn exit_status(out: &mut String) {
+    heading(out, "EXIT STATUS");
+    for (code, what) in calsync::cli::EXIT_CODES {
+        if code.is_empty() {
+            paragraph(out, what);
+        } else {
+            tagged(out, code, what);
+        }
+    }
+}
+
+/// Every variable calsync reads: the configuration's (from its key table),
+/// then the others.
+fn environment(out: &mut String) {
+    heading(out, "ENVIRONMENT");
+    for (key, env, _) in calsync::cli::KEY_HELP {
+        for var in env.split(", ").filter(|v| v.starts_with("CALSYNC_")) {
+            tagged(out, var, &format!("Sets {key} (see CONFIGURATION)."));
+        }
+    }
+    for (var, what) in calsync::cli::ENVIRONMENT {
+        tagged(out, var, what);
+    }
+}
+
+fn files_section(out: &mut String) {
+    heading(out, "FILES");
+    tagged(
+        out,
+        "$XDG_CONFIG_HOME/calsync/config.toml",
+        "The config file when neither --config nor CALSYNC_CONFIG names one \
+         (~/.config/calsync/config.toml without XDG_CONFIG_HOME).",
+    );
+    tagged(
+        out,
+        "$XDG_STATE_HOME/calsync/",
+        "The state dir (state_dir; ~/.local/state/calsync without XDG_STATE_HOME), mode 700. \
+         It must belong to the user calsync runs as and be closed to other users; nothing in \
+         it is opened through a symbolic link. It holds:",
+    );
+    for (file, role) in calsync::state::files::KNOWN_FILES {
+        tagged(out, &format!("$XDG_STATE_HOME/calsync/{file}"), &capitalised(role));
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
+        None => String::new(),
+    }
+}
+
+fn see_also(out: &mut String, this: &str, pages: &[String]) {
+    heading(out, "SEE ALSO");
+    let refs: Vec<String> = pages
+        .iter()
+        .filter(|p| p.as_str() != this)
+        .map(|p| format!("\\fB{}\\fR(1)", esc(p)))
+        .chain(["\\fBcrontab\\fR(5)".to_string(), "\\fBsystemd.timer\\fR(5)".to_string()])
+        .collect();
+    out.push_str(&refs.join(", "));
+    out.push('\n');
 }
 
 /// Writes every generated file under `root`, removing files in `completions/`
@@ -187,11 +387,61 @@ mod tests {
             .find(|(p, _)| p.ends_with("calsync-sync.1"))
             .unwrap();
         let sync = String::from_utf8_lossy(sync);
-        for needle in ["dry\\-run", "force", "Examples"] {
+        for needle in [
+            "dry\\-run",
+            "force",
+            ".SH EXAMPLES",
+            ".SH EXIT STATUS",
+            ".SH SEE ALSO",
+        ] {
             assert!(
                 sync.contains(needle),
                 "{needle} missing from calsync-sync.1"
             );
         }
+    }
+
+    /// The main page has the sections a man page reader looks for, every
+    /// variable calsync reads and every exit code, and lays the keys out as
+    /// tagged paragraphs (which wrap at any width), not as a table of
+    /// fixed-width lines.
+    #[test]
+    fn the_main_page_has_exit_status_environment_files_and_see_also() {
+        let files = render().unwrap();
+        let (_, page) = files
+            .iter()
+            .find(|(p, _)| p.ends_with("calsync.1"))
+            .unwrap();
+        let page = String::from_utf8_lossy(page);
+        for section in [
+            "EXAMPLES",
+            "CONFIGURATION",
+            "EXIT STATUS",
+            "ENVIRONMENT",
+            "FILES",
+            "SEE ALSO",
+        ] {
+            assert!(page.contains(&format!(".SH {section}\n")), "no {section}");
+        }
+        assert!(!page.contains(".SH EXTRA"), "the help's text table is back");
+        for var in calsync::config::env_var_names() {
+            assert!(page.contains(var), "{var} missing from ENVIRONMENT");
+        }
+        for var in ["NO_COLOR", "RUST_LOG", "CALSYNC_LOG_FORMAT", "XDG_STATE_HOME"] {
+            assert!(page.contains(var), "{var} missing from ENVIRONMENT");
+        }
+        for (code, _) in calsync::cli::EXIT_CODES {
+            assert!(page.contains(code), "exit code {code} missing");
+        }
+        for (key, _, _) in calsync::cli::KEY_HELP {
+            assert!(
+                page.contains(&format!(".TP\n\\fB{}\\fR", esc(key))),
+                "{key} is not a tagged paragraph"
+            );
+        }
+        for (file, _) in calsync::state::files::KNOWN_FILES {
+            assert!(page.contains(&esc(file)), "{file} missing from FILES");
+        }
+        assert!(!page.contains("(commit "), "the page would change with every commit");
     }
 }
