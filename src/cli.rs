@@ -14,7 +14,10 @@ pub const MAIN_EXAMPLES: [(&str, &str); 6] = [
         "Show what a run would change, change nothing",
     ),
     ("calsync sync", "Copy the public events now"),
-    ("calsync validate --json", "Check the public calendar (for CI)"),
+    (
+        "calsync validate --json",
+        "Check the public calendar (for CI)",
+    ),
     (
         "calsync doctor",
         "Check sign-in, permissions and calendars first",
@@ -761,7 +764,13 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".to_string();
     }
     let mut out = String::new();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+    for (unit, size) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3600),
+        ("m", 60),
+        ("s", 1),
+    ] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
@@ -786,7 +795,12 @@ mod tests {
                 assert!(help.contains(var), "--help does not name {var}");
             }
         }
-        for key in ["full_sync_interval", "request_timeout", "run_timeout", "state_dir"] {
+        for key in [
+            "full_sync_interval",
+            "request_timeout",
+            "run_timeout",
+            "state_dir",
+        ] {
             assert!(help.contains(&format!("  {key} ")), "--help misses {key}");
         }
         for (code, _) in EXIT_CODES {

@@ -2479,7 +2479,10 @@ location = true
         // A bad value names the key, even when a flag overrides it.
         let bad = file_with("run_timeout = 30\n");
         let msg = config_failure(load_with(&with_file(&bad.path), &env_of(&[])));
-        assert!(msg.contains("run_timeout") && msg.contains("\"90m\""), "{msg}");
+        assert!(
+            msg.contains("run_timeout") && msg.contains("\"90m\""),
+            "{msg}"
+        );
     }
 
     #[test]

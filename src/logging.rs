@@ -345,15 +345,27 @@ mod tests {
     #[test]
     fn colours_follow_the_flag_then_no_color_then_the_terminal() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let none = env(&[]);
         assert!(colours(ColorChoice::Auto, true, &none));
         assert!(!colours(ColorChoice::Auto, false, &none));
-        assert!(!colours(ColorChoice::Auto, true, &env(&[("NO_COLOR", "1")])));
+        assert!(!colours(
+            ColorChoice::Auto,
+            true,
+            &env(&[("NO_COLOR", "1")])
+        ));
         assert!(colours(ColorChoice::Auto, true, &env(&[("NO_COLOR", "")])));
         assert!(!colours(ColorChoice::Auto, true, &env(&[("TERM", "dumb")])));
-        assert!(colours(ColorChoice::Always, false, &env(&[("NO_COLOR", "1")])));
+        assert!(colours(
+            ColorChoice::Always,
+            false,
+            &env(&[("NO_COLOR", "1")])
+        ));
         assert!(!colours(ColorChoice::Never, true, &none));
     }
 

@@ -348,8 +348,8 @@ pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
 /// that do not parse are dropped. The caller holds the append lock.
 fn rotate_history(dir: &Path, keep: usize) -> anyhow::Result<()> {
     let path = history_path(dir);
-    let text = files::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        files::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     // Counting lines is cheap; parsing them is done only when over the cap.
     if text.lines().filter(|l| !l.trim().is_empty()).count() <= keep {
         return Ok(());

@@ -399,13 +399,11 @@ async fn run_in_span(
             Some(format!("{} writes failed", report.failures.len())),
         ),
         Ok(report) => ("success", report.counts.clone(), None),
-        Err(e) => {
-            (
-                failed_outcome(e),
-                Counts::default(),
-                Some(first_line(&format!("{e:#}"))),
-            )
-        }
+        Err(e) => (
+            failed_outcome(e),
+            Counts::default(),
+            Some(first_line(&format!("{e:#}"))),
+        ),
     };
     let entry = HistoryEntry {
         id: run_id.clone(),
@@ -521,12 +519,9 @@ impl RunProgress {
     /// The run has begun talking to the calendars (before the spinner of
     /// [`start_reading`](Self::start_reading), while calendars are looked up).
     fn begin(&self) {
-        let _ = self.phase.compare_exchange(
-            STARTING,
-            READING,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        let _ =
+            self.phase
+                .compare_exchange(STARTING, READING, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// A spinner while both calendars are read.

@@ -463,8 +463,10 @@ fn version_names_the_commit_and_the_target() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let version = regex::Regex::new(r"^calsync \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,40}|unknown), [a-z0-9_]+-[a-z0-9_-]+\)\n$")
-        .unwrap();
+    let version = regex::Regex::new(
+        r"^calsync \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,40}|unknown), [a-z0-9_]+-[a-z0-9_-]+\)\n$",
+    )
+    .unwrap();
     assert!(out.status.success() && version.is_match(&text), "{text:?}");
     let short = std::process::Command::new(env!("CARGO_BIN_EXE_calsync"))
         .arg("-V")
@@ -635,7 +637,10 @@ fn ci_workflow_is_scheduled_serialised_and_uses_the_secret_store() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert!(!state_paths.is_empty(), "the state is not carried between runs");
+    assert!(
+        !state_paths.is_empty(),
+        "the state is not carried between runs"
+    );
     for path in &state_paths {
         let name = path
             .strip_prefix(".calsync-state/")

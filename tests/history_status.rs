@@ -381,7 +381,9 @@ fn max_age_checks_the_last_successful_sync() {
     assert_eq!(check.stderr, "", "{check}");
     assert_eq!(check.stdout.lines().count(), 1, "{check}");
     assert!(
-        check.stdout.starts_with("Last successful sync 1h 30m ago: OLDER than --max-age 1h."),
+        check
+            .stdout
+            .starts_with("Last successful sync 1h 30m ago: OLDER than --max-age 1h."),
         "{check}"
     );
     let check = w.run(&["-q", "status", "--max-age", "1h45m"]);

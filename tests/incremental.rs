@@ -488,7 +488,10 @@ fn validate_problems_make_the_next_sync_repair_them() {
     );
     assert!(request.exists(), "validate asked for no repair");
     let asked = std::fs::read_to_string(&request).unwrap();
-    assert!(!asked.contains("Fair"), "the request names an event: {asked}");
+    assert!(
+        !asked.contains("Fair"),
+        "the request names an event: {asked}"
+    );
 
     let dry = w.run(&["sync", "--dry-run", "--json"]);
     assert_eq!(dry.code, 0, "{dry}");

@@ -160,7 +160,10 @@ fn machine_output_is_machine_readable_throughout() {
     let error = lines.last().unwrap();
     assert_eq!(error["level"], "ERROR", "{run}");
     assert_eq!(error["exit_code"], 3, "{run}");
-    assert!(error["causes"].is_array(), "causes is not an array: {error}");
+    assert!(
+        error["causes"].is_array(),
+        "causes is not an array: {error}"
+    );
     assert_eq!(error["run_id"], last_history(&w)["id"], "{error}");
 
     // Times as RFC 3339, in every field that holds one.

@@ -559,9 +559,7 @@ fn app_only_runs_need_no_token_store_and_persist_no_token() {
 
     // token_store = "file": still no token file, and one that an earlier
     // version left with an app-only token in it loses the token.
-    let legacy = format!(
-        r#"{{"version":1,"sign_ins":{{}},"app_tokens":{{"k":{{"token":"old-app-token-Xy7","expires":"2099-01-01T00:00:00Z","obtained":"2026-01-01T00:00:00Z","scope":"s","credential":"c"}}}}}}"#
-    );
+    let legacy = r#"{"version":1,"sign_ins":{},"app_tokens":{"k":{"token":"old-app-token-Xy7","expires":"2099-01-01T00:00:00Z","obtained":"2026-01-01T00:00:00Z","scope":"s","credential":"c"}}}"#;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true);
     #[cfg(unix)]
@@ -569,8 +567,11 @@ fn app_only_runs_need_no_token_store_and_persist_no_token() {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    std::io::Write::write_all(&mut options.open(token_file(&w)).unwrap(), legacy.as_bytes())
-        .unwrap();
+    std::io::Write::write_all(
+        &mut options.open(token_file(&w)).unwrap(),
+        legacy.as_bytes(),
+    )
+    .unwrap();
     w.sync();
     assert!(!token_file(&w).exists(), "the old app-only token was kept");
     w.sync();

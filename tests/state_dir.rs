@@ -47,7 +47,12 @@ fn an_existing_but_unwritable_state_dir_is_a_configuration_error() {
         refused(
             &w,
             &run,
-            &[&dir.display().to_string(), "not writable", "chmod 700", "CALSYNC_STATE_DIR"],
+            &[
+                &dir.display().to_string(),
+                "not writable",
+                "chmod 700",
+                "CALSYNC_STATE_DIR",
+            ],
         );
     }
 }
@@ -59,7 +64,11 @@ fn a_state_dir_of_another_user_or_open_to_others_is_refused() {
     std::fs::create_dir(&dir).unwrap();
     chmod(&dir, 0o777);
     let run = w.run(&["sync"]);
-    refused(&w, &run, &[&dir.display().to_string(), "every user", "chmod go-w"]);
+    refused(
+        &w,
+        &run,
+        &[&dir.display().to_string(), "every user", "chmod go-w"],
+    );
     chmod(&dir, 0o700);
 
     // Another user's directory (only root can hand one over here).
@@ -82,29 +91,25 @@ fn links_and_directories_where_state_files_belong_are_refused() {
     std::fs::write(&precious, "not calsync's").unwrap();
     let lock = dir.join("lock");
     let history = dir.join("history.jsonl");
-    let cases: Vec<(&std::path::Path, Box<dyn Fn()>, &str)> = vec![
-        (&lock, Box::new(|| std::fs::create_dir(&lock).unwrap()), "is a directory"),
+    // What is planted where: a directory, or a link to the given file.
+    let cases: [(&std::path::Path, Option<&std::path::Path>, &str); 4] = [
+        (&lock, None, "is a directory"),
         (
             &lock,
-            Box::new(|| std::os::unix::fs::symlink("/dev/null", &lock).unwrap()),
+            Some(std::path::Path::new("/dev/null")),
             "symbolic link",
         ),
-        (
-            &lock,
-            Box::new(|| std::os::unix::fs::symlink(&precious, &lock).unwrap()),
-            "symbolic link",
-        ),
-        (
-            &history,
-            Box::new(|| std::os::unix::fs::symlink(&precious, &history).unwrap()),
-            "symbolic link",
-        ),
+        (&lock, Some(&precious), "symbolic link"),
+        (&history, Some(&precious), "symbolic link"),
     ];
     let saved_history = std::fs::read(&history).unwrap();
-    for (path, plant, what) in cases {
+    for (path, link_to, what) in cases {
         let _ = std::fs::remove_file(path);
         let _ = std::fs::remove_dir(path);
-        plant();
+        match link_to {
+            Some(target) => std::os::unix::fs::symlink(target, path).unwrap(),
+            None => std::fs::create_dir(path).unwrap(),
+        }
         for args in [&["-q", "sync"][..], &["validate"]] {
             let run = w.run(args);
             refused(&w, &run, &[&path.display().to_string(), what, "rm -r"]);

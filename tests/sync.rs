@@ -462,7 +462,10 @@ fn a_signal_stops_the_run_at_a_safe_point_and_leaves_a_trace() {
         let entry = last_history(&w);
         assert_eq!(entry["outcome"], "interrupted", "{entry}");
         assert!(entry["error"].as_str().unwrap().contains(name), "{entry}");
-        assert!(w.managed().len() < 100, "the run finished before the signal");
+        assert!(
+            w.managed().len() < 100,
+            "the run finished before the signal"
+        );
         w.fake.set_faults(Faults::default());
     }
     w.sync();
@@ -484,7 +487,12 @@ fn a_signal_stops_the_run_at_a_safe_point_and_leaves_a_trace() {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !w.fake.requests().iter().any(|r| r.path.contains("/calendarView")) {
+    while !w
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.path.contains("/calendarView"))
+    {
         assert!(std::time::Instant::now() < deadline, "no read started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -516,7 +524,10 @@ fn a_silent_graph_is_given_up_on_in_bounded_time() {
     let run = Run::from(cmd.output().unwrap());
     let took = started.elapsed();
     assert_eq!(run.code, 1, "{run}");
-    assert!(took < std::time::Duration::from_secs(20), "took {took:?}: {run}");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "took {took:?}: {run}"
+    );
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert!(lines[0].contains("WARN"), "{run}");
     assert!(
@@ -524,7 +535,10 @@ fn a_silent_graph_is_given_up_on_in_bounded_time() {
         "{run}"
     );
     assert!(lines[0].contains("retrying in"), "{run}");
-    assert!(lines[0].contains("further retries are logged with -v"), "{run}");
+    assert!(
+        lines[0].contains("further retries are logged with -v"),
+        "{run}"
+    );
     // The second retry is at info, not shown by default.
     assert_eq!(run.stderr.matches("retrying in").count(), 1, "{run}");
     assert!(run.stderr.contains("3 attempts"), "{run}");
@@ -538,11 +552,15 @@ fn a_silent_graph_is_given_up_on_in_bounded_time() {
     let run = Run::from(cmd.output().unwrap());
     let took = started.elapsed();
     assert_eq!(run.code, 1, "{run}");
-    assert!(took < std::time::Duration::from_secs(15), "took {took:?}: {run}");
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "took {took:?}: {run}"
+    );
     assert_eq!(run.stderr.lines().count(), 1, "{run}");
     assert!(
-        run.stderr
-            .contains("did not finish within run_timeout (2s, from environment (CALSYNC_RUN_TIMEOUT))"),
+        run.stderr.contains(
+            "did not finish within run_timeout (2s, from environment (CALSYNC_RUN_TIMEOUT))"
+        ),
         "{run}"
     );
     let entry = last_history(&w);
@@ -553,7 +571,11 @@ fn a_silent_graph_is_given_up_on_in_bounded_time() {
     cmd.env("CALSYNC_RUN_TIMEOUT", "1h");
     let run = Run::from(cmd.output().unwrap());
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("validate did not finish within run_timeout (2s, from command line)"), "{run}");
+    assert!(
+        run.stderr
+            .contains("validate did not finish within run_timeout (2s, from command line)"),
+        "{run}"
+    );
     assert_eq!(last_history(&w)["outcome"], "timed_out");
     w.fake.set_faults(Faults::default());
     w.sync();

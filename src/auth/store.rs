@@ -417,8 +417,8 @@ impl FileStore {
     }
 
     fn read(&self) -> anyhow::Result<TokenFile> {
-        let opened = crate::state::files::no_follow(std::fs::OpenOptions::new().read(true))
-            .open(&self.path);
+        let opened =
+            crate::state::files::no_follow(std::fs::OpenOptions::new().read(true)).open(&self.path);
         let file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TokenFile::default()),
@@ -527,7 +527,9 @@ impl FileStore {
                 file = %self.path.display(),
                 "removed the app-only access token an earlier calsync kept in the token file"
             ),
-            Err(e) => tracing::debug!(file = %self.path.display(), "could not drop a stored app-only token: {e:#}"),
+            Err(e) => {
+                tracing::debug!(file = %self.path.display(), "could not drop a stored app-only token: {e:#}")
+            }
         }
     }
 

@@ -132,9 +132,9 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     };
     print_stdout(&text)?;
     match &report.max_age {
-        Some(m) if !m.ok && check_only => Ok(ExitCode::from(
-            Failure::Problems(String::new()).exit_code(),
-        )),
+        Some(m) if !m.ok && check_only => {
+            Ok(ExitCode::from(Failure::Problems(String::new()).exit_code()))
+        }
         Some(m) if !m.ok => {
             let failure = Failure::Problems(match m.last_success_age_seconds {
                 Some(age) => format!(

@@ -1326,7 +1326,11 @@ impl GraphClient {
         let message = format!(
             "{why}; retrying in {} (retry {retry} of at most {of}){}",
             seconds(wait),
-            if first { "; further retries are logged with -v" } else { "" }
+            if first {
+                "; further retries are logged with -v"
+            } else {
+                ""
+            }
         );
         let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         if first {

@@ -29,9 +29,15 @@ pub const KNOWN_FILES: [(&str, &str); 8] = [
     ("history.jsonl", "the run history"),
     ("history.lock", "the history's append lock"),
     (super::incremental::STATE_FILE, "the incremental state"),
-    (super::incremental::SNAPSHOT_FILE, "the incremental snapshot"),
+    (
+        super::incremental::SNAPSHOT_FILE,
+        "the incremental snapshot",
+    ),
     (super::incremental::CALENDARS_FILE, "the calendar ids"),
-    (super::incremental::REPAIR_FILE, "validate's request for a full sync"),
+    (
+        super::incremental::REPAIR_FILE,
+        "validate's request for a full sync",
+    ),
     ("tokens.json", "the file token store"),
 ];
 

@@ -139,7 +139,7 @@ fn man_page(
         environment(&mut text);
         files_section(&mut text);
     }
-    see_also(&mut text, &name.trim_end_matches(".1"), pages);
+    see_also(&mut text, name.trim_end_matches(".1"), pages);
     out.extend_from_slice(text.as_bytes());
     if cmd.get_version().is_some() {
         section(&mut out, &|w| man.render_version_section(w))?;
@@ -268,7 +268,11 @@ fn files_section(out: &mut String) {
          it is opened through a symbolic link. It holds:",
     );
     for (file, role) in calsync::state::files::KNOWN_FILES {
-        tagged(out, &format!("$XDG_STATE_HOME/calsync/{file}"), &capitalised(role));
+        tagged(
+            out,
+            &format!("$XDG_STATE_HOME/calsync/{file}"),
+            &capitalised(role),
+        );
     }
 }
 
@@ -286,7 +290,10 @@ fn see_also(out: &mut String, this: &str, pages: &[String]) {
         .iter()
         .filter(|p| p.as_str() != this)
         .map(|p| format!("\\fB{}\\fR(1)", esc(p)))
-        .chain(["\\fBcrontab\\fR(5)".to_string(), "\\fBsystemd.timer\\fR(5)".to_string()])
+        .chain([
+            "\\fBcrontab\\fR(5)".to_string(),
+            "\\fBsystemd.timer\\fR(5)".to_string(),
+        ])
         .collect();
     out.push_str(&refs.join(", "));
     out.push('\n');
@@ -427,7 +434,12 @@ mod tests {
         for var in calsync::config::env_var_names() {
             assert!(page.contains(var), "{var} missing from ENVIRONMENT");
         }
-        for var in ["NO_COLOR", "RUST_LOG", "CALSYNC_LOG_FORMAT", "XDG_STATE_HOME"] {
+        for var in [
+            "NO_COLOR",
+            "RUST_LOG",
+            "CALSYNC_LOG_FORMAT",
+            "XDG_STATE_HOME",
+        ] {
             assert!(page.contains(var), "{var} missing from ENVIRONMENT");
         }
         for (code, _) in calsync::cli::EXIT_CODES {
@@ -442,6 +454,9 @@ mod tests {
         for (file, _) in calsync::state::files::KNOWN_FILES {
             assert!(page.contains(&esc(file)), "{file} missing from FILES");
         }
-        assert!(!page.contains("(commit "), "the page would change with every commit");
+        assert!(
+            !page.contains("(commit "),
+            "the page would change with every commit"
+        );
     }
 }
