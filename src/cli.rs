@@ -242,6 +242,22 @@ pub const ENVIRONMENT: [(&str, &str); 8] = [
     ),
 ];
 
+/// The log format `CALSYNC_LOG_FORMAT` asks for: `None` when it is unset
+/// or empty (as for every variable calsync reads), an error naming the
+/// variable when it is neither `text` nor `json`. `env` looks it up.
+pub fn log_format_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<LogFormat>, String> {
+    let Some(value) = env("CALSYNC_LOG_FORMAT").filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    LogFormat::from_str(value.trim(), true).map(Some).map_err(|_| {
+        format!(
+            "CALSYNC_LOG_FORMAT is \"{value}\", but it must be text or json; correct or unset it"
+        )
+    })
+}
+
 /// Width `--help` text is laid out for.
 const HELP_WIDTH: usize = 79;
 /// Where the text of a key starts.
@@ -413,14 +429,10 @@ pub struct GlobalArgs {
     /// (counts, times in RFC 3339, Graph request ids), for log collectors;
     /// it also turns progress bars off. The final error of a failed command
     /// is one more line, with its causes as an array and its exit code.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value_t = LogFormat::Text,
-        value_name = "FORMAT",
-        env = "CALSYNC_LOG_FORMAT"
-    )]
+    ///
+    /// CALSYNC_LOG_FORMAT (text or json) sets it when the option is not
+    /// given.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     pub log_format: LogFormat,
 
     /// When to colour log lines: auto, always or never.

@@ -48,23 +48,23 @@ pub fn note_run_id(run_id: &str) {
 /// `run_id` when the command started a run, `message`, `causes` (an array
 /// of strings) and `exit_code`.
 pub fn error_line(message: &str, causes: &[String], exit_code: u8) {
-    let mut line = serde_json::Map::new();
-    line.insert(
-        "timestamp".into(),
+    let mut fields = Fields::default();
+    fields.put(
+        "timestamp",
         Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
     );
-    line.insert("level".into(), Value::String("ERROR".into()));
-    line.insert("target".into(), Value::String("calsync".into()));
+    fields.put("level", Value::String("ERROR".into()));
+    fields.put("target", Value::String("calsync".into()));
     if let Some(id) = RUN_ID.get() {
-        line.insert("run_id".into(), Value::String(id.clone()));
+        fields.put("run_id", Value::String(id.clone()));
     }
-    line.insert("message".into(), Value::String(message.to_owned()));
-    line.insert(
-        "causes".into(),
+    fields.put("message", Value::String(message.to_owned()));
+    fields.put(
+        "causes",
         Value::Array(causes.iter().cloned().map(Value::String).collect()),
     );
-    line.insert("exit_code".into(), Value::from(exit_code));
-    let _ = StderrLines.write_all(format!("{}\n", Value::Object(line)).as_bytes());
+    fields.put("exit_code", Value::from(exit_code));
+    let _ = StderrLines.write_all(format!("{}\n", fields.line()).as_bytes());
 }
 
 /// The filter for the flags given; `None` means "use `RUST_LOG`".
@@ -208,17 +208,7 @@ where
             }
         }
         event.record(&mut fields);
-        let mut line = String::from("{");
-        for (i, (k, v)) in fields.0.iter().enumerate() {
-            if i > 0 {
-                line.push(',');
-            }
-            line.push_str(&Value::String(k.clone()).to_string());
-            line.push(':');
-            line.push_str(&v.to_string());
-        }
-        line.push('}');
-        writeln!(writer, "{line}")
+        writeln!(writer, "{}", fields.line())
     }
 }
 
@@ -227,6 +217,21 @@ where
 struct Fields(Vec<(String, Value)>);
 
 impl Fields {
+    /// One JSON object, the fields in their order.
+    fn line(&self) -> String {
+        let mut line = String::from("{");
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            line.push_str(&Value::String(k.clone()).to_string());
+            line.push(':');
+            line.push_str(&v.to_string());
+        }
+        line.push('}');
+        line
+    }
+
     fn put(&mut self, name: &str, value: Value) {
         match self.0.iter_mut().find(|(k, _)| k == name) {
             Some(slot) => slot.1 = value,

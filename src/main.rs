@@ -1,18 +1,33 @@
 //! The `calsync` binary: parse, run, map the outcome to an exit code.
 //! See the library's crate documentation for the architecture.
 
-use calsync::cli::{Cli, Command, LogFormat};
+use calsync::cli::{Cli, Command, LogFormat, log_format_from_env};
 use calsync::commands::{self, Context, print_stdout};
 use calsync::error::{code_of, details_of, exit_code_of};
 use calsync::logging;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return usage_error(&e),
     };
+    // --log-format beats CALSYNC_LOG_FORMAT, which (set and not empty)
+    // beats the default.
+    if matches.value_source("log_format") != Some(clap::parser::ValueSource::CommandLine) {
+        match log_format_from_env(&|k| std::env::var(k).ok()) {
+            Ok(Some(format)) => cli.global.log_format = format,
+            Ok(None) => {}
+            Err(message) => {
+                let e = Cli::command().error(clap::error::ErrorKind::InvalidValue, message);
+                return usage_error(&e);
+            }
+        }
+    }
     logging::init(&cli.global);
     match run(&cli) {
         Ok(code) => code,

@@ -194,4 +194,19 @@ fn machine_output_is_machine_readable_throughout() {
     let run = w.run(&["sync", "--dryrun"]);
     assert_eq!(run.code, 2, "{run}");
     assert_eq!(run.stdout, "", "{run}");
+
+    // The flag beats the variable; an empty one is unset, a wrong one is
+    // a usage error naming it.
+    let run = w.run_with_env(
+        &["--log-format", "text", "-v", "sync"],
+        &[("CALSYNC_LOG_FORMAT", "json")],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    assert!(!run.stderr.starts_with('{'), "{run}");
+    let run = w.run_with_env(&["-v", "sync"], &[("CALSYNC_LOG_FORMAT", "")]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(!run.stderr.starts_with('{'), "{run}");
+    let run = w.run_with_env(&["sync"], &[("CALSYNC_LOG_FORMAT", "xml")]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("CALSYNC_LOG_FORMAT"), "{run}");
 }
