@@ -642,11 +642,12 @@ fn a_malformed_or_truncated_source_is_refused_and_nothing_is_written() {
             &["internal.ics"][..],
         ),
         (
+            // An event left open when the calendar ends: unbalanced.
             internal_ics().replace(
-                "DTSTART;TZID=Asia/Tokyo:20270501T090000",
-                "DTSTART;TZID=Asia/Tokyo:2027-05-01 9am",
+                "BEGIN:VEVENT\nUID:tokyo@test",
+                "BEGIN:VEVENT\nBEGIN:VEVENT\nUID:tokyo@test",
             ),
-            &["internal.ics", "tokyo@test"][..],
+            &["internal.ics", "never closed"][..],
         ),
     ] {
         let f = Files::new(&text);
