@@ -123,7 +123,13 @@ pub(crate) struct Item {
     /// `END` line.
     pub raw: Range<usize>,
     pub defect: Option<Defect>,
+    /// Every `UID` in it, at any depth (at most [`MAX_UIDS_KEPT`]), and
+    /// whether it is the component's own (not a sub-component's).
+    pub uids: Vec<(String, bool)>,
 }
+
+/// How many `UID`s of one component [`Item::uids`] keeps.
+const MAX_UIDS_KEPT: usize = 32;
 
 /// A calendar-level property and the bytes it came from.
 #[derive(Debug, Clone)]
@@ -195,6 +201,7 @@ struct Open {
     hidden: Vec<OpenHidden>,
     /// Why a `VEVENT` found inside is misplaced.
     why_hidden: String,
+    uids: Vec<(String, bool)>,
 }
 
 impl Open {
@@ -207,6 +214,7 @@ impl Open {
             props: 0,
             hidden: Vec::new(),
             why_hidden,
+            uids: Vec::new(),
         }
     }
 
@@ -304,18 +312,26 @@ impl Open {
                     );
                 }
                 let depth = self.stack.len();
-                if let Some(h) = self.hidden.iter_mut().find(|h| h.depth == depth)
-                    && h.uid.is_none()
-                    && line
-                        .text
-                        .get(..3)
-                        .is_some_and(|n| n.eq_ignore_ascii_case("UID"))
+                if line
+                    .text
+                    .get(..3)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("UID"))
                     && let Ok(p) = parse_property(&line.text)
                     && p.name == "UID"
                 {
                     let uid = unescape_text(p.value.trim());
                     if !uid.is_empty() {
-                        h.uid = Some(uid);
+                        if let Some(h) = self.hidden.iter_mut().find(|h| h.depth == depth)
+                            && h.uid.is_none()
+                        {
+                            h.uid = Some(uid.clone());
+                        }
+                        let own = depth == 1;
+                        if self.uids.len() < MAX_UIDS_KEPT
+                            && !self.uids.iter().any(|(u, o)| *u == uid && *o == own)
+                        {
+                            self.uids.push((uid, own));
+                        }
                     }
                 }
             }
@@ -375,6 +391,7 @@ impl Document {
                                 line: at,
                                 raw: open.start..line.raw.end,
                                 defect: open.defect,
+                                uids: open.uids,
                             });
                         }
                     }

@@ -29,8 +29,10 @@ pub const MAX_COMPONENTS: usize = 500_000;
 /// iterative, this only bounds the tree kept).
 pub const MAX_DEPTH: usize = 16;
 
-/// Properties of one component. An Outlook meeting with every member of a
-/// large organisation invited lists a few thousand `ATTENDEE`s.
+/// Property lines of one component directly inside the calendar, its
+/// sub-components' included. An Outlook meeting with every member of a
+/// large organisation invited lists a few thousand `ATTENDEE`s; the full
+/// history of a time zone a few thousand lines.
 pub const MAX_PROPERTIES: usize = 20_000;
 
 /// Parameters of one property (`DTSTART;TZID=…;VALUE=…`): real files use

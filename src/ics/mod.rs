@@ -199,4 +199,8 @@ impl fmt::Display for IcsError {
 impl std::error::Error for IcsError {}
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod tests;

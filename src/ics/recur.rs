@@ -743,9 +743,39 @@ pub(crate) fn expand(
             }
         }
         // The period's times, in order.
-        let mut found: Vec<NaiveDateTime> = Vec::new();
+        // Each candidate is judged as it comes, never collected: a yearly
+        // rule with every hour, minute and second listed has 31 million a
+        // period, and each one costs a step.
+        let mut judge = |t: NaiveDateTime| -> Result<bool, String> {
+            budget.step(1)?;
+            if p.until.is_some_and(|u| t > u) {
+                return Ok(false);
+            }
+            if t >= p.dtstart {
+                if let Some(left) = count.as_mut() {
+                    if *left == 0 {
+                        return Ok(false);
+                    }
+                    *left -= 1;
+                }
+                if t > *range.end() {
+                    return Ok(false);
+                }
+                if t >= *range.start() {
+                    budget.instances = budget.instances.checked_sub(1).ok_or_else(|| {
+                        "gives more instances in the sync window than calsync copies for one \
+                         event"
+                            .to_string()
+                    })?;
+                    out.push(t);
+                }
+            }
+            Ok(true)
+        };
         if !p.by_set_pos.is_empty() && !timeset.is_empty() {
+            // At most one candidate per listed position.
             let n = timeset.len() as i64;
+            let mut found: Vec<NaiveDateTime> = Vec::new();
             for pos in &p.by_set_pos {
                 let pos = i64::from(*pos);
                 let (day_pos, time_pos) = if pos < 0 {
@@ -776,37 +806,20 @@ pub(crate) fn expand(
                 }
             }
             found.sort_unstable();
+            for t in found {
+                if !judge(t)? {
+                    return Ok(out);
+                }
+            }
         } else {
             for day in &days {
                 let Some(date) = from_ordinal(ii.ordinal + *day as i64) else {
                     continue;
                 };
                 for time in &timeset {
-                    found.push(date.and_time(*time));
-                }
-            }
-        }
-        for t in found {
-            if p.until.is_some_and(|u| t > u) {
-                return Ok(out);
-            }
-            if t >= p.dtstart {
-                if let Some(left) = count.as_mut() {
-                    if *left == 0 {
+                    if !judge(date.and_time(*time))? {
                         return Ok(out);
                     }
-                    *left -= 1;
-                }
-                if t > *range.end() {
-                    return Ok(out);
-                }
-                if t >= *range.start() {
-                    budget.instances = budget.instances.checked_sub(1).ok_or_else(|| {
-                        "gives more instances in the sync window than calsync copies for one \
-                         event"
-                            .to_string()
-                    })?;
-                    out.push(t);
                 }
             }
         }

@@ -176,12 +176,60 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
         read.notes
             .push(IcsError::at_line(origin, *line, what.clone()));
     }
+    // Events where no event may be: reported, and their UIDs are doubt
+    // enough about any visible event with the same UID.
+    let mut hidden_uids: HashMap<String, usize> = HashMap::new();
     for h in &doc.hidden {
         let why = format!("this VEVENT cannot be read: {}", h.why);
         read.unreadable.push(match &h.uid {
-            Some(uid) => IcsError::event(origin, &shown_uid(uid), h.line, why),
+            Some(uid) => {
+                hidden_uids.entry(clean_text(uid.trim())).or_insert(h.line);
+                IcsError::event(origin, &shown_uid(uid), h.line, why)
+            }
             None => IcsError::at_line(origin, h.line, why),
         });
+    }
+    // A component whose BEGIN names nothing may have been an event.
+    for item in doc.items.iter().filter(|i| i.name.is_empty()) {
+        read.unreadable.push(IcsError::at_line(
+            origin,
+            item.line,
+            "this BEGIN line does not name a component, so calsync cannot tell whether it is \
+             an event",
+        ));
+    }
+    // Event properties directly in the calendar: an event whose BEGIN was
+    // lost.
+    for p in doc.props.iter().filter(|p| p.name == "UID") {
+        let Some(prop) = &p.prop else { continue };
+        let uid = clean_text(prop.value.trim());
+        if uid.is_empty() {
+            continue;
+        }
+        hidden_uids.entry(uid.clone()).or_insert(prop.line);
+        read.unreadable.push(IcsError::event(
+            origin,
+            &shown_uid(&uid),
+            prop.line,
+            "this UID lies directly in the calendar, as if the BEGIN:VEVENT of its event were \
+             lost; the event cannot be read",
+        ));
+    }
+    // A UID anywhere but as the own UID of a readable VEVENT (in another
+    // component, in a broken one, in a sub-component) leaves doubt about
+    // the event with that UID: it may be a version whose BEGIN:VEVENT was
+    // lost or mangled.
+    for item in &doc.items {
+        let clean_event = item.name == "VEVENT" && item.defect.is_none();
+        for (uid, own) in &item.uids {
+            if clean_event && *own {
+                continue;
+            }
+            let uid = clean_text(uid.trim());
+            if !uid.is_empty() {
+                hidden_uids.entry(uid).or_insert(item.line);
+            }
+        }
     }
 
     // Each VEVENT, with only the properties read, grouped by UID in the
@@ -274,6 +322,19 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
         read: &mut read,
     };
     for group in &groups {
+        if let Some(line) = hidden_uids.get(&group.uid) {
+            reader.skip(
+                &group.uid,
+                Skip::at(
+                    group.line,
+                    format!(
+                        "another component with its UID (line {line}) is not a VEVENT calsync \
+                         can read, so calsync cannot tell whether the event is public"
+                    ),
+                ),
+            );
+            continue;
+        }
         if let Err(skip) = reader.group(group) {
             reader.skip(&group.uid, skip);
         }
@@ -544,20 +605,10 @@ struct Moment {
     written_date: NaiveDate,
 }
 
-/// Reads a DATE/DATE-TIME property: a `Z` value is UTC, a `TZID` names its
-/// zone, and a floating value is read in `default_zone` when given, else the
-/// calendar's floating zone. `None` when the value cannot be read.
-fn read_moment(
-    p: &Prop,
-    zones: &mut Zones<'_>,
-    default_zone: Option<&Zone>,
-) -> Result<Option<Moment>, IcsError> {
-    let Some(w) = parse_written(&p.value, p.value_type_is("DATE")) else {
-        return Ok(None);
-    };
-    resolve_written(w, p, zones, default_zone)
-}
-
+/// Resolves a DATE or DATE-TIME value of property `p`: a `Z` value is
+/// UTC, a `TZID` names its zone, and a floating value is read in
+/// `default_zone` when given, else the calendar's floating zone. `None`
+/// when it falls outside the years 0001-9999.
 fn resolve_written(
     w: Written,
     p: &Prop,
@@ -1367,23 +1418,28 @@ impl Reader<'_, '_> {
                 ));
             }
         }
+        let written = parse_written(&rid.value, rid.value_type_is("DATE"))
+            .ok_or_else(|| Skip::at(rid.line, "its RECURRENCE-ID cannot be read"))?;
         // A RECURRENCE-ID without zone is read in the override's own
         // DTSTART zone, else its series' (not as a floating time).
+        let floating = matches!(written, Written::Local(_))
+            && rid.param("TZID").is_none_or(|t| t.trim().is_empty());
         let own_start_zone = c.prop("DTSTART").and_then(|p| {
             p.param("TZID")
                 .filter(|t| !t.trim().is_empty())
                 .map(|t| (t.to_string(), p.line))
         });
-        let default_zone = match (&own_start_zone, series) {
-            (Some((id, line)), _) => Some(
+        let default_zone = match (floating, &own_start_zone, series) {
+            (false, _, _) => None,
+            (true, Some((id, line)), _) => Some(
                 self.zones
                     .resolve(id, *line)
                     .map_err(|e| Skip::of(e, *line))?,
             ),
-            (None, Some(s)) if s.timing.has_tzid => Some(s.timing.zone.clone()),
+            (true, None, Some(s)) if s.timing.has_tzid => Some(s.timing.zone.clone()),
             _ => None,
         };
-        let original = read_moment(rid, self.zones, default_zone.as_ref())
+        let original = resolve_written(written, rid, self.zones, default_zone.as_ref())
             .map_err(|e| Skip::of(e, rid.line))?
             .ok_or_else(|| Skip::at(rid.line, "its RECURRENCE-ID cannot be read"))?;
         // An all-day series names its instances by date, however the

@@ -286,11 +286,7 @@ impl<'d> Zones<'d> {
     /// The zones of the file `input`, whose structure is `doc`.
     pub fn new(doc: &'d Document, input: &'d [u8], origin: &'d str) -> Self {
         let mut vtimezones = HashMap::new();
-        for item in doc
-            .items
-            .iter()
-            .filter(|i| i.name == "VTIMEZONE" && i.defect.is_none())
-        {
+        for item in doc.items.iter().filter(|i| i.name == "VTIMEZONE") {
             // Only the TZID is needed now: read the component's own lines.
             let comp = Document::component(input, item);
             if let Some(id) = comp.value("TZID") {
@@ -348,6 +344,12 @@ impl<'d> Zones<'d> {
                     .into(),
             );
         };
+        if let Some(d) = &item.defect {
+            return Err(format!(
+                "its VTIMEZONE (line {}) cannot be read: {} (line {})",
+                item.line, d.why, d.line
+            ));
+        }
         let vtz = Document::component(self.input, item);
         if let Some(tz) = vtz.value("X-LIC-LOCATION").and_then(named) {
             return Ok(Zone::Named(tz));
