@@ -334,6 +334,56 @@ fn the_file_as_a_whole_is_capped() {
     assert!(e.to_string().contains("more than 250000 events"), "{e}");
 }
 
+// --------------------------------------------- 3. linear writes
+
+#[test]
+fn applying_a_plan_costs_in_proportion_to_it() {
+    use crate::model::{Body, EventPayload, Marker, ShowAs};
+    use crate::planner::{Create, Plan};
+    let plan_of = |n: usize| Plan {
+        creates: (0..n)
+            .map(|i| {
+                let start = utc(2026, 10, 1, 0, 0) + chrono::Duration::minutes(i as i64);
+                let payload = EventPayload {
+                    subject: format!("Event {i}"),
+                    start: EventTime::Instant(start),
+                    end: EventTime::Instant(start),
+                    is_all_day: false,
+                    show_as: ShowAs::Busy,
+                    location: String::new(),
+                    body: Body::default(),
+                    categories: Vec::new(),
+                };
+                Create {
+                    key: SourceKey::single(&format!("e{i}")),
+                    marker: Marker {
+                        source_key: SourceKey::single(&format!("e{i}")),
+                        content_hash: planner::content_hash(&payload),
+                    },
+                    payload,
+                }
+            })
+            .collect(),
+        ..Plan::default()
+    };
+    let time = |n: usize| {
+        let plan = plan_of(n);
+        let started = Instant::now();
+        let mut cal = TargetCalendar::new();
+        cal.apply(&plan, utc(2026, 10, 1, 0, 0));
+        let text = cal.render("Public");
+        assert_eq!(text.matches("BEGIN:VEVENT").count(), n);
+        started.elapsed()
+    };
+    // Quadratic, 8 times the writes would take 64 times as long.
+    let small = time(5_000);
+    let large = time(40_000);
+    assert!(
+        large < small * 25 + Duration::from_secs(1),
+        "5,000 writes: {small:?}; 40,000: {large:?}"
+    );
+}
+
 // ---------------------------------------- 4. never write past 9999
 
 #[test]

@@ -322,8 +322,9 @@ impl IcsSource {
         }
         if read.unreadable.len() > MAX_WARNINGS {
             tracing::warn!(
-                "{} more events of {} cannot be read and are skipped (counted as unreadable); \
-                 run `calsync -v sync --dry-run` on a copy of the file to list them",
+                "{} more events of {} cannot be read and are skipped (counted as unreadable), \
+                 beyond the {MAX_WARNINGS} named above; fix those first, and the next run names \
+                 the rest",
                 read.unreadable.len() - MAX_WARNINGS,
                 self.location
             );
