@@ -33,6 +33,7 @@
 use super::IcsError;
 use super::limits::{MAX_COMPONENTS, MAX_DEPTH, MAX_PROPERTIES};
 use super::text::{Edge, Line, Lines, is_text, parse_property, unescape_text};
+use std::collections::HashMap;
 use std::ops::Range;
 
 /// One property of a component.
@@ -195,6 +196,9 @@ struct Open {
     /// The names of the components open (with their `BEGIN` lines), its
     /// own first.
     stack: Vec<(String, usize)>,
+    /// How many components of each name are open (so that an `END` is
+    /// matched in constant time, however deep the nesting).
+    open_names: HashMap<String, usize>,
     start: usize,
     defect: Option<Defect>,
     props: usize,
@@ -208,6 +212,7 @@ impl Open {
     fn new(name: String, line: &Line, why_hidden: String) -> Open {
         Open {
             root: (name.clone(), line.number),
+            open_names: HashMap::from([(name.clone(), 1)]),
             stack: vec![(name, line.number)],
             start: line.raw.start,
             defect: None,
@@ -216,6 +221,19 @@ impl Open {
             why_hidden,
             uids: Vec::new(),
         }
+    }
+
+    fn push(&mut self, name: String, line: usize) {
+        *self.open_names.entry(name.clone()).or_default() += 1;
+        self.stack.push((name, line));
+    }
+
+    fn pop(&mut self) -> Option<(String, usize)> {
+        let top = self.stack.pop()?;
+        if let Some(n) = self.open_names.get_mut(&top.0) {
+            *n = n.saturating_sub(1);
+        }
+        Some(top)
     }
 
     fn flag(&mut self, line: usize, why: impl Into<String>) {
@@ -248,7 +266,7 @@ impl Open {
                         uid: None,
                     });
                 }
-                self.stack.push((name, line.number));
+                self.push(name, line.number);
             }
             Some((Edge::End, name)) => {
                 let top = self
@@ -257,8 +275,8 @@ impl Open {
                     .map(|(n, _)| n.clone())
                     .unwrap_or_default();
                 if !name.is_empty() && name == top {
-                    self.stack.pop();
-                } else if !name.is_empty() && self.stack.iter().any(|(n, _)| *n == name) {
+                    self.pop();
+                } else if !name.is_empty() && self.open_names.get(&name).is_some_and(|n| *n > 0) {
                     let (inner, opened) = self.stack.last().cloned().unwrap_or_default();
                     self.flag(
                         line.number,
@@ -269,7 +287,7 @@ impl Open {
                             begin_of(&inner)
                         ),
                     );
-                    while let Some((n, _)) = self.stack.pop() {
+                    while let Some((n, _)) = self.pop() {
                         if n == name {
                             break;
                         }
@@ -277,7 +295,7 @@ impl Open {
                 } else if name == "VCALENDAR" {
                     return Err(());
                 } else {
-                    let (inner, opened) = self.stack.pop().unwrap_or_default();
+                    let (inner, opened) = self.pop().unwrap_or_default();
                     self.flag(
                         line.number,
                         format!(
@@ -287,19 +305,15 @@ impl Open {
                         ),
                     );
                 }
+                // The hidden events open are ordered by depth: those closed
+                // now are at the end.
                 let depth = self.stack.len();
-                let mut i = 0;
-                while i < self.hidden.len() {
-                    if self.hidden[i].depth > depth {
-                        let h = self.hidden.remove(i);
-                        hidden_out.push(Hidden {
-                            line: h.line,
-                            uid: h.uid,
-                            why: self.why_hidden.clone(),
-                        });
-                    } else {
-                        i += 1;
-                    }
+                while let Some(h) = self.hidden.pop_if(|h| h.depth > depth) {
+                    hidden_out.push(Hidden {
+                        line: h.line,
+                        uid: h.uid,
+                        why: self.why_hidden.clone(),
+                    });
                 }
                 return Ok(self.stack.is_empty());
             }
@@ -321,7 +335,7 @@ impl Open {
                 {
                     let uid = unescape_text(p.value.trim());
                     if !uid.is_empty() {
-                        if let Some(h) = self.hidden.iter_mut().find(|h| h.depth == depth)
+                        if let Some(h) = self.hidden.last_mut().filter(|h| h.depth == depth)
                             && h.uid.is_none()
                         {
                             h.uid = Some(uid.clone());
@@ -521,6 +535,7 @@ impl Document {
                 });
             }
         }
+        doc.hidden.sort_by_key(|h| h.line);
         Ok(doc)
     }
 

@@ -334,6 +334,49 @@ fn the_file_as_a_whole_is_capped() {
     assert!(e.to_string().contains("more than 250000 events"), "{e}");
 }
 
+#[test]
+fn many_overrides_versions_and_readings_stay_cheap() {
+    // A daily series with 3,000 overrides, every other one THISANDFUTURE.
+    let mut file = String::from(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:s\r\nDTSTART:20200101T090000Z\r\nRRULE:FREQ=DAILY\r\nSUMMARY:Daily\r\nEND:VEVENT\r\n",
+    );
+    for i in 0..3_000i64 {
+        let day = utc(2020, 1, 2, 9, 0) + chrono::Duration::days(i * 2);
+        let range = if i % 2 == 0 {
+            ";RANGE=THISANDFUTURE"
+        } else {
+            ""
+        };
+        file.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:s\r\nRECURRENCE-ID{range}:{}\r\nDTSTART:{}\r\nSUMMARY:Moved\r\nEND:VEVENT\r\n",
+            day.format("%Y%m%dT%H%M%SZ"),
+            (day + chrono::Duration::hours(1)).format("%Y%m%dT%H%M%SZ"),
+        ));
+    }
+    file.push_str("END:VCALENDAR\r\n");
+    let read = within(Duration::from_secs(20), || parse(file.as_bytes()));
+    assert!(read.unreadable.is_empty(), "{:?}", read.unreadable);
+    assert_eq!(read.events.len(), 91);
+    // 15,000 events nested in one another, closed again: reported, fast.
+    let nested = format!(
+        "BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\n{}{}END:VTODO\r\nEND:VCALENDAR\r\n",
+        "BEGIN:VEVENT\r\nUID:n\r\n".repeat(15_000),
+        "END:VEVENT\r\n".repeat(15_000)
+    );
+    let read = within(Duration::from_secs(20), || parse(nested.as_bytes()));
+    assert_eq!(read.unreadable.len(), 15_000);
+    // An event read in more ways than are weighed together: unreadable.
+    let summaries: String = (0..100).map(|i| format!("SUMMARY:Reading {i}\n")).collect();
+    let read =
+        parse(one_event(&format!("UID:r\nDTSTART:20261101T090000Z\n{summaries}")).as_bytes());
+    assert!(read.events.is_empty() && read.witnesses.is_empty());
+    assert!(
+        read.unreadable[0].to_string().contains("readings"),
+        "{:?}",
+        read.unreadable
+    );
+}
+
 // --------------------------------------------- 3. linear writes
 
 #[test]

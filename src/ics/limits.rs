@@ -68,6 +68,12 @@ pub const MAX_DATES_PER_EVENT: usize = 20_000;
 /// other.
 pub const MAX_VERSIONS: usize = 64;
 
+/// Different readings of whether one event is public that are weighed
+/// together (its versions, its series for a moved instance, repeated
+/// `CLASS`, `SUMMARY` or show-as lines); each instance of the event carries
+/// all of them to the planner.
+pub const MAX_READINGS: usize = 16;
+
 /// Values in one `BY…` list of a rule (`BYYEARDAY` has 366 at most).
 pub const MAX_RULE_LIST: usize = 400;
 

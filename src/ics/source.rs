@@ -60,8 +60,8 @@
 use super::IcsError;
 use super::doc::{Comp, Document, Prop};
 use super::limits::{
-    MAX_DATES_PER_EVENT, MAX_EVENTS_PER_FILE, MAX_INSTANCES_PER_EVENT, MAX_RULE_STEPS,
-    MAX_RULES_PER_EVENT, MAX_VERSIONS,
+    MAX_DATES_PER_EVENT, MAX_EVENTS_PER_FILE, MAX_INSTANCES_PER_EVENT, MAX_READINGS,
+    MAX_RULE_STEPS, MAX_RULES_PER_EVENT, MAX_VERSIONS,
 };
 use super::recur::{self, Budget};
 use super::rule::{Rule, parse_rule};
@@ -320,6 +320,7 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
         window,
         zones: &mut zones,
         read: &mut read,
+        emitted: 0,
     };
     for group in &groups {
         if let Some(line) = hidden_uids.get(&group.uid) {
@@ -335,7 +336,23 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
             );
             continue;
         }
-        if let Err(skip) = reader.group(group) {
+        // What a group that turns out unreadable gave is taken back.
+        let before = (reader.read.events.len(), reader.read.witnesses.len());
+        reader.emitted = 0;
+        let mut outcome = reader.group(group);
+        if outcome.is_ok() && reader.emitted > 2 * MAX_INSTANCES_PER_EVENT {
+            outcome = Err(Skip::at(
+                group.line,
+                format!(
+                    "its instances and their readings (versions, series, repeated properties) \
+                     come to more than {} events, more than calsync weighs for one event",
+                    2 * MAX_INSTANCES_PER_EVENT
+                ),
+            ));
+        }
+        if let Err(skip) = outcome {
+            reader.read.events.truncate(before.0);
+            reader.read.witnesses.truncate(before.1);
             reader.skip(&group.uid, skip);
         }
         if reader.read.total() > MAX_EVENTS_PER_FILE {
@@ -457,7 +474,7 @@ struct Group {
 }
 
 /// The fields the filter policy looks at.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Profile {
     sensitivity: Sensitivity,
     is_cancelled: bool,
@@ -498,9 +515,10 @@ fn profiles(c: &Comp, class_fallback: Option<&Comp>) -> Vec<Profile> {
         sensitivities.push(Sensitivity::Normal);
     }
     let mut subjects: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for p in c.all("SUMMARY") {
         let s = clean_text(&p.value);
-        if !subjects.contains(&s) {
+        if seen.insert(s.clone()) {
             subjects.push(s);
         }
     }
@@ -541,6 +559,28 @@ fn profiles(c: &Comp, class_fallback: Option<&Comp>) -> Vec<Profile> {
         });
     }
     out
+}
+
+/// The distinct readings of `all`, the first first; more than
+/// [`MAX_READINGS`] make the event unreadable.
+fn distinct(all: Vec<Profile>, line: usize) -> Result<Vec<Profile>, Skip> {
+    let mut seen: HashSet<Profile> = HashSet::new();
+    let mut out = Vec::new();
+    for p in all {
+        if seen.insert(p.clone()) {
+            out.push(p);
+            if out.len() > MAX_READINGS {
+                return Err(Skip::at(
+                    line,
+                    format!(
+                        "its versions, its series and its repeated properties give more than \
+                         {MAX_READINGS} different readings of whether it is public"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Outlook's `X-MICROSOFT-CDO-BUSYSTATUS` (or `-INTENDEDSTATUS`), else
@@ -1084,6 +1124,8 @@ struct Reader<'r, 'd> {
     window: &'r Window,
     zones: &'r mut Zones<'d>,
     read: &'r mut SourceRead,
+    /// Events and witnesses the current group gave so far.
+    emitted: usize,
 }
 
 impl Reader<'_, '_> {
@@ -1127,12 +1169,8 @@ impl Reader<'_, '_> {
                 content: c.value("DESCRIPTION").map(clean_text).unwrap_or_default(),
             },
         });
-        let mut seen: Vec<&Profile> = vec![primary];
+        self.emitted += 1 + i.profiles.len().saturating_sub(1);
         for p in i.profiles.iter().skip(1) {
-            if seen.contains(&p) {
-                continue;
-            }
-            seen.push(p);
             self.read.witnesses.push(SourceEvent {
                 key: i.key.clone(),
                 subject: p.subject.clone(),
@@ -1176,20 +1214,23 @@ impl Reader<'_, '_> {
             None => None,
         };
         // The readings every instance of the series must pass.
-        let mut series_profiles: Vec<Profile> = Vec::new();
+        let mut all: Vec<Profile> = Vec::new();
         if let Some(m) = master {
-            series_profiles.extend(profiles(&m.comp, None));
+            all.extend(profiles(&m.comp, None));
             for other in masters.iter().filter(|o| !std::ptr::eq(**o, m)) {
-                series_profiles.extend(profiles(&other.comp, None));
+                all.extend(profiles(&other.comp, None));
             }
         }
+        let series_profiles = distinct(all, g.line)?;
 
         // The overrides, by the instance they replace.
         let mut by_key: Vec<(SourceKey, EventTime, Vec<&Ev>)> = Vec::new();
+        let mut key_index: HashMap<SourceKey, usize> = HashMap::new();
         for o in &g.overrides {
             let original = self.original_of(o, series.as_ref())?;
             let key = SourceKey::occurrence(&g.uid, original.as_utc());
-            match by_key.iter_mut().find(|(k, _, _)| *k == key) {
+            let found = key_index.get(&key).copied();
+            match found.and_then(|i| by_key.get_mut(i)) {
                 Some(entry) => {
                     if entry.2.len() >= MAX_VERSIONS {
                         return Err(Skip::at(
@@ -1199,7 +1240,10 @@ impl Reader<'_, '_> {
                     }
                     entry.2.push(o);
                 }
-                None => by_key.push((key, original, vec![o])),
+                None => {
+                    key_index.insert(key.clone(), by_key.len());
+                    by_key.push((key, original, vec![o]));
+                }
             }
         }
         let master_comp = master.map(|m| &m.comp);
@@ -1255,11 +1299,12 @@ impl Reader<'_, '_> {
             {
                 timing.length = s.timing.length;
             }
-            let mut readings = profiles(&w.comp, master_comp);
+            let mut all = profiles(&w.comp, master_comp);
             for v in versions.iter().filter(|v| !std::ptr::eq(**v, w)) {
-                readings.extend(profiles(&v.comp, master_comp));
+                all.extend(profiles(&v.comp, master_comp));
             }
-            readings.extend(series_profiles.iter().cloned());
+            all.extend(series_profiles.iter().cloned());
+            let readings = distinct(all, w.comp.line)?;
             let (Some(start), Some(end)) = (timing.start_time(), timing.end_time(timing.wall))
             else {
                 self.skip(&g.uid, Skip::at(w.comp.line, PAST_9999));
@@ -1327,10 +1372,9 @@ impl Reader<'_, '_> {
             if overridden.contains(&key) || series.exclusions.excludes(&original, wall) {
                 continue;
             }
-            let covering = futures
-                .iter()
-                .rev()
-                .find(|f| f.original.as_utc() < original.as_utc());
+            // The last override of the future that precedes this instance.
+            let before = futures.partition_point(|f| f.original.as_utc() < original.as_utc());
+            let covering = before.checked_sub(1).and_then(|i| futures.get(i));
             let instance = match covering {
                 Some(Future { read: None, .. }) => continue,
                 Some(Future { read: Some(f), .. }) => {
