@@ -9,8 +9,10 @@
 //! The normal suite runs a bounded number of cases (`mutated_calendars_*`);
 //! `cargo test --release --lib ics::fuzz -- --ignored` runs a million
 //! (`CALSYNC_FUZZ_CASES` sets another count, `CALSYNC_FUZZ_SEED` the first
-//! seed), and writes a failing case to `target/tmp/fuzz-failure.ics`.
+//! seed), and writes a failing case to `target/tmp/fuzz-failure.ics` (and
+//! the one case of `CALSYNC_FUZZ_CASES=1` to `target/tmp/fuzz-case.ics`).
 
+use super::limits::MAX_SOURCE_BYTES;
 use super::target::TargetCalendar;
 use super::{IcsError, parse_events};
 use crate::model::Window;
@@ -409,11 +411,14 @@ fn check(file: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The file of case `seed`.
+/// The file of case `seed`, cut at the bytes a source is read up to (the
+/// provider refuses a larger file before the reader sees it).
 fn case(bases: &[Vec<u8>], seed: u64) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let base = bases[rng.usize(..bases.len())].clone();
-    mutate(&mut rng, base)
+    let mut file = mutate(&mut rng, base);
+    file.truncate(usize::try_from(MAX_SOURCE_BYTES).unwrap_or(usize::MAX));
+    file
 }
 
 #[test]
@@ -464,6 +469,12 @@ fn a_million_mutated_calendars() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let bases = bases();
+    if count == 1 {
+        // One case asked for: keep it to look at.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(dir.join("fuzz-case.ics"), case(&bases, first));
+    }
     let started = std::time::Instant::now();
     let mut slowest = (std::time::Duration::ZERO, 0u64);
     let mut bytes = 0u64;

@@ -377,6 +377,26 @@ fn many_overrides_versions_and_readings_stay_cheap() {
     );
 }
 
+#[test]
+fn text_copied_into_every_instance_is_capped() {
+    // 1.5 MB of description on a daily series: 91 instances in the window
+    // would hold 136 MB.
+    let long = "x".repeat(1_500_000);
+    let file = one_event(&format!(
+        "UID:long\nDTSTART:20261001T090000Z\nRRULE:FREQ=DAILY\nSUMMARY:Daily\nDESCRIPTION:{long}"
+    ));
+    let read = within(Duration::from_secs(20), || parse(file.as_bytes()));
+    assert!(read.events.is_empty());
+    assert!(
+        read.unreadable[0].to_string().contains("MiB"),
+        "{:?}",
+        read.unreadable
+    );
+    // A weekly one is fine: 13 instances.
+    let file = file.replace("FREQ=DAILY", "FREQ=WEEKLY");
+    assert_eq!(parse(file.as_bytes()).events.len(), 13);
+}
+
 // --------------------------------------------- 3. linear writes
 
 #[test]

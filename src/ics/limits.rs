@@ -44,6 +44,17 @@ pub const MAX_PARAMETERS: usize = 256;
 /// refused rather than published in part.
 pub const MAX_EVENTS_PER_FILE: usize = 250_000;
 
+/// Bytes of text (summaries, locations, descriptions, categories) one
+/// event gives, counted once per instance: each instance holds its own
+/// copy, so a long description on a dense series would otherwise fill the
+/// memory. A daily series of five years with 50 KB of description each
+/// day comes to 91 MiB.
+pub const MAX_TEXT_PER_EVENT: usize = 128 * 1024 * 1024;
+
+/// Bytes of text all events of one file give, counted as above. Beyond
+/// this the file is refused.
+pub const MAX_TEXT_PER_FILE: usize = 512 * 1024 * 1024;
+
 /// Instances one event (its rules, `RDATE`s and overrides) may give in the
 /// range expanded around the window: a daily series for 50 years, an
 /// hourly one for two. A series denser than this is unreadable.

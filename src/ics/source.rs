@@ -61,7 +61,7 @@ use super::IcsError;
 use super::doc::{Comp, Document, Prop};
 use super::limits::{
     MAX_DATES_PER_EVENT, MAX_EVENTS_PER_FILE, MAX_INSTANCES_PER_EVENT, MAX_READINGS,
-    MAX_RULE_STEPS, MAX_RULES_PER_EVENT, MAX_VERSIONS,
+    MAX_RULE_STEPS, MAX_RULES_PER_EVENT, MAX_TEXT_PER_EVENT, MAX_TEXT_PER_FILE, MAX_VERSIONS,
 };
 use super::recur::{self, Budget};
 use super::rule::{Rule, parse_rule};
@@ -321,6 +321,8 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
         zones: &mut zones,
         read: &mut read,
         emitted: 0,
+        text: 0,
+        file_text: 0,
     };
     for group in &groups {
         if let Some(line) = hidden_uids.get(&group.uid) {
@@ -339,7 +341,18 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
         // What a group that turns out unreadable gave is taken back.
         let before = (reader.read.events.len(), reader.read.witnesses.len());
         reader.emitted = 0;
+        reader.text = 0;
         let mut outcome = reader.group(group);
+        if outcome.is_ok() && reader.text > MAX_TEXT_PER_EVENT {
+            outcome = Err(Skip::at(
+                group.line,
+                format!(
+                    "its text (summary, location, description, categories) times its instances \
+                     comes to more than {} MiB, more than calsync holds for one event",
+                    MAX_TEXT_PER_EVENT / (1024 * 1024)
+                ),
+            ));
+        }
         if outcome.is_ok() && reader.emitted > 2 * MAX_INSTANCES_PER_EVENT {
             outcome = Err(Skip::at(
                 group.line,
@@ -354,6 +367,19 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
             reader.read.events.truncate(before.0);
             reader.read.witnesses.truncate(before.1);
             reader.skip(&group.uid, skip);
+        } else {
+            reader.file_text = reader.file_text.saturating_add(reader.text);
+        }
+        if reader.file_text > MAX_TEXT_PER_FILE {
+            return Err(IcsError::file(
+                origin,
+                format!(
+                    "the events of the file in the sync window hold more than {} MiB of text, \
+                     more than calsync holds; nothing was written. Shorten the window \
+                     (cutoff_days) or the events' descriptions",
+                    MAX_TEXT_PER_FILE / (1024 * 1024)
+                ),
+            ));
         }
         if reader.read.total() > MAX_EVENTS_PER_FILE {
             return Err(IcsError::file(
@@ -1126,6 +1152,10 @@ struct Reader<'r, 'd> {
     read: &'r mut SourceRead,
     /// Events and witnesses the current group gave so far.
     emitted: usize,
+    /// Bytes of text the current group gave so far.
+    text: usize,
+    /// Bytes of text the groups read so far gave.
+    file_text: usize,
 }
 
 impl Reader<'_, '_> {
@@ -1145,6 +1175,19 @@ impl Reader<'_, '_> {
         let Some(primary) = i.profiles.first() else {
             return;
         };
+        // Past the cap, the group is unreadable: stop copying its text.
+        if self.text > MAX_TEXT_PER_EVENT {
+            return;
+        }
+        let c = i.comp;
+        let location = c.value("LOCATION").map(clean_text).unwrap_or_default();
+        let description = c.value("DESCRIPTION").map(clean_text).unwrap_or_default();
+        let text_of =
+            |p: &Profile| p.subject.len() + p.categories.iter().map(String::len).sum::<usize>();
+        self.text = self
+            .text
+            .saturating_add(location.len() + description.len())
+            .saturating_add(i.profiles.iter().map(text_of).sum::<usize>());
         let end = match (i.start, i.end) {
             (EventTime::Instant(s), EventTime::Instant(e)) if e < s => i.start,
             (EventTime::Date(s), EventTime::Date(e)) if e <= s => {
@@ -1152,7 +1195,6 @@ impl Reader<'_, '_> {
             }
             _ => i.end,
         };
-        let c = i.comp;
         self.read.events.push(SourceEvent {
             key: i.key.clone(),
             subject: primary.subject.clone(),
@@ -1163,10 +1205,10 @@ impl Reader<'_, '_> {
             sensitivity: primary.sensitivity,
             is_cancelled: primary.is_cancelled,
             categories: primary.categories.clone(),
-            location: c.value("LOCATION").map(clean_text).unwrap_or_default(),
+            location,
             body: Body {
                 content_type: BodyType::Text,
-                content: c.value("DESCRIPTION").map(clean_text).unwrap_or_default(),
+                content: description,
             },
         });
         self.emitted += 1 + i.profiles.len().saturating_sub(1);
