@@ -291,7 +291,10 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
                 "it has two different UIDs",
             ));
         }
-        for uid in uids {
+        let is_override = comp.prop("RECURRENCE-ID").is_some();
+        let last = uids.len().saturating_sub(1);
+        let mut comp = Some(comp);
+        for (n, uid) in uids.into_iter().enumerate() {
             let g = *group_of.entry(uid.clone()).or_insert_with(|| {
                 groups.push(Group {
                     uid,
@@ -301,16 +304,23 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
                 });
                 groups.len() - 1
             });
+            // Copied only for an event that names several UIDs.
+            let comp = if n == last {
+                comp.take()
+            } else {
+                comp.clone()
+            };
+            let (Some(comp), Some(group)) = (comp, groups.get_mut(g)) else {
+                continue;
+            };
             let ev = Ev {
-                comp: comp.clone(),
+                comp,
                 problem: problem.clone(),
             };
-            if let Some(group) = groups.get_mut(g) {
-                if comp.prop("RECURRENCE-ID").is_some() {
-                    group.overrides.push(ev);
-                } else {
-                    group.masters.push(ev);
-                }
+            if is_override {
+                group.overrides.push(ev);
+            } else {
+                group.masters.push(ev);
             }
         }
     }
