@@ -29,6 +29,12 @@
 //! only child. Set `CALSYNC_BENCH_SIZES=1000` to run one size only, and
 //! `CALSYNC_BENCH_ONLY=plan` to time the planner alone, without any sync run
 //! (its report goes to `bench-plan.md` instead of `bench-sync.md`).
+//!
+//! `.ics` target: 10,000, 25,000 and 50,000 public events (plus 20% private)
+//! read from an `.ics` file and written into an empty `.ics` target, then
+//! synced again unchanged and after 1% changed; no network, so the wall time
+//! is calsync's own. `CALSYNC_BENCH_ONLY=ics` runs this alone (report
+//! `bench-ics.md`; `CALSYNC_BENCH_ICS_SIZES` sets the sizes).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -741,18 +747,164 @@ fn mark(ok: bool) -> &'static str {
     if ok { "(met)" } else { "(NOT met)" }
 }
 
+// ------------------------------------------------------------ .ics target
+
+/// An internal calendar of `public` public events and a fifth as many
+/// private ones, 30 a day from tomorrow, so that 50,000 fit in the default
+/// window of 1825 days; `changed` public events get another summary.
+fn ics_source(public: usize, changed: usize) -> String {
+    let midnight = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let mut s = String::with_capacity((public + public / 5) * 220);
+    s.push_str("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync//bench//EN\r\n");
+    for i in 0..public + public / 5 {
+        let j = i64::try_from(i % public.max(1)).unwrap_or(0);
+        let start = midnight + Days::days(1 + j / 30) + Days::minutes(6 * 60 + (j % 30) * 20);
+        let end = start + Days::minutes(30);
+        let private = i >= public;
+        let summary = if !private && i < changed * 100 && i % 100 == 0 {
+            format!("Changed {i:05}")
+        } else {
+            format!("Event {i:05}")
+        };
+        s.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:bench-{i:06}@example.org\r\nDTSTAMP:20260101T000000Z\r\n\
+             DTSTART:{}\r\nDTEND:{}\r\nSUMMARY:{summary}\r\nLOCATION:Town hall\r\n{}END:VEVENT\r\n",
+            start.format("%Y%m%dT%H%M%SZ"),
+            end.format("%Y%m%dT%H%M%SZ"),
+            if private { "CLASS:PRIVATE\r\n" } else { "" }
+        ));
+    }
+    s.push_str("END:VCALENDAR\r\n");
+    s
+}
+
+/// One measured `calsync sync` (with `extra` arguments) on the files of `dir`.
+fn ics_sync(dir: &std::path::Path, extra: &[&str]) -> Result<(Cost, Value), String> {
+    let out_file = dir.join("measure.json");
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = Command::new(me)
+        .arg(MEASURE)
+        .arg(&out_file)
+        .arg(env!("CARGO_BIN_EXE_calsync"))
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .args(["sync", "--json"])
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_STATE_HOME", dir.join("xdg-state"))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the measuring process: {e}"))?;
+    let measured: Value = std::fs::read_to_string(&out_file)
+        .map_err(|e| {
+            format!(
+                "no measurement ({e}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))?;
+    let cost = Cost {
+        code: measured["code"].as_i64().unwrap_or(-1) as i32,
+        wall: Duration::from_micros(measured["wall_us"].as_u64().unwrap_or(0)),
+        cpu: Duration::from_micros(measured["cpu_us"].as_u64().unwrap_or(0)),
+        max_rss_kb: measured["max_rss_kb"].as_i64().unwrap_or(0),
+    };
+    if cost.code != 0 {
+        return Err(format!(
+            "calsync sync exited {}:\n{}",
+            cost.code,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("sync --json printed no JSON document ({e})"))?;
+    Ok((cost, report))
+}
+
+/// The `.ics` target at each size: a dry run, the first sync (every copy
+/// written), an unchanged sync and one after 1% changed.
+fn bench_ics(sizes: &[usize]) -> Result<String, String> {
+    let mut md = String::from(
+        "| events | run | writes | wall | CPU | peak RSS | target file |\n|---|---|---|---|---|---|---|\n",
+    );
+    for &n in sizes {
+        eprintln!(".ics target, {n} events…");
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path();
+        std::fs::create_dir(path.join("out")).map_err(|e| e.to_string())?;
+        std::fs::write(path.join("internal.ics"), ics_source(n, 0)).map_err(|e| e.to_string())?;
+        std::fs::write(
+            path.join("config.toml"),
+            "state_dir = \"state\"\n[source]\nkind = \"ics\"\npath = \"internal.ics\"\n\
+             [target]\nkind = \"ics\"\npath = \"out/public.ics\"\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let target = path.join("out/public.ics");
+        for (run, extra, changed) in [
+            ("dry run", &["--dry-run"][..], 0),
+            ("(a) first sync", &[][..], 0),
+            ("(b) unchanged", &[][..], 0),
+            ("(c) 1% changed", &[][..], n / 100),
+        ] {
+            if changed > 0 {
+                std::fs::write(path.join("internal.ics"), ics_source(n, changed))
+                    .map_err(|e| e.to_string())?;
+            }
+            let (cost, report) = ics_sync(path, extra)?;
+            let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+            md.push_str(&format!(
+                "| {n} | {run} | {} | {} | {} | {:.1} MB | {:.1} MB |\n",
+                counts_of(&report),
+                ms(cost.wall),
+                ms(cost.cpu),
+                cost.max_rss_kb as f64 / 1024.0,
+                size as f64 / 1_000_000.0
+            ));
+        }
+        let copies = std::fs::read_to_string(&target)
+            .map_err(|e| e.to_string())?
+            .matches("BEGIN:VEVENT")
+            .count();
+        if copies != n {
+            return Err(format!("the target holds {copies} copies, not {n}"));
+        }
+    }
+    Ok(md)
+}
+
 fn run() -> Result<(), String> {
     let sizes: Vec<usize> = std::env::var("CALSYNC_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .filter(|v: &Vec<usize>| !v.is_empty())
         .unwrap_or_else(|| vec![1_000, 10_000]);
+    let ics_sizes: Vec<usize> = std::env::var("CALSYNC_BENCH_ICS_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![10_000, 25_000, 50_000]);
     let plan_only = match std::env::var("CALSYNC_BENCH_ONLY").as_deref() {
         Err(_) | Ok("") => false,
         Ok("plan") => true,
+        Ok("ics") => {
+            let md = format!("Machine: {}\n\n{}", machine(), bench_ics(&ics_sizes)?);
+            println!("{md}");
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-ics.md");
+            if std::fs::write(&out, &md).is_ok() {
+                eprintln!("written to {}", out.display());
+            }
+            return Ok(());
+        }
         Ok(other) => {
             return Err(format!(
-                "CALSYNC_BENCH_ONLY={other:?}: the only value understood is \"plan\""
+                "CALSYNC_BENCH_ONLY={other:?}: the values understood are \"plan\" and \"ics\""
             ));
         }
     };
@@ -765,7 +917,13 @@ fn run() -> Result<(), String> {
     let plan_n = 100_000;
     eprintln!("planning {plan_n} events…");
     let plans = bench_plan(plan_n);
-    let md = report(&rows, &plans, plan_n);
+    let mut md = report(&rows, &plans, plan_n);
+    if !plan_only {
+        md.push_str(&format!(
+            "\nAn `.ics` target, no network:\n\n{}",
+            bench_ics(&ics_sizes)?
+        ));
+    }
     println!("{md}");
     // A planning-only run does not overwrite the last full report.
     let name = if plan_only {

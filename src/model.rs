@@ -136,6 +136,19 @@ impl SourceKey {
         ))
     }
 
+    /// Key of a source event that could not be read (an `.ics` event, say):
+    /// never public (the planner skips it as `unreadable`), and never the
+    /// key of a copy, so that a copy of the event is removed like that of
+    /// any event that left the source. `id` makes it unique in one read.
+    pub fn unreadable(id: &str) -> Self {
+        SourceKey(format!("u:{id}"))
+    }
+
+    /// Whether this is the key of an event that could not be read.
+    pub fn is_unreadable(&self) -> bool {
+        self.0.starts_with("u:")
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -32,6 +32,7 @@ pub fn is_public(ev: &SourceEvent, filter: &FilterPolicy) -> bool {
 /// The first rule of the filter policy a source event fails, in this order,
 /// or `None` when it is public:
 ///
+/// - it was read (its key is not [`SourceKey::unreadable`]);
 /// - its sensitivity is listed in `filter.sensitivity`;
 /// - it is not cancelled, when `filter.skip_cancelled`;
 /// - when `filter.include_categories` is not empty, at least one of its
@@ -41,6 +42,9 @@ pub fn is_public(ev: &SourceEvent, filter: &FilterPolicy) -> bool {
 /// - its show-as is listed in `filter.show_as`, when that is set;
 /// - `filter.subject_exclude`, when set, does not match its subject.
 pub fn skip_reason(ev: &SourceEvent, filter: &FilterPolicy) -> Option<SkipReason> {
+    if ev.key.is_unreadable() {
+        return Some(SkipReason::Unreadable);
+    }
     if !filter.sensitivity.contains(&ev.sensitivity) {
         return Some(SkipReason::sensitivity(ev.sensitivity));
     }
@@ -557,7 +561,9 @@ impl<'a> PendingDelete<'a> {
 /// mirror exactly the public source events in the window.
 ///
 /// - Only source events starting in the window count; of several with one key,
-///   the first is used.
+///   the first gives the content, and the key is public only if every one of
+///   them passes the filter (a source may give other readings of an event it
+///   has doubts about, see [`crate::ics`]).
 /// - Only managed events whose current start is in the window are considered;
 ///   of several with one target id, the first is used.
 /// - A public source event with no copy is created; with copies, one is kept
@@ -584,9 +590,20 @@ pub fn plan(
     group_of.reserve(source.len());
     let mut groups: Vec<Group<'_>> = Vec::with_capacity(source.len());
     for ev in source.iter().filter(|ev| window.contains(&ev.start)) {
-        let std::collections::hash_map::Entry::Vacant(slot) = group_of.entry(ev.key.as_str())
-        else {
-            continue;
+        let slot = match group_of.entry(ev.key.as_str()) {
+            std::collections::hash_map::Entry::Vacant(slot) => slot,
+            std::collections::hash_map::Entry::Occupied(seen) => {
+                // A later event of the key that fails makes it not public.
+                if let Some(group) = groups.get_mut(*seen.get())
+                    && matches!(group.wanted, Wanted::Public(_))
+                    && let Some(reason) = skip_reason(ev, &policy.filter)
+                {
+                    group.wanted = Wanted::NotPublic;
+                    out.skipped_non_public += 1;
+                    *out.skipped.entry(reason).or_default() += 1;
+                }
+                continue;
+            }
         };
         slot.insert(groups.len());
         let wanted = if let Some(reason) = skip_reason(ev, &policy.filter) {

@@ -60,6 +60,9 @@ pub struct Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
+    /// The source could not read the event (a broken `.ics` event); never
+    /// public.
+    Unreadable,
     /// Sensitivity `private`, not listed in `filter.sensitivity`.
     Private,
     /// Sensitivity `confidential`, not listed.
@@ -94,6 +97,7 @@ impl SkipReason {
     /// The words a summary uses after a count, e.g. "2 private".
     pub fn label(&self) -> &'static str {
         match self {
+            SkipReason::Unreadable => "unreadable",
             SkipReason::Private => "private",
             SkipReason::Confidential => "confidential",
             SkipReason::Personal => "personal",
@@ -148,6 +152,16 @@ mod tests {
         assert_eq!(
             skipped_summary(4, &m),
             "4 skipped (2 private, 1 confidential, 1 cancelled)"
+        );
+        let mut with_unreadable = m.clone();
+        with_unreadable.insert(SkipReason::Unreadable, 2);
+        assert_eq!(
+            skipped_summary(6, &with_unreadable),
+            "6 skipped (2 unreadable, 2 private, 1 confidential, 1 cancelled)"
+        );
+        assert_eq!(
+            serde_json::to_value(&with_unreadable).unwrap()["unreadable"],
+            2
         );
         assert_eq!(
             skipped_summary(6, &m),

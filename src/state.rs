@@ -287,6 +287,68 @@ pub fn replace_file(
     result
 }
 
+/// How old a temporary file of [`replace_file`] must be before
+/// [`remove_leftovers`] takes it for a leftover even when it cannot tell
+/// whether its writer still runs: no write takes this long.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temporary files [`replace_file`] left beside `path` when the
+/// process writing them was killed: those whose process no longer runs (on
+/// systems with `/proc`), or older than an hour. Only files named as
+/// `replace_file` names them for `path` are touched; failures are ignored
+/// (the next call tries again). Returns how many were removed.
+pub fn remove_leftovers(path: &Path) -> usize {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return 0;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let own = std::process::id();
+    let proc_fs = Path::new("/proc/self").exists();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(middle) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some((pid, random)) = middle.split_once('.') else {
+            continue;
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if !digits(random) || pid == own {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let writer_gone = proc_fs && !Path::new(&format!("/proc/{pid}")).exists();
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > LEFTOVER_AGE);
+        if (writer_gone || old) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Takes the history's append lock, waiting for another append to finish.
 /// `None` when the file system does not support locks: the append then goes
 /// ahead unguarded, as it did before locks.

@@ -313,7 +313,14 @@ pub fn validate(
     let mut sources: BTreeMap<&SourceKey, SourceState> = BTreeMap::new();
     let mut checked = Checked::default();
     for ev in source.iter().filter(|ev| window.contains(&ev.start)) {
-        if sources.contains_key(&ev.key) {
+        if let Some(state) = sources.get_mut(&ev.key) {
+            // As the planner: a later event of the key that fails the filter
+            // makes it not public.
+            if matches!(state, SourceState::Public(_)) && !planner::is_public(ev, &policy.filter) {
+                *state = SourceState::NotPublic;
+                checked.public_source_events = checked.public_source_events.saturating_sub(1);
+                checked.non_public_source_events += 1;
+            }
             continue;
         }
         let state = if planner::is_public(ev, &policy.filter) {

@@ -642,11 +642,12 @@ fn a_malformed_or_truncated_source_is_refused_and_nothing_is_written() {
             &["internal.ics"][..],
         ),
         (
+            // An event left open when the calendar ends: unbalanced.
             internal_ics().replace(
-                "DTSTART;TZID=Asia/Tokyo:20270501T090000",
-                "DTSTART;TZID=Asia/Tokyo:2027-05-01 9am",
+                "BEGIN:VEVENT\nUID:tokyo@test",
+                "BEGIN:VEVENT\nBEGIN:VEVENT\nUID:tokyo@test",
             ),
-            &["internal.ics", "tokyo@test"][..],
+            &["internal.ics", "never closed"][..],
         ),
     ] {
         let f = Files::new(&text);
@@ -717,6 +718,193 @@ fn bad_kinds_and_missing_locations_name_the_key() {
     cmd.env("CALSYNC_TARGET_KIND", "sharepoint");
     let run = Run::from(cmd.output().unwrap());
     assert_clean_failure(&f, &run, 2, &["`target.kind`", "CALSYNC_TARGET_KIND"]);
+}
+
+// ------------------------------------------------ hostile and broken input
+
+/// Runs a command, failing the test if it has not ended within `secs`.
+fn run_within(mut cmd: Command, secs: u64) -> Run {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return Run::from(child.wait_with_output().unwrap());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("calsync did not end within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn one_bad_event_is_skipped_counted_as_unreadable_and_its_copy_removed() {
+    let f = Files::new(&internal_ics());
+    f.sync();
+    assert!(f.target().contains("Workshop in Tokyo"));
+    // One event's start cannot be read any more, another's zone is
+    // Outlook's "Customized Time Zone" without its VTIMEZONE.
+    f.set_source(
+        &internal_ics()
+            .replace(
+                "DTSTART;TZID=Asia/Tokyo:20270501T090000",
+                "DTSTART;TZID=Asia/Tokyo:2027-05-01 9am",
+            )
+            .replace(
+                "DTSTART;TZID=Europe/Berlin:20270310T090000",
+                "DTSTART;TZID=Customized Time Zone:20270310T090000",
+            ),
+    );
+    let run = f.run(&["sync"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stdout.starts_with(
+            "Created 0, updated 0, deleted 2, 5 unchanged, 6 skipped (2 unreadable, 2 private, \
+             1 confidential, 1 cancelled);"
+        ),
+        "{run}"
+    );
+    // One warning each, naming the event and its line, quoting nothing.
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("unreadable"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{run}");
+    assert!(run.stderr.contains("UID \"tokyo@test\""), "{run}");
+    assert!(run.stderr.contains("UID \"berlin@test\""), "{run}");
+    assert!(run.stderr.contains("Customized Time Zone"), "{run}");
+    assert!(!run.stderr.contains("Bring the new scores"), "{run}");
+    let text = f.target();
+    assert!(!text.contains("Workshop in Tokyo") && !text.contains("Rehearsal in Berlin"));
+    assert!(text.contains("Concert in New York"));
+    let json = f.run(&["sync", "--dry-run", "--json"]).json();
+    assert_eq!(
+        json["counts"]["skipped"],
+        json!({"unreadable": 2, "private": 2, "confidential": 1, "cancelled": 1})
+    );
+    let history = f.run(&["history", "--json"]).json();
+    let synced = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["command"] == "sync")
+        .unwrap();
+    assert_eq!(synced["counts"]["skipped"]["unreadable"], 2, "{synced}");
+    // validate agrees that nothing is missing.
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 0, "{run}");
+}
+
+#[test]
+fn a_private_event_with_cr_line_ends_in_an_lf_file_leaks_nowhere() {
+    let private = "BEGIN:VEVENT\rUID:cr@test\rDTSTART:20270312T090000Z\rCLASS:PRIVATE\r\
+                   SUMMARY:CANARY-9f4e2b cr summary\rDESCRIPTION:CANARY-9f4e2b cr notes\r\
+                   END:VEVNT\r";
+    let source = internal_ics().replace("END:VCALENDAR\n", &format!("{private}END:VCALENDAR\n"));
+    let f = Files::new(&source);
+    let mut outputs = Vec::new();
+    for args in [
+        &["-vv", "sync"][..],
+        &["sync", "--json"],
+        &["validate", "--json"],
+    ] {
+        let run = f.run(args);
+        assert!(run.code == 0 || run.code == 4, "{run}");
+        outputs.push(run.all_output());
+    }
+    assert!(
+        outputs[0].contains("cr@test"),
+        "the event is named: {}",
+        outputs[0]
+    );
+    for text in outputs
+        .iter()
+        .chain([&f.target(), &read_tree(&f.path("state"))])
+    {
+        assert!(!text.contains(CANARY), "{CANARY} leaked into:\n{text}");
+    }
+}
+
+#[test]
+fn a_copy_an_earlier_version_wrote_past_9999_is_repaired() {
+    let f = Files::new(&internal_ics());
+    f.sync();
+    let broken = f
+        .target()
+        .replace("DTEND:20270310T093000Z\r\n", "DTEND:+102401119T100000Z\r\n");
+    assert_ne!(broken, f.target());
+    f.set_target(&broken);
+    let run = f.run(&["validate", "--json"]);
+    assert_eq!(run.code, 4, "a problem, not a failure: {run}");
+    assert_eq!(run.json()["counts"]["stale"], 1, "{run}");
+    let run = f.sync();
+    assert!(
+        run.stdout.starts_with("Created 0, updated 1, deleted 0"),
+        "{run}"
+    );
+    assert!(f.target().contains("DTEND:20270310T093000Z\r\n"));
+    assert_eq!(f.run(&["validate"]).code, 0);
+}
+
+#[test]
+fn temporary_files_of_killed_runs_are_removed() {
+    let f = Files::new(&internal_ics());
+    f.sync();
+    // A process that has ended, as a killed run has.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let leftover = f.path(&format!("out/.public.ics.{pid}.1234567.tmp"));
+    std::fs::write(&leftover, "BEGIN:VCALENDAR\r\n").unwrap();
+    let other = f.path("out/.public.ics.notes");
+    std::fs::write(&other, "mine").unwrap();
+    f.set_source(&internal_ics().replace("Workshop in Tokyo", "Workshop in Osaka"));
+    f.sync();
+    assert!(!leftover.exists(), "the leftover is still there");
+    assert!(other.exists(), "a file calsync did not write was removed");
+}
+
+#[test]
+fn a_control_character_in_a_public_summary_is_copied_once() {
+    let f = Files::new(&internal_ics().replace(
+        "SUMMARY:Concert in New York",
+        "SUMMARY:Concert\u{7} in New York\u{1b}",
+    ));
+    f.sync();
+    assert!(f.target().contains("SUMMARY:Concert in New York\r\n"));
+    let run = f.sync();
+    assert!(
+        run.stdout
+            .starts_with("Created 0, updated 0, deleted 0, 7 unchanged"),
+        "{run}"
+    );
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 0, "{run}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_source_that_is_a_pipe_or_a_device_is_refused_at_once() {
+    let f = Files::new(&internal_ics());
+    let fifo = f.path("pipe.ics");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    for path in [fifo.display().to_string(), "/dev/zero".to_string()] {
+        let mut cmd = f.command(&["sync"]);
+        cmd.env("CALSYNC_SOURCE_PATH", &path);
+        let run = run_within(cmd, 30);
+        assert_eq!(run.code, 2, "{run}");
+        assert!(run.stderr.contains("not a regular file"), "{run}");
+        assert!(run.stderr.contains("`source.path`"), "{run}");
+        assert!(!f.target_path().exists());
+    }
 }
 
 // ------------------------------------------------------------ commands

@@ -1,7 +1,9 @@
 //! `.ics` files behind the provider traits: [`IcsSource`] reads a file or
 //! an `https://` URL, [`IcsTarget`] publishes into a file.
 
-use super::{IcsError, TargetCalendar, parse_events};
+use super::limits::{MAX_SOURCE_BYTES, MAX_TARGET_BYTES, MAX_WARNINGS};
+use super::{IcsError, SourceRead, TargetCalendar, parse_events};
+use crate::error::Failure;
 use crate::model::{ManagedEvent, SourceEvent, Window};
 use crate::planner::Plan;
 use crate::provider::{ApplyReport, InspectableTarget, SourceProvider, TargetProvider};
@@ -9,13 +11,14 @@ use crate::validate::InspectedCopy;
 use anyhow::{Context, anyhow};
 use chrono::Utc;
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::{Host, Url};
 
-/// The largest source file calsync downloads (50 MB).
-pub const MAX_DOWNLOAD_BYTES: u64 = 50 * 1024 * 1024;
+/// The largest source file calsync reads or downloads (see
+/// [`MAX_SOURCE_BYTES`]).
+pub const MAX_DOWNLOAD_BYTES: u64 = MAX_SOURCE_BYTES;
 
 /// How long a download may take, connection included.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -169,30 +172,69 @@ impl IcsSource {
     }
 }
 
-fn read_file(path: &Path, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
+/// Reads a regular file through a reader that stops after `max_bytes`
+/// (whatever the file's metadata says, for a file that grows meanwhile).
+/// Anything else (a directory, a FIFO, a device such as `/dev/zero`) is
+/// refused as a configuration error before it is opened, since reading it
+/// would block or never end while the run holds its lock. `what` and `fix`
+/// name the setting in the messages.
+fn read_regular(path: &Path, max_bytes: u64, what: &str, fix: &str) -> anyhow::Result<Vec<u8>> {
     let shown = path.display();
+    let not_regular = || {
+        anyhow::Error::new(Failure::Config(format!(
+            "{what} {shown} is not a regular file (a directory, a pipe or a device), which \
+             calsync does not read: it could block or never end. {fix}"
+        )))
+    };
     let meta = std::fs::metadata(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             anyhow!(
-                "the source calendar file {shown} does not exist; check the path (relative paths \
-                 are read from the directory calsync runs in)"
+                "{what} {shown} does not exist; check the path (relative paths are read from \
+                 the directory calsync runs in)"
             )
         } else {
-            anyhow!("cannot read the source calendar file {shown}: {e}")
+            anyhow!("cannot read {what} {shown}: {e}")
         }
     })?;
-    if meta.is_dir() {
-        return Err(anyhow!(
-            "the source calendar {shown} is a directory; give the path of an .ics file"
-        ));
+    if !meta.is_file() {
+        return Err(not_regular());
     }
     if meta.len() > max_bytes {
         return Err(anyhow!(
-            "the source calendar file {shown} is {} bytes, more than the {max_bytes} calsync reads",
+            "{what} {shown} is {} bytes, more than the {max_bytes} calsync reads; nothing was \
+             written",
             meta.len()
         ));
     }
-    std::fs::read(path).with_context(|| format!("cannot read the source calendar file {shown}"))
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {what} {shown}"))?;
+    // The path may have been replaced between the two looks.
+    if !file
+        .metadata()
+        .with_context(|| format!("cannot read {what} {shown}"))?
+        .is_file()
+    {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what} {shown}"))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(anyhow!(
+            "{what} {shown} grew past the {max_bytes} bytes calsync reads while it was read; \
+             nothing was written"
+        ));
+    }
+    Ok(bytes)
+}
+
+fn read_file(path: &Path, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
+    read_regular(
+        path,
+        max_bytes,
+        "the source calendar file",
+        "Set `source.path` to an .ics file (export the calendar to one).",
+    )
 }
 
 async fn download(url: &Url, timeout: Duration, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
@@ -261,15 +303,43 @@ async fn download(url: &Url, timeout: Duration, max_bytes: u64) -> anyhow::Resul
     Ok(body)
 }
 
+impl IcsSource {
+    /// Reads and parses the file, logging a warning for each event that
+    /// cannot be read (at most [`MAX_WARNINGS`], then a count) and for
+    /// what else was ignored.
+    pub async fn read_events(&self, window: &Window) -> anyhow::Result<SourceRead> {
+        let bytes = self.fetch().await?;
+        let read = parse_events(&bytes, window, &self.location.to_string())?;
+        drop(bytes);
+        for note in &read.notes {
+            tracing::warn!("{note}; the rest of the file was read");
+        }
+        for e in read.unreadable.iter().take(MAX_WARNINGS) {
+            tracing::warn!(
+                "{e}. The event is skipped (counted as unreadable) and a copy of it published \
+                 earlier is removed; fix it in the source calendar for it to be copied again"
+            );
+        }
+        if read.unreadable.len() > MAX_WARNINGS {
+            tracing::warn!(
+                "{} more events of {} cannot be read and are skipped (counted as unreadable), \
+                 beyond the {MAX_WARNINGS} named above; fix those first, and the next run names \
+                 the rest",
+                read.unreadable.len() - MAX_WARNINGS,
+                self.location
+            );
+        }
+        Ok(read)
+    }
+}
+
 impl SourceProvider for IcsSource {
     async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
-        let bytes = self
-            .fetch()
+        let read = self
+            .read_events(window)
             .await
             .context("reading the source calendar failed; nothing was written")?;
-        parse_events(&bytes, window, &self.location.to_string())
-            .map_err(anyhow::Error::new)
-            .context("reading the source calendar failed; nothing was written")
+        Ok(read.into_source_events(window))
     }
 }
 
@@ -300,18 +370,7 @@ impl IcsTarget {
     /// when it does not exist yet).
     pub fn load(&self) -> anyhow::Result<(TargetCalendar, Option<Vec<u8>>)> {
         let shown = self.path.display();
-        match std::fs::read(&self.path) {
-            Ok(bytes) => {
-                let cal =
-                    TargetCalendar::parse(&bytes, &shown.to_string()).map_err(|e: IcsError| {
-                        anyhow::Error::new(e).context(format!(
-                            "the target file {shown} is not an iCalendar file calsync can update; \
-                         calsync does not overwrite it. Fix or move the file, or choose \
-                         another path"
-                        ))
-                    })?;
-                Ok((cal, Some(bytes)))
-            }
+        match std::fs::symlink_metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let dir = parent_dir(&self.path);
                 if !dir.is_dir() {
@@ -321,10 +380,24 @@ impl IcsTarget {
                         dir.display()
                     ));
                 }
-                Ok((TargetCalendar::new(), None))
+                return Ok((TargetCalendar::new(), None));
             }
-            Err(e) => Err(anyhow!("cannot read the target file {shown}: {e}")),
+            Err(e) => return Err(anyhow!("cannot read the target file {shown}: {e}")),
+            Ok(_) => {}
         }
+        let bytes = read_regular(
+            &self.path,
+            MAX_TARGET_BYTES,
+            "the target file",
+            "Set `target.path` to the .ics file calsync publishes.",
+        )?;
+        let cal = TargetCalendar::parse(&bytes, &shown.to_string()).map_err(|e: IcsError| {
+            anyhow::Error::new(e).context(format!(
+                "the target file {shown} is not an iCalendar file calsync can update; calsync \
+                 does not overwrite it. Fix or move the file, or choose another path"
+            ))
+        })?;
+        Ok((cal, Some(bytes)))
     }
 }
 
@@ -394,6 +467,14 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<(
     };
     if target.file_name().is_none() {
         anyhow::bail!("the target path {} names no file", path.display());
+    }
+    // Temporary files of runs killed while writing.
+    let removed = crate::state::remove_leftovers(&target);
+    if removed > 0 {
+        tracing::info!(
+            path = %target.display(),
+            "removed {removed} temporary file(s) an interrupted run left beside the target"
+        );
     }
     let result = crate::state::replace_file(&target, crate::state::FileMode::KeepExisting, |w| {
         w.write_all(contents)

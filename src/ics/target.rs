@@ -4,7 +4,7 @@
 use super::doc::{Comp, Document};
 use super::source::{Timing, show_as};
 use super::text::{escape_text, fold, html_to_text, split_text_list};
-use super::time::{Written, parse_written};
+use super::time::{Written, midnight, parse_written};
 use super::tz::Zones;
 use super::{IcsError, PRODID};
 use crate::model::{
@@ -13,9 +13,9 @@ use crate::model::{
 use crate::planner::Plan;
 use crate::provider::{Applied, ApplyReport, WriteFailure};
 use crate::validate::InspectedCopy;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The property holding a copy's source key: calsync's ownership marker.
 pub(crate) const SOURCE_KEY: &str = "X-CALSYNC-SOURCE-KEY";
@@ -61,6 +61,8 @@ struct Entry {
     has_body: bool,
     attendees: usize,
     online_meeting: bool,
+    /// Its dates cannot be read (see [`TargetCalendar::parse`]).
+    broken: bool,
 }
 
 impl Entry {
@@ -72,6 +74,7 @@ impl Entry {
             has_body,
             attendees: 0,
             online_meeting: false,
+            broken: false,
         }
     }
 }
@@ -97,32 +100,43 @@ impl TargetCalendar {
     }
 
     /// Reads a target file. `origin` names it in errors. A `VEVENT` carrying
-    /// `X-CALSYNC-SOURCE-KEY` is a copy; it must be readable.
+    /// `X-CALSYNC-SOURCE-KEY` and a `UID` is a copy. A copy whose dates
+    /// cannot be read (one an earlier version wrote past the year 9999,
+    /// say) is still calsync's: it is read as a copy that needs rewriting,
+    /// inside any window (see [`TargetCalendar::managed_in`]), so that the
+    /// next run repairs the published file instead of refusing it. The file
+    /// is refused only when its structure is broken.
     pub fn parse(input: &[u8], origin: &str) -> Result<TargetCalendar, IcsError> {
         let doc = Document::parse(input, origin)?;
-        let mut zones = Zones::new(&doc, origin);
+        let mut zones = Zones::new(&doc, input, origin);
         let text =
             |r: &std::ops::Range<usize>| String::from_utf8_lossy(&input[r.clone()]).into_owned();
         let mut cal = TargetCalendar::new();
         for p in &doc.props {
-            if !OWN_CALENDAR_PROPERTIES.contains(&p.prop.name.as_str()) {
+            if !OWN_CALENDAR_PROPERTIES.contains(&p.name.as_str()) {
                 cal.props.push(text(&p.raw));
             }
         }
         for item in &doc.items {
-            let c = &item.comp;
-            let marked =
-                c.name == "VEVENT" && c.value(SOURCE_KEY).is_some_and(|k| !k.trim().is_empty());
-            if !marked {
-                if c.name == "VEVENT"
-                    && let Some(uid) = c.value("UID")
-                {
-                    cal.hand_uids.insert(uid.trim().to_string());
-                }
+            if item.name != "VEVENT" {
                 cal.kept.push(text(&item.raw));
                 continue;
             }
-            let mut entry = read_copy(c, &mut zones, origin)?;
+            let c = Document::component(input, item);
+            let uid = c
+                .value("UID")
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string);
+            let marked = c.value(SOURCE_KEY).is_some_and(|k| !k.trim().is_empty());
+            let (Some(uid), true) = (uid.clone(), marked) else {
+                if let Some(uid) = uid {
+                    cal.hand_uids.insert(uid);
+                }
+                cal.kept.push(text(&item.raw));
+                continue;
+            };
+            let mut entry = read_copy(&c, uid, item.defect.is_some(), &mut zones);
             entry.raw = Some(text(&item.raw));
             cal.entries.push(entry);
         }
@@ -148,12 +162,21 @@ impl TargetCalendar {
             .collect()
     }
 
-    /// The copies that start in the window, as managed events.
+    /// The copies that start in the window, as managed events; and every
+    /// copy whose dates cannot be read, placed at the window's start, so
+    /// that the plan rewrites or removes it.
     pub fn managed_in(&self, window: &Window) -> Vec<ManagedEvent> {
         self.sorted()
             .into_iter()
-            .filter(|e| window.contains(&e.copy.payload.start))
-            .map(|e| managed(&e.copy))
+            .filter(|e| e.broken || window.contains(&e.copy.payload.start))
+            .map(|e| {
+                let mut m = managed(&e.copy);
+                if e.broken && !window.contains(&m.current.start) {
+                    m.current.start = EventTime::Instant(window.start);
+                    m.current.end = m.current.start;
+                }
+                m
+            })
             .collect()
     }
 
@@ -188,12 +211,15 @@ impl TargetCalendar {
             .map(|u| u.target_id.as_str())
             .chain(plan.deletes.iter().map(|d| d.target_id.as_str()))
             .collect();
+        // Every write looks copies up by UID in this index, so that a plan
+        // of n writes costs O(n), not O(n) per write.
+        let mut index = Index::new(std::mem::take(&mut self.entries));
         let mut created: HashSet<String> = HashSet::new();
         for c in &plan.creates {
-            let uid = self.free_uid(&c.key, &targeted, &created);
+            let uid = free_uid(&c.key, &index, &self.hand_uids, &targeted, &created);
             created.insert(uid.clone());
-            let sequence = self.take(&uid).map_or(0, |s| s.saturating_add(1));
-            self.entries.push(Entry::fresh(IcsCopy {
+            let sequence = index.take(&uid).map_or(0, |s| s.saturating_add(1));
+            index.push(Entry::fresh(IcsCopy {
                 uid: uid.clone(),
                 marker: c.marker.clone(),
                 payload: c.payload.clone(),
@@ -207,7 +233,7 @@ impl TargetCalendar {
             });
         }
         for u in &plan.updates {
-            let Some(old) = self.take(&u.target_id) else {
+            let Some(old) = index.take(&u.target_id) else {
                 report.failures.push(WriteFailure {
                     action: "update",
                     start: u.payload.start.to_string(),
@@ -215,7 +241,7 @@ impl TargetCalendar {
                 });
                 continue;
             };
-            self.entries.push(Entry::fresh(IcsCopy {
+            index.push(Entry::fresh(IcsCopy {
                 uid: u.target_id.clone(),
                 marker: u.marker.clone(),
                 payload: u.payload.clone(),
@@ -230,13 +256,14 @@ impl TargetCalendar {
         }
         for d in &plan.deletes {
             // Already gone counts as deleted, as with Graph.
-            self.take(&d.target_id);
+            index.take(&d.target_id);
             report.deleted += 1;
             report.done.push(Applied::Deleted {
                 target_id: d.target_id.clone(),
                 key: d.key.clone(),
             });
         }
+        self.entries = index.into_entries();
         report
     }
 
@@ -294,34 +321,86 @@ impl TargetCalendar {
         });
         seq
     }
+}
 
-    /// The `UID` a new copy of `key` takes.
-    fn free_uid(
-        &self,
-        key: &SourceKey,
-        targeted: &HashSet<&str>,
-        created: &HashSet<String>,
-    ) -> String {
-        let base = copy_uid(key);
-        let hash = base.trim_end_matches("@calsync").to_string();
-        let usable = |uid: &str| {
-            !self.hand_uids.contains(uid)
-                && !targeted.contains(uid)
-                && !created.contains(uid)
-                && self
-                    .entries
-                    .iter()
-                    .filter(|e| e.copy.uid == uid)
-                    .all(|e| e.copy.marker.source_key == *key)
+/// The copies of a calendar by `UID`, while a plan is applied.
+struct Index {
+    slots: Vec<Option<Entry>>,
+    by_uid: HashMap<String, Vec<usize>>,
+}
+
+impl Index {
+    fn new(entries: Vec<Entry>) -> Index {
+        let mut index = Index {
+            slots: Vec::with_capacity(entries.len()),
+            by_uid: HashMap::with_capacity(entries.len()),
         };
-        if usable(&base) {
-            return base;
+        for e in entries {
+            index.push(e);
         }
-        (2u32..)
-            .map(|n| format!("{hash}-{n}@calsync"))
-            .find(|uid| usable(uid))
-            .unwrap_or(base)
+        index
     }
+
+    fn push(&mut self, e: Entry) {
+        self.by_uid
+            .entry(e.copy.uid.clone())
+            .or_default()
+            .push(self.slots.len());
+        self.slots.push(Some(e));
+    }
+
+    /// The copies with this `UID`.
+    fn with_uid<'a>(&'a self, uid: &str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.by_uid
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.slots.get(*i).and_then(Option::as_ref))
+    }
+
+    /// Removes every copy with this `UID`; the highest `SEQUENCE` they had.
+    fn take(&mut self, uid: &str) -> Option<u32> {
+        let mut seq: Option<u32> = None;
+        for i in self.by_uid.remove(uid).unwrap_or_default() {
+            if let Some(e) = self.slots.get_mut(i).and_then(Option::take) {
+                seq = Some(seq.map_or(e.copy.sequence, |s| s.max(e.copy.sequence)));
+            }
+        }
+        seq
+    }
+
+    fn into_entries(self) -> Vec<Entry> {
+        self.slots.into_iter().flatten().collect()
+    }
+}
+
+/// The `UID` a new copy of `key` takes: [`copy_uid`] when no event made by
+/// hand, no copy of another key and no other write of this plan has it,
+/// else the first such variant of it.
+fn free_uid(
+    key: &SourceKey,
+    index: &Index,
+    hand_uids: &HashSet<String>,
+    targeted: &HashSet<&str>,
+    created: &HashSet<String>,
+) -> String {
+    let base = copy_uid(key);
+    let hash = base.trim_end_matches("@calsync").to_string();
+    let usable = |uid: &str| {
+        !hand_uids.contains(uid)
+            && !targeted.contains(uid)
+            && !created.contains(uid)
+            && index
+                .with_uid(uid)
+                .all(|e| e.copy.marker.source_key == *key)
+    };
+    if usable(&base) {
+        return base;
+    }
+    (2u32..)
+        .map(|n| format!("{hash}-{n}@calsync"))
+        .find(|uid| usable(uid))
+        .unwrap_or(base)
 }
 
 fn managed(c: &IcsCopy) -> ManagedEvent {
@@ -350,9 +429,63 @@ fn stamp(t: &DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
+/// The first and last days iCalendar can write.
+fn first_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default()
+}
+
+fn last_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()
+}
+
+/// A copy's start and end as written: of one kind (a date-time start never
+/// goes with a DATE end, RFC 5545 §3.8.2.2), the end after the start (a
+/// day later for a date), and both in the years 0001–9999. Times from the
+/// source already are; this keeps any other input from ever making the
+/// published file unreadable.
+fn writable_times(start: &EventTime, end: &EventTime) -> (EventTime, EventTime) {
+    let clamp_date = |d: NaiveDate| d.clamp(first_day(), last_day());
+    let clamp_instant = |t: DateTime<Utc>| {
+        let lo = midnight(first_day()).and_utc();
+        let hi = midnight(last_day()).and_utc() + Duration::seconds(86_399);
+        t.clamp(lo, hi)
+    };
+    match *start {
+        EventTime::Date(s) => {
+            let s = clamp_date(s);
+            let e = match *end {
+                EventTime::Date(e) => e,
+                EventTime::Instant(e) => e.date_naive(),
+            };
+            let e = if e > s {
+                clamp_date(e)
+            } else {
+                s.succ_opt().unwrap_or(s)
+            };
+            (EventTime::Date(s), EventTime::Date(e))
+        }
+        EventTime::Instant(s) => {
+            let s = clamp_instant(s);
+            let e = match *end {
+                EventTime::Instant(e) => e,
+                EventTime::Date(d) => midnight(d).and_utc(),
+            };
+            (
+                EventTime::Instant(s),
+                EventTime::Instant(clamp_instant(e.max(s))),
+            )
+        }
+    }
+}
+
 fn time_line(name: &str, t: &EventTime) -> String {
     match t {
-        EventTime::Date(d) => format!("{name};VALUE=DATE:{}", d.format("%Y%m%d")),
+        EventTime::Date(d) => format!(
+            "{name};VALUE=DATE:{:04}{:02}{:02}",
+            d.year(),
+            d.month(),
+            d.day()
+        ),
         EventTime::Instant(i) => format!("{name}:{}", stamp(i)),
     }
 }
@@ -360,13 +493,14 @@ fn time_line(name: &str, t: &EventTime) -> String {
 /// Renders one copy as a `VEVENT`.
 fn render_copy(c: &IcsCopy, out: &mut String) {
     let p = &c.payload;
+    let (start, end) = writable_times(&p.start, &p.end);
     let mut lines = vec![
         "BEGIN:VEVENT".to_string(),
         format!("UID:{}", escape_text(&c.uid)),
         format!("DTSTAMP:{}", stamp(&c.dtstamp)),
         format!("SEQUENCE:{}", c.sequence),
-        time_line("DTSTART", &p.start),
-        time_line("DTEND", &p.end),
+        time_line("DTSTART", &start),
+        time_line("DTEND", &end),
         format!("SUMMARY:{}", escape_text(&p.subject)),
     ];
     if !p.location.is_empty() {
@@ -455,25 +589,31 @@ const MEETING_PROPERTIES: [&str; 6] = [
     "X-GOOGLE-HANGOUT",
 ];
 
-/// Reads a marked `VEVENT`.
-fn read_copy(c: &Comp, zones: &mut Zones<'_>, origin: &str) -> Result<Entry, IcsError> {
-    let uid = match c.value("UID").map(str::trim) {
-        Some(u) if !u.is_empty() => u.to_string(),
-        _ => {
-            return Err(IcsError::at_line(
-                origin,
-                c.line,
-                "this event carries calsync's marker but no UID; give it one or remove it",
-            ));
-        }
-    };
-    let timing = Timing::read(c, zones, origin, &uid)?;
-    let start = timing.start_time();
-    let end = timing.end_time(timing.wall);
+/// Reads a marked `VEVENT`. One whose structure is broken (`defective`)
+/// or whose dates cannot be read is `broken`: a placeholder that any plan
+/// rewrites or removes (an empty content hash never matches).
+fn read_copy(c: &Comp, uid: String, defective: bool, zones: &mut Zones<'_>) -> Entry {
+    let timing = Timing::read(c, zones).ok();
+    let times = timing.as_ref().and_then(|t| {
+        let start = t.start_time()?;
+        Some((start, t.end_time(t.wall)?, t.all_day))
+    });
+    let broken = defective || times.is_none();
+    let (start, end, all_day) = times.unwrap_or_else(|| {
+        // The start as far as it can be read, else the Unix epoch.
+        let start = c
+            .value("DTSTART")
+            .and_then(|v| parse_written(v, false))
+            .map_or(EventTime::Date(NaiveDate::default()), |w| match w {
+                Written::Date(d) => EventTime::Date(d),
+                Written::Utc(t) | Written::Local(t) => EventTime::Instant(t.and_utc()),
+            });
+        (start, start, matches!(start, EventTime::Date(_)))
+    });
     let is_all_day = match c.value("X-MICROSOFT-CDO-ALLDAYEVENT").map(str::trim) {
         Some(v) if v.eq_ignore_ascii_case("TRUE") => true,
         Some(v) if v.eq_ignore_ascii_case("FALSE") => false,
-        _ => timing.all_day,
+        _ => all_day,
     };
     let show_as = c
         .value(SHOW_AS)
@@ -513,12 +653,17 @@ fn read_copy(c: &Comp, zones: &mut Zones<'_>, origin: &str) -> Result<Entry, Ics
             Written::Date(_) => None,
         })
         .unwrap_or_default();
-    Ok(Entry {
+    let content_hash = if broken {
+        String::new()
+    } else {
+        c.value(CONTENT_HASH).unwrap_or_default().trim().to_string()
+    };
+    Entry {
         copy: IcsCopy {
             uid,
             marker: Marker {
                 source_key: SourceKey(c.value(SOURCE_KEY).unwrap_or_default().trim().to_string()),
-                content_hash: c.value(CONTENT_HASH).unwrap_or_default().trim().to_string(),
+                content_hash,
             },
             payload: EventPayload {
                 subject: c.value("SUMMARY").unwrap_or_default().to_string(),
@@ -543,5 +688,6 @@ fn read_copy(c: &Comp, zones: &mut Zones<'_>, origin: &str) -> Result<Entry, Ics
         has_body,
         attendees: c.all("ATTENDEE").count(),
         online_meeting,
-    })
+        broken,
+    }
 }

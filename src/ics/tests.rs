@@ -43,7 +43,13 @@ fn window() -> Window {
 }
 
 fn read(input: &[u8]) -> Vec<SourceEvent> {
-    parse_events(input, &window(), "test.ics").unwrap()
+    let read = parse_events(input, &window(), "test.ics").unwrap();
+    assert!(
+        read.unreadable.is_empty(),
+        "unreadable events: {:?}",
+        read.unreadable
+    );
+    read.events
 }
 
 fn subject<'a>(events: &'a [SourceEvent], s: &str) -> &'a SourceEvent {
@@ -560,11 +566,19 @@ fn window_ends_are_both_included() {
     assert_eq!(ev[0].end, ev[0].start);
 }
 
+/// The one unreadable event of a file, which must hold nothing else.
+fn only_unreadable(file: &str, origin: &str) -> IcsError {
+    let read = parse_events(file.as_bytes(), &window(), origin).unwrap();
+    assert!(read.events.is_empty(), "{:?}", read.events);
+    assert_eq!(read.unreadable.len(), 1, "{:?}", read.unreadable);
+    read.unreadable.into_iter().next().unwrap()
+}
+
 #[test]
-fn unknown_tzid_is_an_error_naming_the_tzid_and_line() {
+fn unknown_tzid_makes_the_event_unreadable_naming_the_tzid_and_line() {
     let file =
         one_event("UID:x\nDTSTART;TZID=Mars/Olympus_Mons:20261101T090000\nSUMMARY:CANARY-SECRET");
-    let e = parse_events(file.as_bytes(), &window(), "mars.ics").unwrap_err();
+    let e = only_unreadable(&file, "mars.ics");
     let text = e.to_string();
     assert_eq!(e.line, Some(6), "{text}");
     assert!(text.starts_with("mars.ics, line 6"), "{text}");
@@ -574,20 +588,27 @@ fn unknown_tzid_is_an_error_naming_the_tzid_and_line() {
 }
 
 #[test]
-fn an_event_without_dtstart_is_an_error_naming_its_uid() {
-    let file = one_event("UID:no-start\nSUMMARY:CANARY-SECRET\nDESCRIPTION:CANARY-BODY");
-    let e = parse_events(file.as_bytes(), &window(), "f.ics").unwrap_err();
+fn an_event_without_dtstart_or_uid_is_unreadable_naming_its_uid_or_line() {
+    let e = only_unreadable(
+        &one_event("UID:no-start\nSUMMARY:CANARY-SECRET\nDESCRIPTION:CANARY-BODY"),
+        "f.ics",
+    );
     assert_eq!(e.uid.as_deref(), Some("no-start"));
     assert!(e.to_string().contains("DTSTART"), "{e}");
     assert!(!e.to_string().contains("CANARY"), "{e}");
-    let file = one_event("UID:bad-start\nDTSTART:soon\nSUMMARY:CANARY-SECRET");
-    let e = parse_events(file.as_bytes(), &window(), "f.ics").unwrap_err();
+    let e = only_unreadable(
+        &one_event("UID:bad-start\nDTSTART:soon\nSUMMARY:CANARY-SECRET"),
+        "f.ics",
+    );
     assert_eq!(e.line, Some(6));
     assert!(!e.to_string().contains("CANARY"), "{e}");
-    let file = one_event("DTSTART:20261101T090000Z\nSUMMARY:CANARY-SECRET");
-    let e = parse_events(file.as_bytes(), &window(), "f.ics").unwrap_err();
+    let e = only_unreadable(
+        &one_event("DTSTART:20261101T090000Z\nSUMMARY:CANARY-SECRET"),
+        "f.ics",
+    );
     assert!(e.to_string().contains("no UID"), "{e}");
     assert_eq!(e.line, Some(4));
+    assert_eq!(e.uid, None);
 }
 
 #[test]
@@ -611,9 +632,10 @@ fn a_file_that_is_not_icalendar_is_an_error() {
 #[test]
 fn a_rule_without_end_is_bounded() {
     let file = one_event("UID:dense\nDTSTART:19900101T000000Z\nRRULE:FREQ=SECONDLY\nSUMMARY:x");
-    let e = parse_events(file.as_bytes(), &window(), "f.ics").unwrap_err();
+    let e = only_unreadable(&file, "f.ics");
     assert_eq!(e.uid.as_deref(), Some("dense"));
-    assert!(e.to_string().contains("occurrences"), "{e}");
+    assert_eq!(e.line, Some(7), "the RRULE's own line: {e}");
+    assert!(e.to_string().contains("instances"), "{e}");
     // A daily rule from long ago with no end is fine: it stops at the window.
     let file = one_event("UID:daily\nDTSTART:19900101T090000Z\nRRULE:FREQ=DAILY\nSUMMARY:x");
     assert_eq!(read(file.as_bytes()).len(), 91);
@@ -717,14 +739,15 @@ fn rendered_target_is_rfc_5545_shaped() {
     let events: Vec<_> = doc
         .items
         .iter()
-        .filter(|i| i.comp.name == "VEVENT")
+        .filter(|i| i.name == "VEVENT")
+        .map(|i| doc::Document::component(text.as_bytes(), i))
         .collect();
     assert_eq!(events.len(), 3);
     for e in &events {
         for required in ["UID", "DTSTAMP", "DTSTART", "DTEND", "SUMMARY", "SEQUENCE"] {
-            assert!(e.comp.prop(required).is_some(), "{required}");
+            assert!(e.prop(required).is_some(), "{required}");
         }
-        assert!(e.comp.value("UID").unwrap().ends_with("@calsync"));
+        assert!(e.value("UID").unwrap().ends_with("@calsync"));
     }
     // The crate's strict parser accepts it too.
     let unfolded = icalendar::parser::unfold(&text);
@@ -1147,7 +1170,7 @@ fn privacy_canary_never_reaches_the_target_file() {
         ("apple.ics", APPLE),
     ] {
         // Every canary event is in the window and read.
-        let events = parse_events(bytes, &window(), name).unwrap();
+        let events = parse_events(bytes, &window(), name).unwrap().events;
         assert!(
             events.iter().any(|e| e.subject.contains("CANARY")),
             "{name}"
@@ -1269,9 +1292,9 @@ fn serve_once(status: &str, body: Vec<u8>) -> (String, std::thread::JoinHandle<(
 fn a_url_source_is_downloaded() {
     let (url, server) = serve_once("200 OK", GOOGLE.to_vec());
     let source = IcsSource::new(IcsLocation::parse(&url).unwrap());
-    let events = runtime().block_on(source.read(&window())).unwrap();
+    let events = runtime().block_on(source.read_events(&window())).unwrap();
     server.join().unwrap();
-    assert_eq!(summary(&events), summary(&read(GOOGLE)));
+    assert_eq!(summary(&events.events), summary(&read(GOOGLE)));
 }
 
 #[test]

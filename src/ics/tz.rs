@@ -20,9 +20,11 @@
 //! the two (RFC 5545 §3.3.5).
 
 use super::IcsError;
-use super::doc::{Comp, Document};
-use super::recur;
-use super::time::{Written, parse_offset, parse_written};
+use super::doc::{Comp, Document, Item};
+use super::limits::{MAX_RULE_STEPS, MAX_TZ_OBSERVANCES, MAX_TZ_ONSETS};
+use super::recur::{self, Budget};
+use super::rule::parse_rule;
+use super::time::{Written, midnight, parse_offset, parse_written};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -46,11 +48,12 @@ impl Zone {
                 chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
                 chrono::LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
                 chrono::LocalResult::None => {
+                    let day_before = local.checked_sub_signed(Duration::days(1)).unwrap_or(local);
                     let before = tz
-                        .offset_from_utc_datetime(&(local - Duration::days(1)))
+                        .offset_from_utc_datetime(&day_before)
                         .fix()
                         .local_minus_utc();
-                    (local - Duration::seconds(i64::from(before))).and_utc()
+                    shift(local, -i64::from(before)).and_utc()
                 }
             },
             Zone::Rules(r) => r.instant(local),
@@ -62,11 +65,16 @@ impl Zone {
         match self {
             Zone::Utc => t.naive_utc(),
             Zone::Named(tz) => t.with_timezone(tz).naive_local(),
-            Zone::Rules(r) => {
-                t.naive_utc() + Duration::seconds(i64::from(r.offset_at(t.naive_utc())))
-            }
+            Zone::Rules(r) => shift(t.naive_utc(), i64::from(r.offset_at(t.naive_utc()))),
         }
     }
+}
+
+/// `t` moved by an offset of less than a day; `t` itself in the (unreached)
+/// case that leaves the calendar.
+fn shift(t: NaiveDateTime, seconds: i64) -> NaiveDateTime {
+    t.checked_add_signed(Duration::seconds(seconds))
+        .unwrap_or(t)
 }
 
 /// A zone defined by a `VTIMEZONE`'s observances: the UTC instants at which
@@ -87,10 +95,9 @@ const RULES_HORIZON_YEAR: i32 = 2200;
 impl Rules {
     fn offset_at(&self, utc: NaiveDateTime) -> i32 {
         let i = self.onsets.partition_point(|(t, _)| *t <= utc);
-        if i == 0 {
-            self.initial
-        } else {
-            self.onsets[i - 1].1
+        match i.checked_sub(1).and_then(|i| self.onsets.get(i)) {
+            Some((_, offset)) => *offset,
+            None => self.initial,
         }
     }
 
@@ -98,34 +105,49 @@ impl Rules {
         let valid = self
             .offsets
             .iter()
-            .map(|o| local - Duration::seconds(i64::from(*o)))
-            .filter(|t| {
-                let o = self.offset_at(*t);
-                *t + Duration::seconds(i64::from(o)) == local
-            })
+            .map(|o| shift(local, -i64::from(*o)))
+            .filter(|t| shift(*t, i64::from(self.offset_at(*t))) == local)
             .min();
         match valid {
             Some(t) => t.and_utc(),
             None => {
-                let before = self.offset_at(local - Duration::days(1));
-                (local - Duration::seconds(i64::from(before))).and_utc()
+                let day_before = local.checked_sub_signed(Duration::days(1)).unwrap_or(local);
+                let before = self.offset_at(day_before);
+                shift(local, -i64::from(before)).and_utc()
             }
         }
     }
 
     /// Reads a `VTIMEZONE`'s `STANDARD` and `DAYLIGHT` observances. `None`
-    /// when it has none that can be read.
+    /// when it has none. At most [`MAX_TZ_OBSERVANCES`] observances and
+    /// [`MAX_TZ_ONSETS`] changes of offset up to [`RULES_HORIZON_YEAR`].
     fn of(vtz: &Comp) -> Result<Option<Rules>, String> {
         let mut onsets = Vec::new();
         let mut offsets = Vec::new();
         let horizon = NaiveDate::from_ymd_opt(RULES_HORIZON_YEAR, 1, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(midnight)
             .unwrap_or_default();
-        for obs in vtz
+        let observances: Vec<&Comp> = vtz
             .children
             .iter()
             .filter(|c| c.name == "STANDARD" || c.name == "DAYLIGHT")
-        {
+            .collect();
+        if observances.len() > MAX_TZ_OBSERVANCES {
+            return Err(format!(
+                "it has more than {MAX_TZ_OBSERVANCES} STANDARD and DAYLIGHT observances"
+            ));
+        }
+        let mut budget = Budget {
+            steps: MAX_RULE_STEPS,
+            instances: MAX_TZ_ONSETS,
+        };
+        for obs in observances {
+            if let Some(bad) = obs.bad.first() {
+                return Err(format!(
+                    "its {} (line {}) has a line that is not iCalendar (line {})",
+                    obs.name, obs.line, bad.line
+                ));
+            }
             let from = obs.value("TZOFFSETFROM").and_then(parse_offset);
             let to = obs.value("TZOFFSETTO").and_then(parse_offset);
             let (Some(from), Some(to)) = (from, to) else {
@@ -138,7 +160,7 @@ impl Rules {
                 .value("DTSTART")
                 .and_then(|v| parse_written(v, false))
                 .map(|w| match w {
-                    Written::Date(d) => d.and_hms_opt(0, 0, 0).unwrap_or_default(),
+                    Written::Date(d) => midnight(d),
                     Written::Utc(t) | Written::Local(t) => t,
                 })
                 .ok_or_else(|| {
@@ -149,29 +171,41 @@ impl Rules {
                 })?;
             offsets.push(from);
             offsets.push(to);
-            let shift = Duration::seconds(i64::from(from));
-            let mut locals = vec![start];
-            let rules: Vec<&str> = obs.all("RRULE").map(|p| p.value.as_str()).collect();
-            let until_wall = |w: Written| match w {
-                Written::Utc(t) => t + shift,
+            let to_wall = |w: Written| match w {
+                Written::Utc(t) => shift(t, i64::from(from)),
                 Written::Local(t) => t,
-                Written::Date(d) => d.and_hms_opt(0, 0, 0).unwrap_or_default(),
+                Written::Date(d) => recur::until_of_date(d),
             };
-            locals.extend(recur::expand(
-                start,
-                &rules,
-                &until_wall,
-                start..=horizon,
-                5_000,
-            )?);
+            let mut locals = vec![start];
+            for p in obs.all("RRULE") {
+                let rule = parse_rule(&p.value)
+                    .map_err(|why| format!("its RRULE (line {}) {why}", p.line))?;
+                let until = rule.until.map(to_wall);
+                locals.extend(
+                    recur::expand(&rule, start, until, &(start..=horizon), &mut budget)
+                        .map_err(|why| format!("its RRULE (line {}) {why}", p.line))?,
+                );
+            }
             for rdate in obs.all("RDATE") {
                 for v in rdate.value.split(',') {
                     if let Some(w) = parse_written(v, false) {
-                        locals.push(until_wall(w));
+                        budget.instances = budget.instances.checked_sub(1).ok_or_else(|| {
+                            format!("it defines more than {MAX_TZ_ONSETS} changes of offset")
+                        })?;
+                        locals.push(to_wall(w));
                     }
                 }
             }
-            onsets.extend(locals.into_iter().map(|l| (l - shift, from, to)));
+            onsets.extend(
+                locals
+                    .into_iter()
+                    .map(|l| (shift(l, -i64::from(from)), from, to)),
+            );
+            if onsets.len() > MAX_TZ_ONSETS {
+                return Err(format!(
+                    "it defines more than {MAX_TZ_ONSETS} changes of offset"
+                ));
+            }
         }
         if onsets.is_empty() {
             return Ok(None);
@@ -179,7 +213,7 @@ impl Rules {
         onsets.sort();
         onsets.dedup_by_key(|(t, _, _)| *t);
         // The earliest observance's "from" is in force before any onset.
-        let initial = onsets[0].1;
+        let initial = onsets.first().map_or(0, |o| o.1);
         let onsets = onsets.into_iter().map(|(t, _, to)| (t, to)).collect();
         offsets.sort_unstable();
         offsets.dedup();
@@ -192,10 +226,11 @@ impl Rules {
 }
 
 /// An IANA zone for a name, if the name is one: IANA (any case), Windows
-/// (CLDR mapping), or a path ending in an IANA name.
+/// (CLDR mapping), or a path ending in an IANA name (`/Europe/Stockholm`,
+/// `/mozilla.org/20050126_1/Europe/Berlin`).
 pub(crate) fn named(name: &str) -> Option<Tz> {
     let name = name.trim().trim_matches('"').trim();
-    if name.is_empty() {
+    if name.is_empty() || name.len() > 200 {
         return None;
     }
     if let Ok(tz) = name.parse::<Tz>() {
@@ -211,37 +246,63 @@ pub(crate) fn named(name: &str) -> Option<Tz> {
         return w.tzdb_id().parse::<Tz>().ok();
     }
     let segments: Vec<&str> = name.split('/').filter(|s| !s.is_empty()).collect();
-    (1..segments.len()).find_map(|i| segments[i..].join("/").parse::<Tz>().ok())
+    (0..segments.len()).find_map(|i| {
+        let tail = segments.get(i..)?.join("/");
+        tail.parse::<Tz>().ok().or_else(|| {
+            chrono_tz::TZ_VARIANTS
+                .iter()
+                .find(|tz| tz.name().eq_ignore_ascii_case(&tail))
+                .copied()
+        })
+    })
+}
+
+/// A `TZID` as messages show it: quoted when it is short and printable,
+/// else not at all (it comes from the file).
+pub(crate) fn shown_tzid(tzid: &str) -> String {
+    if !tzid.is_empty() && tzid.chars().count() <= 80 && !tzid.chars().any(char::is_control) {
+        format!("TZID=\"{tzid}\"")
+    } else {
+        "its TZID".to_string()
+    }
 }
 
 /// Resolves the `TZID`s of one file, each once.
 pub(crate) struct Zones<'d> {
     origin: &'d str,
-    vtimezones: HashMap<String, &'d Comp>,
-    cache: HashMap<String, Zone>,
+    input: &'d [u8],
+    /// The `VTIMEZONE` components by `TZID` (the first of each), read only
+    /// when a `TZID` needs one.
+    vtimezones: HashMap<String, &'d Item>,
+    cache: HashMap<String, Result<Zone, String>>,
     /// `X-WR-TIMEZONE` and its line.
     calendar_zone: Option<(String, usize)>,
+    /// Whether the file has an `X-WR-TIMEZONE` line that cannot be read.
+    calendar_zone_bad: bool,
     floating: Option<Zone>,
 }
 
 impl<'d> Zones<'d> {
-    pub fn new(doc: &'d Document, origin: &'d str) -> Self {
+    /// The zones of the file `input`, whose structure is `doc`.
+    pub fn new(doc: &'d Document, input: &'d [u8], origin: &'d str) -> Self {
         let mut vtimezones = HashMap::new();
-        for item in doc.items.iter().filter(|i| i.comp.name == "VTIMEZONE") {
-            if let Some(id) = item.comp.value("TZID") {
-                vtimezones
-                    .entry(id.trim().to_string())
-                    .or_insert(&item.comp);
+        for item in doc.items.iter().filter(|i| i.name == "VTIMEZONE") {
+            // Only the TZID is needed now: read the component's own lines.
+            let comp = Document::component(input, item);
+            if let Some(id) = comp.value("TZID") {
+                vtimezones.entry(id.trim().to_string()).or_insert(item);
             }
         }
         Zones {
             origin,
+            input,
             vtimezones,
             cache: HashMap::new(),
             calendar_zone: doc
                 .value("X-WR-TIMEZONE")
                 .filter(|p| !p.value.trim().is_empty())
                 .map(|p| (p.value.trim().to_string(), p.line)),
+            calendar_zone_bad: doc.has_bad("X-WR-TIMEZONE"),
             floating: None,
         }
     }
@@ -249,41 +310,51 @@ impl<'d> Zones<'d> {
     /// The zone a `TZID` names; `line` is where it is used.
     pub fn resolve(&mut self, tzid: &str, line: usize) -> Result<Zone, IcsError> {
         let tzid = tzid.trim();
-        if let Some(z) = self.cache.get(tzid) {
-            return Ok(z.clone());
-        }
-        let zone = self.find(tzid).map_err(|why| {
+        let found = match self.cache.get(tzid) {
+            Some(z) => z.clone(),
+            None => {
+                let z = self.find(tzid);
+                self.cache.insert(tzid.to_string(), z.clone());
+                z
+            }
+        };
+        found.map_err(|why| {
             IcsError::at_line(
                 self.origin,
                 line,
-                format!("the time zone TZID=\"{tzid}\" cannot be used: {why}"),
+                format!("the time zone {} cannot be used: {why}", shown_tzid(tzid)),
             )
-        })?;
-        self.cache.insert(tzid.to_string(), zone.clone());
-        Ok(zone)
+        })
     }
 
     fn find(&self, tzid: &str) -> Result<Zone, String> {
         if let Some(tz) = named(tzid) {
             return Ok(Zone::Named(tz));
         }
-        let vtz = self.vtimezones.get(tzid).copied().or_else(|| {
+        let item = self.vtimezones.get(tzid).copied().or_else(|| {
             self.vtimezones
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(tzid))
                 .map(|(_, v)| *v)
         });
-        let Some(vtz) = vtz else {
+        let Some(item) = item else {
             return Err(
                 "it is not an IANA or Windows zone name, and the file has no VTIMEZONE \
                  that defines it"
                     .into(),
             );
         };
+        if let Some(d) = &item.defect {
+            return Err(format!(
+                "its VTIMEZONE (line {}) cannot be read: {} (line {})",
+                item.line, d.why, d.line
+            ));
+        }
+        let vtz = Document::component(self.input, item);
         if let Some(tz) = vtz.value("X-LIC-LOCATION").and_then(named) {
             return Ok(Zone::Named(tz));
         }
-        match Rules::of(vtz) {
+        match Rules::of(&vtz) {
             Ok(Some(rules)) => Ok(Zone::Rules(Arc::new(rules))),
             Ok(None) => Err(format!(
                 "its VTIMEZONE (line {}) has no STANDARD or DAYLIGHT rules",
@@ -298,6 +369,13 @@ impl<'d> Zones<'d> {
     pub fn floating(&mut self) -> Result<Zone, IcsError> {
         if let Some(z) = &self.floating {
             return Ok(z.clone());
+        }
+        if self.calendar_zone_bad {
+            return Err(IcsError::file(
+                self.origin,
+                "the calendar's X-WR-TIMEZONE line cannot be read, so its floating times \
+                 (no Z, no TZID) have no zone",
+            ));
         }
         let zone = match self.calendar_zone.clone() {
             Some((name, line)) => self.resolve(&name, line)?,
@@ -348,6 +426,12 @@ mod tests {
         assert_eq!(
             named("/softwarestudio.org/Olson_20011030_5/America/Argentina/Buenos_Aires"),
             Some(Tz::America__Argentina__Buenos_Aires)
+        );
+        assert_eq!(named("/Europe/Stockholm"), Some(Tz::Europe__Stockholm));
+        assert_eq!(named("Europe/Stockholm/"), Some(Tz::Europe__Stockholm));
+        assert_eq!(
+            named("/citadel.org/20190914_1/europe/stockholm"),
+            Some(Tz::Europe__Stockholm)
         );
         assert_eq!(named("Customized Time Zone"), None);
         assert_eq!(named(""), None);

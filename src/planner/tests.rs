@@ -976,8 +976,35 @@ fn first_source_event_of_a_key_wins() {
         start: at(ts("2024-07-01T09:00:00Z")),
         ..first.clone()
     };
-    let plan3 = plan(&[outside, first], &[], &p, &window());
+    let plan3 = plan(&[outside, first.clone()], &[], &p, &window());
     assert_eq!(plan3.creates[0].payload.subject, "Event a");
+    // A public first event with a private second one of the same key (a
+    // source's other reading of it) is not public: any doubt means not.
+    let private_second = SourceEvent {
+        sensitivity: Sensitivity::Private,
+        subject: "second".into(),
+        ..first.clone()
+    };
+    let plan4 = plan(
+        &[first.clone(), private_second],
+        &[copy_of(&first, &p, "t1")],
+        &p,
+        &window(),
+    );
+    assert!(plan4.creates.is_empty());
+    assert_eq!(plan4.deletes.len(), 1);
+    assert_eq!(plan4.deletes[0].reason, DeleteReason::NotPublic);
+    assert_eq!(plan4.skipped_non_public, 1);
+    assert_eq!(plan4.skipped.get(&SkipReason::Private), Some(&1));
+    // An unreadable event is skipped as such, whatever its fields say.
+    let unreadable = SourceEvent {
+        key: SourceKey::unreadable("x#3"),
+        ..ev("u", "2024-05-10T09:00:00Z")
+    };
+    assert_eq!(
+        skip_reason(&unreadable, &p.filter),
+        Some(SkipReason::Unreadable)
+    );
 }
 
 #[test]
@@ -1391,9 +1418,16 @@ proptest! {
             prop_assert_eq!(is_public(e, &policy.filter), oracle_public(e, &policy.filter));
         }
         let first = first_in_window(&source, &w);
+        // A key is public when every event of it in the window is; its
+        // first gives the content.
         let public: BTreeMap<&SourceKey, &SourceEvent> = first
             .iter()
-            .filter(|(_, e)| oracle_public(e, &policy.filter))
+            .filter(|(k, _)| {
+                source
+                    .iter()
+                    .filter(|e| &e.key == *k && w.contains(&e.start))
+                    .all(|e| oracle_public(e, &policy.filter))
+            })
             .map(|(k, e)| (k, *e))
             .collect();
 
