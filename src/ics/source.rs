@@ -305,11 +305,7 @@ pub fn parse_events(input: &[u8], window: &Window, origin: &str) -> Result<Sourc
                 groups.len() - 1
             });
             // Copied only for an event that names several UIDs.
-            let comp = if n == last {
-                comp.take()
-            } else {
-                comp.clone()
-            };
+            let comp = if n == last { comp.take() } else { comp.clone() };
             let (Some(comp), Some(group)) = (comp, groups.get_mut(g)) else {
                 continue;
             };
