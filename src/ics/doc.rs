@@ -512,7 +512,8 @@ impl Document {
             return Err(err(
                 at,
                 format!(
-                    "{} is never closed: the file ends first (is it truncated?)",
+                    "{} is never closed: the file ends first. It looks truncated, as a copy \
+                     or download cut short does; export or download the calendar again",
                     begin_of(&name)
                 ),
             ));
@@ -521,7 +522,8 @@ impl Document {
             return Err(err(
                 at,
                 "the calendar that starts here never ends: the file has no END:VCALENDAR after \
-                 it (is it truncated?)"
+                 it. It looks truncated, as a copy or download cut short does; export or download the \
+                 calendar again"
                     .into(),
             ));
         }
