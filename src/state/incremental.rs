@@ -980,13 +980,14 @@ mod tests {
             ],
             &[("CALSYNC_GRAPH_URL", "http://127.0.0.1:9/v1.0")],
         ];
+        let subject = regex::Regex::new("^x").unwrap();
         for pairs in cases {
             let mut s = crate::config::load(&Default::default(), &env(pairs)).unwrap();
             assert_eq!(fingerprint(&s, "S", "T"), first_fingerprint(&s, "S", "T"));
             s.policy.filter.sensitivity = vec![Sensitivity::Private, Sensitivity::Normal];
             s.policy.filter.include_categories = vec!["Public".into()];
             s.policy.filter.show_as = Some(vec![ShowAs::Busy, ShowAs::Oof]);
-            s.policy.filter.subject_exclude = Some(regex::Regex::new("^x").unwrap());
+            s.policy.filter.subject_exclude = Some(subject.clone());
             s.policy.filter.skip_cancelled = false;
             s.policy.copy.body = true;
             assert_eq!(fingerprint(&s, "S", "T"), first_fingerprint(&s, "S", "T"));

@@ -2,10 +2,10 @@
 //! the messages that name it.
 
 use super::*;
-use secrecy::ExposeSecret;
-use std::collections::HashMap;
 use crate::model::{Sensitivity, ShowAs};
 use crate::policy::CopyPolicy;
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod registry;
