@@ -1,9 +1,12 @@
 //! The command line (README, "Commands"). Doc comments are the help text: the first
 //! paragraph is the short help (`-h`), the rest the long help (`--help`).
 
-use crate::config::FlagOverrides;
+pub use crate::config::{format_duration, parse_duration};
+
+use crate::config::{FlagOverrides, HelpRow, help_rows};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// The examples of `calsync --help` and the man page: command, what it does.
@@ -34,137 +37,29 @@ environment variables, then the TOML file (--config, CALSYNC_CONFIG, or \
 $XDG_CONFIG_HOME/calsync/config.toml), then defaults. The keys, with their environment \
 variables:";
 
-/// The configuration keys: key, where else it is set, what it is.
-pub const KEY_HELP: [(&str, &str, &str); 23] = [
-    (
-        "tenant_id",
-        "CALSYNC_TENANT_ID",
-        "the Microsoft Entra tenant (GUID or domain).",
-    ),
-    (
-        "client_id",
-        "CALSYNC_CLIENT_ID",
-        "the application (client) ID of the app registration.",
-    ),
-    (
-        "client_secret",
-        "CALSYNC_CLIENT_SECRET",
-        "the app secret; when set, calsync signs in as the application instead of as a \
-         user. Keep it out of the file.",
-    ),
-    (
-        "mailbox",
-        "CALSYNC_MAILBOX",
-        "the mailbox of the source calendar (default: the signed-in user; required with \
-         client_secret).",
-    ),
-    (
-        "source_calendar",
-        "CALSYNC_SOURCE_CALENDAR",
-        "the calendar read: \"default\" (the mailbox's default calendar, whatever its name), \
-         \"id:<Graph id>\" or a display name (default: the default calendar).",
-    ),
-    (
-        "target_calendar",
-        "CALSYNC_TARGET_CALENDAR",
-        "the public calendar written, named the same ways (default \"Public Calendar\").",
-    ),
-    (
-        "target_mailbox",
-        "CALSYNC_TARGET_MAILBOX",
-        "the mailbox of the target (default: mailbox).",
-    ),
-    (
-        "past_days",
-        "CALSYNC_PAST_DAYS",
-        "days before today that are still synced (default 0).",
-    ),
-    (
-        "cutoff_days",
-        "CALSYNC_CUTOFF_DAYS",
-        "days after today that are synced (default 1825).",
-    ),
-    (
-        "dry_run",
-        "CALSYNC_DRY_RUN",
-        "true makes every sync a dry run (default false).",
-    ),
-    (
-        "cloud",
-        "CALSYNC_CLOUD",
-        "global, usgov, usgov-dod or china; sets both endpoints.",
-    ),
-    (
-        "graph_url",
-        "CALSYNC_GRAPH_URL",
-        "the Microsoft Graph root, version included.",
-    ),
-    (
-        "authority_url",
-        "CALSYNC_AUTHORITY_URL",
-        "the sign-in authority.",
-    ),
-    (
-        "token_store",
-        "CALSYNC_TOKEN_STORE",
-        "where `calsync login` keeps the sign-in: keyring (default) or file (tokens.json, \
-         mode 0600, in the state dir; for servers without a keyring). App-only runs keep no \
-         token.",
-    ),
-    (
-        "state_dir",
-        "CALSYNC_STATE_DIR",
-        "where the lock, history and incremental state live (default \
-         $XDG_STATE_HOME/calsync); it must belong to the user calsync runs as and be closed \
-         to others.",
-    ),
-    (
-        "max_delete_fraction",
-        "CALSYNC_MAX_DELETE_FRACTION",
-        "the largest share of the copies one run may delete without --force (default 0.25).",
-    ),
-    (
-        "full_sync_interval",
-        "CALSYNC_FULL_SYNC_INTERVAL",
-        "how often a sync reads both calendars in full, repairing copies edited or deleted \
-         by hand (default 24h).",
-    ),
-    (
-        "request_timeout",
-        "CALSYNC_REQUEST_TIMEOUT, --request-timeout",
-        "how long one request may go unanswered before it is retried, at most twice \
-         (default 30s).",
-    ),
-    (
-        "run_timeout",
-        "CALSYNC_RUN_TIMEOUT, --run-timeout",
-        "how long a sync or validate may run before it stops at a safe point and exits 1 \
-         (default 30m).",
-    ),
-    (
-        "[filter]",
-        "",
-        "sensitivity, include_categories, exclude_categories, skip_cancelled, show_as, \
-         subject_exclude: which source events count as public.",
-    ),
-    (
-        "[copy]",
-        "",
-        "location, body, categories: optional fields copied (default false).",
-    ),
-    (
-        "[source]",
-        "CALSYNC_SOURCE_KIND, CALSYNC_SOURCE_PATH, CALSYNC_SOURCE_URL",
-        "kind: \"graph\" (default; source_calendar through Graph) or \"ics\", then path (an \
-         .ics file) or url (https://…).",
-    ),
-    (
-        "[target]",
-        "CALSYNC_TARGET_KIND, CALSYNC_TARGET_PATH, CALSYNC_TARGET_NAME",
-        "kind: \"graph\" (default; target_calendar through Graph) or \"ics\", then path (the \
-         .ics file to publish) and name (its calendar name, default target_calendar).",
-    ),
-];
+/// The configuration keys as `--help` and the man page list them: the key
+/// (or a `[table]`), where else it is set, what it is. It is made from the
+/// key table ([`crate::config::KEYS`]) and iterates as an array of
+/// `(key, variables, text)` triples would.
+pub const KEY_HELP: KeyHelp = KeyHelp;
+
+/// The type of [`KEY_HELP`].
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHelp;
+
+impl IntoIterator for KeyHelp {
+    type Item = (&'static str, &'static str, &'static str);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'static, HelpRow>, fn(&'static HelpRow) -> Self::Item>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        static ROWS: LazyLock<Vec<HelpRow>> = LazyLock::new(help_rows);
+        fn triple(row: &'static HelpRow) -> (&'static str, &'static str, &'static str) {
+            (row.key, &row.env, &row.text)
+        }
+        ROWS.iter().map(triple)
+    }
+}
 
 /// How relative paths are read.
 pub const PATHS_NOTE: &str = "Relative paths in the config file (state_dir, source.path, \
@@ -711,86 +606,6 @@ fn parse_limit(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses a duration such as `45s`, `90m`, `2h`, `1h30m`, `1d` or `1w`: one
-/// or more parts of a whole number and a unit (s, m, h, d, w), largest unit
-/// first, each unit at most once. Spaces between parts are allowed. Zero is
-/// refused.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    const HINT: &str =
-        "expected a number and a unit (s, m, h, d or w), e.g. 45s, 90m, 2h, 1h30m, 1d";
-    let text = s.trim();
-    if text.is_empty() {
-        return Err(format!("empty duration; {HINT}"));
-    }
-    let mut total: u64 = 0;
-    let mut last_unit_secs = u64::MAX;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits_end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits_end == 0 {
-            return Err(format!("\"{s}\" is not a duration; {HINT}"));
-        }
-        let (digits, after) = rest.split_at(digits_end);
-        let unit_end = after
-            .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(unit_end);
-        let unit_secs: u64 = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 604_800,
-            "" => return Err(format!("\"{s}\" has a number without a unit; {HINT}")),
-            other => return Err(format!("\"{s}\" has an unknown unit \"{other}\"; {HINT}")),
-        };
-        if unit_secs >= last_unit_secs {
-            return Err(format!(
-                "\"{s}\" repeats a unit or puts a smaller one first; {HINT}"
-            ));
-        }
-        last_unit_secs = unit_secs;
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("\"{s}\" is too long a duration"))?;
-        total = n
-            .checked_mul(unit_secs)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("\"{s}\" is too long a duration"))?;
-        rest = after.trim_start();
-    }
-    if total == 0 {
-        return Err(format!("\"{s}\" is zero; give a duration of at least 1s"));
-    }
-    Ok(Duration::from_secs(total))
-}
-
-/// Writes a duration the way [`parse_duration`] reads it, exactly and as
-/// briefly as it can: `45s`, `90m` → `1h30m`, `2h`, `1d`, `1w2d`. Fractions
-/// of a second are dropped.
-pub fn format_duration(d: Duration) -> String {
-    let mut secs = d.as_secs();
-    if secs == 0 {
-        return "0s".to_string();
-    }
-    let mut out = String::new();
-    for (unit, size) in [
-        ("w", 604_800),
-        ("d", 86_400),
-        ("h", 3600),
-        ("m", 60),
-        ("s", 1),
-    ] {
-        if secs >= size {
-            out.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,19 +636,13 @@ mod tests {
     }
 
     #[test]
-    fn durations_are_written_as_they_are_read() {
-        for (secs, text) in [
-            (45, "45s"),
-            (60, "1m"),
-            (3600, "1h"),
-            (5400, "1h30m"),
-            (86_400, "1d"),
-            (90_061, "1d1h1m1s"),
-            (1_814_400, "3w"),
-        ] {
-            assert_eq!(format_duration(Duration::from_secs(secs)), text);
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
-        }
+    fn the_seed_names_in_environment_are_the_key_tables() {
+        let seeds: Vec<&str> = crate::config::KEYS.iter().filter_map(|k| k.seed).collect();
+        let listed = ENVIRONMENT
+            .iter()
+            .find(|(var, _)| var.starts_with("TENANT_ID"))
+            .map(|(var, _)| *var);
+        assert_eq!(listed, Some(seeds.join(", ").as_str()));
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -843,46 +652,6 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn duration_forms() {
-        let ok = [
-            ("45s", 45),
-            ("90m", 5400),
-            ("2h", 7200),
-            ("1h30m", 5400),
-            ("1h 30m", 5400),
-            ("1d", 86_400),
-            ("1w", 604_800),
-            ("1d2h3m4s", 86_400 + 7200 + 180 + 4),
-            (" 5m ", 300),
-        ];
-        for (text, secs) in ok {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_secs(secs)),
-                "{text}"
-            );
-        }
-        for bad in [
-            "",
-            "90",
-            "m",
-            "1x",
-            "1.5h",
-            "-1h",
-            "30m1h",
-            "1h1h",
-            "0s",
-            "0h0m",
-            "1 h",
-            "h1",
-            "99999999999999999999s",
-            "18446744073709551615w",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
-        }
     }
 
     #[test]

@@ -11,12 +11,10 @@ use super::history::{human_duration_ms, human_duration_secs};
 use super::{Context, print_stdout};
 use crate::auth::{AuthState, auth_state};
 use crate::cli::StatusArgs;
-use crate::config::{Origin, Settings, SourceSpec, TargetSpec, mask};
+use crate::config::{self, Origin, Settings};
 use crate::error::Failure;
-use crate::ics::{IcsLocation, redact_url};
 use crate::state::{self, HistoryEntry, Holder, LockState};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -159,7 +157,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
 
 /// The `--max-age` limit as it was given (`1h`, `90m` → `1h30m`).
 fn limit(m: &MaxAge) -> String {
-    crate::cli::format_duration(Duration::from_secs(m.limit_seconds))
+    config::format_duration(Duration::from_secs(m.limit_seconds))
 }
 
 /// The `--max-age` verdict in one line.
@@ -327,116 +325,22 @@ fn missing(s: &Settings) -> Vec<&'static str> {
     m
 }
 
-/// The display order: the config file, the two sides, the configuration
-/// table's, then the policy.
-const KEYS: [&str; 35] = [
-    "config",
-    "source.kind",
-    "source.path",
-    "source.url",
-    "target.kind",
-    "target.path",
-    "target.name",
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "mailbox",
-    "source_calendar",
-    "target_calendar",
-    "target_mailbox",
-    "past_days",
-    "cutoff_days",
-    "dry_run",
-    "cloud",
-    "graph_url",
-    "authority_url",
-    "token_store",
-    "state_dir",
-    "max_delete_fraction",
-    "full_sync_interval",
-    "request_timeout",
-    "run_timeout",
-    "filter.sensitivity",
-    "filter.include_categories",
-    "filter.exclude_categories",
-    "filter.skip_cancelled",
-    "filter.show_as",
-    "filter.subject_exclude",
-    "copy.location",
-    "copy.body",
-    "copy.categories",
-];
-
-/// A duration in the form the configuration accepts (`24h`, `90m`, `45s`).
-fn duration_text(d: std::time::Duration) -> String {
-    crate::cli::format_duration(d)
-}
-
 /// The value of a setting as shown; secrets masked; `Null` when unset.
+/// `config` is the config file; every other key is the key table's.
 fn value_of(s: &Settings, key: &str) -> Value {
-    let f = &s.policy.filter;
-    let c = &s.policy.copy;
     match key {
         "config" => json!(s.config_path.as_ref().map(|p| p.display().to_string())),
-        "tenant_id" => json!(s.tenant_id),
-        "client_id" => json!(s.client_id),
-        "client_secret" => json!(s.client_secret.as_ref().map(|v| mask(v.expose_secret()))),
-        "mailbox" => json!(s.mailbox),
-        "source_calendar" => json!(s.source_calendar),
-        "target_calendar" => json!(s.target_calendar),
-        "target_mailbox" => json!(s.target_mailbox),
-        "past_days" => json!(s.past_days),
-        "cutoff_days" => json!(s.cutoff_days),
-        "dry_run" => json!(s.dry_run),
-        "cloud" => json!(s.cloud.to_string()),
-        "graph_url" => json!(s.graph_base()),
-        "authority_url" => json!(s.authority_base()),
-        "token_store" => json!(s.token_store.to_string()),
-        "state_dir" => json!(s.state_dir.display().to_string()),
-        "max_delete_fraction" => json!(s.max_delete_fraction),
-        "full_sync_interval" => json!(duration_text(s.full_sync_interval)),
-        "request_timeout" => json!(duration_text(s.request_timeout)),
-        "run_timeout" => json!(duration_text(s.run_timeout)),
-        "filter.sensitivity" => json!(f.sensitivity.iter().map(|v| v.as_str()).collect::<Vec<_>>()),
-        "filter.include_categories" => json!(f.include_categories),
-        "filter.exclude_categories" => json!(f.exclude_categories),
-        "filter.skip_cancelled" => json!(f.skip_cancelled),
-        "filter.show_as" => json!(
-            f.show_as
-                .as_ref()
-                .map(|v| v.iter().map(|x| x.as_str()).collect::<Vec<_>>())
-        ),
-        "filter.subject_exclude" => json!(f.subject_exclude.as_ref().map(|r| r.as_str())),
-        "copy.location" => json!(c.location),
-        "copy.body" => json!(c.body),
-        "copy.categories" => json!(c.categories),
-        "source.kind" => json!(s.source_kind().as_str()),
-        "source.path" => match &s.source {
-            SourceSpec::Ics(IcsLocation::Path(p)) => json!(p.display().to_string()),
-            _ => Value::Null,
-        },
-        // A published calendar's URL often holds a secret token: shown in
-        // part only.
-        "source.url" => match &s.source {
-            SourceSpec::Ics(IcsLocation::Url(u)) => json!(redact_url(u)),
-            _ => Value::Null,
-        },
-        "target.kind" => json!(s.target_kind().as_str()),
-        "target.path" => match &s.target {
-            TargetSpec::Ics { path, .. } => json!(path.display().to_string()),
-            TargetSpec::Graph => Value::Null,
-        },
-        "target.name" => match &s.target {
-            TargetSpec::Ics { name, .. } => json!(name),
-            TargetSpec::Graph => Value::Null,
-        },
-        _ => Value::Null,
+        _ => config::key(key).map_or(Value::Null, |k| (k.show)(s)),
     }
 }
 
 fn settings_in_effect(s: &Settings) -> Vec<Setting> {
-    let mut keys: Vec<&'static str> = KEYS.to_vec();
-    keys.extend(s.origins.keys().filter(|k| !KEYS.contains(k)));
+    // The config file, then the keys in the key table's status order, then
+    // anything else the loader recorded an origin for.
+    let mut keys: Vec<&'static str> = vec!["config"];
+    keys.extend(config::status_order().iter().map(|k| k.name));
+    let known = keys.clone();
+    keys.extend(s.origins.keys().filter(|k| !known.contains(k)));
     keys.into_iter()
         .map(|key| {
             let origin = s.origins.get(key).copied().unwrap_or(Origin::Default);

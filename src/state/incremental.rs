@@ -224,29 +224,60 @@ impl Copy {
 }
 
 /// Identifies the settings a state belongs to. Anything that changes which
-/// events are read, which are public or what their copies hold changes it.
+/// events are read, which are public or what their copies hold changes it:
+/// every key the key table marks `affects_plan`, so a new key that shapes the
+/// copies is in it without further thought.
+///
+/// The calendars are there as resolved: each side as its mailbox and the id
+/// the caller resolved its calendar to (`source_id`, `target_id`), which
+/// stands for the calendar keys and the `[source]`/`[target]` keys; `cloud`
+/// is there through the Graph root it decides. The document's shape is that
+/// of the first fingerprint, so the fingerprint of an existing state stays
+/// the same; a key added later goes in under its own name, and changes every
+/// fingerprint once (the next sync is then a full one).
 pub fn fingerprint(settings: &Settings, source_id: &str, target_id: &str) -> String {
-    let f = &settings.policy.filter;
-    let c = &settings.policy.copy;
-    let mut sensitivity: Vec<&str> = f.sensitivity.iter().map(|s| s.as_str()).collect();
-    sensitivity.sort_unstable();
-    let doc = serde_json::json!({
-        "graph": settings.graph_base(),
-        "source": [settings.mailbox_or_me().to_lowercase(), source_id],
-        "target": [settings.target_mailbox_or_source().to_lowercase(), target_id],
-        "past_days": settings.past_days,
-        "cutoff_days": settings.cutoff_days,
-        "filter": {
-            "sensitivity": sensitivity,
-            "include_categories": f.include_categories,
-            "exclude_categories": f.exclude_categories,
-            "skip_cancelled": f.skip_cancelled,
-            "show_as": f.show_as.as_ref().map(|v| v.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
-            "subject_exclude": f.subject_exclude.as_ref().map(|r| r.as_str()),
-        },
-        "copy": [c.location, c.body, c.categories],
-    });
-    let mut hex = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
+    use crate::config::{KEYS, Table};
+    use serde_json::{Map, Value, json};
+    let mut doc = Map::new();
+    let mut filter = Map::new();
+    let mut copy = Vec::new();
+    for key in KEYS.iter().filter(|k| k.affects_plan) {
+        match (key.table, key.name) {
+            (_, "graph_url" | "cloud") => {
+                doc.insert("graph".into(), json!(settings.graph_base()));
+            }
+            (Table::Source, _) | (_, "mailbox" | "source_calendar") => {
+                let mailbox = settings.mailbox_or_me().to_lowercase();
+                doc.insert("source".into(), json!([mailbox, source_id]));
+            }
+            (Table::Target, _) | (_, "target_mailbox" | "target_calendar") => {
+                let mailbox = settings.target_mailbox_or_source().to_lowercase();
+                doc.insert("target".into(), json!([mailbox, target_id]));
+            }
+            // The order of the sensitivities listed makes no difference.
+            (_, "filter.sensitivity") => {
+                let mut sensitivity: Vec<&str> = settings
+                    .policy
+                    .filter
+                    .sensitivity
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect();
+                sensitivity.sort_unstable();
+                filter.insert(key.short_name().into(), json!(sensitivity));
+            }
+            (Table::Filter, _) => {
+                filter.insert(key.short_name().into(), (key.show)(settings));
+            }
+            (Table::Copy, _) => copy.push((key.show)(settings)),
+            _ => {
+                doc.insert(key.name.into(), (key.show)(settings));
+            }
+        }
+    }
+    doc.insert("filter".into(), Value::Object(filter));
+    doc.insert("copy".into(), Value::Array(copy));
+    let mut hex = hex::encode(Sha256::digest(Value::Object(doc).to_string().as_bytes()));
     hex.truncate(32);
     format!("{STATE_VERSION}:{hex}")
 }
@@ -897,6 +928,71 @@ mod tests {
 
     fn window() -> Window {
         Window::around(NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(), 0, 100)
+    }
+
+    /// The fingerprint as it was first written, key by key: a state saved
+    /// before the key table existed must still match.
+    fn first_fingerprint(settings: &Settings, source_id: &str, target_id: &str) -> String {
+        let f = &settings.policy.filter;
+        let c = &settings.policy.copy;
+        let mut sensitivity: Vec<&str> = f.sensitivity.iter().map(|s| s.as_str()).collect();
+        sensitivity.sort_unstable();
+        let doc = serde_json::json!({
+            "graph": settings.graph_base(),
+            "source": [settings.mailbox_or_me().to_lowercase(), source_id],
+            "target": [settings.target_mailbox_or_source().to_lowercase(), target_id],
+            "past_days": settings.past_days,
+            "cutoff_days": settings.cutoff_days,
+            "filter": {
+                "sensitivity": sensitivity,
+                "include_categories": f.include_categories,
+                "exclude_categories": f.exclude_categories,
+                "skip_cancelled": f.skip_cancelled,
+                "show_as": f.show_as.as_ref().map(|v| v.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+                "subject_exclude": f.subject_exclude.as_ref().map(|r| r.as_str()),
+            },
+            "copy": [c.location, c.body, c.categories],
+        });
+        let mut hex = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
+        hex.truncate(32);
+        format!("{STATE_VERSION}:{hex}")
+    }
+
+    #[test]
+    fn the_fingerprint_of_existing_states_is_unchanged() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .chain(&[("HOME", "/nonexistent-home")])
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let cases: [&'static [(&'static str, &'static str)]; 3] = [
+            &[],
+            &[
+                ("CALSYNC_MAILBOX", "Events@Contoso.example"),
+                ("CALSYNC_TARGET_MAILBOX", "Public@Contoso.example"),
+                ("CALSYNC_PAST_DAYS", "7"),
+                ("CALSYNC_CUTOFF_DAYS", "30"),
+                ("CALSYNC_CLOUD", "usgov"),
+            ],
+            &[("CALSYNC_GRAPH_URL", "http://127.0.0.1:9/v1.0")],
+        ];
+        let subject = regex::Regex::new("^x").unwrap();
+        for pairs in cases {
+            let mut s = crate::config::load(&Default::default(), &env(pairs)).unwrap();
+            assert_eq!(fingerprint(&s, "S", "T"), first_fingerprint(&s, "S", "T"));
+            s.policy.filter.sensitivity = vec![Sensitivity::Private, Sensitivity::Normal];
+            s.policy.filter.include_categories = vec!["Public".into()];
+            s.policy.filter.show_as = Some(vec![ShowAs::Busy, ShowAs::Oof]);
+            s.policy.filter.subject_exclude = Some(subject.clone());
+            s.policy.filter.skip_cancelled = false;
+            s.policy.copy.body = true;
+            assert_eq!(fingerprint(&s, "S", "T"), first_fingerprint(&s, "S", "T"));
+            assert_ne!(fingerprint(&s, "S", "T"), fingerprint(&s, "S", "U"));
+        }
     }
 
     fn range(w: &Window) -> PieceRange {
