@@ -92,19 +92,10 @@ pub(super) fn known_values(
         };
         let Some(entries) = value.get_ref().as_table() else {
             let at = value.span().start;
-            return Err(match owned(value)?.into_inner() {
-                // The TOML reader hands a date-time over as a table with
-                // one key of its own, and has always been reported as that.
-                Value::Datetime(_) => Problem::Unknown {
-                    table,
-                    name: "$__toml_private_datetime".to_owned(),
-                    at,
-                },
-                other => Problem::NotATable {
-                    table,
-                    found: unexpected(&other),
-                    at,
-                },
+            return Err(Problem::NotATable {
+                table,
+                found: unexpected(&owned(value)?.into_inner()),
+                at,
             });
         };
         for (name, value) in entries {
@@ -129,20 +120,19 @@ fn owned(value: &Spanned<DeValue<'_>>) -> Result<Spanned<Value>, Problem> {
     Ok(Spanned::new(span, value))
 }
 
-/// What a value that should be a table is, as the TOML reader has always
-/// said it: "invalid type: integer `3`" or, for an array, "invalid length 1".
+/// What a value that should be a table is, in words: "a date-time", "an
+/// array of 1 value".
 fn unexpected(value: &Value) -> String {
-    use serde::de::Unexpected;
-    let unexpected = match value {
-        Value::String(s) => Unexpected::Str(s),
-        Value::Integer(i) => Unexpected::Signed(*i),
-        Value::Float(f) => Unexpected::Float(*f),
-        Value::Boolean(b) => Unexpected::Bool(*b),
-        Value::Datetime(_) => Unexpected::Other("datetime"),
-        Value::Array(items) => return format!("invalid length {}", items.len()),
-        Value::Table(_) => Unexpected::Map,
-    };
-    format!("invalid type: {unexpected}")
+    match value {
+        Value::String(_) => "a string".to_owned(),
+        Value::Integer(_) => "an integer".to_owned(),
+        Value::Float(_) => "a number".to_owned(),
+        Value::Boolean(_) => "true or false".to_owned(),
+        Value::Datetime(_) => "a date-time".to_owned(),
+        Value::Array(items) if items.len() == 1 => "an array of 1 value".to_owned(),
+        Value::Array(items) => format!("an array of {} values", items.len()),
+        Value::Table(_) => "a table".to_owned(),
+    }
 }
 
 impl Problem {
@@ -165,9 +155,11 @@ impl Problem {
             Problem::NotATable { table, found, at } => {
                 let at = place(at);
                 config_error(format!(
-                    "Invalid config file {shown}{at}: {found}, expected a {} table. \
-                     Fix the file so that it is valid TOML with the keys described in \
-                     calsync's documentation.",
+                    "Invalid config file {shown}{at}: `{}` is {found}, where calsync expects \
+                     the {} table. Write its keys under a `{}` line instead (the \
+                     README's Configuration section lists them).",
+                    table.name(),
+                    table.header(),
                     table.header()
                 ))
             }

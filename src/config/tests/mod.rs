@@ -866,3 +866,28 @@ fn env_var_names_cover_seeds() {
         assert!(names.contains(&n), "{n}");
     }
 }
+
+/// A table's name given a plain value says what was found and how to write
+/// the table, whatever the value's kind.
+#[test]
+fn a_value_where_a_table_belongs_says_what_it_is() {
+    for (text, found, table) in [
+        ("copy = 1979-05-27\n", "`copy` is a date-time", "[copy]"),
+        (
+            "filter = [1]\n",
+            "`filter` is an array of 1 value",
+            "[filter]",
+        ),
+        ("source = \"x\"\n", "`source` is a string", "[source]"),
+        ("target = 3\n", "`target` is an integer", "[target]"),
+    ] {
+        let f = file_with(text);
+        let msg = config_failure(load_with(&with_file(&f.path), &HashMap::new()));
+        assert!(msg.contains(found), "{text}: {msg}");
+        assert!(
+            msg.contains(&format!("under a `{table}` line")),
+            "{text}: {msg}"
+        );
+        assert!(!msg.contains("$__toml"), "{text}: {msg}");
+    }
+}
