@@ -12,11 +12,11 @@ use crate::provider::{Applied, InspectableTarget, SourceProvider, TargetProvider
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 
-const OUTLOOK: &[u8] = include_bytes!("../../tests/fixtures/ics/outlook.ics");
-const GOOGLE: &[u8] = include_bytes!("../../tests/fixtures/ics/google.ics");
-const APPLE: &[u8] = include_bytes!("../../tests/fixtures/ics/apple.ics");
+const OUTLOOK: &[u8] = include_bytes!("../../../tests/fixtures/ics/outlook.ics");
+const GOOGLE: &[u8] = include_bytes!("../../../tests/fixtures/ics/google.ics");
+const APPLE: &[u8] = include_bytes!("../../../tests/fixtures/ics/apple.ics");
 const TARGET_WITH_HAND_MADE: &[u8] =
-    include_bytes!("../../tests/fixtures/ics/target-with-hand-made.ics");
+    include_bytes!("../../../tests/fixtures/ics/target-with-hand-made.ics");
 
 const OUTLOOK_SERIES: &str = "040000008200E00074C5B7101A82E00800000000D0A1E2B3C4D5DA01000000000000000010000000A1B2C3D4E5F60718293A4B5C6D7E8F90";
 const GOOGLE_STANDUP: &str = "0a1b2c3d4e5f6g7h8i9j0k1l2m@google.com";
