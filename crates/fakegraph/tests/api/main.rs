@@ -2470,7 +2470,7 @@ async fn long_ranges_fail_when_asked_to() {
 #[test]
 fn usable_from_plain_tests_and_seedable() {
     let fake = FakeGraph::start();
-    let seed: Value = serde_json::from_str(include_str!("../examples/seed.json")).unwrap();
+    let seed: Value = serde_json::from_str(include_str!("../../examples/seed.json")).unwrap();
     let summary = fake.load_seed(&seed).unwrap();
     assert!(!summary.apps.is_empty());
     let source = fake
