@@ -2,9 +2,7 @@
 //! the contract's exit code, and no write — for configuration errors, not
 //! even a request.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn assert_config_error(w: &World, run: &Run, mentions: &[&str]) {
     assert_eq!(run.code, 2, "{run}");

@@ -1,9 +1,7 @@
 //! `calsync doctor` end to end: the built binary against the fake Graph, as
 //! an operator runs it once before the first sync.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fakegraph::{Behaviour, DeltaOccurrences, DevicePoll, DuplicateTransactionId};
 use serde_json::{Value, json};
 use std::process::Command;

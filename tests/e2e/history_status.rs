@@ -1,10 +1,8 @@
 //! `calsync history` and `calsync status` end to end: the built binary over a
 //! state directory written by real runs or by hand.
 
-mod common;
-
+use crate::common::*;
 use chrono::{DateTime, Duration, Utc};
-use common::*;
 use serde_json::{Value, json};
 
 /// One history line as calsync writes it.

@@ -2,9 +2,7 @@
 //! as the source and as the target in every combination with Graph (the
 //! fake Graph standing in), `validate` on them, and bad input.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,7 @@
 //! known from the state the previous run left, and the full reconciliation
 //! that repairs what that cannot see.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fakegraph::{Faults, RecordedRequest};
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -1,9 +1,7 @@
 //! Logs as an operator meets them: JSON lines that a collector can parse,
 //! each naming its run; quiet scheduled runs; levels from -v, -q and RUST_LOG.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn world() -> World {

@@ -3,9 +3,7 @@
 //! Tokens go to `tokens.json` (token_store = "file"); the keyring path is
 //! covered by unit tests through the keyring crate's mock store.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fakegraph::DevicePoll;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

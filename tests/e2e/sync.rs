@@ -1,10 +1,8 @@
 //! `calsync sync` end to end: the built binary against the fake Graph over
 //! loopback HTTP.
 
-mod common;
-
+use crate::common::*;
 use chrono::{Duration, Utc};
-use common::*;
 use fakegraph::Faults;
 use serde_json::json;
 use std::collections::HashSet;
@@ -716,7 +714,7 @@ fn tokens_and_secrets_never_appear_in_output() {
     // A refused secret must not be echoed either.
     let mut bad = w.command(&["-vvv", "sync"]);
     bad.env("CALSYNC_CLIENT_SECRET", "wrong-secret-Kx81");
-    let bad = common::Run::from(bad.output().unwrap());
+    let bad = Run::from(bad.output().unwrap());
     assert_eq!(bad.code, 3, "{bad}");
     outputs.push(bad.all_output());
     let tokens = w.fake.issued_tokens();

@@ -3,9 +3,7 @@
 //! a pseudo-terminal or on a pipe, and stdout on a pipe.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 use std::fs::{File, OpenOptions};
 use std::io::Read;

@@ -2,9 +2,7 @@
 //! is tampered with as a person (or a bug) might, and validate must say what
 //! is wrong, write nothing, and exit 4.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// A world with a good sync behind it: two public events and a private one.

@@ -62,7 +62,7 @@ pub fn with_behaviour(switch: &str, test: fn()) {
     test();
 }
 
-/// Runs the named tests (functions of the calling test file, each also a
+/// Runs the named tests (functions of the calling module, each also a
 /// `#[test]` against the fake's default, Graph as its users report it) once
 /// more under each switch of the fake that changes what a sync sees: delta
 /// sending occurrences whole (as documented) instead of bare, delta saying
