@@ -60,13 +60,13 @@ fn line_of<'a>(run: &'a Run, title: &str) -> (&'a str, Option<&'a str>) {
     (lines[at], fix)
 }
 
-/// No token, secret or canary in anything the run printed.
+/// No token, secret or canary in anything the run printed. (The target is
+/// not searched: [`seeded`] puts the canary into an event made there by hand.)
+#[track_caller]
 fn assert_nothing_leaked(w: &World, run: &Run) {
-    let out = run.all_output();
-    for secret in w.fake.issued_tokens() {
-        assert!(!out.contains(&secret), "a token or secret leaked:\n{run}");
-    }
-    assert!(!out.contains(CANARY), "event content leaked:\n{run}");
+    let mut needles = w.fake.issued_tokens();
+    needles.push(CANARY.to_string());
+    Exposed::new().run("doctor", run).assert_free_of(&needles);
 }
 
 /// The state dir holds nothing but the token cache: no lock, no history.
@@ -471,7 +471,9 @@ fn a_wrong_secret_fails_with_exit_3() {
     let (sign_in, fix) = line_of(&out, "Sign-in");
     assert!(sign_in.starts_with("[FAIL]"), "{sign_in}");
     assert!(fix.is_some_and(|f| f.contains("client_secret")), "{out}");
-    assert!(!out.all_output().contains("not-the-secret"), "{out}");
+    Exposed::new()
+        .run("doctor", &out)
+        .assert_free_of(&["not-the-secret"]);
     assert_nothing_leaked(&w, &out);
 }
 

@@ -335,6 +335,7 @@ fn ics_to_ics_writes_the_public_events_at_their_exact_times() {
 #[test]
 fn nothing_private_reaches_the_target_the_output_or_the_state() {
     let f = Files::new(&internal_ics());
+    let mut exposed = Exposed::new();
     let mut outputs = Vec::new();
     for args in [
         &["-vv", "sync", "--dry-run"][..],
@@ -348,19 +349,15 @@ fn nothing_private_reaches_the_target_the_output_or_the_state() {
     ] {
         let run = f.run(args);
         assert!(run.code == 0, "{args:?}: {run}");
+        exposed = exposed.run(&format!("{args:?}"), &run);
         outputs.push(run.all_output());
     }
     let target = f.target();
     assert!(target.contains("Rehearsal in Berlin"));
-    for text in outputs
-        .iter()
-        .chain([&target, &read_tree(&f.path("state"))])
-    {
-        assert!(!text.contains(CANARY), "{CANARY} leaked into:\n{text}");
-        for word in ["private summary", "Bring the new scores", "Hall 2"] {
-            assert!(!text.contains(word), "{word:?} leaked into:\n{text}");
-        }
-    }
+    exposed
+        .text("the target file", target)
+        .state(&f.path("state"))
+        .assert_free_of(&[CANARY, "private summary", "Bring the new scores", "Hall 2"]);
     // The dry run lists public subjects only.
     assert!(outputs[0].contains("Rehearsal in Berlin"), "{}", outputs[0]);
 }
@@ -624,7 +621,9 @@ fn assert_clean_failure(f: &Files, run: &Run, code: i32, mentions: &[&str]) {
         assert!(run.stderr.contains(m), "{m:?} missing:\n{run}");
     }
     assert!(!f.target_path().exists(), "a failed run wrote the target");
-    assert!(!run.stderr.contains(CANARY), "{run}");
+    Exposed::new()
+        .run("the failed run", run)
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]
@@ -807,6 +806,7 @@ fn a_private_event_with_cr_line_ends_in_an_lf_file_leaks_nowhere() {
                    END:VEVNT\r";
     let source = internal_ics().replace("END:VCALENDAR\n", &format!("{private}END:VCALENDAR\n"));
     let f = Files::new(&source);
+    let mut exposed = Exposed::new();
     let mut outputs = Vec::new();
     for args in [
         &["-vv", "sync"][..],
@@ -815,6 +815,7 @@ fn a_private_event_with_cr_line_ends_in_an_lf_file_leaks_nowhere() {
     ] {
         let run = f.run(args);
         assert!(run.code == 0 || run.code == 4, "{run}");
+        exposed = exposed.run(&format!("{args:?}"), &run);
         outputs.push(run.all_output());
     }
     assert!(
@@ -822,12 +823,10 @@ fn a_private_event_with_cr_line_ends_in_an_lf_file_leaks_nowhere() {
         "the event is named: {}",
         outputs[0]
     );
-    for text in outputs
-        .iter()
-        .chain([&f.target(), &read_tree(&f.path("state"))])
-    {
-        assert!(!text.contains(CANARY), "{CANARY} leaked into:\n{text}");
-    }
+    exposed
+        .text("the target file", f.target())
+        .state(&f.path("state"))
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]
@@ -945,7 +944,9 @@ fn sign_in_is_not_needed_and_status_shows_the_sides() {
     );
     let run = Run::from(cmd.output().unwrap());
     assert_eq!(run.code, 0, "{run}");
-    assert!(!run.stdout.contains("s3cret"), "{run}");
+    Exposed::new()
+        .text("stdout of status", run.stdout.as_str())
+        .assert_free_of(&["s3cret"]);
     assert!(
         run.stdout
             .contains("https://calendar.example.org/…/basic.ics?…"),
@@ -999,15 +1000,13 @@ fn a_source_url_is_read_and_its_token_never_shown() {
     assert!(run.stdout.starts_with("Created 7,"), "{run}");
     let second = f.run(&["-vv", "sync"]);
     let status = f.run(&["status", "--json"]);
-    for text in [
-        run.all_output(),
-        second.all_output(),
-        status.all_output(),
-        read_tree(&f.path("state")),
-        f.target(),
-    ] {
-        assert!(!text.contains("s3cret"), "the URL's secret leaked:\n{text}");
-    }
+    Exposed::new()
+        .run("the first sync", &run)
+        .run("the second sync", &second)
+        .run("status --json", &status)
+        .state(&f.path("state"))
+        .text("the target file", f.target())
+        .assert_free_of(&["s3cret"]);
     // The target's name defaults to target_calendar.
     assert!(f.target().contains("X-WR-CALNAME:Public Calendar\r\n"));
 }
@@ -1076,16 +1075,15 @@ fn graph_to_ics_publishes_the_public_events_of_a_graph_calendar() {
     let validate = w.run(&["--config", config, "validate"]);
     assert_eq!(validate.code, 0, "{validate}");
 
-    for out in [
-        &run.all_output(),
-        &second.all_output(),
-        &validate.all_output(),
-        &text,
-    ] {
-        assert!(!out.contains(CANARY), "{CANARY} leaked into:\n{out}");
-        assert!(!out.contains(SECRET));
-    }
-    assert!(!state_files_but_tokens(&w.state_dir()).contains(CANARY));
+    Exposed::new()
+        .run("the first sync", &run)
+        .run("the second sync", &second)
+        .run("validate", &validate)
+        .text("the target file", text)
+        .assert_free_of(&[CANARY, SECRET]);
+    Exposed::new()
+        .state_but_tokens(&w.state_dir())
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]
@@ -1158,15 +1156,12 @@ fn ics_to_graph_creates_copies_in_the_graph_calendar_once() {
         .unwrap();
     assert_eq!(talk["subject"], "Public talk (new speaker)");
 
-    let target = serde_json::to_string(&w.target_events()).unwrap();
-    for out in [
-        &run.all_output(),
-        &second.all_output(),
-        &validate.all_output(),
-        &target,
-    ] {
-        assert!(!out.contains(CANARY), "{CANARY} leaked into:\n{out}");
-    }
+    Exposed::new()
+        .run("the first sync", &run)
+        .run("the second sync", &second)
+        .run("validate", &validate)
+        .target(&w)
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]
