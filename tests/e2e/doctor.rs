@@ -247,40 +247,33 @@ fn probe_under(answer: DuplicateTransactionId) -> Run {
     run
 }
 
-#[test]
-fn write_probe_with_a_repeat_refused_400_naming_the_event() {
-    let run = probe_under(DuplicateTransactionId::Error400);
+/// The probe under one answer to a repeated `transactionId`, and what the
+/// check of that answer must say.
+fn write_probe_with_a_repeat(answer: DuplicateTransactionId, says: &[&str]) {
+    let run = probe_under(answer);
     let (repeat, _) = line_of(&run, "Repeated transactionId");
     assert!(repeat.starts_with("[ok]"), "{repeat}");
-    assert!(
-        repeat.contains("HTTP 400 ErrorDuplicateTransactionId")
-            && repeat.contains("naming the event made the first time in @event.existingEventId"),
-        "{repeat}"
-    );
+    for words in says {
+        assert!(repeat.contains(words), "{words:?} missing: {repeat}");
+    }
 }
 
-#[test]
-fn write_probe_with_a_repeat_refused_409() {
-    let run = probe_under(DuplicateTransactionId::Error409);
-    let (repeat, _) = line_of(&run, "Repeated transactionId");
-    assert!(repeat.starts_with("[ok]"), "{repeat}");
-    assert!(
-        repeat.contains("HTTP 409 ErrorDuplicateTransactionId")
-            && repeat.contains("finds the copy by its marker"),
-        "{repeat}"
-    );
-}
-
-#[test]
-fn write_probe_with_a_repeat_answered_201_with_the_first_event() {
-    let run = probe_under(DuplicateTransactionId::Created201);
-    let (repeat, _) = line_of(&run, "Repeated transactionId");
-    assert!(repeat.starts_with("[ok]"), "{repeat}");
-    assert!(
-        repeat.contains("HTTP 201")
-            && repeat.contains("Graph returned the event made the first time"),
-        "{repeat}"
-    );
+test_cases! { write_probe_with_a_repeat;
+    write_probe_with_a_repeat_refused_400_naming_the_event: (
+        DuplicateTransactionId::Error400,
+        &[
+            "HTTP 400 ErrorDuplicateTransactionId",
+            "naming the event made the first time in @event.existingEventId",
+        ],
+    ),
+    write_probe_with_a_repeat_refused_409: (
+        DuplicateTransactionId::Error409,
+        &["HTTP 409 ErrorDuplicateTransactionId", "finds the copy by its marker"],
+    ),
+    write_probe_with_a_repeat_answered_201_with_the_first_event: (
+        DuplicateTransactionId::Created201,
+        &["HTTP 201", "Graph returned the event made the first time"],
+    ),
 }
 
 #[test]

@@ -626,35 +626,40 @@ fn assert_clean_failure(f: &Files, run: &Run, code: i32, mentions: &[&str]) {
         .assert_free_of(&[CANARY]);
 }
 
-#[test]
-fn a_malformed_or_truncated_source_is_refused_and_nothing_is_written() {
-    for (text, words) in [
-        (
-            "This is a spreadsheet, not a calendar.\n".to_string(),
-            &["internal.ics", "line 1"][..],
+/// A source that is not a whole calendar: refused with exit 1, the error
+/// mentioning each of `words`, and nothing written.
+fn refuses_source(text: &str, words: &[&str]) {
+    let f = Files::new(text);
+    let run = f.run(&["sync"]);
+    assert_clean_failure(&f, &run, 1, words);
+    assert!(run.stderr.contains("nothing was written"), "{run}");
+    // The same with --json: one error document.
+    let run = f.run(&["sync", "--json"]);
+    assert_eq!(run.json()["exit_code"], 1, "{run}");
+    assert!(!f.target_path().exists());
+}
+
+mod a_malformed_or_truncated_source_is_refused_and_nothing_is_written {
+    use super::{internal_ics, refuses_source};
+
+    test_cases! { refuses_source;
+        not_a_calendar: (
+            "This is a spreadsheet, not a calendar.\n",
+            &["internal.ics", "line 1"],
         ),
-        (
-            // Cut off in the middle of an event.
-            internal_ics()[..internal_ics().find("UID:tokyo@test").unwrap()].to_string(),
-            &["internal.ics"][..],
+        // Cut off in the middle of an event.
+        cut_off_in_an_event: (
+            &internal_ics()[..internal_ics().find("UID:tokyo@test").unwrap()],
+            &["internal.ics"],
         ),
-        (
-            // An event left open when the calendar ends: unbalanced.
-            internal_ics().replace(
+        // An event left open when the calendar ends: unbalanced.
+        an_event_never_closed: (
+            &internal_ics().replace(
                 "BEGIN:VEVENT\nUID:tokyo@test",
                 "BEGIN:VEVENT\nBEGIN:VEVENT\nUID:tokyo@test",
             ),
-            &["internal.ics", "never closed"][..],
+            &["internal.ics", "never closed"],
         ),
-    ] {
-        let f = Files::new(&text);
-        let run = f.run(&["sync"]);
-        assert_clean_failure(&f, &run, 1, words);
-        assert!(run.stderr.contains("nothing was written"), "{run}");
-        // The same with --json: one error document.
-        let run = f.run(&["sync", "--json"]);
-        assert_eq!(run.json()["exit_code"], 1, "{run}");
-        assert!(!f.target_path().exists());
     }
 }
 
@@ -685,36 +690,45 @@ fn a_missing_source_file_or_target_directory_is_a_configuration_error() {
     assert_eq!(run.code, 2, "{run}");
 }
 
-#[test]
-fn bad_kinds_and_missing_locations_name_the_key() {
-    for (config, words) in [
-        (
+/// A config file (its `.ics` sides) refused with exit 2 in one paragraph
+/// mentioning each of `words`.
+fn refuses_config(config: &str, words: &[&str]) {
+    let f = Files::with_config(&internal_ics(), config);
+    let run = f.run(&["sync"]);
+    assert_clean_failure(&f, &run, 2, words);
+    assert_eq!(run.stderr.lines().count(), 1, "one paragraph: {run}");
+}
+
+mod bad_kinds_and_missing_locations_name_the_key {
+    use super::*;
+
+    test_cases! { refuses_config;
+        unknown_source_kind: (
             "[source]\nkind = \"caldav\"\npath = \"internal.ics\"\n",
-            &["`source.kind`", "line 2", "\"ics\""][..],
+            &["`source.kind`", "line 2", "\"ics\""],
         ),
-        (
+        source_without_path_or_url: (
             "[source]\nkind = \"ics\"\n[target]\nkind = \"ics\"\npath = \"out/public.ics\"\n",
-            &["`source.path`", "`source.url`"][..],
+            &["`source.path`", "`source.url`"],
         ),
-        (
+        target_without_path: (
             "[source]\nkind = \"ics\"\npath = \"internal.ics\"\n[target]\nkind = \"ics\"\n",
-            &["`target.path`"][..],
+            &["`target.path`"],
         ),
-        (
+        plain_http_source_url_off_loopback: (
             "[source]\nkind = \"ics\"\nurl = \"http://calendars.example.org/feed.ics\"\n",
-            &["`source.url`", "loopback"][..],
+            &["`source.url`", "loopback"],
         ),
-    ] {
-        let f = Files::with_config(&internal_ics(), config);
-        let run = f.run(&["sync"]);
-        assert_clean_failure(&f, &run, 2, words);
-        assert_eq!(run.stderr.lines().count(), 1, "one paragraph: {run}");
     }
-    let f = Files::new(&internal_ics());
-    let mut cmd = f.command(&["sync"]);
-    cmd.env("CALSYNC_TARGET_KIND", "sharepoint");
-    let run = Run::from(cmd.output().unwrap());
-    assert_clean_failure(&f, &run, 2, &["`target.kind`", "CALSYNC_TARGET_KIND"]);
+
+    #[test]
+    fn unknown_target_kind_from_the_environment() {
+        let f = Files::new(&internal_ics());
+        let mut cmd = f.command(&["sync"]);
+        cmd.env("CALSYNC_TARGET_KIND", "sharepoint");
+        let run = Run::from(cmd.output().unwrap());
+        assert_clean_failure(&f, &run, 2, &["`target.kind`", "CALSYNC_TARGET_KIND"]);
+    }
 }
 
 // ------------------------------------------------ hostile and broken input

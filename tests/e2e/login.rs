@@ -215,29 +215,33 @@ fn a_shared_mailbox_asks_for_the_shared_permission() {
     );
 }
 
-#[test]
-fn each_device_code_outcome_ends_clearly_and_stores_nothing() {
-    let cases = [
-        (DevicePoll::Decline, "authorization_declined", "declined"),
-        (DevicePoll::Expire, "expired_token", "expired"),
-        (
+/// A sign-in that ends in `outcome` after a pending poll: exit 3 with the
+/// error `code` and `words`, and nothing stored.
+fn device_code_outcome(outcome: DevicePoll, code: &str, words: &str) {
+    let w = delegated_world();
+    w.fake
+        .script_device_flow(USER, &[DevicePoll::Pending, outcome]);
+    let out = run(&mut delegated(&w, &["login"]));
+    assert_eq!(out.code, 3, "{code}:\n{out}");
+    assert!(out.stderr.contains(code), "{out}");
+    assert!(out.stderr.contains(words), "{out}");
+    assert!(out.stderr.contains("calsync login"), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(!token_file(&w).exists(), "{code}: nothing is stored");
+    assert_no_token(&w, Exposed::new().run(code, &out));
+}
+
+mod each_device_code_outcome_ends_clearly_and_stores_nothing {
+    use super::*;
+
+    test_cases! { device_code_outcome;
+        declined: (DevicePoll::Decline, "authorization_declined", "declined"),
+        expired: (DevicePoll::Expire, "expired_token", "expired"),
+        bad_code: (
             DevicePoll::BadCode,
             "bad_verification_code",
             "did not recognise the device code",
         ),
-    ];
-    for (outcome, code, words) in cases {
-        let w = delegated_world();
-        w.fake
-            .script_device_flow(USER, &[DevicePoll::Pending, outcome]);
-        let out = run(&mut delegated(&w, &["login"]));
-        assert_eq!(out.code, 3, "{code}:\n{out}");
-        assert!(out.stderr.contains(code), "{out}");
-        assert!(out.stderr.contains(words), "{out}");
-        assert!(out.stderr.contains("calsync login"), "{out}");
-        assert!(out.stdout.is_empty(), "{out}");
-        assert!(!token_file(&w).exists(), "{code}: nothing is stored");
-        assert_no_token(&w, Exposed::new().run(code, &out));
     }
 }
 

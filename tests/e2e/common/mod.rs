@@ -88,6 +88,21 @@ macro_rules! under_each_graph_behaviour {
     };
 }
 
+/// A table of cases: one `#[test]` per row, named by the row, calling the
+/// check with the row's arguments. A failing case is named by its test, and
+/// the other rows still run.
+#[macro_export]
+macro_rules! test_cases {
+    ($check:path; $($case:ident: ($($arg:expr),* $(,)?)),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $check($($arg),*);
+            }
+        )*
+    };
+}
+
 impl World {
     pub fn new() -> World {
         let fake = FakeGraph::start();
