@@ -62,7 +62,7 @@ pub fn with_behaviour(switch: &str, test: fn()) {
     test();
 }
 
-/// Runs the named tests (functions of the calling test file, each also a
+/// Runs the named tests (functions of the calling module, each also a
 /// `#[test]` against the fake's default, Graph as its users report it) once
 /// more under each switch of the fake that changes what a sync sees: delta
 /// sending occurrences whole (as documented) instead of bare, delta saying
@@ -85,6 +85,21 @@ macro_rules! under_each_graph_behaviour {
                 }
             )*
         }
+    };
+}
+
+/// A table of cases: one `#[test]` per row, named by the row, calling the
+/// check with the row's arguments. A failing case is named by its test, and
+/// the other rows still run.
+#[macro_export]
+macro_rules! test_cases {
+    ($check:path; $($case:ident: ($($arg:expr),* $(,)?)),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $check($($arg),*);
+            }
+        )*
     };
 }
 
@@ -315,15 +330,71 @@ pub fn state_files_but_tokens(dir: &Path) -> String {
     read_tree_except(dir, &["tokens.json"])
 }
 
-/// Asserts that `needle` occurs nowhere in the target calendar or in the text.
-pub fn assert_absent(world: &World, needle: &str, outputs: &[&str]) {
-    let target = serde_json::to_string(&world.target_events()).expect("json");
-    assert!(
-        !target.contains(needle),
-        "{needle} leaked into the target calendar: {target}"
-    );
-    for out in outputs {
-        assert!(!out.contains(needle), "{needle} leaked into output:\n{out}");
+/// Where private content, secrets and tokens must never be found: the
+/// target calendar, what the runs printed, the history and the other state
+/// files. Each place is gathered with a name, so that a failed check says
+/// where the leak is, and [`Exposed::assert_free_of`] looks for every
+/// needle in every place.
+#[derive(Default)]
+pub struct Exposed {
+    places: Vec<(String, String)>,
+}
+
+impl Exposed {
+    pub fn new() -> Exposed {
+        Exposed::default()
+    }
+
+    /// A text under a name for the failure message.
+    pub fn text(mut self, place: impl Into<String>, text: impl Into<String>) -> Exposed {
+        self.places.push((place.into(), text.into()));
+        self
+    }
+
+    /// What a run printed, stdout and stderr.
+    pub fn run(self, name: &str, run: &Run) -> Exposed {
+        self.text(format!("stdout of {name}"), run.stdout.as_str())
+            .text(format!("stderr of {name}"), run.stderr.as_str())
+    }
+
+    /// The events of the world's Graph target calendar, as Graph lists them.
+    pub fn target(self, world: &World) -> Exposed {
+        let events = serde_json::to_string(&world.target_events()).expect("json");
+        self.text("the target calendar", events)
+    }
+
+    /// Every file of a state directory, the token store included.
+    pub fn state(self, dir: &Path) -> Exposed {
+        let text = read_tree(dir);
+        self.text(format!("the state dir {}", dir.display()), text)
+    }
+
+    /// Every file of a state directory but the token store, which holds the
+    /// tokens of a delegated sign-in by design ([`state_files_but_tokens`]).
+    pub fn state_but_tokens(self, dir: &Path) -> Exposed {
+        let text = state_files_but_tokens(dir);
+        self.text(
+            format!("the state dir {} (but tokens.json)", dir.display()),
+            text,
+        )
+    }
+
+    /// Asserts that no needle occurs in any place gathered.
+    #[track_caller]
+    pub fn assert_free_of<S: AsRef<str>>(&self, needles: &[S]) {
+        assert!(!self.places.is_empty(), "no place to look for leaks in");
+        assert!(!needles.is_empty(), "nothing to look for");
+        for needle in needles {
+            let needle = needle.as_ref();
+            // "" is in every text: it would fail every check, not find a leak.
+            assert!(!needle.is_empty(), "an empty needle");
+            for (place, text) in &self.places {
+                assert!(
+                    !text.contains(needle),
+                    "{needle:?} leaked into {place}:\n{text}"
+                );
+            }
+        }
     }
 }
 
@@ -380,4 +451,20 @@ pub fn give(path: &Path, uid: u32) {
     if meta.uid() != uid {
         std::os::unix::fs::chown(path, Some(uid), Some(uid)).expect("chown");
     }
+}
+
+/// The leak check can fail: a needle in any place gathered is found, and
+/// named with that place.
+#[test]
+#[should_panic(expected = "\"CANARY-9f4e2b\" leaked into stderr of a run")]
+fn the_leak_check_finds_a_needle() {
+    let run = Run {
+        code: 0,
+        stdout: "Created 1".to_string(),
+        stderr: format!("WARN skipping \"{CANARY} board\""),
+    };
+    Exposed::new()
+        .text("the target calendar", "[]")
+        .run("a run", &run)
+        .assert_free_of(&[SECRET, CANARY]);
 }

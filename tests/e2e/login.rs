@@ -3,9 +3,7 @@
 //! Tokens go to `tokens.json` (token_store = "file"); the keyring path is
 //! covered by unit tests through the keyring crate's mock store.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fakegraph::DevicePoll;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -65,17 +63,12 @@ fn token_requests(w: &World) -> Vec<String> {
         .collect()
 }
 
-fn assert_no_token(w: &World, texts: &[&str]) {
+/// No token the fake issued in any of the places.
+#[track_caller]
+fn assert_no_token(w: &World, exposed: Exposed) {
     let secrets = w.fake.issued_tokens();
     assert!(!secrets.is_empty());
-    for text in texts {
-        for secret in &secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a token or secret leaked into:\n{text}"
-            );
-        }
-    }
+    exposed.assert_free_of(&secrets);
 }
 
 #[test]
@@ -222,29 +215,33 @@ fn a_shared_mailbox_asks_for_the_shared_permission() {
     );
 }
 
-#[test]
-fn each_device_code_outcome_ends_clearly_and_stores_nothing() {
-    let cases = [
-        (DevicePoll::Decline, "authorization_declined", "declined"),
-        (DevicePoll::Expire, "expired_token", "expired"),
-        (
+/// A sign-in that ends in `outcome` after a pending poll: exit 3 with the
+/// error `code` and `words`, and nothing stored.
+fn device_code_outcome(outcome: DevicePoll, code: &str, words: &str) {
+    let w = delegated_world();
+    w.fake
+        .script_device_flow(USER, &[DevicePoll::Pending, outcome]);
+    let out = run(&mut delegated(&w, &["login"]));
+    assert_eq!(out.code, 3, "{code}:\n{out}");
+    assert!(out.stderr.contains(code), "{out}");
+    assert!(out.stderr.contains(words), "{out}");
+    assert!(out.stderr.contains("calsync login"), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(!token_file(&w).exists(), "{code}: nothing is stored");
+    assert_no_token(&w, Exposed::new().run(code, &out));
+}
+
+mod each_device_code_outcome_ends_clearly_and_stores_nothing {
+    use super::*;
+
+    test_cases! { device_code_outcome;
+        declined: (DevicePoll::Decline, "authorization_declined", "declined"),
+        expired: (DevicePoll::Expire, "expired_token", "expired"),
+        bad_code: (
             DevicePoll::BadCode,
             "bad_verification_code",
             "did not recognise the device code",
         ),
-    ];
-    for (outcome, code, words) in cases {
-        let w = delegated_world();
-        w.fake
-            .script_device_flow(USER, &[DevicePoll::Pending, outcome]);
-        let out = run(&mut delegated(&w, &["login"]));
-        assert_eq!(out.code, 3, "{code}:\n{out}");
-        assert!(out.stderr.contains(code), "{out}");
-        assert!(out.stderr.contains(words), "{out}");
-        assert!(out.stderr.contains("calsync login"), "{out}");
-        assert!(out.stdout.is_empty(), "{out}");
-        assert!(!token_file(&w).exists(), "{code}: nothing is stored");
-        assert_no_token(&w, &[&out.all_output()]);
     }
 }
 
@@ -342,12 +339,12 @@ fn rotated_refresh_token_is_kept_across_runs_and_nothing_leaks() {
     let login_run = run(&mut delegated(&w, &["-vv", "login"]));
     assert_eq!(login_run.code, 0, "{login_run}");
 
-    let mut outputs = vec![login_run.all_output()];
+    let mut exposed = Exposed::new().run("login", &login_run);
     for round in 0..2 {
         std::thread::sleep(Duration::from_millis(1100));
         let out = run(&mut delegated(&w, &["-vv", "sync"]));
         assert_eq!(out.code, 0, "round {round}:\n{out}");
-        outputs.push(out.all_output());
+        exposed = exposed.run(&format!("sync round {round}"), &out);
     }
     let presented = w.fake.refresh_tokens_presented();
     assert_eq!(presented.len(), 2, "each run refreshed once");
@@ -364,12 +361,12 @@ fn rotated_refresh_token_is_kept_across_runs_and_nothing_leaks() {
 
     let logout = run(&mut delegated(&w, &["-vv", "logout"]));
     assert_eq!(logout.code, 0, "{logout}");
-    outputs.push(logout.all_output());
     let history = std::fs::read_to_string(w.state_dir().join("history.jsonl")).unwrap_or_default();
-    outputs.push(history);
-    outputs.push(read_tree(&w.state_dir()));
-    let texts: Vec<&str> = outputs.iter().map(String::as_str).collect();
-    assert_no_token(&w, &texts);
+    let exposed = exposed
+        .run("logout", &logout)
+        .text("the history", history)
+        .state(&w.state_dir());
+    assert_no_token(&w, exposed);
 }
 
 #[test]
@@ -386,7 +383,7 @@ fn revoked_sign_in_exits_3_without_calling_graph() {
     assert!(out.stderr.contains("calsync login"), "{out}");
     assert!(graph_requests(&w).is_empty(), "{:?}", graph_requests(&w));
     assert_eq!(token_requests(&w).len(), 1);
-    assert_no_token(&w, &[&out.all_output()]);
+    assert_no_token(&w, Exposed::new().run("the refused run", &out));
 }
 
 #[test]
@@ -485,7 +482,7 @@ fn client_credentials_check_reports_the_granted_roles() {
     let out = w.run(&["login"]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("--client-credentials"), "{out}");
-    assert_no_token(&w, &[&out.all_output()]);
+    assert_no_token(&w, Exposed::new().run("the refused run", &out));
 }
 
 /// A command whose keyring is out of reach: a dead session bus.
@@ -576,8 +573,7 @@ fn app_only_runs_need_no_token_store_and_persist_no_token() {
     assert!(!token_file(&w).exists(), "the old app-only token was kept");
     w.sync();
     assert!(!token_file(&w).exists());
-    let state = read_tree(&w.state_dir());
-    for t in w.fake.issued_tokens() {
-        assert!(!state.contains(&t), "an access token is in the state dir");
-    }
+    Exposed::new()
+        .state(&w.state_dir())
+        .assert_free_of(&w.fake.issued_tokens());
 }

@@ -3,9 +3,7 @@
 //! a pseudo-terminal or on a pipe, and stdout on a pipe.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -95,7 +93,10 @@ fn progress_is_drawn_on_a_terminal_only() {
         "{tty}"
     );
     assert_eq!(tty.stdout.lines().count(), 1, "{tty}");
-    assert_absent(&w, CANARY, &[&tty.all_output()]);
+    Exposed::new()
+        .target(&w)
+        .run("the run on a terminal", &tty)
+        .assert_free_of(&[CANARY]);
 
     // Into a pipe: the same kind of work, and not a trace of a bar.
     w.add_source(public_event("Late addition", 40, 10));

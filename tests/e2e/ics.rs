@@ -2,9 +2,7 @@
 //! as the source and as the target in every combination with Graph (the
 //! fake Graph standing in), `validate` on them, and bad input.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -337,6 +335,7 @@ fn ics_to_ics_writes_the_public_events_at_their_exact_times() {
 #[test]
 fn nothing_private_reaches_the_target_the_output_or_the_state() {
     let f = Files::new(&internal_ics());
+    let mut exposed = Exposed::new();
     let mut outputs = Vec::new();
     for args in [
         &["-vv", "sync", "--dry-run"][..],
@@ -350,19 +349,15 @@ fn nothing_private_reaches_the_target_the_output_or_the_state() {
     ] {
         let run = f.run(args);
         assert!(run.code == 0, "{args:?}: {run}");
+        exposed = exposed.run(&format!("{args:?}"), &run);
         outputs.push(run.all_output());
     }
     let target = f.target();
     assert!(target.contains("Rehearsal in Berlin"));
-    for text in outputs
-        .iter()
-        .chain([&target, &read_tree(&f.path("state"))])
-    {
-        assert!(!text.contains(CANARY), "{CANARY} leaked into:\n{text}");
-        for word in ["private summary", "Bring the new scores", "Hall 2"] {
-            assert!(!text.contains(word), "{word:?} leaked into:\n{text}");
-        }
-    }
+    exposed
+        .text("the target file", target)
+        .state(&f.path("state"))
+        .assert_free_of(&[CANARY, "private summary", "Bring the new scores", "Hall 2"]);
     // The dry run lists public subjects only.
     assert!(outputs[0].contains("Rehearsal in Berlin"), "{}", outputs[0]);
 }
@@ -626,38 +621,45 @@ fn assert_clean_failure(f: &Files, run: &Run, code: i32, mentions: &[&str]) {
         assert!(run.stderr.contains(m), "{m:?} missing:\n{run}");
     }
     assert!(!f.target_path().exists(), "a failed run wrote the target");
-    assert!(!run.stderr.contains(CANARY), "{run}");
+    Exposed::new()
+        .run("the failed run", run)
+        .assert_free_of(&[CANARY]);
 }
 
-#[test]
-fn a_malformed_or_truncated_source_is_refused_and_nothing_is_written() {
-    for (text, words) in [
-        (
-            "This is a spreadsheet, not a calendar.\n".to_string(),
-            &["internal.ics", "line 1"][..],
+/// A source that is not a whole calendar: refused with exit 1, the error
+/// mentioning each of `words`, and nothing written.
+fn refuses_source(text: &str, words: &[&str]) {
+    let f = Files::new(text);
+    let run = f.run(&["sync"]);
+    assert_clean_failure(&f, &run, 1, words);
+    assert!(run.stderr.contains("nothing was written"), "{run}");
+    // The same with --json: one error document.
+    let run = f.run(&["sync", "--json"]);
+    assert_eq!(run.json()["exit_code"], 1, "{run}");
+    assert!(!f.target_path().exists());
+}
+
+mod a_malformed_or_truncated_source_is_refused_and_nothing_is_written {
+    use super::{internal_ics, refuses_source};
+
+    test_cases! { refuses_source;
+        not_a_calendar: (
+            "This is a spreadsheet, not a calendar.\n",
+            &["internal.ics", "line 1"],
         ),
-        (
-            // Cut off in the middle of an event.
-            internal_ics()[..internal_ics().find("UID:tokyo@test").unwrap()].to_string(),
-            &["internal.ics"][..],
+        // Cut off in the middle of an event.
+        cut_off_in_an_event: (
+            &internal_ics()[..internal_ics().find("UID:tokyo@test").unwrap()],
+            &["internal.ics"],
         ),
-        (
-            // An event left open when the calendar ends: unbalanced.
-            internal_ics().replace(
+        // An event left open when the calendar ends: unbalanced.
+        an_event_never_closed: (
+            &internal_ics().replace(
                 "BEGIN:VEVENT\nUID:tokyo@test",
                 "BEGIN:VEVENT\nBEGIN:VEVENT\nUID:tokyo@test",
             ),
-            &["internal.ics", "never closed"][..],
+            &["internal.ics", "never closed"],
         ),
-    ] {
-        let f = Files::new(&text);
-        let run = f.run(&["sync"]);
-        assert_clean_failure(&f, &run, 1, words);
-        assert!(run.stderr.contains("nothing was written"), "{run}");
-        // The same with --json: one error document.
-        let run = f.run(&["sync", "--json"]);
-        assert_eq!(run.json()["exit_code"], 1, "{run}");
-        assert!(!f.target_path().exists());
     }
 }
 
@@ -688,36 +690,45 @@ fn a_missing_source_file_or_target_directory_is_a_configuration_error() {
     assert_eq!(run.code, 2, "{run}");
 }
 
-#[test]
-fn bad_kinds_and_missing_locations_name_the_key() {
-    for (config, words) in [
-        (
+/// A config file (its `.ics` sides) refused with exit 2 in one paragraph
+/// mentioning each of `words`.
+fn refuses_config(config: &str, words: &[&str]) {
+    let f = Files::with_config(&internal_ics(), config);
+    let run = f.run(&["sync"]);
+    assert_clean_failure(&f, &run, 2, words);
+    assert_eq!(run.stderr.lines().count(), 1, "one paragraph: {run}");
+}
+
+mod bad_kinds_and_missing_locations_name_the_key {
+    use super::*;
+
+    test_cases! { refuses_config;
+        unknown_source_kind: (
             "[source]\nkind = \"caldav\"\npath = \"internal.ics\"\n",
-            &["`source.kind`", "line 2", "\"ics\""][..],
+            &["`source.kind`", "line 2", "\"ics\""],
         ),
-        (
+        source_without_path_or_url: (
             "[source]\nkind = \"ics\"\n[target]\nkind = \"ics\"\npath = \"out/public.ics\"\n",
-            &["`source.path`", "`source.url`"][..],
+            &["`source.path`", "`source.url`"],
         ),
-        (
+        target_without_path: (
             "[source]\nkind = \"ics\"\npath = \"internal.ics\"\n[target]\nkind = \"ics\"\n",
-            &["`target.path`"][..],
+            &["`target.path`"],
         ),
-        (
+        plain_http_source_url_off_loopback: (
             "[source]\nkind = \"ics\"\nurl = \"http://calendars.example.org/feed.ics\"\n",
-            &["`source.url`", "loopback"][..],
+            &["`source.url`", "loopback"],
         ),
-    ] {
-        let f = Files::with_config(&internal_ics(), config);
-        let run = f.run(&["sync"]);
-        assert_clean_failure(&f, &run, 2, words);
-        assert_eq!(run.stderr.lines().count(), 1, "one paragraph: {run}");
     }
-    let f = Files::new(&internal_ics());
-    let mut cmd = f.command(&["sync"]);
-    cmd.env("CALSYNC_TARGET_KIND", "sharepoint");
-    let run = Run::from(cmd.output().unwrap());
-    assert_clean_failure(&f, &run, 2, &["`target.kind`", "CALSYNC_TARGET_KIND"]);
+
+    #[test]
+    fn unknown_target_kind_from_the_environment() {
+        let f = Files::new(&internal_ics());
+        let mut cmd = f.command(&["sync"]);
+        cmd.env("CALSYNC_TARGET_KIND", "sharepoint");
+        let run = Run::from(cmd.output().unwrap());
+        assert_clean_failure(&f, &run, 2, &["`target.kind`", "CALSYNC_TARGET_KIND"]);
+    }
 }
 
 // ------------------------------------------------ hostile and broken input
@@ -809,6 +820,7 @@ fn a_private_event_with_cr_line_ends_in_an_lf_file_leaks_nowhere() {
                    END:VEVNT\r";
     let source = internal_ics().replace("END:VCALENDAR\n", &format!("{private}END:VCALENDAR\n"));
     let f = Files::new(&source);
+    let mut exposed = Exposed::new();
     let mut outputs = Vec::new();
     for args in [
         &["-vv", "sync"][..],
@@ -817,6 +829,7 @@ fn a_private_event_with_cr_line_ends_in_an_lf_file_leaks_nowhere() {
     ] {
         let run = f.run(args);
         assert!(run.code == 0 || run.code == 4, "{run}");
+        exposed = exposed.run(&format!("{args:?}"), &run);
         outputs.push(run.all_output());
     }
     assert!(
@@ -824,12 +837,10 @@ fn a_private_event_with_cr_line_ends_in_an_lf_file_leaks_nowhere() {
         "the event is named: {}",
         outputs[0]
     );
-    for text in outputs
-        .iter()
-        .chain([&f.target(), &read_tree(&f.path("state"))])
-    {
-        assert!(!text.contains(CANARY), "{CANARY} leaked into:\n{text}");
-    }
+    exposed
+        .text("the target file", f.target())
+        .state(&f.path("state"))
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]
@@ -947,7 +958,9 @@ fn sign_in_is_not_needed_and_status_shows_the_sides() {
     );
     let run = Run::from(cmd.output().unwrap());
     assert_eq!(run.code, 0, "{run}");
-    assert!(!run.stdout.contains("s3cret"), "{run}");
+    Exposed::new()
+        .text("stdout of status", run.stdout.as_str())
+        .assert_free_of(&["s3cret"]);
     assert!(
         run.stdout
             .contains("https://calendar.example.org/…/basic.ics?…"),
@@ -1001,15 +1014,13 @@ fn a_source_url_is_read_and_its_token_never_shown() {
     assert!(run.stdout.starts_with("Created 7,"), "{run}");
     let second = f.run(&["-vv", "sync"]);
     let status = f.run(&["status", "--json"]);
-    for text in [
-        run.all_output(),
-        second.all_output(),
-        status.all_output(),
-        read_tree(&f.path("state")),
-        f.target(),
-    ] {
-        assert!(!text.contains("s3cret"), "the URL's secret leaked:\n{text}");
-    }
+    Exposed::new()
+        .run("the first sync", &run)
+        .run("the second sync", &second)
+        .run("status --json", &status)
+        .state(&f.path("state"))
+        .text("the target file", f.target())
+        .assert_free_of(&["s3cret"]);
     // The target's name defaults to target_calendar.
     assert!(f.target().contains("X-WR-CALNAME:Public Calendar\r\n"));
 }
@@ -1078,16 +1089,15 @@ fn graph_to_ics_publishes_the_public_events_of_a_graph_calendar() {
     let validate = w.run(&["--config", config, "validate"]);
     assert_eq!(validate.code, 0, "{validate}");
 
-    for out in [
-        &run.all_output(),
-        &second.all_output(),
-        &validate.all_output(),
-        &text,
-    ] {
-        assert!(!out.contains(CANARY), "{CANARY} leaked into:\n{out}");
-        assert!(!out.contains(SECRET));
-    }
-    assert!(!state_files_but_tokens(&w.state_dir()).contains(CANARY));
+    Exposed::new()
+        .run("the first sync", &run)
+        .run("the second sync", &second)
+        .run("validate", &validate)
+        .text("the target file", text)
+        .assert_free_of(&[CANARY, SECRET]);
+    Exposed::new()
+        .state_but_tokens(&w.state_dir())
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]
@@ -1160,15 +1170,12 @@ fn ics_to_graph_creates_copies_in_the_graph_calendar_once() {
         .unwrap();
     assert_eq!(talk["subject"], "Public talk (new speaker)");
 
-    let target = serde_json::to_string(&w.target_events()).unwrap();
-    for out in [
-        &run.all_output(),
-        &second.all_output(),
-        &validate.all_output(),
-        &target,
-    ] {
-        assert!(!out.contains(CANARY), "{CANARY} leaked into:\n{out}");
-    }
+    Exposed::new()
+        .run("the first sync", &run)
+        .run("the second sync", &second)
+        .run("validate", &validate)
+        .target(&w)
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]

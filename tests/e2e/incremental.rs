@@ -2,9 +2,7 @@
 //! known from the state the previous run left, and the full reconciliation
 //! that repairs what that cannot see.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fakegraph::{Faults, RecordedRequest};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -138,7 +136,10 @@ fn unchanged_runs_cost_two_requests_and_changes_arrive_by_delta() {
         talk_copy,
         "updated in place"
     );
-    assert_absent(&w, CANARY, &[&run.all_output()]);
+    Exposed::new()
+        .target(&w)
+        .run("the run after 5 changes", &run)
+        .assert_free_of(&[CANARY]);
 
     // 1% of a larger change set: 25 updates.
     for id in &ids[10..35] {
@@ -559,16 +560,13 @@ fn the_state_dir_holds_nothing_of_private_events() {
     );
     // Copied fields of public events may be kept (they are published anyway).
     assert!(state.contains("Agenda for Open day"));
-    assert_absent(
-        &w,
-        CANARY,
-        &[
-            &state,
-            &first.all_output(),
-            &second.all_output(),
-            &dry.all_output(),
-        ],
-    );
+    Exposed::new()
+        .target(&w)
+        .text("the state dir (but tokens.json)", state.as_str())
+        .run("the first sync", &first)
+        .run("the second sync", &second)
+        .run("the dry run", &dry)
+        .assert_free_of(&[CANARY]);
     assert!(!state.contains("ceo@contoso.example"));
 }
 
@@ -646,10 +644,9 @@ fn each_app_only_run_asks_for_one_token_and_keeps_it_nowhere() {
         !w.state_dir().join("tokens.json").exists(),
         "an app-only run wrote a token file"
     );
-    let state = read_tree(&w.state_dir());
-    for t in w.fake.issued_tokens() {
-        assert!(!state.contains(&t), "an access token is in the state dir");
-    }
+    Exposed::new()
+        .state(&w.state_dir())
+        .assert_free_of(&w.fake.issued_tokens());
 }
 
 /// A weekly or daily series starting `days` from today at `hour`:00 UTC.
@@ -690,7 +687,10 @@ fn sync_after_changes(w: &World, series: usize, singles: usize) -> Value {
         describe(&requests)
     );
     assert_no_duplicates(w);
-    assert_absent(w, CANARY, &[&run.all_output()]);
+    Exposed::new()
+        .target(w)
+        .run("the incremental sync", &run)
+        .assert_free_of(&[CANARY]);
     doc
 }
 
@@ -710,7 +710,10 @@ fn recurring_series_stay_exact_through_delta_runs() {
         json!({"private": 4}),
         "{run}"
     );
-    assert_absent(&w, CANARY, &[&run.all_output()]);
+    Exposed::new()
+        .target(&w)
+        .run("the first sync", &run)
+        .assert_free_of(&[CANARY]);
 
     // Nothing changed: the delta pieces only.
     let writes = w.fake.writes_applied();
@@ -778,11 +781,10 @@ fn recurring_series_stay_exact_through_delta_runs() {
         (&json!(0), &json!(0), &json!(0)),
         "{full}"
     );
-    assert_absent(
-        &w,
-        CANARY,
-        &[&read_tree_except(&w.state_dir(), &["tokens.json"])],
-    );
+    Exposed::new()
+        .target(&w)
+        .state_but_tokens(&w.state_dir())
+        .assert_free_of(&[CANARY]);
 }
 
 // Every test above, once more under each switch of the fake that changes

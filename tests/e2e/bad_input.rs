@@ -2,9 +2,7 @@
 //! the contract's exit code, and no write — for configuration errors, not
 //! even a request.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn assert_config_error(w: &World, run: &Run, mentions: &[&str]) {
     assert_eq!(run.code, 2, "{run}");
@@ -22,60 +20,70 @@ fn assert_config_error(w: &World, run: &Run, mentions: &[&str]) {
     assert!(!run.stderr.contains("panicked"), "{run}");
 }
 
-#[test]
-fn malformed_toml_names_the_file_and_line() {
+/// Runs `sync` with this config file, which must be refused as a
+/// configuration error mentioning each of `mentions`.
+fn refuses_config_file(text: &str, mentions: &[&str]) {
     let w = World::new();
-    let path = w.config_file("past_days = 3\ncutoff_days = [\n");
+    let path = w.config_file(text);
     let run = w.run(&["--config", path.to_str().unwrap(), "sync"]);
-    assert_config_error(&w, &run, &["calsync.toml"]);
+    assert_config_error(&w, &run, mentions);
 }
 
-#[test]
-fn unknown_key_is_named() {
-    let w = World::new();
-    let path = w.config_file("source_calender = \"Calendar\"\n");
-    let run = w.run(&["--config", path.to_str().unwrap(), "sync"]);
-    assert_config_error(&w, &run, &["source_calender"]);
+test_cases! { refuses_config_file;
+    malformed_toml_names_the_file_and_line: ("past_days = 3\ncutoff_days = [\n", &["calsync.toml"]),
+    unknown_key_is_named: ("source_calender = \"Calendar\"\n", &["source_calender"]),
 }
 
-#[test]
-fn bad_values_name_the_key_and_what_was_expected() {
-    for (text, key) in [
-        ("past_days = -1\n", "past_days"),
-        ("cutoff_days = \"soon\"\n", "cutoff_days"),
-        ("max_delete_fraction = 1.5\n", "max_delete_fraction"),
-        ("cloud = \"mars\"\n", "cloud"),
-        ("token_store = \"plaintext\"\n", "token_store"),
-        ("[filter]\nsensitivity = [\"public\"]\n", "sensitivity"),
-        (
+/// A known key with a value it cannot take: the error names the key.
+mod bad_values_name_the_key_and_what_was_expected {
+    test_cases! { super::refuses_config_file;
+        past_days: ("past_days = -1\n", &["past_days"]),
+        cutoff_days: ("cutoff_days = \"soon\"\n", &["cutoff_days"]),
+        max_delete_fraction: ("max_delete_fraction = 1.5\n", &["max_delete_fraction"]),
+        cloud: ("cloud = \"mars\"\n", &["cloud"]),
+        token_store: ("token_store = \"plaintext\"\n", &["token_store"]),
+        filter_sensitivity: ("[filter]\nsensitivity = [\"public\"]\n", &["sensitivity"]),
+        filter_subject_exclude: (
             "[filter]\nsubject_exclude = \"([unclosed\"\n",
-            "subject_exclude",
+            &["subject_exclude"],
         ),
-        ("[copy]\nattendees = true\n", "attendees"),
-    ] {
-        let w = World::new();
-        let path = w.config_file(text);
-        let run = w.run(&["--config", path.to_str().unwrap(), "sync"]);
-        assert_config_error(&w, &run, &[key]);
+        copy_attendees: ("[copy]\nattendees = true\n", &["attendees"]),
     }
 }
 
-#[test]
-fn bad_environment_values_name_the_variable_or_key() {
+/// Runs `sync` with these variables set and these removed, which must be
+/// refused as a configuration error mentioning each of `mentions`.
+fn refuses_environment(set: &[(&str, &str)], remove: &[&str], mentions: &[&str]) {
     let w = World::new();
     let mut cmd = w.command(&["sync"]);
-    cmd.env("CALSYNC_PAST_DAYS", "yesterday");
+    for (name, value) in set {
+        cmd.env(name, value);
+    }
+    for name in remove {
+        cmd.env_remove(name);
+    }
     let run = Run::from(cmd.output().unwrap());
-    assert_config_error(&w, &run, &["past_days"]);
+    assert_config_error(&w, &run, mentions);
 }
 
-#[test]
-fn plain_http_is_refused_for_a_non_loopback_endpoint() {
-    let w = World::new();
-    let mut cmd = w.command(&["sync"]);
-    cmd.env("CALSYNC_GRAPH_URL", "http://graph.example.org/v1.0");
-    let run = Run::from(cmd.output().unwrap());
-    assert_config_error(&w, &run, &["graph_url", "https"]);
+test_cases! { refuses_environment;
+    bad_environment_values_name_the_variable_or_key: (
+        &[("CALSYNC_PAST_DAYS", "yesterday")],
+        &[],
+        &["past_days"],
+    ),
+    plain_http_is_refused_for_a_non_loopback_endpoint: (
+        &[("CALSYNC_GRAPH_URL", "http://graph.example.org/v1.0")],
+        &[],
+        &["graph_url", "https"],
+    ),
+}
+
+mod missing_required_settings_are_named {
+    test_cases! { super::refuses_environment;
+        tenant_id: (&[], &["CALSYNC_TENANT_ID"], &["tenant_id", "CALSYNC_TENANT_ID"]),
+        mailbox: (&[], &["CALSYNC_MAILBOX"], &["mailbox"]),
+    }
 }
 
 #[test]
@@ -90,20 +98,6 @@ fn a_missing_named_config_file_is_an_error_but_a_missing_default_is_not() {
     // No file at the default place is fine.
     let ok = w.run(&["sync", "--dry-run"]);
     assert_eq!(ok.code, 0, "{ok}");
-}
-
-#[test]
-fn missing_required_settings_are_named() {
-    let w = World::new();
-    let mut cmd = w.command(&["sync"]);
-    cmd.env_remove("CALSYNC_TENANT_ID");
-    let run = Run::from(cmd.output().unwrap());
-    assert_config_error(&w, &run, &["tenant_id", "CALSYNC_TENANT_ID"]);
-
-    let mut cmd = w.command(&["sync"]);
-    cmd.env_remove("CALSYNC_MAILBOX");
-    let run = Run::from(cmd.output().unwrap());
-    assert_config_error(&w, &run, &["mailbox"]);
 }
 
 #[test]

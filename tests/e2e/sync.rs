@@ -1,10 +1,8 @@
 //! `calsync sync` end to end: the built binary against the fake Graph over
 //! loopback HTTP.
 
-mod common;
-
+use crate::common::*;
 use chrono::{Duration, Utc};
-use common::*;
 use fakegraph::Faults;
 use serde_json::json;
 use std::collections::HashSet;
@@ -31,17 +29,14 @@ fn copies_public_events_and_nothing_private() {
 
     assert_eq!(w.target_subjects(), ["Board meeting (public)", "Open day"]);
     let history = std::fs::read_to_string(w.state_dir().join("history.jsonl")).unwrap();
-    assert_absent(
-        &w,
-        CANARY,
-        &[
-            &dry.all_output(),
-            &json_run.all_output(),
-            &run.all_output(),
-            &history,
-            &read_tree(&w.state_dir()),
-        ],
-    );
+    Exposed::new()
+        .target(&w)
+        .run("the dry run", &dry)
+        .run("the --json dry run", &json_run)
+        .run("sync", &run)
+        .text("the history", history)
+        .state(&w.state_dir())
+        .assert_free_of(&[CANARY]);
     // Bodies and locations are not copied by default; no invitation was sent.
     for e in w.target_events() {
         assert!(
@@ -701,7 +696,7 @@ fn malformed_graph_json_fails_without_deleting() {
 fn tokens_and_secrets_never_appear_in_output() {
     let w = World::new();
     w.add_source(public_event("Open day", 3, 10));
-    let mut outputs = Vec::new();
+    let mut exposed = Exposed::new();
     for args in [
         vec!["sync", "--dry-run"],
         vec!["-v", "sync"],
@@ -711,14 +706,13 @@ fn tokens_and_secrets_never_appear_in_output() {
     ] {
         let run = w.run(&args);
         assert_eq!(run.code, 0, "{run}");
-        outputs.push(run.all_output());
+        exposed = exposed.run(&format!("{args:?}"), &run);
     }
     // A refused secret must not be echoed either.
     let mut bad = w.command(&["-vvv", "sync"]);
     bad.env("CALSYNC_CLIENT_SECRET", "wrong-secret-Kx81");
-    let bad = common::Run::from(bad.output().unwrap());
+    let bad = Run::from(bad.output().unwrap());
     assert_eq!(bad.code, 3, "{bad}");
-    outputs.push(bad.all_output());
     let tokens = w.fake.issued_tokens();
     assert!(!tokens.is_empty());
     // An app-only access token is never persisted, so no state file, the
@@ -727,17 +721,12 @@ fn tokens_and_secrets_never_appear_in_output() {
         !w.state_dir().join("tokens.json").exists(),
         "an app-only run wrote a token file"
     );
-    outputs.push(read_tree(&w.state_dir()));
-    for out in &outputs {
-        assert!(!out.contains(SECRET), "the client secret leaked:\n{out}");
-        assert!(
-            !out.contains("wrong-secret-Kx81"),
-            "a secret leaked:\n{out}"
-        );
-        for t in &tokens {
-            assert!(!out.contains(t.as_str()), "an access token leaked:\n{out}");
-        }
-    }
+    let mut needles = vec![SECRET.to_string(), "wrong-secret-Kx81".to_string()];
+    needles.extend(tokens);
+    exposed
+        .run("the run with a wrong secret", &bad)
+        .state(&w.state_dir())
+        .assert_free_of(&needles);
 }
 
 #[test]
@@ -1010,7 +999,10 @@ fn a_range_graph_keeps_failing_is_read_in_halves() {
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json()["counts"]["created"], 3, "{run}");
     assert_eq!(w.target_subjects(), ["Far ahead", "Next year", "Soon"]);
-    assert_absent(&w, CANARY, &[&run.all_output()]);
+    Exposed::new()
+        .target(&w)
+        .run("sync", &run)
+        .assert_free_of(&[CANARY]);
     let answered: Vec<String> = w
         .fake
         .requests()

@@ -2,9 +2,7 @@
 //! is tampered with as a person (or a bug) might, and validate must say what
 //! is wrong, write nothing, and exit 4.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// A world with a good sync behind it: two public events and a private one.
@@ -99,7 +97,11 @@ fn a_clean_calendar_validates_with_exit_0_and_no_write() {
     let text = w.run(&["validate"]);
     assert_eq!(text.code, 0, "{text}");
     assert!(text.stdout.contains("no problems"), "{text}");
-    assert_absent(&w, CANARY, &[&run.all_output(), &text.all_output()]);
+    Exposed::new()
+        .target(&w)
+        .run("validate --json", &run)
+        .run("validate", &text)
+        .assert_free_of(&[CANARY]);
 
     let history = std::fs::read_to_string(w.state_dir().join("history.jsonl")).unwrap();
     let last: Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
@@ -107,15 +109,78 @@ fn a_clean_calendar_validates_with_exit_0_and_no_write() {
     assert_eq!(last["outcome"], "clean");
 }
 
-#[test]
-fn a_deleted_copy_is_missing() {
+/// Tampers with the target of a [`synced`] world; validate must then exit 4
+/// with exactly one problem, of `kind`, whose fields include `expected`'s.
+/// Returns the world, the problem and the run, for what a case checks more.
+fn finds_one_problem(tamper: fn(&World), kind: &str, expected: Value) -> (World, Value, Run) {
     let w = synced();
-    w.fake.delete_event(MAILBOX, &copy_id(&w, "Concert"));
+    tamper(&w);
     let (code, doc, run) = validate(&w);
     assert_eq!(code, 4, "{run}");
-    assert_only(&doc, "missing", 1);
-    let p = of_kind(&doc, "missing")[0];
-    assert_eq!(p["subject"], "Concert");
+    assert_only(&doc, kind, 1);
+    let p = of_kind(&doc, kind)[0].clone();
+    for (field, value) in expected.as_object().expect("an object") {
+        assert_eq!(&p[field], value, "{field} of {p:#}");
+    }
+    (w, p, run)
+}
+
+/// [`finds_one_problem`], for cases that check nothing more.
+fn one_problem(tamper: fn(&World), kind: &str, expected: Value) {
+    finds_one_problem(tamper, kind, expected);
+}
+
+test_cases! { one_problem;
+    a_copy_edited_by_hand_is_stale: (
+        |w| {
+            w.fake.update_event(
+                MAILBOX,
+                &copy_id(w, "Open day"),
+                json!({"subject": "Open day (cancelled?)", "showAs": "free"}),
+            );
+        },
+        "stale",
+        json!({"subject": "Open day", "fields": ["subject", "show_as"]}),
+    ),
+    a_copy_whose_source_was_deleted_is_an_orphan: (
+        |w| w.fake.delete_event(MAILBOX, &source_id(w, "Concert")),
+        "orphan",
+        json!({"subject": "Concert"}),
+    ),
+    a_second_copy_of_one_source_is_a_duplicate: (
+        |w| {
+            let (_, original) = w
+                .managed()
+                .into_iter()
+                .find(|(_, e)| e["subject"] == "Open day")
+                .unwrap();
+            let mut twin = json!({});
+            for k in [
+                "subject",
+                "start",
+                "end",
+                "isAllDay",
+                "showAs",
+                "singleValueExtendedProperties",
+            ] {
+                twin[k] = original[k].clone();
+            }
+            twin["body"] = json!({"contentType": "text", "content": ""});
+            twin["location"] = json!({"displayName": ""});
+            w.add_target(twin);
+        },
+        "duplicate",
+        json!({"subject": "Open day"}),
+    ),
+}
+
+#[test]
+fn a_deleted_copy_is_missing() {
+    let (w, p, _) = finds_one_problem(
+        |w| w.fake.delete_event(MAILBOX, &copy_id(w, "Concert")),
+        "missing",
+        json!({"subject": "Concert"}),
+    );
     let start = p["start"].as_str().unwrap();
     assert!(
         start.starts_with(&date(5).format("%Y-%m-%d").to_string()) && start.ends_with("T18:00:00Z"),
@@ -129,105 +194,54 @@ fn a_deleted_copy_is_missing() {
 }
 
 #[test]
-fn a_copy_edited_by_hand_is_stale() {
-    let w = synced();
-    w.fake.update_event(
-        MAILBOX,
-        &copy_id(&w, "Open day"),
-        json!({"subject": "Open day (cancelled?)", "showAs": "free"}),
-    );
-    let (code, doc, run) = validate(&w);
-    assert_eq!(code, 4, "{run}");
-    assert_only(&doc, "stale", 1);
-    let p = of_kind(&doc, "stale")[0];
-    assert_eq!(p["subject"], "Open day");
-    assert_eq!(p["fields"], json!(["subject", "show_as"]));
-}
-
-#[test]
-fn a_copy_whose_source_was_deleted_is_an_orphan() {
-    let w = synced();
-    w.fake.delete_event(MAILBOX, &source_id(&w, "Concert"));
-    let (code, doc, run) = validate(&w);
-    assert_eq!(code, 4, "{run}");
-    assert_only(&doc, "orphan", 1);
-    assert_eq!(of_kind(&doc, "orphan")[0]["subject"], "Concert");
-}
-
-#[test]
-fn a_second_copy_of_one_source_is_a_duplicate() {
-    let w = synced();
-    let (_, original) = w
-        .managed()
-        .into_iter()
-        .find(|(_, e)| e["subject"] == "Open day")
-        .unwrap();
-    let mut twin = json!({});
-    for k in [
-        "subject",
-        "start",
-        "end",
-        "isAllDay",
-        "showAs",
-        "singleValueExtendedProperties",
-    ] {
-        twin[k] = original[k].clone();
-    }
-    twin["body"] = json!({"contentType": "text", "content": ""});
-    twin["location"] = json!({"displayName": ""});
-    w.add_target(twin);
-    let (code, doc, run) = validate(&w);
-    assert_eq!(code, 4, "{run}");
-    assert_only(&doc, "duplicate", 1);
-    assert_eq!(of_kind(&doc, "duplicate")[0]["subject"], "Open day");
-}
-
-#[test]
 fn a_copy_of_an_event_made_private_is_a_leak_without_its_subject() {
-    let w = synced();
-    w.fake.update_event(
-        MAILBOX,
-        &source_id(&w, "Concert"),
-        json!({"sensitivity": "private", "subject": format!("{CANARY} concert")}),
+    let (w, p, run) = finds_one_problem(
+        |w| {
+            w.fake.update_event(
+                MAILBOX,
+                &source_id(w, "Concert"),
+                json!({"sensitivity": "private", "subject": format!("{CANARY} concert")}),
+            );
+        },
+        "leak",
+        json!({"subject": null}),
     );
-    let (code, doc, run) = validate(&w);
-    assert_eq!(code, 4, "{run}");
-    assert_only(&doc, "leak", 1);
-    let p = of_kind(&doc, "leak")[0];
-    assert_eq!(p["subject"], Value::Null);
     assert!(p["detail"].as_str().unwrap().contains("not public"), "{p}");
     let text = w.run(&["validate"]);
     assert_eq!(text.code, 4, "{text}");
     assert!(text.stdout.contains("leak"), "{text}");
     assert!(text.stdout.contains("(not public)"), "{text}");
-    assert!(!run.all_output().contains(CANARY) && !text.all_output().contains(CANARY));
+    Exposed::new()
+        .run("validate --json", &run)
+        .run("validate", &text)
+        .assert_free_of(&[CANARY]);
 }
 
 #[test]
 fn a_copy_holding_forbidden_fields_is_a_leak_naming_them() {
-    let w = synced();
-    w.fake.update_event(
-        MAILBOX,
-        &copy_id(&w, "Open day"),
+    let (_, _, run) = finds_one_problem(
+        |w| {
+            w.fake.update_event(
+                MAILBOX,
+                &copy_id(w, "Open day"),
+                json!({
+                    "body": {"contentType": "html", "content": format!("<p>{CANARY} door code</p>")},
+                    "location": {"displayName": format!("{CANARY} back office")},
+                    "attendees": [{"type": "required", "emailAddress": {"name": "Chair", "address": "chair@contoso.example"}}],
+                    "isOnlineMeeting": true,
+                }),
+            );
+        },
+        "leak",
         json!({
-            "body": {"contentType": "html", "content": format!("<p>{CANARY} door code</p>")},
-            "location": {"displayName": format!("{CANARY} back office")},
-            "attendees": [{"type": "required", "emailAddress": {"name": "Chair", "address": "chair@contoso.example"}}],
-            "isOnlineMeeting": true,
+            "subject": "Open day",
+            "fields": ["body", "location", "attendees", "online_meeting"],
         }),
     );
-    let (code, doc, run) = validate(&w);
-    assert_eq!(code, 4, "{run}");
-    assert_only(&doc, "leak", 1);
-    let p = of_kind(&doc, "leak")[0];
-    assert_eq!(p["subject"], "Open day");
-    assert_eq!(
-        p["fields"],
-        json!(["body", "location", "attendees", "online_meeting"])
-    );
     // The leaked content itself is never printed.
-    assert!(!run.all_output().contains(CANARY), "{run}");
-    assert!(!run.all_output().contains("chair@contoso"), "{run}");
+    Exposed::new()
+        .run("validate --json", &run)
+        .assert_free_of(&[CANARY, "chair@contoso"]);
 }
 
 #[test]

@@ -5,12 +5,10 @@
 //! CI workflow and the Kubernetes CronJob hold what an operator relies on. The
 //! README points at each.
 
-mod common;
-
+use crate::common::*;
 use calsync::cli::{Cli, Command};
 use calsync::config::{self, FlagOverrides, Origin, Settings};
 use clap::Parser;
-use common::*;
 use std::path::{Path, PathBuf};
 use yaml_rust2::{Yaml, YamlLoader};
 

@@ -6,9 +6,7 @@
 //! with a message, even under `-q`.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 
 fn world() -> World {

@@ -2,9 +2,7 @@
 //! mailbox within 4 operations in flight and under its rate limit, so Graph
 //! never has to refuse anything, and the copy is complete.
 
-mod common;
-
-use common::{World, public_event, secret_event};
+use crate::common::{Run, World, public_event, secret_event};
 use fakegraph::Faults;
 use std::collections::HashSet;
 
@@ -73,7 +71,7 @@ fn sync_waits_for_the_rate_limit_instead_of_being_refused() {
         .env("CALSYNC_GRAPH_RATE_LIMIT", "60/1")
         .output()
         .expect("the calsync binary runs");
-    let run = common::Run::from(run);
+    let run = Run::from(run);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.json()["counts"]["created"], 150);
     assert_nothing_refused(&w);

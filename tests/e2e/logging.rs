@@ -1,9 +1,7 @@
 //! Logs as an operator meets them: JSON lines that a collector can parse,
 //! each naming its run; quiet scheduled runs; levels from -v, -q and RUST_LOG.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn world() -> World {
@@ -73,8 +71,10 @@ fn json_log_lines_parse_and_carry_the_run_id() {
     );
     assert!(graph.iter().any(|l| l["request_id"] != ""), "{graph:?}");
     // Nothing private, and no secret, at debug level either.
-    assert_absent(&w, CANARY, &[&run.all_output()]);
-    assert!(!run.all_output().contains(SECRET));
+    Exposed::new()
+        .target(&w)
+        .run("the debug run", &run)
+        .assert_free_of(&[CANARY, SECRET]);
 }
 
 #[test]
