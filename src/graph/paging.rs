@@ -3,10 +3,13 @@
 
 use super::client::{GraphClient, RequestOptions};
 use super::error::{GraphError, PageError};
-use super::wire::PageSeed;
+use super::wire::{Field, Page, odd_page};
 use reqwest::Method;
-use serde::de::DeserializeSeed;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
 /// Every item of a collection, and the delta link that ended it, if any.
 #[derive(Debug, Clone, Default)]
@@ -89,14 +92,69 @@ impl GraphClient {
         path: &str,
         query: &[(&str, &str)],
         options: PageOptions<'_>,
-        mut on_page: F,
+        on_page: F,
     ) -> Result<Option<String>, PageError>
     where
         F: FnMut(Vec<Value>) -> anyhow::Result<()> + Send,
     {
+        let keep = options.keep;
+        let parse = |bytes: &[u8]| match keep {
+            None => parse_page::<Value>(bytes),
+            Some(keep) => Ok(match parse_page::<&RawValue>(bytes)? {
+                Parsed::Page(page) => Parsed::Page(Page {
+                    value: page
+                        .value
+                        .map(|items| items.into_iter().map(|raw| kept(raw, keep)).collect())
+                        .transpose()?,
+                    next_link: page.next_link,
+                    delta_link: page.delta_link,
+                }),
+                Parsed::Odd(why) => Parsed::Odd(why),
+            }),
+        };
+        self.read_pages(path, query, options, &parse, on_page).await
+    }
+
+    /// Like [`for_each_page`](Self::for_each_page), each item read as a `T`:
+    /// what `T` does not name is skipped as the page is parsed (`keep` is
+    /// not used).
+    pub(crate) async fn for_each_page_of<T, F>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        options: PageOptions<'_>,
+        on_page: F,
+    ) -> Result<Option<String>, PageError>
+    where
+        T: DeserializeOwned + Send,
+        F: FnMut(Vec<T>) -> anyhow::Result<()> + Send,
+    {
+        self.read_pages(
+            path,
+            query,
+            options,
+            &|bytes: &[u8]| parse_page::<T>(bytes),
+            on_page,
+        )
+        .await
+    }
+
+    /// The paging both of the above share, each page parsed by `parse`.
+    async fn read_pages<T, F>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        options: PageOptions<'_>,
+        parse: &(dyn Fn(&[u8]) -> serde_json::Result<Parsed<T>> + Send + Sync),
+        mut on_page: F,
+    ) -> Result<Option<String>, PageError>
+    where
+        T: Send,
+        F: FnMut(Vec<T>) -> anyhow::Result<()> + Send,
+    {
         let PageOptions {
             max_page_size,
-            keep,
+            keep: _,
             unavailable_retries,
         } = options;
         let first_label = format!("GET {}", self.short_path(path));
@@ -110,53 +168,28 @@ impl GraphClient {
             } else {
                 format!("{first_label} (page {page})")
             };
-            let parse = |bytes: &[u8]| {
-                let mut de = serde_json::Deserializer::from_slice(bytes);
-                let page = PageSeed { keep }.deserialize(&mut de)?;
-                de.end()?;
-                Ok(page)
-            };
             let request = self
                 .request_to(Method::GET, url.clone(), label.as_str())
                 .options(RequestOptions {
                     extra_prefer: extra_prefer.as_deref(),
                     unavailable_retries,
                 });
-            let answer = self.execute_parsed(request, None, &parse).await?;
-            let Some(mut obj) = answer else {
+            let answer = match self.execute_parsed(request, None, parse).await? {
+                Parsed::Page(answer) => answer,
+                Parsed::Odd(why) => return Err(GraphError::local("malformed", &label, why).into()),
+            };
+            let Some(items) = answer.value else {
                 return Err(GraphError::local(
                     "malformed",
                     &label,
-                    "the answer is not a JSON object",
+                    "the answer has no `value` array",
                 )
                 .into());
             };
-            let items = match obj.items.take() {
-                Some(items) => items,
-                None => {
-                    return Err(GraphError::local(
-                        "malformed",
-                        &label,
-                        "the answer has no `value` array",
-                    )
-                    .into());
-                }
-            };
-            if let Some(Value::String(delta)) = obj.delta_link.take() {
+            if let Field::Is(delta) = answer.delta_link {
                 delta_link = Some(delta);
             }
-            let next = match obj.next_link.take() {
-                None | Some(Value::Null) => None,
-                Some(Value::String(next)) => Some(next),
-                Some(_) => {
-                    return Err(GraphError::local(
-                        "malformed",
-                        &label,
-                        "@odata.nextLink is not a string",
-                    )
-                    .into());
-                }
-            };
+            let next = answer.next_link;
             self.progress(|p| p.page_read(items.len()));
             on_page(items).map_err(PageError::Consumer)?;
             let Some(next) = next else {
@@ -175,4 +208,44 @@ impl GraphClient {
             page += 1;
         }
     }
+}
+
+/// A page as parsed: read, or not of the shape of a page, and why.
+enum Parsed<T> {
+    Page(Page<T>),
+    Odd(String),
+}
+
+/// Parses a collection page. An answer that is JSON but not a page is
+/// [`Parsed::Odd`], given back at once: asking again would not change it. A
+/// body that is not JSON is an error, as a body cut off is, and is asked for
+/// again.
+fn parse_page<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> serde_json::Result<Parsed<T>> {
+    match serde_json::from_slice::<Page<T>>(bytes) {
+        Ok(page) => Ok(Parsed::Page(page)),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            // Rare: read once more, whole, to say what is wrong.
+            let answer: Value = serde_json::from_slice(bytes)?;
+            Ok(Parsed::Odd(match odd_page(&answer) {
+                Some(why) => why.to_owned(),
+                None => format!("an item of the page is not of the shape calsync reads ({e})"),
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// An item keeping only its `keep` fields when it is an object; anything
+/// else taken whole.
+fn kept(raw: &RawValue, keep: &[&str]) -> serde_json::Result<Value> {
+    let Ok(fields) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
+        return serde_json::from_str(raw.get());
+    };
+    let mut out = serde_json::Map::new();
+    for (name, value) in fields {
+        if keep.contains(&name.as_str()) {
+            out.insert(name, serde_json::from_str(value.get())?);
+        }
+    }
+    Ok(Value::Object(out))
 }

@@ -1,198 +1,316 @@
-//! The wire format of Graph's answers as calsync reads them.
+//! The wire format of Graph's answers as calsync reads them: a collection
+//! page, and the fields of an event. Each is derived with serde: a field a
+//! type does not name is skipped as the answer is parsed, never built, so a
+//! delta page (which takes no `$select` and sends whole events) costs no
+//! more than what calsync reads of it.
 
-use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-pub(super) type ParsedPage = Option<PageParts>;
-
-/// The parts of a collection page calsync reads.
-#[derive(Default)]
-pub(super) struct PageParts {
-    /// `value`, when it is an array.
-    pub(super) items: Option<Vec<Value>>,
-    pub(super) next_link: Option<Value>,
-    pub(super) delta_link: Option<Value>,
+/// One page of a collection: its items and the links that end it
+/// (`concepts/paging.md`, `concepts/delta-query-overview.md`).
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    /// `None` when absent or `null`.
+    pub value: Option<Vec<T>>,
+    /// Where the next page is; `None` on the last one.
+    #[serde(rename = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
+    /// The link to the next delta round, on the last page of a delta round;
+    /// anything but a string is taken as absent.
+    #[serde(rename = "@odata.deltaLink", default)]
+    pub delta_link: Field<String>,
 }
 
-/// Parses a collection page, keeping of each item only the `keep` fields
-/// (all with `None`) and of the page only `value` and the two links.
-#[derive(Clone, Copy)]
-pub(super) struct PageSeed<'k> {
-    pub(super) keep: Option<&'k [&'k str]>,
+/// What is wrong with a page answer `Page` could not be read from, in the
+/// words of the error that names it; `None` when the page itself is fine
+/// and one of its items is not of the shape asked for.
+pub fn odd_page(answer: &Value) -> Option<&'static str> {
+    let Some(page) = answer.as_object() else {
+        return Some("the answer is not a JSON object");
+    };
+    if !page.get("value").is_some_and(Value::is_array) {
+        return Some("the answer has no `value` array");
+    }
+    if !matches!(
+        page.get("@odata.nextLink"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        return Some("@odata.nextLink is not a string");
+    }
+    None
 }
 
-impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
-    type Value = ParsedPage;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ParsedPage, D::Error> {
-        d.deserialize_any(self)
-    }
+/// A field as Graph sent it: absent, of the expected type, or anything
+/// else (`null` included). Graph's answers are outside input: a field of an
+/// unexpected type is told apart from a missing one, and neither fails the
+/// page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Field<T> {
+    #[default]
+    Absent,
+    Odd,
+    Is(T),
 }
 
-impl<'de> Visitor<'de> for PageSeed<'_> {
-    type Value = ParsedPage;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a collection page")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedPage, A::Error> {
-        let mut page = PageParts::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "value" => page.items = map.next_value_seed(ItemsSeed { keep: self.keep })?,
-                "@odata.nextLink" => page.next_link = Some(map.next_value()?),
-                "@odata.deltaLink" => page.delta_link = Some(map.next_value()?),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Some(page))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedPage, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<ParsedPage, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<ParsedPage, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<ParsedPage, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<ParsedPage, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<ParsedPage, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<ParsedPage, E> {
-        Ok(None)
-    }
-}
-
-/// `value` of a page: `None` when it is not an array.
-#[derive(Clone, Copy)]
-struct ItemsSeed<'k> {
-    keep: Option<&'k [&'k str]>,
-}
-
-impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
-    type Value = Option<Vec<Value>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        match self.keep {
-            None => Ok(match Value::deserialize(d)? {
-                Value::Array(items) => Some(items),
-                _ => None,
-            }),
-            Some(_) => d.deserialize_any(self),
+impl<T> Field<T> {
+    /// The value, when it is of the expected type.
+    pub fn get(&self) -> Option<&T> {
+        match self {
+            Field::Is(v) => Some(v),
+            _ => None,
         }
     }
+
+    /// Whether Graph sent the field at all, whatever its value.
+    pub fn is_present(&self) -> bool {
+        !matches!(self, Field::Absent)
+    }
 }
 
-impl<'de> Visitor<'de> for ItemsSeed<'_> {
-    type Value = Option<Vec<Value>>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of items")
+impl Field<String> {
+    pub fn as_str(&self) -> Option<&str> {
+        self.get().map(String::as_str)
     }
+}
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1000));
-        while let Some(item) = seq.next_element_seed(KeptFields { keep: self.keep })? {
-            items.push(item);
+impl Field<bool> {
+    pub fn as_bool(&self) -> Option<bool> {
+        self.get().copied()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either<T> {
+            Is(T),
+            Odd(IgnoredAny),
         }
-        Ok(Some(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(None)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(match Either::deserialize(d)? {
+            Either::Is(v) => Field::Is(v),
+            Either::Odd(_) => Field::Odd,
+        })
     }
 }
 
-/// One item: an object keeps only the `keep` fields; anything else is
-/// taken whole.
-#[derive(Clone, Copy)]
-struct KeptFields<'k> {
-    keep: Option<&'k [&'k str]>,
+/// A field whose content is skipped: what is not copied is never read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| Skipped)
+    }
 }
 
-impl<'de> DeserializeSeed<'de> for KeptFields<'_> {
-    type Value = Value;
+/// An event's body as calsync may read it: [`Field<EventBody>`], or
+/// [`Skipped`] when the body is not copied.
+pub trait BodyField: Default {
+    /// The body, when read and sent.
+    fn body(&self) -> Option<&Field<EventBody>>;
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        match self.keep {
-            None => Value::deserialize(d),
-            Some(_) => d.deserialize_any(self),
+impl BodyField for Field<EventBody> {
+    fn body(&self) -> Option<&Field<EventBody>> {
+        Some(self)
+    }
+}
+
+impl BodyField for Skipped {
+    fn body(&self) -> Option<&Field<EventBody>> {
+        None
+    }
+}
+
+/// The fields of a source event calsync reads, from calendarView, its
+/// delta and a series' instances (`api-reference/v1.0/resources/event.md`).
+/// The body is read as `B`: [`Skipped`] where it is not copied.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphEvent<B = Field<EventBody>> {
+    #[serde(default)]
+    pub id: Field<String>,
+    /// `singleInstance`, `occurrence`, `exception` or `seriesMaster`.
+    #[serde(default, rename = "type")]
+    pub kind: Field<String>,
+    #[serde(default)]
+    pub series_master_id: Field<String>,
+    #[serde(default)]
+    pub original_start: Field<String>,
+    #[serde(default)]
+    pub subject: Field<String>,
+    #[serde(default)]
+    pub start: Field<DateTimeTimeZone>,
+    #[serde(default)]
+    pub end: Field<DateTimeTimeZone>,
+    #[serde(default)]
+    pub is_all_day: Field<bool>,
+    #[serde(default)]
+    pub show_as: Field<String>,
+    #[serde(default)]
+    pub sensitivity: Field<String>,
+    #[serde(default)]
+    pub is_cancelled: Field<bool>,
+    #[serde(default)]
+    pub categories: Field<Vec<Field<String>>>,
+    #[serde(default)]
+    pub location: Field<Location>,
+    #[serde(default)]
+    pub body: B,
+    /// Delta's mark of a deleted item, whatever it holds.
+    #[serde(default, rename = "@removed", deserialize_with = "present")]
+    pub removed: bool,
+}
+
+impl<B> GraphEvent<B> {
+    /// Whether Graph sent the field named `name` (its name on the wire), of
+    /// those that decide what calsync makes of an event.
+    pub fn has(&self, name: &str) -> bool {
+        match name {
+            "id" => self.id.is_present(),
+            "type" => self.kind.is_present(),
+            "seriesMasterId" => self.series_master_id.is_present(),
+            "originalStart" => self.original_start.is_present(),
+            "subject" => self.subject.is_present(),
+            "start" => self.start.is_present(),
+            "end" => self.end.is_present(),
+            "isAllDay" => self.is_all_day.is_present(),
+            "showAs" => self.show_as.is_present(),
+            "sensitivity" => self.sensitivity.is_present(),
+            "isCancelled" => self.is_cancelled.is_present(),
+            "categories" => self.categories.is_present(),
+            "location" => self.location.is_present(),
+            _ => false,
         }
     }
 }
 
-impl<'de> Visitor<'de> for KeptFields<'_> {
-    type Value = Value;
+/// The fields calsync reads of an event on the target: what it needs of a
+/// copy it made, and what `validate` checks a copy does not hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyEvent {
+    #[serde(default)]
+    pub id: Field<String>,
+    #[serde(default)]
+    pub subject: Field<String>,
+    #[serde(default)]
+    pub start: Field<DateTimeTimeZone>,
+    #[serde(default)]
+    pub end: Field<DateTimeTimeZone>,
+    #[serde(default)]
+    pub is_all_day: Field<bool>,
+    #[serde(default)]
+    pub show_as: Field<String>,
+    #[serde(default)]
+    pub categories: Field<Vec<Field<String>>>,
+    #[serde(default)]
+    pub location: Field<Location>,
+    /// calsync's marker.
+    #[serde(default)]
+    pub single_value_extended_properties: Field<Vec<Field<ExtendedProperty>>>,
+    #[serde(default)]
+    pub body: Field<EventBody>,
+    #[serde(default)]
+    pub body_preview: Field<String>,
+    #[serde(default)]
+    pub attendees: Field<Vec<IgnoredAny>>,
+    #[serde(default)]
+    pub is_online_meeting: Field<bool>,
+    #[serde(default)]
+    pub online_meeting: Field<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub online_meeting_url: Field<String>,
+}
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an item")
+/// A field that counts as there whatever it holds, `null` included.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Graph's `dateTimeTimeZone`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DateTimeTimeZone {
+    #[serde(default)]
+    pub date_time: Field<String>,
+    #[serde(default)]
+    pub time_zone: Field<String>,
+}
+
+/// An event's `location`, of which calsync reads the name.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    #[serde(default)]
+    pub display_name: Field<String>,
+}
+
+/// An event's `body`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventBody {
+    /// `text` or `html`.
+    #[serde(default)]
+    pub content_type: Field<String>,
+    #[serde(default)]
+    pub content: Field<String>,
+}
+
+/// One of an event's `singleValueExtendedProperties`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ExtendedProperty {
+    #[serde(default)]
+    pub id: Field<String>,
+    #[serde(default)]
+    pub value: Field<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_tell_absent_from_odd_and_skip_the_rest() {
+        let ev: GraphEvent = serde_json::from_value(json!({
+            "id": "a", "subject": null, "isAllDay": "yes", "categories": ["x", 1],
+            "@removed": null, "unread": {"deep": [1, 2]},
+        }))
+        .unwrap();
+        assert_eq!(ev.id.as_str(), Some("a"));
+        assert_eq!(ev.subject, Field::Odd);
+        assert!(ev.subject.is_present() && !ev.show_as.is_present());
+        assert_eq!(ev.is_all_day, Field::Odd);
+        assert_eq!(
+            ev.categories,
+            Field::Is(vec![Field::Is("x".to_owned()), Field::Odd])
+        );
+        assert!(ev.removed);
+        let copy: CopyEvent = serde_json::from_value(json!({"attendees": [{}, {}]})).unwrap();
+        assert_eq!(copy.attendees.get().map(Vec::len), Some(2));
+        let skipped: GraphEvent<Skipped> =
+            serde_json::from_value(json!({"body": {"content": "private"}})).unwrap();
+        assert!(skipped.body.body().is_none());
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let keep = self.keep.unwrap_or_default();
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if keep.contains(&key.as_ref()) {
-                out.insert(key.into_owned(), map.next_value()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(Value::Object(out))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
-        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    #[test]
+    fn odd_pages_are_named() {
+        assert_eq!(
+            odd_page(&json!([])),
+            Some("the answer is not a JSON object")
+        );
+        assert_eq!(
+            odd_page(&json!({"value": {}})),
+            Some("the answer has no `value` array")
+        );
+        assert_eq!(
+            odd_page(&json!({"value": [], "@odata.nextLink": 5})),
+            Some("@odata.nextLink is not a string")
+        );
+        assert_eq!(odd_page(&json!({"value": [7]})), None);
     }
 }

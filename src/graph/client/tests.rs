@@ -560,7 +560,15 @@ async fn progress_hears_every_page_and_every_finished_write() {
 fn rate_limit_override_format() {
     assert_eq!(DEFAULT_RATE_LIMIT, (10_000, Duration::from_secs(600)));
     let url = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
-    assert!(ClientOptions::new(url).rate_limit.is_some());
+    assert!(ClientOptions::new(url.clone()).rate_limit.is_some());
+    let o = ClientOptions::defaults(url);
+    assert_eq!(o.rate_limit, Some(DEFAULT_RATE_LIMIT));
+    let window = (60, Duration::from_secs(1));
+    assert_eq!(
+        o.clone().with_rate_limit(Some(window)).rate_limit,
+        Some(window)
+    );
+    assert_eq!(o.with_rate_limit(None).rate_limit, None);
 }
 
 #[test]
@@ -609,6 +617,13 @@ fn query_encoding_keeps_odata_literal() {
     assert_eq!(
         s,
         "singleValueExtendedProperties/Any(ep:%20ep/id%20eq%20%27String%20%7Bx%7D%20Name%20K%27%20and%20ep/value%20eq%20%27a%26b%2Bc%23%27)"
+    );
+    // Every byte outside the kept set, as two upper-case hex digits.
+    let mut s = String::new();
+    encode_component("AZaz09-._~$(),:/@*! \"%'+;<=>?[\\]^`{|}\u{7f}äé€", &mut s);
+    assert_eq!(
+        s,
+        "AZaz09-._~$(),:/@*!%20%22%25%27%2B%3B%3C%3D%3E%3F%5B%5C%5D%5E%60%7B%7C%7D%7F%C3%A4%C3%A9%E2%82%AC"
     );
 }
 

@@ -9,6 +9,7 @@
 use crate::config::CalendarRef;
 use crate::error::Failure;
 use crate::graph::client::{BatchRequest, GraphClient, GraphError, PageError, PageOptions};
+use crate::graph::wire::{BodyField, CopyEvent, GraphEvent};
 use crate::model::{
     Body, BodyType, EventPayload, EventTime, ManagedEvent, Marker, Sensitivity, ShowAs,
     SourceEvent, SourceKey, Window,
@@ -261,14 +262,14 @@ impl GraphCalendar {
     async fn read_marked<T: Send>(
         &self,
         select: &str,
-        convert: impl Fn(&Value) -> anyhow::Result<Option<T>> + Send + Sync,
+        convert: impl Fn(&CopyEvent) -> anyhow::Result<Option<T>> + Send + Sync,
     ) -> anyhow::Result<Vec<T>> {
         let path = format!("{}/events", self.calendar_path());
         let filter = managed_filter();
         let expand = marker_expand();
         let mut out = Vec::new();
         self.client
-            .for_each_page(
+            .for_each_page_of::<CopyEvent, _>(
                 &path,
                 &[
                     ("$filter", filter.as_str()),
@@ -300,7 +301,7 @@ impl GraphCalendar {
     /// A source event as kept: the fields the copy policy will not copy are
     /// dropped as soon as they are read (delta takes no `$select`), so the
     /// body of a private meeting is never held beyond its page.
-    fn source_event(&self, v: &Value) -> anyhow::Result<Option<SourceEvent>> {
+    fn source_event<B: BodyField>(&self, v: &GraphEvent<B>) -> anyhow::Result<Option<SourceEvent>> {
         Ok(source_event(v)?.map(|mut ev| {
             if !self.copy.body {
                 ev.body = Body::default();

@@ -2,42 +2,42 @@
 //! Graph takes them.
 
 use super::*;
+use crate::graph::wire::{BodyField, CopyEvent, DateTimeTimeZone, Field, GraphEvent, Location};
 
 /// Turns one target event into an inspected copy; `None` when it does not
 /// carry calsync's marker. Keeps only whether the forbidden fields are
 /// present, never their content.
-pub fn inspected_copy(v: &Value) -> anyhow::Result<Option<InspectedCopy>> {
+pub fn inspected_copy(v: &CopyEvent) -> anyhow::Result<Option<InspectedCopy>> {
     let Some(managed) = managed_event(v)? else {
         return Ok(None);
     };
-    let preview = str_field(v, "bodyPreview").unwrap_or_default();
+    let preview = v.body_preview.as_str().unwrap_or_default();
     let has_body = !preview.trim().is_empty()
-        || v.get("body").is_some_and(|b| {
-            let content = str_field(b, "content").unwrap_or_default();
-            if str_field(b, "contentType").is_some_and(|t| t.eq_ignore_ascii_case("text")) {
+        || v.body.get().is_some_and(|b| {
+            let content = b.content.as_str().unwrap_or_default();
+            if b.content_type
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("text"))
+            {
                 !content.trim().is_empty()
             } else {
                 html_has_text(content)
             }
         });
-    let attendees = v
-        .get("attendees")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    let meeting_data = v
-        .get("onlineMeeting")
-        .and_then(Value::as_object)
-        .is_some_and(|o| {
-            o.values().any(|x| match x {
-                Value::Null => false,
-                Value::String(s) => !s.trim().is_empty(),
-                Value::Array(a) => !a.is_empty(),
-                _ => true,
-            })
-        });
-    let online_meeting = v.get("isOnlineMeeting").and_then(Value::as_bool) == Some(true)
+    let attendees = v.attendees.get().map_or(0, Vec::len);
+    let meeting_data = v.online_meeting.get().is_some_and(|o| {
+        o.values().any(|x| match x {
+            Value::Null => false,
+            Value::String(s) => !s.trim().is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            _ => true,
+        })
+    });
+    let online_meeting = v.is_online_meeting.as_bool() == Some(true)
         || meeting_data
-        || str_field(v, "onlineMeetingUrl").is_some_and(|u| !u.trim().is_empty());
+        || v.online_meeting_url
+            .as_str()
+            .is_some_and(|u| !u.trim().is_empty());
     Ok(Some(InspectedCopy {
         managed,
         has_body,
@@ -99,9 +99,13 @@ pub(super) fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// Parses a Graph `dateTimeTimeZone` into a time. calsync asks for UTC on
 /// every request, so any other zone is converted if known and refused if not.
-pub(super) fn parse_time(v: &Value, key: &str, all_day: bool) -> anyhow::Result<EventTime> {
-    let obj = v.get(key).ok_or_else(|| malformed(key))?;
-    let raw = str_field(obj, "dateTime").ok_or_else(|| malformed(key))?;
+pub(super) fn parse_time(
+    time: &Field<DateTimeTimeZone>,
+    key: &str,
+    all_day: bool,
+) -> anyhow::Result<EventTime> {
+    let obj = time.get().ok_or_else(|| malformed(key))?;
+    let raw = obj.date_time.as_str().ok_or_else(|| malformed(key))?;
     let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| malformed(key))?;
@@ -109,7 +113,7 @@ pub(super) fn parse_time(v: &Value, key: &str, all_day: bool) -> anyhow::Result<
         // All-day events are floating dates whatever zone label they carry.
         return Ok(EventTime::Date(naive.date()));
     }
-    let zone = str_field(obj, "timeZone").unwrap_or("UTC");
+    let zone = obj.time_zone.as_str().unwrap_or("UTC");
     if zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("Etc/UTC") {
         return Ok(EventTime::Instant(naive.and_utc()));
     }
@@ -134,22 +138,22 @@ pub(super) fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-pub(super) fn categories(v: &Value) -> Vec<String> {
-    v.get("categories")
-        .and_then(Value::as_array)
+pub(super) fn categories(categories: &Field<Vec<Field<String>>>) -> Vec<String> {
+    categories
+        .get()
         .map(|a| {
             a.iter()
-                .filter_map(Value::as_str)
+                .filter_map(Field::as_str)
                 .map(str::to_string)
                 .collect()
         })
         .unwrap_or_default()
 }
 
-pub(super) fn location(v: &Value) -> String {
-    v.get("location")
-        .and_then(|l| l.get("displayName"))
-        .and_then(Value::as_str)
+pub(super) fn location(location: &Field<Location>) -> String {
+    location
+        .get()
+        .and_then(|l| l.display_name.as_str())
         .unwrap_or_default()
         .to_string()
 }
@@ -160,17 +164,22 @@ pub(super) const DECIDING_FIELDS: [&str; 4] = ["subject", "isCancelled", "showAs
 /// Turns one calendarView item into a source event; `None` for items that
 /// are not instances (series masters never come from calendarView, but a
 /// server that sent one must not make calsync copy a whole series as one).
-pub fn source_event(v: &Value) -> anyhow::Result<Option<SourceEvent>> {
-    let id = str_field(v, "id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| malformed("id"))?;
-    let kind = str_field(v, "type").unwrap_or("singleInstance");
+pub fn source_event<B: BodyField>(v: &GraphEvent<B>) -> anyhow::Result<Option<SourceEvent>> {
+    let id =
+        v.id.as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| malformed("id"))?;
+    let kind = v.kind.as_str().unwrap_or("singleInstance");
     let key = match kind {
         "occurrence" | "exception" => {
-            let series = str_field(v, "seriesMasterId")
+            let series = v
+                .series_master_id
+                .as_str()
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| malformed("seriesMasterId"))?;
-            let original = str_field(v, "originalStart")
+            let original = v
+                .original_start
+                .as_str()
                 .and_then(parse_instant)
                 .ok_or_else(|| malformed("originalStart"))?;
             SourceKey::occurrence(series, original)
@@ -181,61 +190,70 @@ pub fn source_event(v: &Value) -> anyhow::Result<Option<SourceEvent>> {
     // Where an event falls depends on it: a missing flag is not taken as
     // "timed".
     let is_all_day = v
-        .get("isAllDay")
-        .and_then(Value::as_bool)
+        .is_all_day
+        .as_bool()
         .ok_or_else(|| malformed("isAllDay"))?;
-    let start = parse_time(v, "start", is_all_day)?;
-    let end = parse_time(v, "end", is_all_day)?;
+    let start = parse_time(&v.start, "start", is_all_day)?;
+    let end = parse_time(&v.end, "end", is_all_day)?;
     // An unknown or missing sensitivity is treated as private, and so is an
     // event that came without any other field the filter decides on: a
     // field Graph did not send is never taken to be public.
-    let complete = DECIDING_FIELDS.iter().all(|f| v.get(*f).is_some());
-    let sensitivity = str_field(v, "sensitivity")
+    let complete = DECIDING_FIELDS.iter().all(|f| v.has(f));
+    let sensitivity = v
+        .sensitivity
+        .as_str()
         .and_then(Sensitivity::parse)
         .filter(|_| complete)
         .unwrap_or(Sensitivity::Private);
-    let show_as = str_field(v, "showAs")
+    let show_as = v
+        .show_as
+        .as_str()
         .and_then(ShowAs::parse)
         .unwrap_or(ShowAs::Unknown);
-    let body = match v.get("body") {
+    // A body of another type than an object reads as an empty text body.
+    let body = match v.body.body().and_then(Field::get) {
         Some(b) => Body {
-            content_type: if str_field(b, "contentType")
+            content_type: if b
+                .content_type
+                .as_str()
                 .is_some_and(|t| t.eq_ignore_ascii_case("html"))
             {
                 BodyType::Html
             } else {
                 BodyType::Text
             },
-            content: str_field(b, "content").unwrap_or_default().to_string(),
+            content: b.content.as_str().unwrap_or_default().to_string(),
         },
         None => Body::default(),
     };
     Ok(Some(SourceEvent {
         key,
-        subject: str_field(v, "subject").unwrap_or_default().to_string(),
+        subject: v.subject.as_str().unwrap_or_default().to_string(),
         start,
         end,
         is_all_day,
         show_as,
         sensitivity,
-        is_cancelled: v
-            .get("isCancelled")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        categories: categories(v),
-        location: location(v),
+        is_cancelled: v.is_cancelled.as_bool().unwrap_or(false),
+        categories: categories(&v.categories),
+        location: location(&v.location),
         body,
     }))
 }
 
 /// The source key and content hash of calsync's marker on a target event;
 /// `None` when it carries no source key.
-pub(super) fn marker_of(v: &Value) -> Option<(SourceKey, String)> {
+pub(super) fn marker_of(v: &CopyEvent) -> Option<(SourceKey, String)> {
     let mut source_key = None;
     let mut content_hash = String::new();
-    for p in v.get("singleValueExtendedProperties")?.as_array()? {
-        let pid = str_field(p, "id").unwrap_or_default();
-        let value = str_field(p, "value").unwrap_or_default();
+    for p in v
+        .single_value_extended_properties
+        .get()?
+        .iter()
+        .filter_map(Field::get)
+    {
+        let pid = p.id.as_str().unwrap_or_default();
+        let value = p.value.as_str().unwrap_or_default();
         // Graph may return the GUID in another case.
         if pid.eq_ignore_ascii_case(SOURCE_KEY_PROPERTY) && !value.is_empty() {
             source_key = Some(SourceKey(value.to_string()));
@@ -248,14 +266,15 @@ pub(super) fn marker_of(v: &Value) -> Option<(SourceKey, String)> {
 
 /// Turns one target event into a managed event; `None` when it does not carry
 /// calsync's source-key marker (it was made by hand and is never touched).
-pub fn managed_event(v: &Value) -> anyhow::Result<Option<ManagedEvent>> {
+pub fn managed_event(v: &CopyEvent) -> anyhow::Result<Option<ManagedEvent>> {
     let Some((source_key, content_hash)) = marker_of(v) else {
         return Ok(None);
     };
-    let id = str_field(v, "id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| malformed("id"))?;
-    let is_all_day = v.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+    let id =
+        v.id.as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| malformed("id"))?;
+    let is_all_day = v.is_all_day.as_bool().unwrap_or(false);
     Ok(Some(ManagedEvent {
         target_id: id.to_string(),
         marker: Marker {
@@ -263,16 +282,18 @@ pub fn managed_event(v: &Value) -> anyhow::Result<Option<ManagedEvent>> {
             content_hash,
         },
         current: EventPayload {
-            subject: str_field(v, "subject").unwrap_or_default().to_string(),
-            start: parse_time(v, "start", is_all_day)?,
-            end: parse_time(v, "end", is_all_day)?,
+            subject: v.subject.as_str().unwrap_or_default().to_string(),
+            start: parse_time(&v.start, "start", is_all_day)?,
+            end: parse_time(&v.end, "end", is_all_day)?,
             is_all_day,
-            show_as: str_field(v, "showAs")
+            show_as: v
+                .show_as
+                .as_str()
                 .and_then(ShowAs::parse)
                 .unwrap_or(ShowAs::Unknown),
-            location: location(v),
+            location: location(&v.location),
             body: Body::default(),
-            categories: categories(v),
+            categories: categories(&v.categories),
         },
     }))
 }

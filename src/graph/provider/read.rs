@@ -2,6 +2,9 @@
 //! calendarView delta, and the instances of the series that changed.
 
 use super::*;
+use crate::graph::wire::{BodyField, EventBody, Field, GraphEvent, Skipped};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 impl SourceProvider for GraphCalendar {
     async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
@@ -14,7 +17,7 @@ impl SourceProvider for GraphCalendar {
             let (from, to) = (z(range.start), z(range.end));
             let read = self
                 .client
-                .for_each_page(
+                .for_each_page_of::<GraphEvent, _>(
                     &path,
                     &[
                         ("startDateTime", from.as_str()),
@@ -224,14 +227,14 @@ impl IncrementalSource for GraphCalendar {
                 Err(e) => return Err(classify(e, &self.mailbox)).context(context),
             };
             let mut instances = Vec::new();
-            let mut take = |items: &[Value]| -> anyhow::Result<()> {
-                for item in items {
-                    let id = str_field(item, "id")
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| malformed("id"))?;
-                    if let Some(ev) = self.source_event(item)? {
-                        instances.push((id.to_owned(), ev));
-                    }
+            let mut take = |item: &GraphEvent| -> anyhow::Result<()> {
+                let id = item
+                    .id
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| malformed("id"))?;
+                if let Some(ev) = self.source_event(item)? {
+                    instances.push((id.to_owned(), ev));
                 }
                 Ok(())
             };
@@ -245,11 +248,17 @@ impl IncrementalSource for GraphCalendar {
                     )
                 })
                 .context(context)?;
-            take(items).context(context)?;
+            for item in items {
+                // An item that is not an object has no `id` either.
+                let item = GraphEvent::deserialize(item).map_err(|_| malformed("id"));
+                item.and_then(|item| take(&item)).context(context)?;
+            }
             // A long series comes in pages.
             if let Some(next) = str_field(&body, "@odata.nextLink") {
                 self.client
-                    .for_each_page(next, &[], PageOptions::default(), |items| take(&items))
+                    .for_each_page_of::<GraphEvent, _>(next, &[], PageOptions::default(), |items| {
+                        items.iter().try_for_each(&mut take)
+                    })
                     .await
                     .map_err(|e| self.page_error(e))
                     .context(context)?;
@@ -284,18 +293,36 @@ impl GraphCalendar {
         unavailable_retries: Option<u32>,
     ) -> Result<PieceChanges, PageError> {
         // Delta takes no `$select`: what is not needed is skipped as the page
-        // is parsed.
-        let select = self.source_select();
-        let keep: Vec<&str> = select.split(',').chain(["@removed"]).collect();
+        // is parsed, the body too when it is not copied.
+        if self.copy.body {
+            self.delta_round_as::<Field<EventBody>>(range, path, query, unavailable_retries)
+                .await
+        } else {
+            self.delta_round_as::<Skipped>(range, path, query, unavailable_retries)
+                .await
+        }
+    }
+
+    /// [`delta_round`](Self::delta_round), each body read as a `B`.
+    async fn delta_round_as<B>(
+        &self,
+        range: PieceRange,
+        path: &str,
+        query: &[(&str, &str)],
+        unavailable_retries: Option<u32>,
+    ) -> Result<PieceChanges, PageError>
+    where
+        B: BodyField + DeserializeOwned + Send,
+    {
         let options = PageOptions {
             max_page_size: Some(DELTA_PAGE_SIZE),
-            keep: Some(&keep),
+            keep: None,
             unavailable_retries,
         };
         let mut changes = Vec::new();
         let delta_link = self
             .client
-            .for_each_page(path, query, options, |items| {
+            .for_each_page_of::<GraphEvent<B>, _>(path, query, options, |items| {
                 changes.reserve(items.len());
                 for item in &items {
                     changes.push(self.delta_change(item)?);
@@ -318,20 +345,25 @@ impl GraphCalendar {
     }
 
     /// What one delta item says.
-    pub(super) fn delta_change(&self, item: &Value) -> anyhow::Result<SourceChange> {
-        let item_id = str_field(item, "id")
+    pub(super) fn delta_change<B: BodyField>(
+        &self,
+        item: &GraphEvent<B>,
+    ) -> anyhow::Result<SourceChange> {
+        let item_id = item
+            .id
+            .as_str()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| malformed("id"))?
             .to_string();
-        if item.get("@removed").is_some() {
+        if item.removed {
             return Ok(SourceChange::Remove { item_id });
         }
-        match str_field(item, "type") {
+        match item.kind.as_str() {
             Some("seriesMaster") => Ok(SourceChange::SeriesChanged { series_id: item_id }),
-            Some("occurrence" | "exception")
-                if OCCURRENCE_FIELDS.iter().any(|f| item.get(*f).is_none()) =>
-            {
-                let series_id = str_field(item, "seriesMasterId")
+            Some("occurrence" | "exception") if OCCURRENCE_FIELDS.iter().any(|f| !item.has(f)) => {
+                let series_id = item
+                    .series_master_id
+                    .as_str()
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| malformed("seriesMasterId"))?
                     .to_string();

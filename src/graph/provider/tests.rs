@@ -1,7 +1,30 @@
-
 use super::read::OCCURRENCE_FIELDS;
 use super::*;
+use crate::graph::wire::{CopyEvent, GraphEvent};
 use chrono::{NaiveDate, TimeZone};
+use serde::Deserialize;
+
+/// An item as a page of calendarView or delta gives it.
+fn event(v: &Value) -> GraphEvent {
+    GraphEvent::deserialize(v).unwrap()
+}
+
+/// An item as a page of the target's copies gives it.
+fn copy(v: &Value) -> CopyEvent {
+    CopyEvent::deserialize(v).unwrap()
+}
+
+fn source_event(v: &Value) -> anyhow::Result<Option<SourceEvent>> {
+    super::source_event(&event(v))
+}
+
+fn managed_event(v: &Value) -> anyhow::Result<Option<ManagedEvent>> {
+    super::managed_event(&copy(v))
+}
+
+fn inspected_copy(v: &Value) -> anyhow::Result<Option<InspectedCopy>> {
+    super::inspected_copy(&copy(v))
+}
 
 #[test]
 fn pieces_never_exceed_graph_limit_and_cover_the_range() {
@@ -44,11 +67,11 @@ fn delta_items_are_taken_whole_or_as_a_series_signal() {
             "type":"occurrence","seriesMasterId":"M",
             "start":{"dateTime":"2026-12-01T10:00:00.0000000","timeZone":"UTC"},
             "end":{"dateTime":"2026-12-01T11:00:00.0000000","timeZone":"UTC"}});
-    assert!(matches!(cal.delta_change(&bare).unwrap(),
+    assert!(matches!(cal.delta_change(&event(&bare)).unwrap(),
             SourceChange::SeriesChanged { series_id } if series_id == "M"));
     let master =
         json!({"id":"M","type":"seriesMaster","subject":"Open hour","sensitivity":"normal"});
-    assert!(matches!(cal.delta_change(&master).unwrap(),
+    assert!(matches!(cal.delta_change(&event(&master)).unwrap(),
             SourceChange::SeriesChanged { series_id } if series_id == "M"));
     // One missing field is enough: nothing is defaulted.
     for field in OCCURRENCE_FIELDS {
@@ -56,7 +79,7 @@ fn delta_items_are_taken_whole_or_as_a_series_signal() {
         partial.as_object_mut().unwrap().remove(field);
         assert!(
             matches!(
-                cal.delta_change(&partial).unwrap(),
+                cal.delta_change(&event(&partial)).unwrap(),
                 SourceChange::SeriesChanged { .. }
             ),
             "{field}"
@@ -64,11 +87,11 @@ fn delta_items_are_taken_whole_or_as_a_series_signal() {
     }
     let mut exception = full_occurrence();
     exception["type"] = json!("exception");
-    assert!(matches!(cal.delta_change(&exception).unwrap(),
+    assert!(matches!(cal.delta_change(&event(&exception)).unwrap(),
             SourceChange::Upsert { item_id, event: Some(ev) } if item_id == "occ-1"
                 && ev.key.as_str() == "s:M@20261201T100000Z"));
     let removed = json!({"id":"occ-1","@removed":{"reason":"deleted"}});
-    assert!(matches!(cal.delta_change(&removed).unwrap(),
+    assert!(matches!(cal.delta_change(&event(&removed)).unwrap(),
             SourceChange::Remove { item_id } if item_id == "occ-1"));
 }
 
@@ -199,7 +222,7 @@ proptest::proptest! {
         if let Ok(Some(ev)) = source_event(&item) {
             proptest::prop_assert!(ev.sensitivity != Sensitivity::Normal || said_public);
         }
-        if let Ok(SourceChange::Upsert { event: Some(ev), .. }) = cal.delta_change(&item) {
+        if let Ok(SourceChange::Upsert { event: Some(ev), .. }) = cal.delta_change(&event(&item)) {
             proptest::prop_assert!(ev.sensitivity != Sensitivity::Normal || said_public);
             if matches!(item.get("type").and_then(Value::as_str), Some("occurrence" | "exception")) {
                 proptest::prop_assert!(OCCURRENCE_FIELDS.iter().all(|f| item.get(*f).is_some()));

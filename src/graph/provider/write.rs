@@ -2,6 +2,8 @@
 //! calsync made there.
 
 use super::*;
+use crate::graph::wire::CopyEvent;
+use serde::Deserialize;
 
 impl TargetProvider for GraphCalendar {
     async fn read_managed(&self, _window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
@@ -135,15 +137,16 @@ impl GraphCalendar {
             )
             .await?;
         // The value comparison of the filter ignores case; keys do not.
+        // An item that is not an event carries no marker either.
         Ok(found
             .iter()
             .filter_map(|v| {
-                marker_of(v)
+                let copy = CopyEvent::deserialize(v).ok()?;
+                marker_of(&copy)
                     .filter(|(k, _)| k == key)
-                    .and(str_field(v, "id"))
+                    .and(copy.id.as_str().map(str::to_owned))
             })
-            .next()
-            .map(str::to_owned))
+            .next())
     }
 }
 
