@@ -2,7 +2,7 @@
 //! holding its slots on the mailboxes it addresses until its answer, and
 //! inner requests Graph throttled sent again on their own.
 
-use super::client::{GraphClient, PREFER, RequestOptions, new_client_request_id, strip_query};
+use super::client::{GraphClient, PREFER, new_client_request_id, strip_query};
 use super::error::{GraphError, error_from_value};
 use super::governor::{Cost, Lease, Mailbox};
 use super::pacing::parse_retry_after;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 /// Graph's limit on requests in one `$batch`.
 pub const MAX_BATCH: usize = 20;
 
+/// One write (or read) to send inside a `$batch`.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
     pub method: Method,
@@ -175,7 +176,6 @@ impl GraphClient {
         let request = self
             .request_to(Method::POST, url, BATCH_LABEL)
             .body(payload)
-            .options(RequestOptions::default())
             .cost(cost);
         let send = async move {
             let answer = self.execute(request, Some(lease)).await;
@@ -272,6 +272,7 @@ impl GraphClient {
     }
 }
 
+/// The label of `$batch` requests in errors and logs.
 pub(super) const BATCH_LABEL: &str = "POST /$batch";
 
 /// The requests of one [`GraphClient::batch_keeping`] call and where each
@@ -327,8 +328,6 @@ impl<'r> Writes<'r> {
     }
 }
 
-/// Graph runs at most this many inner requests of an unordered batch at a
-
 /// A header of an inner batch answer (any case; string or number).
 fn header_str(headers: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
     headers
@@ -378,8 +377,6 @@ fn batch_payload(requests: &[BatchRequest], chunk: &[usize]) -> serde_json::Resu
         .collect();
     serde_json::to_vec(&BatchPayload { requests: inner })
 }
-
-/// One page of a collection as parsed: `None` when the answer is not a JSON
 
 /// The named top-level fields of an object (everything with `None`).
 fn kept_fields(body: Value, keep: Option<&[&str]>) -> Value {

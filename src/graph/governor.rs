@@ -8,6 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Graph runs at most this many inner requests of an unordered batch at a
+/// time (`concepts/json-batching.md`).
 pub(super) const BATCH_PARALLELISM: usize = 4;
 
 /// Whose limits a request counts against. Outlook's limits are per app and
