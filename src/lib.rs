@@ -40,4 +40,5 @@ pub mod policy;
 pub mod provider;
 pub mod state;
 pub mod sync;
+pub mod text;
 pub mod validate;

@@ -7,11 +7,10 @@
 //! handed to any Graph request, so a crash cannot lose it.
 
 use super::store::{Profile, SignIn, TokenStore};
-use super::{
-    OauthHttp, TokenFuture, TokenHttpError, TokenSource, error_chain_text, truncate_chars,
-};
+use super::{OauthHttp, TokenFuture, TokenHttpError, TokenSource};
 use crate::config::Settings;
 use crate::error::Failure;
+use crate::text::{error_chain_text, truncate_chars};
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use oauth2::basic::{

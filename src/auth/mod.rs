@@ -20,6 +20,7 @@ pub mod delegated;
 pub mod store;
 
 use crate::error::Failure;
+pub(crate) use crate::text::{error_chain_text, truncate_chars};
 use anyhow::anyhow;
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
@@ -372,30 +373,6 @@ impl fmt::Display for TokenHttpError {
 impl std::error::Error for TokenHttpError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
-    }
-}
-
-/// "outer: inner: innermost", for a one-paragraph message.
-pub(crate) fn error_chain_text(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
-}
-
-pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(max).collect();
-        cut.push('…');
-        cut
     }
 }
 

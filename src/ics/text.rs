@@ -19,6 +19,7 @@
 //! without a value, property names in lower case.
 
 use super::limits::MAX_PARAMETERS;
+pub(crate) use crate::text::html_to_text;
 use std::ops::Range;
 
 /// One unfolded content line.
@@ -469,77 +470,6 @@ pub(crate) fn fold(line: &str, out: &mut String) {
         used += len;
     }
     out.push_str("\r\n");
-}
-
-/// The visible text of an HTML body, for the DESCRIPTION that goes with an
-/// `X-ALT-DESC` HTML body: tags, comments, `head`, `style` and `script`
-/// dropped, block ends as line breaks, the common entities decoded.
-pub(crate) fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        if let Some(comment) = after.strip_prefix("<!--") {
-            rest = comment.find("-->").map_or("", |i| &comment[i + 3..]);
-            continue;
-        }
-        let Some(close) = after.find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = after[1..close].trim().to_ascii_lowercase();
-        let name = tag
-            .trim_start_matches('/')
-            .split(|c: char| c.is_whitespace() || c == '/')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        rest = &after[close + 1..];
-        if !tag.starts_with('/') && matches!(name.as_str(), "head" | "style" | "script") {
-            let end = format!("</{name}");
-            let lower = rest.to_ascii_lowercase();
-            rest = lower
-                .find(&end)
-                .and_then(|i| rest[i..].find('>').map(|j| &rest[i + j + 1..]))
-                .unwrap_or("");
-            continue;
-        }
-        if matches!(
-            name.as_str(),
-            "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-        ) && (tag.starts_with('/') || name == "br")
-        {
-            out.push('\n');
-        }
-    }
-    out.push_str(rest);
-    let decoded = out
-        .replace("&nbsp;", " ")
-        .replace("&#160;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    let lines: Vec<&str> = decoded.lines().map(str::trim_end).collect();
-    let mut text = String::new();
-    let mut blank = true;
-    for l in lines {
-        if l.trim().is_empty() {
-            if !blank {
-                text.push('\n');
-            }
-            blank = true;
-            continue;
-        }
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(l.trim_start());
-        blank = false;
-    }
-    text.trim_end().to_string()
 }
 
 #[cfg(test)]
