@@ -27,6 +27,7 @@
 //!    to stderr.
 
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -40,4 +41,3 @@ pub mod policy;
 pub mod provider;
 pub mod state;
 pub mod sync;
-pub mod validate;

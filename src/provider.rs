@@ -11,9 +11,9 @@
 //! The sync keeps the result between runs ([`crate::state::incremental`]); a
 //! source without the capability is read in full every run.
 
+use crate::check::InspectedCopy;
 use crate::model::{ManagedEvent, Marker, SourceEvent, SourceKey, Window};
 use crate::planner::Plan;
-use crate::validate::InspectedCopy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::future::Future;

@@ -1381,13 +1381,13 @@ fn log_plan(plan: &Plan) {
     );
     // Plans hold only public events, so their subjects may be logged.
     for c in &plan.creates {
-        tracing::debug!(action = "create", start = %crate::validate::start_text(&c.payload.start), subject = %c.payload.subject, "planned");
+        tracing::debug!(action = "create", start = %crate::check::start_text(&c.payload.start), subject = %c.payload.subject, "planned");
     }
     for u in &plan.updates {
-        tracing::debug!(action = "update", start = %crate::validate::start_text(&u.payload.start), subject = %u.payload.subject, "planned");
+        tracing::debug!(action = "update", start = %crate::check::start_text(&u.payload.start), subject = %u.payload.subject, "planned");
     }
     for d in &plan.deletes {
-        tracing::debug!(action = "delete", start = %crate::validate::start_text(&d.start), subject = %d.subject, reason = %d.reason, "planned");
+        tracing::debug!(action = "delete", start = %crate::check::start_text(&d.start), subject = %d.subject, reason = %d.reason, "planned");
     }
     if plan.deletions_withheld > 0 {
         tracing::warn!(

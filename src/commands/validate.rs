@@ -10,6 +10,7 @@
 //! ([`incremental::FullSyncRequest`]), which repairs them. Only public subjects reach stdout; never a body or a token.
 
 use super::{Context, print_stdout, runtime};
+use crate::check::{self as validate, Checked, Problem, ProblemCounts};
 use crate::cli::ValidateArgs;
 use crate::config::{Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
@@ -23,7 +24,6 @@ use crate::sync::{
     Interrupt, RunProgress, check_files, failed_outcome, graph_client, open_calendars,
     resolve_role, until_stopped, window,
 };
-use crate::validate::{self, Checked, Problem, ProblemCounts};
 use chrono::Utc;
 use serde::Serialize;
 use std::fmt::Write as _;

@@ -4,6 +4,7 @@
 //! request goes through [`GraphClient`], which owns paging, batching, retries
 //! and throttling.
 
+use crate::check::InspectedCopy;
 use crate::config::CalendarRef;
 use crate::error::Failure;
 use crate::graph::client::{BatchRequest, GraphClient, GraphError, PageError, PageOptions};
@@ -17,7 +18,6 @@ use crate::provider::{
     Applied, ApplyReport, CursorExpired, IncrementalSource, InspectableTarget, PieceChanges,
     PieceRange, SeriesInstances, SourceChange, SourceProvider, TargetProvider, WriteFailure,
 };
-use crate::validate::InspectedCopy;
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
