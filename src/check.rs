@@ -46,35 +46,10 @@
 use crate::model::{EventPayload, EventTime, ManagedEvent, SourceEvent, SourceKey, Window};
 use crate::planner::{self, DeleteReason};
 use crate::policy::Policy;
+use crate::provider::InspectedCopy;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-
-/// A managed target event as read for validation: what `sync` reads, plus
-/// whether it holds the fields the copy policy may forbid. It holds no body
-/// text, no attendee and no meeting link, only their presence.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InspectedCopy {
-    pub managed: ManagedEvent,
-    /// Whether the event has a body with visible text.
-    pub has_body: bool,
-    /// How many attendees the event lists.
-    pub attendees: usize,
-    /// Whether the event is an online meeting or carries a join link.
-    pub online_meeting: bool,
-}
-
-impl InspectedCopy {
-    /// A copy holding nothing but the managed fields.
-    pub fn plain(managed: ManagedEvent) -> Self {
-        InspectedCopy {
-            managed,
-            has_body: false,
-            attendees: 0,
-            online_meeting: false,
-        }
-    }
-}
 
 /// The kinds of problem, in the order reports list them within one start time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

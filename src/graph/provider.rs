@@ -4,7 +4,6 @@
 //! request goes through [`GraphClient`], which owns paging, batching, retries
 //! and throttling.
 
-use crate::check::InspectedCopy;
 use crate::config::CalendarRef;
 use crate::error::Failure;
 use crate::graph::client::{BatchRequest, GraphClient, GraphError, PageError, PageOptions};
@@ -14,6 +13,7 @@ use crate::model::{
 };
 use crate::planner::Plan;
 use crate::policy::CopyPolicy;
+use crate::provider::InspectedCopy;
 use crate::provider::{
     Applied, ApplyReport, CursorExpired, IncrementalSource, InspectableTarget, PieceChanges,
     PieceRange, SeriesInstances, SourceChange, SourceProvider, TargetProvider, WriteFailure,

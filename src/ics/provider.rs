@@ -3,10 +3,10 @@
 
 use super::limits::{MAX_SOURCE_BYTES, MAX_TARGET_BYTES, MAX_WARNINGS};
 use super::{IcsError, SourceRead, TargetCalendar, parse_events};
-use crate::check::InspectedCopy;
 use crate::error::Failure;
 use crate::model::{ManagedEvent, SourceEvent, Window};
 use crate::planner::Plan;
+use crate::provider::InspectedCopy;
 use crate::provider::{ApplyReport, InspectableTarget, SourceProvider, TargetProvider};
 use anyhow::{Context, anyhow};
 use chrono::Utc;

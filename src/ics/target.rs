@@ -7,11 +7,11 @@ use super::text::{escape_text, fold, html_to_text, split_text_list};
 use super::time::{Written, midnight, parse_written};
 use super::tz::Zones;
 use super::{IcsError, PRODID};
-use crate::check::InspectedCopy;
 use crate::model::{
     Body, BodyType, EventPayload, EventTime, ManagedEvent, Marker, ShowAs, SourceKey, Window,
 };
 use crate::planner::Plan;
+use crate::provider::InspectedCopy;
 use crate::provider::{Applied, ApplyReport, WriteFailure};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
