@@ -39,5 +39,5 @@ pub mod model;
 pub mod planner;
 pub mod policy;
 pub mod provider;
+pub mod run;
 pub mod state;
-pub mod sync;

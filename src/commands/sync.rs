@@ -4,7 +4,7 @@ use super::{Context, print_stdout, runtime};
 use crate::cli::SyncArgs;
 use crate::error::Failure;
 use crate::logging;
-use crate::sync::{self, SyncOptions};
+use crate::run::{self as sync, SyncOptions};
 use std::process::ExitCode;
 
 pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {

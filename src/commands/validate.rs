@@ -19,11 +19,11 @@ use crate::graph::provider::{CalendarRole, GraphCalendar};
 use crate::ics::{IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::provider::{InspectableTarget, SourceProvider};
-use crate::state::{self, Counts, HistoryEntry, RunMetrics, incremental};
-use crate::sync::{
+use crate::run::{
     Interrupt, RunProgress, check_files, failed_outcome, graph_client, open_calendars,
     resolve_role, until_stopped, window,
 };
+use crate::state::{self, Counts, HistoryEntry, RunMetrics, incremental};
 use chrono::Utc;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -153,7 +153,7 @@ pub async fn run_validation(
     };
     let recorded = state::append_history(&settings.state_dir, &entry);
     if let (Err(e), Err(_)) = (&recorded, &result) {
-        tracing::error!("{}", crate::sync::unrecorded(e));
+        tracing::error!("{}", crate::run::unrecorded(e));
     }
 
     let v = result?;
@@ -181,7 +181,7 @@ pub async fn run_validation(
         duration_ms,
         metrics,
         repair_error,
-        history_error: recorded.as_ref().err().map(crate::sync::unrecorded),
+        history_error: recorded.as_ref().err().map(crate::run::unrecorded),
         history_exit_code: recorded.as_ref().err().map_or(0, crate::error::code_of),
     })
 }
