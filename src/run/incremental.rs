@@ -1,36 +1,22 @@
-//! The incremental engine of `calsync sync` (see [`super::sync`]).
+//! The incremental engine of `calsync sync` (see [`super::sync`] for when
+//! a run is full and when incremental): over any [`IncrementalSource`] and
+//! [`TargetProvider`], it keeps both calendars' pictures in the state
+//! ([`crate::state::incremental`]) between runs.
 
-use super::report::*;
-use super::sides::*;
-use super::sync::*;
-use super::*;
-use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
-use crate::error::Failure;
-use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
-use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
-use crate::ics::{IcsLocation, IcsSource, IcsTarget};
+use super::report::{SyncReport, report_of};
+use super::sync::{Job, guard, log_plan};
+use crate::config::Settings;
 use crate::model::Window;
 use crate::planner::{self, Plan};
-use crate::policy::skipped_summary;
 use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, SourceProvider,
-    TargetProvider, WriteFailure,
+    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, TargetProvider,
 };
-use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
-use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
+use crate::state::incremental::{self, Copy, Head, Piece, Settled, SyncState};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::Serialize;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use chrono::Utc;
 
 /// Why a run reads both calendars in full, if it does.
-pub(super) fn full_reason(
+fn full_reason(
     settings: &Settings,
     full: bool,
     prior: Option<&Head>,
@@ -60,7 +46,7 @@ pub(super) fn full_reason(
 }
 
 /// Fresh pieces from a full read of the source.
-pub(super) async fn fresh_pieces<S: IncrementalSource>(
+async fn fresh_pieces<S: IncrementalSource>(
     source: &S,
     read: Vec<PieceChanges>,
     settings: &Settings,
@@ -81,7 +67,7 @@ pub(super) async fn fresh_pieces<S: IncrementalSource>(
 /// Applies the source's changes to the kept pieces (one entry of `changes`
 /// per piece, in order), first reading again, in one go, every series the
 /// changes name without its content.
-pub(super) async fn apply_changes<S: IncrementalSource>(
+async fn apply_changes<S: IncrementalSource>(
     source: &S,
     pieces: &mut [Piece],
     changes: Vec<PieceChanges>,
@@ -125,31 +111,29 @@ pub(super) async fn apply_changes<S: IncrementalSource>(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn sync_with(
-    settings: &Settings,
-    client: &GraphClient,
-    ids: &CalendarIds,
-    run_id: &str,
-    dry_run: bool,
-    force: bool,
-    full: bool,
-    progress: Option<&Arc<RunProgress>>,
+/// One sync over a source that tells its changes and a target that stays
+/// as the last run left it: reads what changed (or, when the state cannot
+/// be used, both calendars in full), plans, guards, applies and saves the
+/// state for the next run.
+pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
+    job: &Job<'_>,
+    source: &S,
+    target: &T,
+    fingerprint: String,
 ) -> anyhow::Result<SyncReport> {
-    let (source, target) = calendars(settings, client, &ids.source, &ids.target)?;
-    let zone = known_zone(settings);
-    let target = target
-        .for_run(run_id)
-        .all_day_in(zone.as_ref().map(Option::as_deref));
-    let window = window(settings);
-    let fingerprint = incremental::fingerprint(settings, &ids.source, &ids.target);
+    let Job {
+        settings,
+        run_id,
+        window,
+        dry_run,
+        force,
+        full,
+        progress,
+    } = *job;
     let head = incremental::load_head(&settings.state_dir);
     let mut reason = full_reason(settings, full, head.as_ref(), &fingerprint);
     let prior_last_full = head.as_ref().map(|p| p.last_full);
-    if let Some(p) = progress {
-        p.start_reading();
-        client.set_progress(Some(p.clone()));
-    }
+    progress.start_reading();
 
     // The source: its changes since the stored cursors, when they are for
     // this window.
@@ -181,7 +165,7 @@ pub(super) async fn sync_with(
                     match incremental::load_snapshot(&settings.state_dir, head) {
                         Some(mut state) => {
                             let mut kept = std::mem::take(&mut state.pieces);
-                            apply_changes(&source, &mut kept, changes, settings, &window).await?;
+                            apply_changes(source, &mut kept, changes, settings, &window).await?;
                             pieces = Some(kept);
                             prior = Some(state);
                         }
@@ -206,7 +190,7 @@ pub(super) async fn sync_with(
                         "the window moved since the last run; reading the source's new window in full"
                     );
                     let read = source.read_all(&window).await?;
-                    pieces = Some(fresh_pieces(&source, read, settings, &window).await?);
+                    pieces = Some(fresh_pieces(source, read, settings, &window).await?);
                     prior = Some(state);
                 }
                 None => reason = Some("the incremental snapshot is missing or stale"),
@@ -240,7 +224,7 @@ pub(super) async fn sync_with(
                     let (read, managed) =
                         tokio::try_join!(source.read_all(&window), target.read_managed(&window))?;
                     (
-                        fresh_pieces(&source, read, settings, &window).await?,
+                        fresh_pieces(source, read, settings, &window).await?,
                         managed,
                     )
                 }
@@ -248,9 +232,7 @@ pub(super) async fn sync_with(
             (pieces, incremental::copies_of(&managed))
         }
     };
-    if let Some(p) = progress {
-        p.clear();
-    }
+    progress.clear();
 
     let source_events = incremental::source_events(&pieces, &window);
     let managed = incremental::managed_events(&copies);
@@ -270,15 +252,14 @@ pub(super) async fn sync_with(
     let applied = if dry_run || plan.is_empty() {
         ApplyReport::default()
     } else {
-        if let Some(p) = progress {
-            p.start_writing(plan.writes());
-        }
+        progress.start_writing(plan.writes());
         // Should this run stop while writing, the next reads the target.
         incremental::mark_writing(&settings.state_dir)
             .context("cannot update the incremental state before writing")?;
-        let applied = target.apply(&plan).await;
-        remember_zone(settings, &target);
-        applied.context("applying the plan to the target calendar")?
+        target
+            .apply(&plan)
+            .await
+            .context("applying the plan to the target calendar")?
     };
     if !dry_run {
         let accounted = applied.done.len() == applied.created + applied.updated + applied.deleted;
@@ -329,7 +310,7 @@ pub(super) async fn sync_with(
 }
 
 /// The counts of a plan of the state, when that plan writes nothing.
-pub(super) fn settled_after(pieces: &[Piece], copies: &[Copy], window: &Window) -> Option<Settled> {
+fn settled_after(pieces: &[Piece], copies: &[Copy], window: &Window) -> Option<Settled> {
     let plan = planner::plan(
         &incremental::source_events(pieces, window),
         &incremental::managed_events(copies),
@@ -346,7 +327,7 @@ pub(super) fn settled_after(pieces: &[Piece], copies: &[Copy], window: &Window) 
 /// A run that learnt of no change in the source since a settled state, with
 /// the target trusted: its plan is known to write nothing, so neither the
 /// snapshot nor a plan is needed. Only the new cursors are saved.
-pub(super) fn settled_run(
+fn settled_run(
     settings: &Settings,
     mut head: Head,
     changes: Vec<PieceChanges>,

@@ -1,43 +1,127 @@
-//! One run of a command that reads both calendars, `calsync sync` or
-//! `calsync validate`: what the two share (the run id, the window, the stop
-//! on a signal or `run_timeout`, the history line) and, in [`sides`], the
-//! one place that opens the source and the target the settings name.
+//! One run of a command that reads both calendars, `calsync sync`
+//! ([`sync`]) or `calsync validate` ([`validate`]), and what the two share:
+//! the [`Run`] (its id, clock, window, Graph metrics and history line), the
+//! stop on a signal or `run_timeout` ([`until_stopped`]), and the one place
+//! that opens the source and the target the settings name ([`sides`]).
+//!
+//! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
+//! around.
 
 mod incremental;
 pub mod progress;
 pub mod report;
 pub mod sides;
 pub mod sync;
+pub mod validate;
 
 pub use progress::RunProgress;
-pub use report::{PlanLine, PlanView, SyncReport, render_text};
-pub use sides::{check_files, graph_client, open_calendars, resolve_role, role_calendar};
+pub use report::{SyncReport, ValidateReport};
 pub use sync::{SyncOptions, run};
 
-use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
+use crate::config::{Origin, Settings};
 use crate::error::Failure;
-use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
-use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
-use crate::ics::{IcsLocation, IcsSource, IcsTarget};
+use crate::graph::client::{GraphClient, Metrics};
 use crate::model::Window;
-use crate::planner::{self, Plan};
-use crate::policy::skipped_summary;
-use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, SourceProvider,
-    TargetProvider, WriteFailure,
-};
-use crate::state::incremental::{CalendarCache, Copy, Head, Piece, Settled, SyncState};
-use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
-use anyhow::Context;
+use crate::state::{self, Counts, HistoryEntry, RunMetrics};
 use chrono::{DateTime, Utc};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::Serialize;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Instant;
+
+/// One run of `sync` or `validate`: the id of its history line, when it
+/// started, the window it covers and the Graph client whose requests it
+/// counts.
+pub struct Run {
+    pub id: String,
+    pub started: DateTime<Utc>,
+    clock: Instant,
+    pub window: Window,
+    state_dir: PathBuf,
+    graph: Option<GraphClient>,
+}
+
+/// How long a run took and what it asked of Graph.
+pub struct Done {
+    pub duration_ms: u64,
+    pub metrics: RunMetrics,
+}
+
+/// What the history line of a run says happened.
+pub struct Outcome<'a> {
+    /// `sync`, `sync --dry-run` or `validate`.
+    pub command: &'a str,
+    pub outcome: &'a str,
+    pub counts: Counts,
+    pub error: Option<String>,
+}
+
+impl Run {
+    /// Checks what the settings name before anything is read or written
+    /// (a Graph side's sign-in settings, the `.ics` files), prepares the
+    /// state dir and names the run, so that every log line can carry its id.
+    pub fn start(settings: &Settings) -> anyhow::Result<Run> {
+        if settings.uses_graph() {
+            settings.require_graph()?;
+        }
+        sides::check_files(settings)?;
+        state::ensure_dir(&settings.state_dir)?;
+        let id = state::new_run_id();
+        crate::logging::note_run_id(&id);
+        Ok(Run {
+            id,
+            started: Utc::now(),
+            clock: Instant::now(),
+            window: window(settings),
+            state_dir: settings.state_dir.clone(),
+            graph: None,
+        })
+    }
+
+    /// Builds the Graph client when a side is a Graph calendar. Apart from
+    /// [`start`](Self::start): a sync takes its lock first.
+    pub fn connect(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        if settings.uses_graph() {
+            self.graph = Some(sides::graph_client(settings)?);
+        }
+        Ok(())
+    }
+
+    /// The Graph client, when a side is a Graph calendar.
+    pub fn graph(&self) -> Option<&GraphClient> {
+        self.graph.as_ref()
+    }
+
+    /// How long the run has taken and what it asked of Graph so far.
+    pub fn done(&self) -> Done {
+        let metrics = self
+            .graph
+            .as_ref()
+            .map(|c| run_metrics(&c.metrics()))
+            .unwrap_or_default();
+        let duration_ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Done {
+            duration_ms,
+            metrics,
+        }
+    }
+
+    /// Appends the run's line to the history.
+    pub fn record(&self, done: &Done, outcome: Outcome<'_>) -> anyhow::Result<()> {
+        let entry = HistoryEntry {
+            id: self.id.clone(),
+            command: outcome.command.to_string(),
+            started: self.started,
+            finished: Utc::now(),
+            duration_ms: done.duration_ms,
+            outcome: outcome.outcome.to_string(),
+            counts: outcome.counts,
+            error: outcome.error,
+            metrics: done.metrics.clone(),
+        };
+        state::append_history(&self.state_dir, &entry)
+    }
+}
 
 /// A future that resolves when a run must stop before it is done, with
 /// the name and number of the signal that asked for it.
@@ -59,7 +143,7 @@ pub struct StopSignal {
 
 /// Why a run stopped before it was done.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Stop {
+enum Stop {
     Signal(StopSignal),
     /// `run_timeout` passed.
     Deadline,
@@ -137,7 +221,7 @@ pub fn failed_outcome(e: &anyhow::Error) -> &'static str {
     }
 }
 
-pub(super) fn run_metrics(m: &Metrics) -> RunMetrics {
+fn run_metrics(m: &Metrics) -> RunMetrics {
     RunMetrics {
         requests: m.requests,
         operations: m.operations,
@@ -148,7 +232,7 @@ pub(super) fn run_metrics(m: &Metrics) -> RunMetrics {
     }
 }
 
-pub(super) fn round1(ms: f64) -> f64 {
+fn round1(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
 }
 
@@ -160,7 +244,7 @@ pub fn unrecorded(err: &anyhow::Error) -> String {
     )
 }
 
-pub(super) fn first_line(s: &str) -> String {
+fn first_line(s: &str) -> String {
     s.lines()
         .next()
         .unwrap_or_default()

@@ -1,30 +1,11 @@
 //! Where a run is, for the message of a run stopped early and for its
 //! progress bars.
 
-use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
-use crate::error::Failure;
-use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
-use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
-use crate::ics::{IcsLocation, IcsSource, IcsTarget};
-use crate::model::Window;
-use crate::planner::{self, Plan};
-use crate::policy::skipped_summary;
-use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, SourceProvider,
-    TargetProvider, WriteFailure,
-};
-use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
-use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
-use anyhow::Context;
-use chrono::{DateTime, Utc};
+use crate::graph::client;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::Serialize;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 
 /// Where a run is (reading, writing and how far), for the message of a run
 /// stopped early, and its progress bars when it has a terminal, fed by the
@@ -40,11 +21,11 @@ pub struct RunProgress {
     writes_done: AtomicUsize,
 }
 
-pub(super) const STARTING: u8 = 0;
+const STARTING: u8 = 0;
 
-pub(super) const READING: u8 = 1;
+const READING: u8 = 1;
 
-pub(super) const WRITING: u8 = 2;
+const WRITING: u8 = 2;
 
 impl RunProgress {
     /// A tracker, drawing in `bars` when given.

@@ -1,30 +1,16 @@
-//! What a sync reports, as JSON or for a person.
+//! What `sync` and `validate` report: the one JSON document of `--json`,
+//! and the text for a person. Only public subjects ever appear; never a
+//! body or a token.
 
-use super::*;
-use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
-use crate::error::Failure;
-use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
-use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
-use crate::ics::{IcsLocation, IcsSource, IcsTarget};
+use crate::check::{Checked, Problem, ProblemCounts};
 use crate::model::Window;
-use crate::planner::{self, Plan};
+use crate::planner::Plan;
 use crate::policy::skipped_summary;
-use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, SourceProvider,
-    TargetProvider, WriteFailure,
-};
-use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
-use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
-use anyhow::Context;
+use crate::provider::{ApplyReport, WriteFailure};
+use crate::state::{Counts, RunMetrics};
 use chrono::{DateTime, Utc};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::fmt::Write as _;
 
 /// The outcome of a run that got as far as a plan.
 #[derive(Debug, Serialize)]
@@ -159,8 +145,7 @@ pub(super) fn report_of(
 
 /// Renders a report for a person: the plan (dry run) or the failures, then
 /// one summary line.
-pub fn render_text(report: &SyncReport) -> String {
-    use std::fmt::Write as _;
+pub fn render_sync(report: &SyncReport) -> String {
     let mut out = String::new();
     let c = &report.counts;
     if report.dry_run {
@@ -233,7 +218,7 @@ pub fn render_text(report: &SyncReport) -> String {
 
 /// "2.4 s, 6 requests to Graph", or the duration alone when no side is a
 /// Graph calendar.
-pub(super) fn cost(report: &SyncReport) -> String {
+fn cost(report: &SyncReport) -> String {
     let secs = report.duration_ms as f64 / 1000.0;
     if report.uses_graph {
         format!("{secs:.1} s, {} requests to Graph", report.metrics.requests)
@@ -242,6 +227,114 @@ pub(super) fn cost(report: &SyncReport) -> String {
     }
 }
 
-pub(super) fn fmt_time(t: DateTime<Utc>) -> String {
+fn fmt_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%MZ").to_string()
+}
+
+/// The one JSON document `validate --json` prints.
+#[derive(Debug, Serialize)]
+pub struct ValidateReport {
+    /// `true` when there is no problem (exit 0).
+    pub clean: bool,
+    pub run_id: String,
+    /// The window checked, as for `sync`.
+    pub window: Window,
+    pub checked: Checked,
+    pub counts: ProblemCounts,
+    pub problems: Vec<Problem>,
+    pub duration_ms: u64,
+    pub metrics: RunMetrics,
+    /// Why the next sync could not be asked to repair the problems found
+    /// (it reads both calendars in full when it is); `None` when it was, or
+    /// when there was nothing to repair.
+    #[serde(skip)]
+    pub repair_error: Option<String>,
+    /// Set when the run could not be recorded in the history (then the
+    /// command exits non-zero, whatever it found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_error: Option<String>,
+    #[serde(skip)]
+    pub history_exit_code: u8,
+}
+
+/// The report for a person: one line per problem, then a summary line.
+pub fn render_validate(report: &ValidateReport) -> String {
+    let mut out = String::new();
+    let c = &report.checked;
+    let window = format!(
+        "{} to {}",
+        report.window.start.format("%Y-%m-%d %H:%MZ"),
+        report.window.end.format("%Y-%m-%d %H:%MZ")
+    );
+    if report.clean {
+        let _ = writeln!(
+            out,
+            "The target calendar matches the source: {} public source events, {} copies in \
+             the window {window}; no problems.",
+            c.public_source_events, c.managed_in_window
+        );
+        return out;
+    }
+    let kind_width = report
+        .problems
+        .iter()
+        .map(|p| p.kind.as_str().len())
+        .max()
+        .unwrap_or(0);
+    let starts: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| p.start.to_string())
+        .collect();
+    let start_width = starts.iter().map(String::len).max().unwrap_or(0);
+    let subjects: Vec<&str> = report
+        .problems
+        .iter()
+        .map(|p| p.subject.as_deref().unwrap_or("(not public)"))
+        .collect();
+    let subject_width = subjects
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(50);
+    for ((p, start), subject) in report.problems.iter().zip(&starts).zip(&subjects) {
+        let _ = writeln!(
+            out,
+            "{:<kind_width$}  {:<start_width$}  {}  {}",
+            p.kind.as_str(),
+            start,
+            pad(subject, subject_width),
+            p.detail
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} (window {window}; {} public source events, {} copies in the window, {} in all).",
+        capitalise(&report.counts.summary()),
+        c.public_source_events,
+        c.managed_in_window,
+        c.managed_copies
+    );
+    out
+}
+
+/// `s` cut or padded to `width` characters.
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n > width {
+        let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    } else {
+        format!("{s}{}", " ".repeat(width - n))
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

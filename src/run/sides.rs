@@ -1,65 +1,311 @@
-//! Opens the source and the target calendars the settings name.
+//! The one place that opens the two sides of a run. [`open`] turns the
+//! settings into a [`Source`] and a [`Target`]; [`with_sides`] runs the work
+//! of `sync` or `validate` over them and, when Graph answers that a calendar
+//! opened by a remembered id is gone, forgets the ids and opens the sides
+//! once more. `doctor` looks the calendars up with the same
+//! [`resolve_role`].
+//!
+//! A kind of calendar plugs in as one arm of [`Source`] and of [`Target`]:
+//! each arm hands the provider calls to its calendar and says what a run
+//! may do with it (read only the changes, keep what it wrote between runs).
+//!
+//! A Graph calendar is named by the settings and resolved to its id once;
+//! the id is then taken from `calendars.json` ([`CalendarCache`]), with no
+//! request, until Graph answers that the calendar is gone.
 
-use super::*;
 use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
-use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
+use crate::graph::client::{self, ClientOptions, GraphClient, http_client};
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
 use crate::ics::{IcsLocation, IcsSource, IcsTarget};
-use crate::model::Window;
-use crate::planner::{self, Plan};
-use crate::policy::skipped_summary;
+use crate::model::{ManagedEvent, SourceEvent, Window};
+use crate::planner::Plan;
 use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, SourceProvider,
-    TargetProvider, WriteFailure,
+    ApplyReport, IncrementalSource, InspectableTarget, InspectedCopy, PieceChanges, PieceRange,
+    SeriesInstances, SourceProvider, TargetProvider,
 };
-use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
-use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
-use anyhow::Context;
-use chrono::{DateTime, Utc};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::Serialize;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use crate::state::incremental::CalendarCache;
 
-/// The Graph client for a run.
-pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
-    let http = http_client(settings.request_timeout)?;
-    let tokens = crate::auth::token_source(settings, &http)?;
-    Ok(GraphClient::new(
-        http,
-        tokens,
-        ClientOptions {
-            timeout: settings.request_timeout,
-            ..ClientOptions::new(settings.graph_url.clone())
-        },
-    ))
+/// Where a run reads the events from.
+pub enum Source {
+    Graph(GraphCalendar),
+    Ics(IcsSource),
 }
 
-/// The calendar ids of a run and whether they came from the cache.
-pub(super) struct CalendarIds {
-    pub(super) source: String,
-    pub(super) target: String,
-    pub(super) cached: bool,
+/// Where a run keeps the public copies.
+pub enum Target {
+    Graph(GraphCalendar),
+    Ics(IcsTarget),
 }
 
-/// Resolves both calendars, from `calendars.json` when it knows them (no
-/// request), else through Graph (and then remembers them).
-pub(super) async fn calendar_ids(
+/// The source and the target of a run, as [`open`] opened them.
+pub struct Sides {
+    pub source: Source,
+    pub target: Target,
+    /// The ids of the Graph calendars among them (the incremental state is
+    /// kept for one pair of calendars).
+    pub source_id: Option<String>,
+    pub target_id: Option<String>,
+    /// Whether there is a Graph side and every one was opened by an id from
+    /// `calendars.json`: only then can "gone" mean that the id is stale.
+    cached: bool,
+}
+
+/// What a run does with the target.
+#[derive(Debug, Clone, Copy)]
+pub enum Access<'a> {
+    /// Reads it only (`validate`).
+    Read,
+    /// Writes into it as the run `run_id` (`sync`).
+    Write { run_id: &'a str },
+}
+
+impl Source {
+    /// Whether the source can tell what changed since an earlier read
+    /// ([`IncrementalSource`]); a file cannot, and is read whole every run.
+    pub fn incremental(&self) -> bool {
+        match self {
+            Source::Graph(_) => true,
+            Source::Ics(_) => false,
+        }
+    }
+}
+
+impl Target {
+    /// Whether a run may take the target to be as the last run left it (the
+    /// incremental state keeps its copies). A published file is rewritten
+    /// whole every run, so it is read whole every run.
+    pub fn incremental(&self) -> bool {
+        match self {
+            Target::Graph(_) => true,
+            Target::Ics(_) => false,
+        }
+    }
+
+    /// After a real run, a target file that still does not exist (nothing
+    /// to write yet) is created empty: subscribers find a calendar, and the
+    /// summary's "Public calendar: …" names a file that is there.
+    pub fn publish(&self, dry_run: bool) -> anyhow::Result<()> {
+        if let Target::Ics(target) = self
+            && !dry_run
+            && target.create_if_missing()?
+        {
+            tracing::info!(
+                path = %target.path().display(),
+                "no public event to write yet; published an empty calendar"
+            );
+        }
+        Ok(())
+    }
+
+    /// Keeps what the run learnt of the target for the next run (a Graph
+    /// target: the zone it read from its mailbox's settings).
+    fn remember(&self, settings: &Settings) {
+        if let Target::Graph(target) = self {
+            remember_zone(settings, target);
+        }
+    }
+}
+
+impl SourceProvider for Source {
+    async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
+        match self {
+            Source::Graph(s) => s.read(window).await,
+            Source::Ics(s) => s.read(window).await,
+        }
+    }
+}
+
+impl IncrementalSource for Source {
+    async fn read_all(&self, window: &Window) -> anyhow::Result<Vec<PieceChanges>> {
+        match self {
+            Source::Graph(s) => s.read_all(window).await,
+            Source::Ics(_) => Err(not_incremental()),
+        }
+    }
+
+    async fn read_changes(
+        &self,
+        pieces: &[(PieceRange, String)],
+    ) -> anyhow::Result<Vec<PieceChanges>> {
+        match self {
+            Source::Graph(s) => s.read_changes(pieces).await,
+            Source::Ics(_) => Err(not_incremental()),
+        }
+    }
+
+    async fn read_series(
+        &self,
+        wanted: &[(PieceRange, String)],
+    ) -> anyhow::Result<Vec<Option<SeriesInstances>>> {
+        match self {
+            Source::Graph(s) => s.read_series(wanted).await,
+            Source::Ics(_) => Err(not_incremental()),
+        }
+    }
+}
+
+fn not_incremental() -> anyhow::Error {
+    anyhow::anyhow!("internal error: this source cannot tell what changed; it is read in full")
+}
+
+impl TargetProvider for Target {
+    async fn read_managed(&self, window: &Window) -> anyhow::Result<Vec<ManagedEvent>> {
+        match self {
+            Target::Graph(t) => t.read_managed(window).await,
+            Target::Ics(t) => t.read_managed(window).await,
+        }
+    }
+
+    async fn apply(&self, plan: &Plan) -> anyhow::Result<ApplyReport> {
+        match self {
+            Target::Graph(t) => t.apply(plan).await,
+            Target::Ics(t) => t.apply(plan).await,
+        }
+    }
+}
+
+impl InspectableTarget for Target {
+    async fn read_for_validation(&self) -> anyhow::Result<Vec<InspectedCopy>> {
+        match self {
+            Target::Graph(t) => t.read_for_validation().await,
+            Target::Ics(t) => t.read_for_validation().await,
+        }
+    }
+}
+
+/// Opens the source and the target the settings name; a Graph calendar by
+/// the id `calendars.json` remembers, else looked up by name (the source
+/// first) and remembered. Refuses a source that is also the target.
+pub async fn open(
     settings: &Settings,
-    client: &GraphClient,
-) -> anyhow::Result<CalendarIds> {
-    let (source, source_cached) = graph_calendar_id(settings, client, CalendarRole::Source).await?;
-    let (target, target_cached) = graph_calendar_id(settings, client, CalendarRole::Target).await?;
-    Ok(CalendarIds {
+    graph: Option<&GraphClient>,
+    access: Access<'_>,
+) -> anyhow::Result<Sides> {
+    let copy = settings.policy.copy;
+    let mut graph_sides = 0;
+    let mut all_cached = true;
+    let (source, source_id) = match &settings.source {
+        SourceSpec::Graph => {
+            let client = graph.ok_or_else(no_client)?;
+            let (id, cached) = calendar_id(settings, client, CalendarRole::Source).await?;
+            graph_sides += 1;
+            all_cached &= cached;
+            let mailbox = settings.mailbox_or_me();
+            let calendar = GraphCalendar::new(client.clone(), mailbox, &id, copy);
+            (Source::Graph(calendar), Some(id))
+        }
+        SourceSpec::Ics(location) => (Source::Ics(IcsSource::new(location.clone())), None),
+    };
+    let (target, target_id) = match &settings.target {
+        TargetSpec::Graph => {
+            let client = graph.ok_or_else(no_client)?;
+            let (id, cached) = calendar_id(settings, client, CalendarRole::Target).await?;
+            graph_sides += 1;
+            all_cached &= cached;
+            let mailbox = settings.target_mailbox_or_source();
+            let calendar = GraphCalendar::new(client.clone(), mailbox, &id, copy);
+            let calendar = match access {
+                Access::Read => calendar,
+                Access::Write { run_id } => calendar
+                    .for_run(run_id)
+                    .all_day_in(known_zone(settings).as_ref().map(Option::as_deref)),
+            };
+            (Target::Graph(calendar), Some(id))
+        }
+        TargetSpec::Ics { path, name } => (Target::Ics(IcsTarget::new(path, name)), None),
+    };
+    if let (Some(source_id), Some(target_id)) = (&source_id, &target_id) {
+        refuse_same_calendar(settings, source_id, target_id)?;
+    }
+    Ok(Sides {
         source,
         target,
-        cached: source_cached && target_cached,
+        source_id,
+        target_id,
+        cached: graph_sides > 0 && all_cached,
     })
+}
+
+/// Opens the sides ([`open`]) and runs `work` over them. When Graph answers
+/// that a calendar opened by a remembered id is gone, the ids are forgotten
+/// and `work` runs once more over calendars looked up by name.
+pub async fn with_sides<T>(
+    settings: &Settings,
+    graph: Option<&GraphClient>,
+    access: Access<'_>,
+    work: impl AsyncFn(&Sides) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let sides = open(settings, graph, access).await?;
+    let result = work(&sides).await;
+    sides.target.remember(settings);
+    match result {
+        Err(e) if sides.cached && calendar_gone(&e) => {
+            let both = sides.source_id.is_some() && sides.target_id.is_some();
+            tracing::info!(
+                "Graph says a calendar calsync remembered is gone; looking {} up by name again",
+                if both { "the calendars" } else { "it" }
+            );
+            CalendarCache::forget(&settings.state_dir);
+            let sides = open(settings, graph, access).await?;
+            let result = work(&sides).await;
+            sides.target.remember(settings);
+            result
+        }
+        other => other,
+    }
+}
+
+/// Two Graph sides must be two calendars: a sync would otherwise copy a
+/// calendar's public events into itself.
+fn refuse_same_calendar(
+    settings: &Settings,
+    source_id: &str,
+    target_id: &str,
+) -> anyhow::Result<()> {
+    let source_mailbox = settings.mailbox_or_me();
+    let target_mailbox = settings.target_mailbox_or_source();
+    if source_mailbox.eq_ignore_ascii_case(target_mailbox) && source_id == target_id {
+        return Err(Failure::Config(format!(
+            "source_calendar and target_calendar name the same calendar ({} of {}, id {}). \
+             Set target_calendar to the public calendar.",
+            settings.source_calendar_ref(),
+            source_mailbox,
+            source_id
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn no_client() -> anyhow::Error {
+    anyhow::anyhow!("internal error: a Graph side without a Graph client")
+}
+
+/// The id of the source or target calendar, from `calendars.json` when it
+/// knows it (no request), else through Graph (and then remembered); and
+/// whether it came from the cache.
+async fn calendar_id(
+    settings: &Settings,
+    client: &GraphClient,
+    role: CalendarRole,
+) -> anyhow::Result<(String, bool)> {
+    let dir = &settings.state_dir;
+    let graph = settings.graph_base();
+    let (mailbox, calendar) = role_calendar(settings, role);
+    let key = calendar.cache_key();
+    let mut cache = CalendarCache::load(dir);
+    if let Some(id) = cache.get(graph, mailbox, &key) {
+        return Ok((id.to_string(), true));
+    }
+    let id = resolve_calendar(client, mailbox, &calendar, role).await?;
+    cache.put(graph, mailbox, &key, &id);
+    if let Err(e) = cache.save(dir) {
+        tracing::warn!(
+            "could not remember the calendar id ({e:#}); the next run looks it up again"
+        );
+    }
+    Ok((id, false))
 }
 
 /// The mailbox of the source or target calendar, and how the settings name
@@ -85,7 +331,7 @@ pub async fn resolve_role(
 }
 
 /// Whether a failure says that a calendar the run addressed by id is gone.
-pub(super) fn calendar_gone(err: &anyhow::Error) -> bool {
+fn calendar_gone(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<client::GraphError>().is_some_and(|g| {
             g.status == Some(404)
@@ -95,80 +341,9 @@ pub(super) fn calendar_gone(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Resolves the source and target calendars (no cache) and opens both.
-pub async fn open_calendars(
-    settings: &Settings,
-    client: &GraphClient,
-) -> anyhow::Result<(GraphCalendar, GraphCalendar)> {
-    let source_id = resolve_role(settings, client, CalendarRole::Source).await?;
-    let target_id = resolve_role(settings, client, CalendarRole::Target).await?;
-    calendars(settings, client, &source_id, &target_id)
-}
-
-/// Opens both calendars by id, refusing a source that is also the target.
-pub(super) fn calendars(
-    settings: &Settings,
-    client: &GraphClient,
-    source_id: &str,
-    target_id: &str,
-) -> anyhow::Result<(GraphCalendar, GraphCalendar)> {
-    let source_mailbox = settings.mailbox_or_me();
-    let target_mailbox = settings.target_mailbox_or_source();
-    if source_mailbox.eq_ignore_ascii_case(target_mailbox) && source_id == target_id {
-        return Err(Failure::Config(format!(
-            "source_calendar and target_calendar name the same calendar ({} of {}, id {}). \
-             Set target_calendar to the public calendar.",
-            settings.source_calendar_ref(),
-            source_mailbox,
-            source_id
-        ))
-        .into());
-    }
-    let copy = settings.policy.copy;
-    Ok((
-        GraphCalendar::new(client.clone(), source_mailbox, source_id, copy),
-        GraphCalendar::new(client.clone(), target_mailbox, target_id, copy),
-    ))
-}
-
-pub(super) fn no_client() -> anyhow::Error {
-    anyhow::anyhow!("internal error: a Graph side without a Graph client")
-}
-
-pub(super) fn forget_calendar_ids(settings: &Settings) {
-    tracing::info!("Graph says a calendar calsync remembered is gone; looking it up by name again");
-    CalendarCache::forget(&settings.state_dir);
-}
-
-/// The id of the source or target calendar, from `calendars.json` when it
-/// knows it (no request), else through Graph (and then remembered); and
-/// whether it came from the cache.
-pub(super) async fn graph_calendar_id(
-    settings: &Settings,
-    client: &GraphClient,
-    role: CalendarRole,
-) -> anyhow::Result<(String, bool)> {
-    let dir = &settings.state_dir;
-    let graph = settings.graph_base();
-    let (mailbox, calendar) = role_calendar(settings, role);
-    let key = calendar.cache_key();
-    let mut cache = CalendarCache::load(dir);
-    if let Some(id) = cache.get(graph, mailbox, &key) {
-        return Ok((id.to_string(), true));
-    }
-    let id = resolve_calendar(client, mailbox, &calendar, role).await?;
-    cache.put(graph, mailbox, &key, &id);
-    if let Err(e) = cache.save(dir) {
-        tracing::warn!(
-            "could not remember the calendar id ({e:#}); the next run looks it up again"
-        );
-    }
-    Ok((id, false))
-}
-
 /// The time zone all-day copies are written in, as `calendars.json` knows
 /// it for the target mailbox (see [`GraphCalendar::all_day_in`]).
-pub(super) fn known_zone(settings: &Settings) -> Option<Option<String>> {
+fn known_zone(settings: &Settings) -> Option<Option<String>> {
     CalendarCache::load(&settings.state_dir)
         .zone(settings.graph_base(), settings.target_mailbox_or_source())
         .map(|z| z.map(str::to_owned))
@@ -176,7 +351,7 @@ pub(super) fn known_zone(settings: &Settings) -> Option<Option<String>> {
 
 /// Keeps the zone the target read from its mailbox's settings during the
 /// run, if it did, and tells the operator, once, when Graph would not say.
-pub(super) fn remember_zone(settings: &Settings, target: &GraphCalendar) {
+fn remember_zone(settings: &Settings, target: &GraphCalendar) {
     let Some(zone) = target.zone_read() else {
         return;
     };
@@ -194,6 +369,20 @@ pub(super) fn remember_zone(settings: &Settings, target: &GraphCalendar) {
     if let Err(e) = cache.save(&settings.state_dir) {
         tracing::warn!("could not remember the mailbox's time zone ({e:#})");
     }
+}
+
+/// The Graph client for a run.
+pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
+    let http = http_client(settings.request_timeout)?;
+    let tokens = crate::auth::token_source(settings, &http)?;
+    Ok(GraphClient::new(
+        http,
+        tokens,
+        ClientOptions {
+            timeout: settings.request_timeout,
+            ..ClientOptions::new(settings.graph_url.clone())
+        },
+    ))
 }
 
 /// Checks the `.ics` files the settings name before anything is read or

@@ -33,49 +33,33 @@
 //! reads, and the state is saved only after the writes (a dry run or a run the
 //! deletion guard refuses saves nothing): a run stopped before that leaves the
 //! old cursors, so the next run sees the same changes again, and the flag that
-//! makes it read the target. Calendar ids are resolved by name once and then
-//! taken from `calendars.json`, until Graph answers that a calendar is gone.
+//! makes it read the target. The engine is [`super::incremental`].
 //!
 //! # Runs with an `.ics` side
 //!
-//! When either side is an iCalendar file (`[source]`/`[target]` `kind =
-//! "ics"`), every run is full: the source is read whole
-//! ([`SourceProvider::read`]), the target's copies through
-//! [`TargetProvider::read_managed`], and the plan is made with the real
-//! policy. There is no incremental state for such runs; a Graph side among
-//! them is still opened by its cached calendar id. The lock, the deletion
-//! guard, the history line, the report and the exit codes are the same.
-//!
-//! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
-//! around.
+//! A run is incremental only when the source can tell what changed and the
+//! target stays as the last run left it ([`Source::incremental`],
+//! [`Target::incremental`]): two Graph calendars. When either side is an
+//! iCalendar file (`[source]`/`[target]` `kind = "ics"`), every run is full:
+//! the source is read whole ([`SourceProvider::read`]), the target's copies
+//! through [`TargetProvider::read_managed`], and the plan is made with the
+//! real policy. There is no incremental state for such runs; a Graph side
+//! among them is still opened by its cached calendar id ([`super::sides`]).
+//! The lock, the deletion guard, the history line, the report and the exit
+//! codes are the same.
 
-use super::incremental::*;
-use super::report::*;
-use super::sides::*;
-use super::*;
-use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
+use super::progress::RunProgress;
+use super::report::{SyncReport, report_of};
+use super::sides::{self, Access, Sides, Source, Target};
+use super::{Interrupt, Outcome, Run, failed_outcome, first_line, unrecorded, until_stopped};
+use crate::config::{Settings, TargetSpec};
 use crate::error::Failure;
-use crate::graph::client::{self, ClientOptions, GraphClient, Metrics, http_client};
-use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
-use crate::ics::{IcsLocation, IcsSource, IcsTarget};
 use crate::model::Window;
 use crate::planner::{self, Plan};
-use crate::policy::skipped_summary;
-use crate::provider::{
-    ApplyReport, CursorExpired, IncrementalSource, PieceChanges, PieceRange, SourceProvider,
-    TargetProvider, WriteFailure,
-};
-use crate::state::incremental::{self, CalendarCache, Copy, Head, Piece, Settled, SyncState};
-use crate::state::{self, Counts, HistoryEntry, Lock, RunMetrics};
+use crate::provider::{ApplyReport, SourceProvider, TargetProvider};
+use crate::state::{Counts, Lock, incremental};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::Serialize;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use indicatif::MultiProgress;
 use tracing::Instrument;
 
 /// What the command line asked of this run.
@@ -92,35 +76,40 @@ pub struct SyncOptions {
     pub interrupt: Option<Interrupt>,
 }
 
-/// Runs one sync and records it in the history, whatever its outcome.
-pub async fn run(settings: &Settings, opts: SyncOptions) -> anyhow::Result<SyncReport> {
-    if settings.uses_graph() {
-        settings.require_graph()?;
-    }
-    check_files(settings)?;
-    state::ensure_dir(&settings.state_dir)?;
-    let run_id = state::new_run_id();
-    crate::logging::note_run_id(&run_id);
-    // At error level so that the span, and its run id, is there whenever
-    // anything at all is logged.
-    let span = tracing::error_span!("run", run_id = %run_id);
-    run_in_span(settings, opts, run_id).instrument(span).await
+/// What a run needs to know once its sides are open.
+#[derive(Clone, Copy)]
+pub(super) struct Job<'a> {
+    pub settings: &'a Settings,
+    pub run_id: &'a str,
+    pub window: Window,
+    pub dry_run: bool,
+    pub force: bool,
+    /// `--full`.
+    pub full: bool,
+    pub progress: &'a RunProgress,
 }
 
-pub(super) async fn run_in_span(
+/// Runs one sync and records it in the history, whatever its outcome.
+pub async fn run(settings: &Settings, opts: SyncOptions) -> anyhow::Result<SyncReport> {
+    let run = Run::start(settings)?;
+    // At error level so that the span, and its run id, is there whenever
+    // anything at all is logged.
+    let span = tracing::error_span!("run", run_id = %run.id);
+    run_in_span(settings, opts, run).instrument(span).await
+}
+
+async fn run_in_span(
     settings: &Settings,
     opts: SyncOptions,
-    run_id: String,
+    mut run: Run,
 ) -> anyhow::Result<SyncReport> {
-    let started = Utc::now();
-    let clock = Instant::now();
     let dry_run = opts.dry_run || settings.dry_run;
 
     // A dry run writes nothing, so it may run beside a real one.
     let lock = if dry_run {
         None
     } else {
-        Some(Lock::acquire(&settings.state_dir, &run_id)?)
+        Some(Lock::acquire(&settings.state_dir, &run.id)?)
     };
 
     // A validate that found problems asked for this run to read both
@@ -128,49 +117,31 @@ pub(super) async fn run_in_span(
     // only this request is cleared when the run is done.
     let repair = incremental::full_sync_request(&settings.state_dir);
 
-    let client = if settings.uses_graph() {
-        Some(graph_client(settings)?)
-    } else {
-        None
-    };
+    run.connect(settings)?;
     let progress = RunProgress::new(opts.progress);
-    if let Some(c) = &client {
+    if let Some(c) = run.graph() {
         c.set_progress(Some(progress.clone()));
     }
+    let job = Job {
+        settings,
+        run_id: &run.id,
+        window: run.window,
+        dry_run,
+        force: opts.force,
+        full: opts.full,
+        progress: &progress,
+    };
     let work = async {
         progress.begin();
-        match (&settings.source, &settings.target, &client) {
-            (SourceSpec::Graph, TargetSpec::Graph, Some(client)) => {
-                sync_once(
-                    settings,
-                    client,
-                    &run_id,
-                    dry_run,
-                    opts.force,
-                    opts.full,
-                    Some(&progress),
-                )
-                .await
-            }
-            _ => {
-                let run = FullRun {
-                    settings,
-                    run_id: &run_id,
-                    dry_run,
-                    force: opts.force,
-                    progress: Some(&progress),
-                };
-                sync_full(&run, client.as_ref()).await
-            }
-        }
+        let access = Access::Write { run_id: &run.id };
+        sides::with_sides(settings, run.graph(), access, async |sides| {
+            sync_sides(&job, sides).await
+        })
+        .await
     };
     let result = until_stopped(settings, "The sync", opts.interrupt, &progress, work).await;
     progress.clear();
-    let metrics = client
-        .as_ref()
-        .map(|c| run_metrics(&c.metrics()))
-        .unwrap_or_default();
-    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let done = run.done();
 
     if let (Some(request), Ok(report)) = (&repair, &result)
         && !dry_run
@@ -198,18 +169,15 @@ pub(super) async fn run_in_span(
             Some(first_line(&format!("{e:#}"))),
         ),
     };
-    let entry = HistoryEntry {
-        id: run_id.clone(),
-        command: if dry_run { "sync --dry-run" } else { "sync" }.to_string(),
-        started,
-        finished: Utc::now(),
-        duration_ms,
-        outcome: outcome.to_string(),
-        counts,
-        error,
-        metrics: metrics.clone(),
-    };
-    let recorded = state::append_history(&settings.state_dir, &entry);
+    let recorded = run.record(
+        &done,
+        Outcome {
+            command: if dry_run { "sync --dry-run" } else { "sync" },
+            outcome,
+            counts,
+            error,
+        },
+    );
     drop(lock);
     if let (Err(e), Err(_)) = (&recorded, &result) {
         // The run's own error is what the funnel reports; this one must
@@ -222,8 +190,8 @@ pub(super) async fn run_in_span(
         report.history_error = Some(unrecorded(e));
         report.history_exit_code = crate::error::code_of(e);
     }
-    report.duration_ms = duration_ms;
-    report.metrics = metrics;
+    report.duration_ms = done.duration_ms;
+    report.metrics = done.metrics;
     report.uses_graph = settings.uses_graph();
     if let TargetSpec::Ics { path, .. } = &settings.target {
         report.target_file = Some(path.clone());
@@ -237,7 +205,7 @@ pub(super) async fn run_in_span(
         unchanged = c.unchanged,
         skipped_non_public = c.skipped_non_public,
         failed = c.failed,
-        duration_ms,
+        duration_ms = done.duration_ms,
         requests = report.metrics.requests,
         retries = report.metrics.retries,
         throttled = report.metrics.throttled,
@@ -246,147 +214,34 @@ pub(super) async fn run_in_span(
     Ok(report)
 }
 
-pub(super) async fn sync_once(
-    settings: &Settings,
-    client: &GraphClient,
-    run_id: &str,
-    dry_run: bool,
-    force: bool,
-    full: bool,
-    progress: Option<&Arc<RunProgress>>,
-) -> anyhow::Result<SyncReport> {
-    let ids = calendar_ids(settings, client).await?;
-    let first = sync_with(
-        settings, client, &ids, run_id, dry_run, force, full, progress,
-    )
-    .await;
-    match first {
-        Err(e) if ids.cached && calendar_gone(&e) => {
-            tracing::info!(
-                "Graph says a calendar calsync remembered is gone; looking the calendars up by \
-                 name again"
-            );
-            CalendarCache::forget(&settings.state_dir);
-            let ids = calendar_ids(settings, client).await?;
-            sync_with(
-                settings, client, &ids, run_id, dry_run, force, full, progress,
-            )
-            .await
-        }
-        other => other,
-    }
-}
-
-/// What a run that reads both calendars in full needs to know.
-pub(super) struct FullRun<'a> {
-    settings: &'a Settings,
-    run_id: &'a str,
-    dry_run: bool,
-    force: bool,
-    progress: Option<&'a Arc<RunProgress>>,
-}
-
-/// A sync in which a side is an `.ics` file: both calendars are read in
-/// full every run (a file cannot say what changed), with the Graph side, if
-/// any, opened by id as a Graph-to-Graph run opens it.
-pub(super) async fn sync_full(
-    run: &FullRun<'_>,
-    client: Option<&GraphClient>,
-) -> anyhow::Result<SyncReport> {
-    let settings = run.settings;
-    let copy = settings.policy.copy;
-    match (&settings.source, &settings.target) {
-        (SourceSpec::Ics(location), TargetSpec::Ics { path, name }) => {
-            let target = IcsTarget::new(path, name);
-            let report = run_full(run, &IcsSource::new(location.clone()), &target).await?;
-            published(run, &target)?;
-            Ok(report)
-        }
-        (SourceSpec::Ics(location), TargetSpec::Graph) => {
-            let client = client.ok_or_else(no_client)?;
-            let source = IcsSource::new(location.clone());
-            let mut retried = false;
-            loop {
-                let (id, cached) =
-                    graph_calendar_id(settings, client, CalendarRole::Target).await?;
-                let target = GraphCalendar::new(
-                    client.clone(),
-                    settings.target_mailbox_or_source(),
-                    &id,
-                    copy,
-                )
-                .for_run(run.run_id)
-                .all_day_in(known_zone(settings).as_ref().map(Option::as_deref));
-                if !run.dry_run {
-                    // A later Graph-to-Graph run must not trust what it kept
-                    // of this calendar: this run may change it.
-                    incremental::mark_writing(&settings.state_dir)
-                        .context("cannot update the incremental state before writing")?;
-                }
-                let result = run_full(run, &source, &target).await;
-                remember_zone(settings, &target);
-                match result {
-                    Err(e) if cached && !retried && calendar_gone(&e) => {
-                        forget_calendar_ids(settings);
-                        retried = true;
-                    }
-                    other => return other,
-                }
-            }
-        }
-        (SourceSpec::Graph, TargetSpec::Ics { path, name }) => {
-            let client = client.ok_or_else(no_client)?;
-            let target = IcsTarget::new(path, name);
-            let mut retried = false;
-            loop {
-                let (id, cached) =
-                    graph_calendar_id(settings, client, CalendarRole::Source).await?;
-                let source =
-                    GraphCalendar::new(client.clone(), settings.mailbox_or_me(), &id, copy);
-                match run_full(run, &source, &target).await {
-                    Err(e) if cached && !retried && calendar_gone(&e) => {
-                        forget_calendar_ids(settings);
-                        retried = true;
-                    }
-                    Ok(report) => {
-                        published(run, &target)?;
-                        return Ok(report);
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        (SourceSpec::Graph, TargetSpec::Graph) => Err(anyhow::anyhow!(
-            "internal error: a Graph-to-Graph sync runs incrementally"
-        )),
-    }
-}
-
-/// After a real run, a target file that still does not exist (nothing to
-/// write yet) is created empty: subscribers find a calendar, and the
-/// summary's "Public calendar: …" names a file that is there.
-pub(super) fn published(run: &FullRun<'_>, target: &IcsTarget) -> anyhow::Result<()> {
-    if !run.dry_run && target.create_if_missing()? {
-        tracing::info!(
-            path = %target.path().display(),
-            "no public event to write yet; published an empty calendar"
+/// One sync over the open sides: incremental when both allow it, else in
+/// full.
+async fn sync_sides(job: &Job<'_>, sides: &Sides) -> anyhow::Result<SyncReport> {
+    let (source, target) = (&sides.source, &sides.target);
+    if source.incremental() && target.incremental() {
+        let fingerprint = incremental::fingerprint(
+            job.settings,
+            sides.source_id.as_deref().unwrap_or_default(),
+            sides.target_id.as_deref().unwrap_or_default(),
         );
+        return super::incremental::sync(job, source, target, fingerprint).await;
     }
-    Ok(())
+    if !job.dry_run && target.incremental() {
+        // A later incremental run must not trust what it kept of this
+        // calendar: this run may change it.
+        incremental::mark_writing(&job.settings.state_dir)
+            .context("cannot update the incremental state before writing")?;
+    }
+    let report = sync_full(job, source, target).await?;
+    target.publish(job.dry_run)?;
+    Ok(report)
 }
 
 /// One run over any source and target: read both in full, plan with the
 /// filter and copy policy, guard, apply (not on a dry run).
-pub(super) async fn run_full<S: SourceProvider, T: TargetProvider>(
-    run: &FullRun<'_>,
-    source: &S,
-    target: &T,
-) -> anyhow::Result<SyncReport> {
-    let settings = run.settings;
-    let window = window(settings);
-    if let Some(p) = run.progress {
-        p.start_reading();
-    }
+async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::Result<SyncReport> {
+    let window = job.window;
+    job.progress.start_reading();
     tracing::info!(
         window_start = %crate::logging::rfc3339(window.start),
         window_end = %crate::logging::rfc3339(window.end),
@@ -394,28 +249,24 @@ pub(super) async fn run_full<S: SourceProvider, T: TargetProvider>(
     );
     let (source_events, managed) =
         tokio::try_join!(source.read(&window), target.read_managed(&window))?;
-    if let Some(p) = run.progress {
-        p.clear();
-    }
-    let plan = planner::plan(&source_events, &managed, &settings.policy, &window);
+    job.progress.clear();
+    let plan = planner::plan(&source_events, &managed, &job.settings.policy, &window);
     drop(source_events);
     drop(managed);
     log_plan(&plan);
-    let guard_warning = guard(&plan, settings, run.dry_run, run.force)?;
-    let applied = if run.dry_run || plan.is_empty() {
+    let guard_warning = guard(&plan, job.settings, job.dry_run, job.force)?;
+    let applied = if job.dry_run || plan.is_empty() {
         ApplyReport::default()
     } else {
-        if let Some(p) = run.progress {
-            p.start_writing(plan.writes());
-        }
+        job.progress.start_writing(plan.writes());
         target
             .apply(&plan)
             .await
             .context("applying the plan to the target calendar")?
     };
     Ok(report_of(
-        run.run_id,
-        run.dry_run,
+        job.run_id,
+        job.dry_run,
         "full",
         window,
         &plan,
