@@ -32,6 +32,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod graph;
 pub mod ics;
 pub mod logging;

@@ -498,7 +498,7 @@ impl FileStore {
                 self.path.display()
             )))
         };
-        let result = crate::state::replace_file(&self.path, crate::state::FileMode::Private, |w| {
+        let result = crate::fs::replace_file(&self.path, crate::fs::FileMode::Private, |w| {
             w.write_all(&json)?;
             w.write_all(b"\n")
         });

@@ -469,14 +469,14 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<(
         anyhow::bail!("the target path {} names no file", path.display());
     }
     // Temporary files of runs killed while writing.
-    let removed = crate::state::remove_leftovers(&target);
+    let removed = crate::fs::remove_leftovers(&target);
     if removed > 0 {
         tracing::info!(
             path = %target.display(),
             "removed {removed} temporary file(s) an interrupted run left beside the target"
         );
     }
-    let result = crate::state::replace_file(&target, crate::state::FileMode::KeepExisting, |w| {
+    let result = crate::fs::replace_file(&target, crate::fs::FileMode::KeepExisting, |w| {
         w.write_all(contents)
     });
     result.with_context(|| format!("cannot write the target file {}", path.display()))

@@ -779,7 +779,7 @@ fn write_atomically_with(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    crate::state::replace_file(path, crate::state::FileMode::Private, fill)
+    crate::fs::replace_file(path, crate::fs::FileMode::Private, fill)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
