@@ -48,7 +48,7 @@ use crate::model::{
     SourceKey, Window,
 };
 use crate::planner::{self, Plan};
-use crate::policy::{CopyPolicy, FilterPolicy, Policy, SkipReason};
+use crate::policy::{CopyPolicy, FilterPolicy, Policy, SkipReason, skip_reason};
 use crate::provider::{Applied, PieceRange, SourceChange};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -334,7 +334,7 @@ fn keep(
         items.remove(&item_id);
         return;
     }
-    let item = match planner::skip_reason(&ev, &policy.filter) {
+    let item = match skip_reason(&ev, &policy.filter) {
         None => Item::Public {
             payload: planner::payload(&ev, &policy.copy),
             key: ev.key,
