@@ -7,7 +7,7 @@
 //! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
 //! around.
 
-mod incremental;
+pub mod incremental;
 pub mod progress;
 pub mod report;
 pub mod sides;
