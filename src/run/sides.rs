@@ -13,6 +13,7 @@
 //! the id is then taken from `calendars.json` ([`CalendarCache`]), with no
 //! request, until Graph answers that the calendar is gone.
 
+use crate::auth::AuthConfig;
 use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{self, ClientOptions, GraphClient, http_client};
@@ -374,7 +375,7 @@ fn remember_zone(settings: &Settings, target: &GraphCalendar) {
 /// The Graph client for a run.
 pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
     let http = http_client(settings.request_timeout)?;
-    let tokens = crate::auth::token_source(settings, &http)?;
+    let tokens = crate::auth::token_source(&AuthConfig::from(settings), &http)?;
     Ok(GraphClient::new(
         http,
         tokens,
@@ -383,6 +384,22 @@ pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
             ..ClientOptions::new(settings.graph_url.clone())
         },
     ))
+}
+
+impl From<&Settings> for AuthConfig {
+    fn from(settings: &Settings) -> AuthConfig {
+        AuthConfig {
+            tenant_id: settings.tenant_id.clone(),
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.clone(),
+            authority_url: settings.authority_url.clone(),
+            graph_url: settings.graph_url.clone(),
+            token_store: settings.token_store,
+            state_dir: settings.state_dir.clone(),
+            mailbox: settings.mailbox.clone(),
+            target_mailbox: settings.target_mailbox.clone(),
+        }
+    }
 }
 
 /// Checks the `.ics` files the settings name before anything is read or
