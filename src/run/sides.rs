@@ -402,6 +402,14 @@ impl From<&Settings> for AuthConfig {
     }
 }
 
+/// The file the target publishes, when it is one, for the summary to name.
+pub fn target_file(settings: &Settings) -> Option<std::path::PathBuf> {
+    match &settings.target {
+        TargetSpec::Graph => None,
+        TargetSpec::Ics { path, .. } => Some(path.clone()),
+    }
+}
+
 /// Checks the `.ics` files the settings name before anything is read or
 /// written: the source file exists and is a file, the target's directory
 /// exists and the target is not a directory, and they are not one file.

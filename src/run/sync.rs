@@ -52,7 +52,7 @@ use super::progress::RunProgress;
 use super::report::{SyncReport, report_of};
 use super::sides::{self, Access, Sides, Source, Target};
 use super::{Interrupt, Outcome, Run, failed_outcome, first_line, unrecorded, until_stopped};
-use crate::config::{Settings, TargetSpec};
+use crate::config::Settings;
 use crate::error::Failure;
 use crate::model::Window;
 use crate::planner::{self, Plan};
@@ -193,9 +193,7 @@ async fn run_in_span(
     report.duration_ms = done.duration_ms;
     report.metrics = done.metrics;
     report.uses_graph = settings.uses_graph();
-    if let TargetSpec::Ics { path, .. } = &settings.target {
-        report.target_file = Some(path.clone());
-    }
+    report.target_file = sides::target_file(settings);
     let c = &report.counts;
     tracing::info!(
         outcome,
