@@ -2,7 +2,7 @@
 //! (which fields of a public event are copied): the `[filter]` and `[copy]`
 //! tables of the configuration.
 
-use crate::model::{Sensitivity, ShowAs};
+use crate::model::{Sensitivity, ShowAs, SourceEvent};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -136,6 +136,74 @@ pub fn skipped_summary(total: usize, by_reason: &BTreeMap<SkipReason, usize>) ->
     } else {
         format!("{total} skipped ({})", parts.join(", "))
     }
+}
+
+/// Whether a source event passes the filter policy (see [`skip_reason`]).
+pub fn is_public(ev: &SourceEvent, filter: &FilterPolicy) -> bool {
+    skip_reason(ev, filter).is_none()
+}
+
+/// The first rule of the filter policy a source event fails, in this order,
+/// or `None` when it is public:
+///
+/// - it was read (its key is not [`crate::model::SourceKey::unreadable`]);
+/// - its sensitivity is listed in `filter.sensitivity`;
+/// - it is not cancelled, when `filter.skip_cancelled`;
+/// - when `filter.include_categories` is not empty, at least one of its
+///   categories is listed there (case-insensitive);
+/// - none of its categories is listed in `filter.exclude_categories`
+///   (case-insensitive);
+/// - its show-as is listed in `filter.show_as`, when that is set;
+/// - `filter.subject_exclude`, when set, does not match its subject.
+pub fn skip_reason(ev: &SourceEvent, filter: &FilterPolicy) -> Option<SkipReason> {
+    if ev.key.is_unreadable() {
+        return Some(SkipReason::Unreadable);
+    }
+    if !filter.sensitivity.contains(&ev.sensitivity) {
+        return Some(SkipReason::sensitivity(ev.sensitivity));
+    }
+    if filter.skip_cancelled && ev.is_cancelled {
+        return Some(SkipReason::Cancelled);
+    }
+    if !filter.include_categories.is_empty()
+        && !ev
+            .categories
+            .iter()
+            .any(|c| listed(&filter.include_categories, c))
+    {
+        return Some(SkipReason::CategoryNotIncluded);
+    }
+    if ev
+        .categories
+        .iter()
+        .any(|c| listed(&filter.exclude_categories, c))
+    {
+        return Some(SkipReason::CategoryExcluded);
+    }
+    if let Some(allowed) = &filter.show_as
+        && !allowed.contains(&ev.show_as)
+    {
+        return Some(SkipReason::ShowAs);
+    }
+    if let Some(re) = &filter.subject_exclude
+        && re.is_match(&ev.subject)
+    {
+        return Some(SkipReason::SubjectExcluded);
+    }
+    None
+}
+
+/// Whether `category` is in `list`, ignoring case.
+fn listed(list: &[String], category: &str) -> bool {
+    if list.is_empty() {
+        return false;
+    }
+    if list.iter().any(|c| c == category) {
+        return true;
+    }
+    let wanted = category.to_lowercase();
+    list.iter()
+        .any(|c| c == category || c.to_lowercase() == wanted)
 }
 
 #[cfg(test)]

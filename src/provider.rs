@@ -13,7 +13,6 @@
 
 use crate::model::{ManagedEvent, Marker, SourceEvent, SourceKey, Window};
 use crate::planner::Plan;
-use crate::validate::InspectedCopy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -147,6 +146,32 @@ pub trait InspectableTarget {
     fn read_for_validation(
         &self,
     ) -> impl Future<Output = anyhow::Result<Vec<InspectedCopy>>> + Send;
+}
+
+/// A managed target event as read for validation: what `sync` reads, plus
+/// whether it holds the fields the copy policy may forbid. It holds no body
+/// text, no attendee and no meeting link, only their presence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectedCopy {
+    pub managed: ManagedEvent,
+    /// Whether the event has a body with visible text.
+    pub has_body: bool,
+    /// How many attendees the event lists.
+    pub attendees: usize,
+    /// Whether the event is an online meeting or carries a join link.
+    pub online_meeting: bool,
+}
+
+impl InspectedCopy {
+    /// A copy holding nothing but the managed fields.
+    pub fn plain(managed: ManagedEvent) -> Self {
+        InspectedCopy {
+            managed,
+            has_body: false,
+            attendees: 0,
+            online_meeting: false,
+        }
+    }
 }
 
 /// What applying a plan achieved.

@@ -6,9 +6,9 @@
 //! refresh token; it is saved to the token store before the access token is
 //! handed to any Graph request, so a crash cannot lose it.
 
+use super::AuthConfig;
 use super::store::{Profile, SignIn, TokenStore};
 use super::{OauthHttp, TokenFuture, TokenHttpError, TokenSource};
-use crate::config::Settings;
 use crate::error::Failure;
 use crate::text::{error_chain_text, truncate_chars};
 use anyhow::anyhow;
@@ -79,7 +79,7 @@ pub fn device_code_endpoint(authority_url: &Url, tenant: &str) -> Url {
 /// The Graph permission the configured mailboxes need: `Calendars.ReadWrite`
 /// for the signed-in user's own calendars, `Calendars.ReadWrite.Shared` when
 /// the source or target names another mailbox.
-pub fn calendar_permission(settings: &Settings) -> &'static str {
+pub fn calendar_permission(settings: &AuthConfig) -> &'static str {
     let own = |m: &str| m.eq_ignore_ascii_case("me");
     if own(settings.mailbox_or_me()) && own(settings.target_mailbox_or_source()) {
         "Calendars.ReadWrite"
@@ -91,7 +91,7 @@ pub fn calendar_permission(settings: &Settings) -> &'static str {
 /// The scopes `calsync login` asks for: a refresh token (`offline_access`),
 /// an id token naming the account (`openid profile`), and the calendar
 /// permission on the Graph host of the configured cloud.
-pub fn login_scopes(settings: &Settings) -> Vec<String> {
+pub fn login_scopes(settings: &AuthConfig) -> Vec<String> {
     vec![
         "offline_access".to_string(),
         "openid".to_string(),
@@ -101,11 +101,11 @@ pub fn login_scopes(settings: &Settings) -> Vec<String> {
 }
 
 /// What a refresh asks for: the calendar permission the configuration needs now.
-fn refresh_scopes(settings: &Settings) -> Vec<String> {
+fn refresh_scopes(settings: &AuthConfig) -> Vec<String> {
     vec!["offline_access".to_string(), resource_scope(settings)]
 }
 
-fn resource_scope(settings: &Settings) -> String {
+fn resource_scope(settings: &AuthConfig) -> String {
     format!(
         "{}/{}",
         settings.graph_url.origin().ascii_serialization(),
@@ -256,7 +256,7 @@ pub struct LoginOutcome {
 /// (`interval`, plus 5 s on each `slow_down`) until success, a terminal
 /// error or the code's expiry. The caller races this with Ctrl-C.
 pub async fn device_login(
-    settings: &Settings,
+    settings: &AuthConfig,
     http: &reqwest::Client,
     store: Arc<dyn TokenStore>,
     show: &(dyn Fn(&str) + Sync),
@@ -427,7 +427,7 @@ fn account_of(token: &DelegatedTokenResponse) -> Option<String> {
 /// (calendar permissions alone get 403 there: `api-reference/v1.0/api/user-get.md`),
 /// when the token response had no id token.
 async fn lookup_account(
-    settings: &Settings,
+    settings: &AuthConfig,
     http: &reqwest::Client,
     token: &str,
 ) -> Option<String> {
@@ -501,7 +501,7 @@ impl DelegatedTokens {
     /// Loads the stored sign-in; none is a [`Failure::Auth`] that says to run
     /// `calsync login`.
     pub fn load(
-        settings: &Settings,
+        settings: &AuthConfig,
         http: &reqwest::Client,
         store: Arc<dyn TokenStore>,
     ) -> anyhow::Result<DelegatedTokens> {
@@ -662,7 +662,7 @@ mod tests {
     const TENANT: &str = "contoso";
     const CLIENT: &str = "public-app";
 
-    fn settings(fake: &FakeGraph, dir: &std::path::Path, extra: &[(&str, &str)]) -> Settings {
+    fn settings(fake: &FakeGraph, dir: &std::path::Path, extra: &[(&str, &str)]) -> AuthConfig {
         let mut vars: Vec<(String, String)> = vec![
             ("CALSYNC_TENANT_ID".into(), TENANT.into()),
             ("CALSYNC_CLIENT_ID".into(), CLIENT.into()),
@@ -678,7 +678,7 @@ mod tests {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("c.toml"), "").unwrap();
         let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        crate::config::load(&Default::default(), &env).unwrap()
+        AuthConfig::from(&crate::config::load(&Default::default(), &env).unwrap())
     }
 
     fn fake() -> FakeGraph {
@@ -711,7 +711,7 @@ mod tests {
             &[("CALSYNC_TARGET_MAILBOX", "public@contoso.example")],
         );
         assert_eq!(calendar_permission(&s), "Calendars.ReadWrite.Shared");
-        let s = Settings {
+        let s = AuthConfig {
             graph_url: Url::parse("https://graph.microsoft.us/v1.0").unwrap(),
             ..s
         };

@@ -19,6 +19,7 @@
 pub mod delegated;
 pub mod store;
 
+use crate::config::TokenStore as TokenStoreKind;
 use crate::error::Failure;
 pub(crate) use crate::text::{error_chain_text, truncate_chars};
 use anyhow::anyhow;
@@ -27,10 +28,57 @@ use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenRe
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 use url::Url;
+
+/// What signing in to Graph needs to know: the app registration, where
+/// tokens are obtained and kept, and the mailboxes (the permission asked
+/// depends on whose calendars they are). Built from the settings by the
+/// caller (`From<&Settings>`, next to where runs open their sides), so that
+/// sign-in does not depend on the whole configuration.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Set for app-only access; absent for the delegated sign-in.
+    pub client_secret: Option<SecretString>,
+    pub authority_url: Url,
+    pub graph_url: Url,
+    pub token_store: TokenStoreKind,
+    /// Where the token file lives (token_store = "file").
+    pub state_dir: PathBuf,
+    /// The source mailbox; `None`: the signed-in user's own.
+    pub mailbox: Option<String>,
+    /// The target mailbox; `None`: the source mailbox.
+    pub target_mailbox: Option<String>,
+}
+
+impl AuthConfig {
+    /// The source mailbox, `me` when it is the signed-in user's own.
+    pub fn mailbox_or_me(&self) -> &str {
+        self.mailbox.as_deref().unwrap_or("me")
+    }
+
+    /// The target mailbox: `target_mailbox`, else the source mailbox.
+    pub fn target_mailbox_or_source(&self) -> &str {
+        self.target_mailbox
+            .as_deref()
+            .unwrap_or_else(|| self.mailbox_or_me())
+    }
+
+    /// [`AuthConfig::graph_url`] with no trailing slash.
+    pub fn graph_base(&self) -> &str {
+        self.graph_url.as_str().trim_end_matches('/')
+    }
+
+    /// [`AuthConfig::authority_url`] with no trailing slash.
+    pub fn authority_base(&self) -> &str {
+        self.authority_url.as_str().trim_end_matches('/')
+    }
+}
 
 /// The future a [`TokenSource`] returns.
 pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<SecretString>> + Send + 'a>>;
@@ -399,7 +447,7 @@ pub struct AuthState {
 
 /// Describes the sign-in state without any network request (the keyring is
 /// asked, the token file read).
-pub fn auth_state(settings: &crate::config::Settings) -> AuthState {
+pub fn auth_state(settings: &AuthConfig) -> AuthState {
     let token_store = settings.token_store.as_str().to_string();
     if settings.client_secret.is_some() {
         return AuthState {
@@ -471,7 +519,7 @@ pub fn auth_state(settings: &crate::config::Settings) -> AuthState {
 /// client_secret, else the delegated sign-in `calsync login` stored (its
 /// absence is a [`Failure::Auth`], before any Graph request).
 pub fn token_source(
-    settings: &crate::config::Settings,
+    settings: &AuthConfig,
     http: &reqwest::Client,
 ) -> anyhow::Result<Arc<dyn TokenSource>> {
     let (Some(tenant), Some(client_id)) = (&settings.tenant_id, &settings.client_id) else {
@@ -483,7 +531,7 @@ pub fn token_source(
             // Nothing is read from or written to the token store: app-only
             // access tokens are never persisted. A token file an earlier
             // version left with one in it loses it.
-            if settings.token_store == crate::config::TokenStore::File {
+            if settings.token_store == TokenStoreKind::File {
                 store::FileStore::new(&settings.state_dir).drop_app_tokens();
             }
             Ok(Arc::new(ClientCredentials::new(

@@ -16,7 +16,8 @@
 //! directory, flushed to disk, then renamed over the old one) with mode 0600,
 //! and is refused when other users can read it.
 
-use crate::config::{Settings, TokenStore as StoreKind};
+use super::AuthConfig;
+use crate::config::TokenStore as StoreKind;
 use crate::error::Failure;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -38,7 +39,7 @@ pub struct Profile {
 
 impl Profile {
     /// The profile of the settings; `None` without tenant_id or client_id.
-    pub fn of(settings: &Settings) -> Option<Profile> {
+    pub fn of(settings: &AuthConfig) -> Option<Profile> {
         Some(Profile {
             authority: settings.authority_base().to_string(),
             tenant: settings.tenant_id.clone()?,
@@ -115,7 +116,7 @@ pub trait TokenStore: Send + Sync {
 
 /// Opens the store the settings name. A keyring that cannot be reached is a
 /// [`Failure::Auth`] naming `token_store = "file"`.
-pub fn open(settings: &Settings) -> anyhow::Result<Arc<dyn TokenStore>> {
+pub fn open(settings: &AuthConfig) -> anyhow::Result<Arc<dyn TokenStore>> {
     match settings.token_store {
         StoreKind::File => Ok(Arc::new(FileStore::new(&settings.state_dir))),
         StoreKind::Keyring => {
@@ -175,7 +176,11 @@ fn keyring_name() -> &'static str {
 const SERVICE: &str = "calsync";
 
 /// The one-paragraph error for a keyring that failed; never quotes stored data.
-fn keyring_failure(err: &keyring_core::Error, action: &str, settings: &Settings) -> anyhow::Error {
+fn keyring_failure(
+    err: &keyring_core::Error,
+    action: &str,
+    settings: &AuthConfig,
+) -> anyhow::Error {
     use keyring_core::Error as E;
     let cause = match err {
         E::PlatformFailure(e) | E::NoStorageAccess(e) => crate::auth::error_chain_text(e.as_ref()),
@@ -223,11 +228,11 @@ struct KeyringAccess {
 pub struct KeyringStore {
     store: Arc<keyring_core::CredentialStore>,
     /// For error messages (the file store hint).
-    settings: Settings,
+    settings: AuthConfig,
 }
 
 impl KeyringStore {
-    pub fn new(store: Arc<keyring_core::CredentialStore>, settings: &Settings) -> KeyringStore {
+    pub fn new(store: Arc<keyring_core::CredentialStore>, settings: &AuthConfig) -> KeyringStore {
         KeyringStore {
             store,
             settings: settings.clone(),
@@ -498,7 +503,7 @@ impl FileStore {
                 self.path.display()
             )))
         };
-        let result = crate::state::replace_file(&self.path, crate::state::FileMode::Private, |w| {
+        let result = crate::fs::replace_file(&self.path, crate::fs::FileMode::Private, |w| {
             w.write_all(&json)?;
             w.write_all(b"\n")
         });
@@ -624,7 +629,7 @@ impl TokenStore for FileStore {
 mod tests {
     use super::*;
 
-    fn settings(dir: &Path, store: StoreKind) -> Settings {
+    fn settings(dir: &Path, store: StoreKind) -> AuthConfig {
         let env = |k: &str| match k {
             "CALSYNC_TENANT_ID" => Some("contoso".to_string()),
             "CALSYNC_CLIENT_ID" => Some("app-1".to_string()),
@@ -637,7 +642,7 @@ mod tests {
         std::fs::write(dir.join("absent-ok.toml"), "").unwrap();
         let mut s = crate::config::load(&Default::default(), &env).unwrap();
         s.token_store = store;
-        s
+        AuthConfig::from(&s)
     }
 
     fn sign_in(account: &str, refresh: &str) -> SignIn {

@@ -8,7 +8,7 @@
 use super::{Context, print_stdout, runtime};
 use crate::auth::delegated::{self, jwt_claims};
 use crate::auth::store::{self, Profile};
-use crate::auth::{ClientCredentials, TokenSource};
+use crate::auth::{AuthConfig, ClientCredentials, TokenSource};
 use crate::cli::LoginArgs;
 use crate::config::Settings;
 use crate::error::Failure;
@@ -60,18 +60,19 @@ pub fn no_sign_in_needed(settings: &Settings) -> String {
 }
 
 fn device_code(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let profile = Profile::of(settings)
+    let auth = AuthConfig::from(settings);
+    let profile = Profile::of(&auth)
         .ok_or_else(|| Failure::Config("tenant_id and client_id are required".into()))?;
     // The store must work before anyone signs in: a keyring that is not
     // there, or a token file others can read, fails here.
-    let token_store = store::open(settings)?;
+    let token_store = store::open(&auth)?;
     token_store.load(&profile)?;
 
     let http = http_client(settings.request_timeout)?;
     let outcome = runtime()?.block_on(async {
         let show = |text: &str| eprintln!("{text}");
         tokio::select! {
-            outcome = delegated::device_login(settings, &http, Arc::clone(&token_store), &show) => outcome,
+            outcome = delegated::device_login(&auth, &http, Arc::clone(&token_store), &show) => outcome,
             signal = tokio::signal::ctrl_c() => {
                 signal?;
                 Err(Failure::Auth(

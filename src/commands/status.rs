@@ -9,7 +9,7 @@
 
 use super::history::{human_duration_ms, human_duration_secs};
 use super::{Context, print_stdout};
-use crate::auth::{AuthState, auth_state};
+use crate::auth::{AuthConfig, AuthState, auth_state};
 use crate::cli::StatusArgs;
 use crate::config::{self, Origin, Settings};
 use crate::error::Failure;
@@ -206,7 +206,7 @@ pub fn build(
         config: settings_in_effect(settings),
         missing: missing(settings),
         auth: if settings.uses_graph() {
-            auth_state(settings)
+            auth_state(&AuthConfig::from(settings))
         } else {
             AuthState {
                 method: "none".into(),

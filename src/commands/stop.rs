@@ -4,7 +4,7 @@
 //! as interrupted, prints one line and exits 128 + the signal's number
 //! (143, 130, 129), as a shell reports a process a signal ended.
 
-use crate::sync::{Interrupt, StopSignal};
+use crate::run::{Interrupt, StopSignal};
 
 /// Starts listening for the signals now (call it inside the runtime, before
 /// the run starts, so that no signal between here and there kills the

@@ -4,7 +4,7 @@ use super::{Context, print_stdout, runtime};
 use crate::cli::SyncArgs;
 use crate::error::Failure;
 use crate::logging;
-use crate::sync::{self, SyncOptions};
+use crate::run::{self, SyncOptions, report};
 use std::process::ExitCode;
 
 pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
@@ -14,7 +14,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
         let _inside = runtime.enter();
         super::stop::listen()
     };
-    let report = runtime.block_on(sync::run(
+    let report = runtime.block_on(run::run(
         &settings,
         SyncOptions {
             interrupt: Some(interrupt),
@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        sync::render_text(&report)
+        report::render_sync(&report)
     };
     print_stdout(&text)?;
     let mut code = ExitCode::SUCCESS;

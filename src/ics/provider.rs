@@ -6,8 +6,8 @@ use super::{IcsError, SourceRead, TargetCalendar, parse_events};
 use crate::error::Failure;
 use crate::model::{ManagedEvent, SourceEvent, Window};
 use crate::planner::Plan;
+use crate::provider::InspectedCopy;
 use crate::provider::{ApplyReport, InspectableTarget, SourceProvider, TargetProvider};
-use crate::validate::InspectedCopy;
 use anyhow::{Context, anyhow};
 use chrono::Utc;
 use std::fmt;
@@ -469,14 +469,14 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<(
         anyhow::bail!("the target path {} names no file", path.display());
     }
     // Temporary files of runs killed while writing.
-    let removed = crate::state::remove_leftovers(&target);
+    let removed = crate::fs::remove_leftovers(&target);
     if removed > 0 {
         tracing::info!(
             path = %target.display(),
             "removed {removed} temporary file(s) an interrupted run left beside the target"
         );
     }
-    let result = crate::state::replace_file(&target, crate::state::FileMode::KeepExisting, |w| {
+    let result = crate::fs::replace_file(&target, crate::fs::FileMode::KeepExisting, |w| {
         w.write_all(contents)
     });
     result.with_context(|| format!("cannot write the target file {}", path.display()))

@@ -11,8 +11,8 @@ use crate::model::{
     Body, BodyType, EventPayload, EventTime, ManagedEvent, Marker, ShowAs, SourceKey, Window,
 };
 use crate::planner::Plan;
+use crate::provider::InspectedCopy;
 use crate::provider::{Applied, ApplyReport, WriteFailure};
-use crate::validate::InspectedCopy;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};

@@ -11,7 +11,7 @@
 //! - Files in the directory are opened with [`no_follow`] (`O_NOFOLLOW`), so
 //!   that a link planted between the check and the open fails instead of
 //!   being followed. Files are replaced by writing a new file and renaming
-//!   it over the old one ([`super::replace_file`]), which replaces a link
+//!   it over the old one ([`crate::fs::replace_file`]), which replaces a link
 //!   rather than writing through it.
 //!
 //! Every refusal is a [`Failure::Config`] (exit 2): the operator, not the

@@ -48,7 +48,7 @@ use crate::model::{
     SourceKey, Window,
 };
 use crate::planner::{self, Plan};
-use crate::policy::{CopyPolicy, FilterPolicy, Policy, SkipReason};
+use crate::policy::{CopyPolicy, FilterPolicy, Policy, SkipReason, skip_reason};
 use crate::provider::{Applied, PieceRange, SourceChange};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -365,7 +365,7 @@ fn keep(
         items.remove(&item_id);
         return;
     }
-    let item = match planner::skip_reason(&ev, &policy.filter) {
+    let item = match skip_reason(&ev, &policy.filter) {
         None => Item::Public {
             payload: planner::payload(&ev, &policy.copy),
             key: ev.key,
@@ -810,7 +810,7 @@ fn write_atomically_with(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    crate::state::replace_file(path, crate::state::FileMode::Private, fill)
+    crate::fs::replace_file(path, crate::fs::FileMode::Private, fill)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

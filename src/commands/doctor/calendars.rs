@@ -6,7 +6,7 @@ use super::report::{Cause, Check, Item, split_message};
 use crate::config::{CalendarRef, Kind, Settings, SourceSpec, TargetSpec};
 use crate::graph::client::{GraphClient, GraphError};
 use crate::graph::provider::{CalendarRole, mailbox_path, managed_filter, marker_expand, segment};
-use crate::sync::{resolve_role, role_calendar};
+use crate::run::sides::{resolve_role, role_calendar};
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 

@@ -11,7 +11,7 @@
 
 use super::report::{Cause, Check, Item, split_message};
 use crate::auth::delegated::{calendar_permission, jwt_claims};
-use crate::auth::{TokenSource, token_source};
+use crate::auth::{AuthConfig, TokenSource, token_source};
 use crate::config::{Kind, Settings};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -84,7 +84,7 @@ pub struct SignIn {
 /// kept where `sync` keeps its tokens, so the next sync uses it.
 pub async fn sign_in(settings: &Settings, http: &reqwest::Client) -> SignIn {
     let app_only = settings.uses_client_credentials();
-    let obtained = match token_source(settings, http) {
+    let obtained = match token_source(&AuthConfig::from(settings), http) {
         Ok(tokens) => match tokens.token(true).await {
             Ok(token) => Ok((tokens, token)),
             Err(e) => Err(e),
@@ -365,7 +365,7 @@ pub fn permissions(settings: &Settings, claims: &Claims) -> Check {
             "Calendars.Read"
         }
     } else {
-        calendar_permission(settings)
+        calendar_permission(&AuthConfig::from(settings))
     };
     let client_id = settings.client_id.as_deref().unwrap_or("");
     let short: Vec<String> = missing

@@ -16,12 +16,12 @@ use crate::model::{
 };
 use crate::planner::Plan;
 use crate::policy::CopyPolicy;
+use crate::provider::InspectedCopy;
 use crate::provider::{
     Applied, ApplyReport, CursorExpired, IncrementalSource, InspectableTarget, PieceChanges,
     PieceRange, SeriesInstances, SourceChange, SourceProvider, TargetProvider, WriteFailure,
 };
 use crate::text::html_has_text;
-use crate::validate::InspectedCopy;
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::{Body, BodyType, Sensitivity, ShowAs};
+pub(super) use crate::policy::FilterPolicy;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use proptest::prelude::*;
 use regex::Regex;
