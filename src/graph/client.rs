@@ -36,7 +36,7 @@ use url::Url;
 // What moved out of this module stays reachable here, where callers look.
 pub use super::batch::{BatchRequest, BatchResponse, MAX_BATCH};
 pub use super::error::{GraphError, PageError};
-pub use super::pacing::{DEFAULT_RATE_LIMIT, RateLimit, rate_limit_from_env};
+pub use super::pacing::{DEFAULT_RATE_LIMIT, RateLimit};
 pub use super::paging::{Collection, PageOptions};
 use reqwest::Method;
 
@@ -81,16 +81,8 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// The defaults for a Graph root, with the rate limit
-    /// [`rate_limit_from_env`] names, else Outlook's.
+    /// The defaults for a Graph root, with Outlook's rate limit.
     pub fn new(graph_url: Url) -> Self {
-        Self::defaults(graph_url)
-            .with_rate_limit(rate_limit_from_env().or(Some(DEFAULT_RATE_LIMIT)))
-    }
-
-    /// The defaults for a Graph root, the environment left unread: Outlook's
-    /// rate limit.
-    pub fn defaults(graph_url: Url) -> Self {
         ClientOptions {
             graph_url,
             timeout: Duration::from_secs(60),

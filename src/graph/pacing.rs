@@ -9,25 +9,6 @@ pub type RateLimit = (u32, Duration);
 /// Outlook's rate limit per app and mailbox.
 pub const DEFAULT_RATE_LIMIT: RateLimit = (10_000, Duration::from_secs(600));
 
-/// `CALSYNC_GRAPH_RATE_LIMIT=OPS/SECONDS` replaces Outlook's rate limit,
-/// for a Graph (or a stand-in) that counts over another window, such as a
-/// benchmark that compresses time. Not part of the configuration contract.
-/// The client itself takes its rate limit from its options
-/// ([`ClientOptions::with_rate_limit`](super::client::ClientOptions::with_rate_limit));
-/// [`ClientOptions::new`](super::client::ClientOptions::new) asks here.
-pub fn rate_limit_from_env() -> Option<RateLimit> {
-    parse_rate_limit(&std::env::var("CALSYNC_GRAPH_RATE_LIMIT").ok()?)
-}
-
-/// `OPS/SECONDS` (`60/1`, `600/2.5s`).
-fn parse_rate_limit(value: &str) -> Option<RateLimit> {
-    let (ops, secs) = value.trim().split_once('/')?;
-    let ops: u32 = ops.trim().parse().ok()?;
-    let secs: f64 = secs.trim().trim_end_matches('s').parse().ok()?;
-    (ops > 0 && secs.is_finite() && secs > 0.0)
-        .then(|| (ops, Duration::from_secs_f64(secs.min(86_400.0))))
-}
-
 /// Full jitter: uniform in [0, min(cap, base · 2^(attempt-1))].
 pub(super) fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     let exp = attempt.saturating_sub(1).min(20);
@@ -51,21 +32,4 @@ pub(super) fn parse_retry_after(value: &str) -> Option<Duration> {
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
     Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit_forms() {
-        assert_eq!(parse_rate_limit("60/1"), Some((60, Duration::from_secs(1))));
-        assert_eq!(
-            parse_rate_limit(" 600 / 2.5s "),
-            Some((600, Duration::from_millis(2500)))
-        );
-        for odd in ["", "60", "0/1", "60/0", "60/-1", "x/1", "60/inf"] {
-            assert_eq!(parse_rate_limit(odd), None, "{odd}");
-        }
-    }
 }

@@ -253,12 +253,12 @@ fn first_line(s: &str) -> String {
         .collect()
 }
 
-/// The sync window for today. `CALSYNC_TODAY=YYYY-MM-DD`
-/// sets "today", for tests.
+/// The sync window for today, or for the day `CALSYNC_TODAY` names
+/// (read by config, for tests).
 pub fn window(settings: &Settings) -> Window {
-    let today = std::env::var("CALSYNC_TODAY")
-        .ok()
-        .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+    let today = settings
+        .hidden
+        .today
         .unwrap_or_else(|| Utc::now().date_naive());
     Window::around(today, settings.past_days, settings.cutoff_days)
 }

@@ -16,7 +16,7 @@
 use crate::auth::AuthConfig;
 use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
-use crate::graph::client::{self, ClientOptions, GraphClient, http_client};
+use crate::graph::client::{self, ClientOptions, DEFAULT_RATE_LIMIT, GraphClient, http_client};
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
 use crate::ics::{IcsLocation, IcsSource, IcsTarget};
 use crate::model::{ManagedEvent, SourceEvent, Window};
@@ -381,6 +381,10 @@ pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
         tokens,
         ClientOptions {
             timeout: settings.request_timeout,
+            rate_limit: settings
+                .hidden
+                .graph_rate_limit
+                .or(Some(DEFAULT_RATE_LIMIT)),
             ..ClientOptions::new(settings.graph_url.clone())
         },
     ))

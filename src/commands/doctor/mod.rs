@@ -31,7 +31,7 @@ mod signin;
 use super::{Context, print_stdout, runtime};
 use crate::cli::DoctorArgs;
 use crate::config::Settings;
-use crate::graph::client::{ClientOptions, GraphClient, http_client};
+use crate::graph::client::{ClientOptions, DEFAULT_RATE_LIMIT, GraphClient, http_client};
 use crate::graph::provider::CalendarRole;
 use calendars::{Doctor, is_graph, item_of, side_text};
 use report::{Cause, Check, Item, Report, render_text, split_message};
@@ -132,6 +132,10 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
             tokens,
             ClientOptions {
                 timeout: settings.request_timeout,
+                rate_limit: settings
+                    .hidden
+                    .graph_rate_limit
+                    .or(Some(DEFAULT_RATE_LIMIT)),
                 ..ClientOptions::new(settings.graph_url.clone())
             },
         ),
