@@ -3,9 +3,6 @@
 //! the [`Run`] (its id, clock, window, Graph metrics and history line), the
 //! stop on a signal or `run_timeout` ([`until_stopped`]), and the one place
 //! that opens the source and the target the settings name ([`sides`]).
-//!
-//! For tests, `CALSYNC_TODAY=YYYY-MM-DD` sets the day the window is built
-//! around.
 
 pub mod incremental;
 pub mod progress;
