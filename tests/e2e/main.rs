@@ -13,6 +13,7 @@ mod doctor;
 mod examples;
 mod history_status;
 mod ics;
+mod ics_bad_input;
 mod incremental;
 mod logging;
 mod login;
