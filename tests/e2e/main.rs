@@ -19,6 +19,7 @@ mod logging;
 mod login;
 mod state_dir;
 mod sync;
+mod sync_recovery;
 mod terminal;
 mod throughput;
 mod validate;
