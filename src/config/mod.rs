@@ -32,6 +32,7 @@
 mod calendar;
 mod duration;
 mod file;
+mod fingerprint;
 mod keys;
 mod load;
 mod value;
@@ -41,6 +42,7 @@ mod tests;
 
 pub use calendar::CalendarRef;
 pub use duration::{format_duration, parse_duration};
+pub use fingerprint::fingerprint;
 pub use keys::{HelpRow, KEYS, Key, Table, help_rows, key, keys_of, status_order};
 pub use load::{load, load_from_process};
 pub use value::parse_bool;

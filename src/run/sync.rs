@@ -217,7 +217,7 @@ async fn run_in_span(
 async fn sync_sides(job: &Job<'_>, sides: &Sides) -> anyhow::Result<SyncReport> {
     let (source, target) = (&sides.source, &sides.target);
     if source.incremental() && target.incremental() {
-        let fingerprint = incremental::fingerprint(
+        let fingerprint = crate::config::fingerprint(
             job.settings,
             sides.source_id.as_deref().unwrap_or_default(),
             sides.target_id.as_deref().unwrap_or_default(),

@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod fingerprint;
 mod registry;
 mod sides;
 
