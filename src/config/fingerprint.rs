@@ -1,7 +1,6 @@
 //! The fingerprint of the settings an incremental state belongs to.
 
 use super::{KEYS, Settings, Table};
-use crate::state::incremental::STATE_VERSION;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -16,8 +15,9 @@ use sha2::{Digest, Sha256};
 /// is there through the Graph root it decides. The document's shape is that
 /// of the first fingerprint, so the fingerprint of an existing state stays
 /// the same; a key added later goes in under its own name, and changes every
-/// fingerprint once (the next sync is then a full one).
-pub fn fingerprint(settings: &Settings, source_id: &str, target_id: &str) -> String {
+/// fingerprint once (the next sync is then a full one). `version` is the
+/// state format's, written in front so that a new format starts afresh.
+pub fn fingerprint(settings: &Settings, version: u32, source_id: &str, target_id: &str) -> String {
     let mut doc = Map::new();
     let mut filter = Map::new();
     let mut copy = Vec::new();
@@ -59,5 +59,5 @@ pub fn fingerprint(settings: &Settings, source_id: &str, target_id: &str) -> Str
     doc.insert("copy".into(), Value::Array(copy));
     let mut hex = hex::encode(Sha256::digest(Value::Object(doc).to_string().as_bytes()));
     hex.truncate(32);
-    format!("{STATE_VERSION}:{hex}")
+    format!("{version}:{hex}")
 }

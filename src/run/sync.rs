@@ -219,6 +219,7 @@ async fn sync_sides(job: &Job<'_>, sides: &Sides) -> anyhow::Result<SyncReport> 
     if source.incremental() && target.incremental() {
         let fingerprint = crate::config::fingerprint(
             job.settings,
+            incremental::STATE_VERSION,
             sides.source_id.as_deref().unwrap_or_default(),
             sides.target_id.as_deref().unwrap_or_default(),
         );

@@ -59,14 +59,23 @@ fn the_fingerprint_of_existing_states_is_unchanged() {
     let subject = regex::Regex::new("^x").unwrap();
     for pairs in cases {
         let mut s = crate::config::load(&Default::default(), &env(pairs)).unwrap();
-        assert_eq!(fingerprint(&s, "S", "T"), first_fingerprint(&s, "S", "T"));
+        assert_eq!(
+            fingerprint(&s, STATE_VERSION, "S", "T"),
+            first_fingerprint(&s, "S", "T")
+        );
         s.policy.filter.sensitivity = vec![Sensitivity::Private, Sensitivity::Normal];
         s.policy.filter.include_categories = vec!["Public".into()];
         s.policy.filter.show_as = Some(vec![ShowAs::Busy, ShowAs::Oof]);
         s.policy.filter.subject_exclude = Some(subject.clone());
         s.policy.filter.skip_cancelled = false;
         s.policy.copy.body = true;
-        assert_eq!(fingerprint(&s, "S", "T"), first_fingerprint(&s, "S", "T"));
-        assert_ne!(fingerprint(&s, "S", "T"), fingerprint(&s, "S", "U"));
+        assert_eq!(
+            fingerprint(&s, STATE_VERSION, "S", "T"),
+            first_fingerprint(&s, "S", "T")
+        );
+        assert_ne!(
+            fingerprint(&s, STATE_VERSION, "S", "T"),
+            fingerprint(&s, STATE_VERSION, "S", "U")
+        );
     }
 }
