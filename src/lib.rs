@@ -33,6 +33,10 @@
 //!    run's history line, [`run::report`] renders the outcome, and
 //!    [`logging`] writes logs and progress to stderr. Files are replaced
 //!    atomically through [`fs`].
+//!
+//! `docs/ARCHITECTURE.md` says how the parts fit, which rules every kind of
+//! calendar keeps, and which files a new kind of calendar, filter rule or
+//! subcommand touches; `docs/graph.md` lists the Graph behaviours relied on.
 
 pub mod auth;
 pub mod check;

@@ -5,6 +5,8 @@
 //! stored refresh token. The identity platform answers a refresh with a new
 //! refresh token; it is saved to the token store before the access token is
 //! handed to any Graph request, so a crash cannot lose it.
+//!
+//! What Graph does here: docs/graph.md, Device code and Refresh tokens.
 
 use super::AuthConfig;
 use super::store::{Profile, SignIn, TokenStore};

@@ -1,6 +1,8 @@
 //! JSON batching: writes (and reads) sent 20 to a `$batch`, each batch
 //! holding its slots on the mailboxes it addresses until its answer, and
 //! inner requests Graph throttled sent again on their own.
+//!
+//! What Graph does here: docs/graph.md, Batching.
 
 use super::client::{GraphClient, PREFER, new_client_request_id, strip_query};
 use super::error::{GraphError, error_from_value};

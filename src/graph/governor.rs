@@ -1,6 +1,8 @@
 //! The per-mailbox governor: how many operations each mailbox has
 //! outstanding and within its rate window, and the pauses a `Retry-After`
 //! asks for.
+//!
+//! What Graph does here: docs/graph.md, Throttling.
 
 use super::client::strip_query;
 use super::pacing::RateLimit;

@@ -1,5 +1,7 @@
 //! Pacing: how long to wait before a retry, what `Retry-After` says, and
 //! the rate limit each mailbox is held to.
+//!
+//! What Graph does here: docs/graph.md, Throttling and Retries.
 
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Reading collections: page after page through `@odata.nextLink`, each
 //! page handed over as it arrives.
+//!
+//! What Graph does here: docs/graph.md, Paging.
 
 use super::client::{GraphClient, RequestOptions};
 use super::error::{GraphError, PageError};

@@ -1,5 +1,7 @@
 //! Finding the calendars: the one a setting names in a mailbox, and the
 //! mailbox's time zone.
+//!
+//! What Graph does here: docs/graph.md, Finding calendars and Time zones.
 
 use super::*;
 

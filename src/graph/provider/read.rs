@@ -1,5 +1,7 @@
 //! Reading the source calendar: a window of it, or its changes through
 //! calendarView delta, and the instances of the series that changed.
+//!
+//! What Graph does here: docs/graph.md, calendarView, Delta, Series instances and Long ranges.
 
 use super::*;
 use crate::graph::wire::{BodyField, EventBody, Field, GraphEvent, Skipped};

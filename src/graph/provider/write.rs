@@ -1,5 +1,7 @@
 //! Writing a plan to the target calendar, and reading back the copies
 //! calsync made there.
+//!
+//! What Graph does here: docs/graph.md, Markers, Creating and Updating and deleting.
 
 use super::*;
 use crate::graph::wire::CopyEvent;
