@@ -158,7 +158,7 @@ const HELP_WIDTH: usize = 79;
 /// Where the text of a key starts.
 const KEY_COLUMN: usize = 23;
 
-/// `text` wrapped to [`HELP_WIDTH`], every line indented by `indent`
+/// `text` wrapped to `HELP_WIDTH`, every line indented by `indent`
 /// spaces but the first, which starts at `first` (already written).
 fn wrap(text: &str, first: usize, indent: usize) -> String {
     let mut out = String::new();
@@ -180,7 +180,7 @@ fn wrap(text: &str, first: usize, indent: usize) -> String {
 }
 
 /// The text after `calsync --help`: examples, the keys, logs, exit codes,
-/// each line at most [`HELP_WIDTH`] columns wide.
+/// each line at most `HELP_WIDTH` columns wide.
 pub fn main_help() -> String {
     let mut out = String::from("Examples:\n");
     for (cmd, what) in MAIN_EXAMPLES {

@@ -74,7 +74,7 @@ impl GraphClient {
     /// cannot tell when the last of them finished before the answer arrives
     /// (`concepts/json-batching.md`). So a batch holds min(4, its size) of
     /// the slots of each mailbox it addresses from sending until its answer
-    /// (see [`Governor`](super::governor::Governor)): batches of 4 or more to one mailbox go one after
+    /// (see `governor.rs`): batches of 4 or more to one mailbox go one after
     /// another, and batches to other mailboxes alongside. The rate limit is
     /// counted in a sliding window and waited for, never hit.
     ///

@@ -2,13 +2,13 @@
 //!
 //! It adds the bearer token (only ever to the configured Graph origin), the
 //! `Prefer` headers calsync always wants (UTC times, immutable ids) and a
-//! `client-request-id`; pages through `@odata.nextLink` ([`paging`](super::paging));
-//! sends writes as JSON batches of at most 20 ([`batch`](super::batch));
+//! `client-request-id`; pages through `@odata.nextLink` (`paging`);
+//! sends writes as JSON batches of at most 20 (`batch`);
 //! keeps every mailbox within 4 operations outstanding and within its rate
-//! limit per window ([`governor`](super::governor)); retries throttling
+//! limit per window (`governor`); retries throttling
 //! (429), 503, 504, transport failures and malformed answers with
 //! `Retry-After` or capped, jittered exponential backoff
-//! ([`pacing`](super::pacing)); refreshes the token once after a 401; stops
+//! (`pacing`); refreshes the token once after a 401; stops
 //! sending anything once Graph has failed several requests in a row (circuit
 //! breaker); and keeps the run's request metrics. A [`Progress`] observer,
 //! when set, hears of each page read and each batched write finished.

@@ -4,7 +4,7 @@
 //! calendar or who controls a published calendar's URL, so every quantity
 //! that input decides is capped here, generously for real calendars. A cap
 //! reached by one event makes that event unreadable (skipped with a
-//! warning, see [`super::source`]); a cap reached by the file as a whole
+//! warning, see `source`); a cap reached by the file as a whole
 //! refuses the file, and nothing is written. Memory then stays proportional
 //! to what is published: at most [`MAX_EVENTS_PER_FILE`] events, each with
 //! at most [`MAX_INSTANCES_PER_EVENT`] instances.

@@ -2,9 +2,9 @@
 //!
 //! This module translates between Graph's JSON and the neutral model. Every
 //! request goes through [`GraphClient`], which owns paging, batching, retries
-//! and throttling. [`calendars`] finds the calendars, [`read`] reads the
-//! source (whole, or its changes through delta), [`write`] applies a plan to
-//! the target, and [`parse`] turns Graph's events into the model's.
+//! and throttling. `calendars` finds the calendars, `read` reads the
+//! source (whole, or its changes through delta), `write` applies a plan to
+//! the target, and `parse` turns Graph's events into the model's.
 
 use crate::config::CalendarRef;
 use crate::error::Failure;
