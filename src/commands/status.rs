@@ -414,11 +414,16 @@ pub fn render_text(r: &StatusReport) -> String {
 
     let a = &r.auth;
     let _ = writeln!(out, "\nSign-in");
+    // App-only tokens are never kept, so no store is in use to name.
+    let store = if a.method == "client_credentials" {
+        String::new()
+    } else {
+        format!(", token store {}", a.token_store)
+    };
     let _ = writeln!(
         out,
-        "  method {}, token store {}{}",
+        "  method {}{store}{}",
         a.method,
-        a.token_store,
         a.account
             .as_deref()
             .map(|acc| format!(", account {acc}"))

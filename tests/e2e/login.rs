@@ -553,6 +553,13 @@ fn app_only_runs_need_no_token_store_and_persist_no_token() {
     let note = auth["note"].as_str().unwrap_or_default();
     assert!(note.contains("no token store"), "{status}");
     assert!(!note.contains("cached"), "{status}");
+    // The text form names no store either.
+    let text = run(&mut without_keyring(&w, w.command(&["status"])));
+    assert!(
+        text.stdout.contains("method client_credentials\n"),
+        "{text}"
+    );
+    assert!(!text.stdout.contains("token store keyring"), "{text}");
 
     // token_store = "file": still no token file, and one that an earlier
     // version left with an app-only token in it loses the token.
