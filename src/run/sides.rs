@@ -376,18 +376,21 @@ fn remember_zone(settings: &Settings, target: &GraphCalendar) {
 pub fn graph_client(settings: &Settings) -> anyhow::Result<GraphClient> {
     let http = http_client(settings.request_timeout)?;
     let tokens = crate::auth::token_source(&AuthConfig::from(settings), &http)?;
-    Ok(GraphClient::new(
-        http,
-        tokens,
-        ClientOptions {
-            timeout: settings.request_timeout,
-            rate_limit: settings
-                .hidden
-                .graph_rate_limit
-                .or(Some(DEFAULT_RATE_LIMIT)),
-            ..ClientOptions::new(settings.graph_url.clone())
-        },
-    ))
+    Ok(GraphClient::new(http, tokens, client_options(settings)))
+}
+
+/// The Graph client's options the settings give: the Graph root, the
+/// request timeout and the rate limit (Outlook's unless a stand-in counts
+/// another).
+pub fn client_options(settings: &Settings) -> ClientOptions {
+    ClientOptions {
+        timeout: settings.request_timeout,
+        rate_limit: settings
+            .hidden
+            .graph_rate_limit
+            .or(Some(DEFAULT_RATE_LIMIT)),
+        ..ClientOptions::new(settings.graph_url.clone())
+    }
 }
 
 impl From<&Settings> for AuthConfig {

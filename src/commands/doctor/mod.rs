@@ -31,7 +31,7 @@ mod signin;
 use super::{Context, print_stdout, runtime};
 use crate::cli::DoctorArgs;
 use crate::config::Settings;
-use crate::graph::client::{ClientOptions, DEFAULT_RATE_LIMIT, GraphClient, http_client};
+use crate::graph::client::{GraphClient, http_client};
 use crate::graph::provider::CalendarRole;
 use calendars::{Doctor, is_graph, item_of, side_text};
 use report::{Cause, Check, Item, Report, render_text, split_message};
@@ -130,14 +130,7 @@ pub async fn diagnose(settings: &Settings, write_probe: bool) -> anyhow::Result<
         client: GraphClient::new(
             http.clone(),
             tokens,
-            ClientOptions {
-                timeout: settings.request_timeout,
-                rate_limit: settings
-                    .hidden
-                    .graph_rate_limit
-                    .or(Some(DEFAULT_RATE_LIMIT)),
-                ..ClientOptions::new(settings.graph_url.clone())
-            },
+            crate::run::sides::client_options(settings),
         ),
         account: signed.claims.and_then(|c| c.account),
     });
