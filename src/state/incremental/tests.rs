@@ -37,6 +37,20 @@ fn occurrence(series: &str, day: i64, private: bool) -> SourceEvent {
     ev
 }
 
+/// A public one-hour event on day `day`, with nothing else set.
+fn open(key: &str, day: i64, subject: &str) -> SourceEvent {
+    event(
+        key,
+        day,
+        Sensitivity::Normal,
+        false,
+        &[],
+        ShowAs::Busy,
+        subject,
+        false,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn event(
     key: &str,
@@ -165,16 +179,7 @@ fn series_signalled_or_removed_are_read_again() {
             },
             SourceChange::Upsert {
                 item_id: "single".into(),
-                event: Some(event(
-                    "s",
-                    2,
-                    Sensitivity::Normal,
-                    false,
-                    &[],
-                    ShowAs::Busy,
-                    "S",
-                    false,
-                )),
+                event: Some(open("s", 2, "S")),
             },
         ],
         Vec::new(),
@@ -307,16 +312,7 @@ fn nothing_of_a_private_event_is_kept_but_its_key() {
 #[test]
 fn removals_and_moves_out_of_the_window_drop_items() {
     let w = window();
-    let a = event(
-        "a",
-        3,
-        Sensitivity::Normal,
-        false,
-        &[],
-        ShowAs::Busy,
-        "A",
-        false,
-    );
+    let a = open("a", 3, "A");
     let mut items = BTreeMap::new();
     ingest(
         &mut items,
@@ -352,27 +348,8 @@ fn removals_and_moves_out_of_the_window_drop_items() {
 #[test]
 fn writes_update_the_copies_and_failures_leave_them() {
     let w = window();
-    let a = event(
-        "a",
-        3,
-        Sensitivity::Normal,
-        false,
-        &[],
-        ShowAs::Busy,
-        "A",
-        false,
-    );
-    let b = event(
-        "b",
-        4,
-        Sensitivity::Normal,
-        false,
-        &[],
-        ShowAs::Busy,
-        "B",
-        false,
-    );
-    let plan = planner::plan(&[a, b], &[], &Policy::default(), &w);
+    let events = [open("a", 3, "A"), open("b", 4, "B")];
+    let plan = planner::plan(&events, &[], &Policy::default(), &w);
     assert_eq!(plan.creates.len(), 2);
     let done = vec![Applied::Created {
         target_id: "t-a".into(),
@@ -383,27 +360,7 @@ fn writes_update_the_copies_and_failures_leave_them() {
     assert_eq!(copies[0].target_id, "t-a");
     assert_eq!(copies[0].current.subject, "A");
     // Planning again from them creates only what failed.
-    let a = event(
-        "a",
-        3,
-        Sensitivity::Normal,
-        false,
-        &[],
-        ShowAs::Busy,
-        "A",
-        false,
-    );
-    let b = event(
-        "b",
-        4,
-        Sensitivity::Normal,
-        false,
-        &[],
-        ShowAs::Busy,
-        "B",
-        false,
-    );
-    let again = planner::plan(&[a, b], &managed_events(&copies), &Policy::default(), &w);
+    let again = planner::plan(&events, &managed_events(&copies), &Policy::default(), &w);
     assert_eq!(again.creates.len(), 1);
     assert_eq!(again.creates[0].payload.subject, "B");
     assert_eq!(again.unchanged, 1);
