@@ -431,8 +431,9 @@ pub struct AuthState {
     pub method: String,
     /// The signed-in account (user principal name), when known.
     pub account: Option<String>,
-    /// `keyring` or `file`.
-    pub token_store: String,
+    /// The token store a sign-in as a user keeps its tokens in, `keyring`
+    /// or `file`; none for app-only access, which keeps no token.
+    pub token_store: Option<String>,
     /// Where the tokens are: the keyring's name or the token file's path
     /// (delegated sign-in only).
     pub token_location: Option<String>,
@@ -448,12 +449,12 @@ pub struct AuthState {
 /// Describes the sign-in state without any network request (the keyring is
 /// asked, the token file read).
 pub fn auth_state(settings: &AuthConfig) -> AuthState {
-    let token_store = settings.token_store.as_str().to_string();
+    let token_store = Some(settings.token_store.as_str().to_string());
     if settings.client_secret.is_some() {
         return AuthState {
             method: "client_credentials".into(),
             account: None,
-            token_store,
+            token_store: None,
             token_location: None,
             access_token_expires: None,
             refresh_token_present: false,

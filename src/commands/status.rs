@@ -211,7 +211,7 @@ pub fn build(
             AuthState {
                 method: "none".into(),
                 account: None,
-                token_store: settings.token_store.as_str().to_string(),
+                token_store: None,
                 token_location: None,
                 access_token_expires: None,
                 refresh_token_present: false,
@@ -414,12 +414,11 @@ pub fn render_text(r: &StatusReport) -> String {
 
     let a = &r.auth;
     let _ = writeln!(out, "\nSign-in");
-    // App-only tokens are never kept, so no store is in use to name.
-    let store = if a.method == "client_credentials" {
-        String::new()
-    } else {
-        format!(", token store {}", a.token_store)
-    };
+    let store = a
+        .token_store
+        .as_deref()
+        .map(|s| format!(", token store {s}"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
         "  method {}{store}{}",

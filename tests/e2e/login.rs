@@ -548,6 +548,7 @@ fn app_only_runs_need_no_token_store_and_persist_no_token() {
     assert_eq!(status.code, 0, "{status}");
     let auth = &status.json()["auth"];
     assert_eq!(auth["method"], "client_credentials");
+    assert!(auth["token_store"].is_null(), "{status}");
     assert!(auth["access_token_expires"].is_null(), "{status}");
     assert!(auth["token_location"].is_null(), "{status}");
     let note = auth["note"].as_str().unwrap_or_default();
