@@ -217,61 +217,79 @@ impl World {
         self.fake.clear_requests();
         // A fresh rate window, as for runs scheduled minutes apart.
         self.fake.set_faults(Faults::graph_like(COMPRESSION));
-        let out_file = self.home.path().join("measure.json");
-        let me = std::env::current_exe().map_err(|e| e.to_string())?;
         let home = self.home.path();
-        let output = Command::new(me)
-            .arg(MEASURE)
-            .arg(&out_file)
-            .arg(env!("CARGO_BIN_EXE_calsync"))
-            .args(["sync", "--json"])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_STATE_HOME", home.join("xdg-state"))
-            .env("CALSYNC_TENANT_ID", TENANT)
-            .env("CALSYNC_CLIENT_ID", CLIENT_ID)
-            .env("CALSYNC_CLIENT_SECRET", SECRET)
-            .env("CALSYNC_MAILBOX", MAILBOX)
-            .env("CALSYNC_TARGET_CALENDAR", TARGET)
-            .env("CALSYNC_GRAPH_URL", self.fake.graph_url())
-            .env("CALSYNC_AUTHORITY_URL", self.fake.authority_url())
-            .env("CALSYNC_STATE_DIR", home.join("state"))
-            .env("CALSYNC_TOKEN_STORE", "file")
-            .env(
-                "CALSYNC_GRAPH_RATE_LIMIT",
-                format!("{RATE_OPS}/{}", RATE_WINDOW.as_secs()),
-            )
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run the measuring process: {e}"))?;
-        let measured: Value = std::fs::read_to_string(&out_file)
-            .map_err(|e| {
-                format!(
-                    "no measurement ({e}): {}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-            })
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))?;
-        let cost = Cost {
-            code: measured["code"].as_i64().unwrap_or(-1) as i32,
-            wall: Duration::from_micros(measured["wall_us"].as_u64().unwrap_or(0)),
-            cpu: Duration::from_micros(measured["cpu_us"].as_u64().unwrap_or(0)),
-            max_rss_kb: measured["max_rss_kb"].as_i64().unwrap_or(0),
-        };
-        if cost.code != 0 {
-            return Err(format!(
-                "calsync sync exited {}:\n{}\n{}",
-                cost.code,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        let report: Value = serde_json::from_slice(&output.stdout)
-            .map_err(|e| format!("sync --json printed no JSON document ({e})"))?;
-        Ok((cost, report))
+        measured_sync(home, &[], &[], |c| {
+            c.env("CALSYNC_TENANT_ID", TENANT)
+                .env("CALSYNC_CLIENT_ID", CLIENT_ID)
+                .env("CALSYNC_CLIENT_SECRET", SECRET)
+                .env("CALSYNC_MAILBOX", MAILBOX)
+                .env("CALSYNC_TARGET_CALENDAR", TARGET)
+                .env("CALSYNC_GRAPH_URL", self.fake.graph_url())
+                .env("CALSYNC_AUTHORITY_URL", self.fake.authority_url())
+                .env("CALSYNC_STATE_DIR", home.join("state"))
+                .env("CALSYNC_TOKEN_STORE", "file")
+                .env(
+                    "CALSYNC_GRAPH_RATE_LIMIT",
+                    format!("{RATE_OPS}/{}", RATE_WINDOW.as_secs()),
+                );
+        })
     }
+}
+
+/// One `calsync GLOBAL… sync --json SYNC…` run in `home` under the
+/// measuring child, with a clean environment that `env` adds to: its cost,
+/// and the report it printed.
+fn measured_sync(
+    home: &std::path::Path,
+    global: &[&std::ffi::OsStr],
+    sync: &[&str],
+    env: impl FnOnce(&mut Command),
+) -> Result<(Cost, Value), String> {
+    let out_file = home.join("measure.json");
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(me);
+    command
+        .arg(MEASURE)
+        .arg(&out_file)
+        .arg(env!("CARGO_BIN_EXE_calsync"))
+        .args(global)
+        .args(["sync", "--json"])
+        .args(sync)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("xdg-state"))
+        .stdin(Stdio::null());
+    env(&mut command);
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run the measuring process: {e}"))?;
+    let measured: Value = std::fs::read_to_string(&out_file)
+        .map_err(|e| {
+            format!(
+                "no measurement ({e}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))?;
+    let cost = Cost {
+        code: measured["code"].as_i64().unwrap_or(-1) as i32,
+        wall: Duration::from_micros(measured["wall_us"].as_u64().unwrap_or(0)),
+        cpu: Duration::from_micros(measured["cpu_us"].as_u64().unwrap_or(0)),
+        max_rss_kb: measured["max_rss_kb"].as_i64().unwrap_or(0),
+    };
+    if cost.code != 0 {
+        return Err(format!(
+            "calsync sync exited {}:\n{}\n{}",
+            cost.code,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("sync --json printed no JSON document ({e})"))?;
+    Ok((cost, report))
 }
 
 // ------------------------------------------------------------ traffic
@@ -782,52 +800,6 @@ fn ics_source(public: usize, changed: usize) -> String {
     s
 }
 
-/// One measured `calsync sync` (with `extra` arguments) on the files of `dir`.
-fn ics_sync(dir: &std::path::Path, extra: &[&str]) -> Result<(Cost, Value), String> {
-    let out_file = dir.join("measure.json");
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let output = Command::new(me)
-        .arg(MEASURE)
-        .arg(&out_file)
-        .arg(env!("CARGO_BIN_EXE_calsync"))
-        .arg("--config")
-        .arg(dir.join("config.toml"))
-        .args(["sync", "--json"])
-        .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_STATE_HOME", dir.join("xdg-state"))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run the measuring process: {e}"))?;
-    let measured: Value = std::fs::read_to_string(&out_file)
-        .map_err(|e| {
-            format!(
-                "no measurement ({e}): {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))?;
-    let cost = Cost {
-        code: measured["code"].as_i64().unwrap_or(-1) as i32,
-        wall: Duration::from_micros(measured["wall_us"].as_u64().unwrap_or(0)),
-        cpu: Duration::from_micros(measured["cpu_us"].as_u64().unwrap_or(0)),
-        max_rss_kb: measured["max_rss_kb"].as_i64().unwrap_or(0),
-    };
-    if cost.code != 0 {
-        return Err(format!(
-            "calsync sync exited {}:\n{}",
-            cost.code,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("sync --json printed no JSON document ({e})"))?;
-    Ok((cost, report))
-}
-
 /// The `.ics` target at each size: a dry run, the first sync (every copy
 /// written), an unchanged sync and one after 1% changed.
 fn bench_ics(sizes: &[usize]) -> Result<String, String> {
@@ -857,7 +829,9 @@ fn bench_ics(sizes: &[usize]) -> Result<String, String> {
                 std::fs::write(path.join("internal.ics"), ics_source(n, changed))
                     .map_err(|e| e.to_string())?;
             }
-            let (cost, report) = ics_sync(path, extra)?;
+            let config = path.join("config.toml");
+            let global = ["--config".as_ref(), config.as_os_str()];
+            let (cost, report) = measured_sync(path, &global, extra, |_| {})?;
             let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
             md.push_str(&format!(
                 "| {n} | {run} | {} | {} | {} | {:.1} MB | {:.1} MB |\n",
