@@ -35,6 +35,7 @@ mod file;
 mod fingerprint;
 mod keys;
 mod load;
+pub mod shard;
 mod value;
 
 #[cfg(test)]
