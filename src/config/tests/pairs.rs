@@ -470,6 +470,13 @@ fn the_keys_a_pair_may_set() {
         assert!(per_pair.contains(&name), "{name}");
     }
     for key in &KEYS {
+        // The resolver lets a flag win over every file value: a pair's key
+        // wins over the command line only because no pair key has a flag.
+        assert!(
+            !key.per_pair || key.flag.is_none(),
+            "{} has a flag",
+            key.name
+        );
         if key.table != Table::Top {
             assert!(
                 key.per_pair,
