@@ -35,6 +35,8 @@ mod file;
 mod fingerprint;
 mod keys;
 mod load;
+mod pairs;
+pub mod shard;
 mod value;
 
 #[cfg(test)]
@@ -45,6 +47,9 @@ pub use duration::{format_duration, parse_duration};
 pub use fingerprint::fingerprint;
 pub use keys::{HelpRow, KEYS, Key, Table, help_rows, key, keys_of, status_order};
 pub use load::{load, load_from_process};
+pub use pairs::{
+    DEFAULT_PAIR, PairSettings, PairSource, Pairs, load_pairs, load_pairs_from_process, valid_name,
+};
 pub use value::parse_bool;
 
 use crate::error::Failure;
