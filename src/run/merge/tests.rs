@@ -318,3 +318,75 @@ fn turning_one_source_into_a_merged_one_replaces_each_copy_once() {
             .all(|c| c.key.as_str().starts_with("work/i:"))
     );
 }
+
+/// A calendar file of `events`, each given as its lines.
+fn ics_file(dir: &std::path::Path, name: &str, events: &[&str]) -> crate::ics::IcsSource {
+    let mut text = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//test//EN\r\n");
+    for ev in events {
+        text.push_str("BEGIN:VEVENT\r\n");
+        text.push_str(&ev.trim().replace('\n', "\r\n"));
+        text.push_str("\r\nEND:VEVENT\r\n");
+    }
+    text.push_str("END:VCALENDAR\r\n");
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    crate::ics::IcsSource::new(crate::ics::IcsLocation::Path(path))
+}
+
+#[tokio::test]
+async fn two_files_merged_into_a_published_file() {
+    use crate::provider::TargetProvider;
+    let dir = tempfile::tempdir().unwrap();
+    let work = ics_file(
+        dir.path(),
+        "work.ics",
+        &[
+            "UID:shared@example.org\nDTSTART:20260510T090000Z\nDTEND:20260510T100000Z\n\
+             SUMMARY:Open day\nCLASS:PUBLIC",
+            "UID:weekly@example.org\nDTSTART:20260504T090000Z\nDTEND:20260504T100000Z\n\
+             RRULE:FREQ=WEEKLY;COUNT=2\nSUMMARY:Weekly\nCLASS:PUBLIC",
+            "UID:hidden@example.org\nDTSTART:20260512T090000Z\nDTEND:20260512T100000Z\n\
+             SUMMARY:Board\nCLASS:PUBLIC",
+        ],
+    );
+    let home = ics_file(
+        dir.path(),
+        "home.ics",
+        &[
+            "UID:shared@example.org\nDTSTART:20260510T090000Z\nDTEND:20260510T100000Z\n\
+             SUMMARY:Open day (home copy)\nCLASS:PUBLIC",
+            "UID:hidden@example.org\nDTSTART:20260512T090000Z\nDTEND:20260512T100000Z\n\
+             SUMMARY:Board (salaries)\nCLASS:PRIVATE",
+            "UID:weekly@example.org\nDTSTART:20260504T090000Z\nDTEND:20260504T100000Z\n\
+             RRULE:FREQ=WEEKLY;COUNT=2\nSUMMARY:Weekly\nCLASS:PUBLIC",
+        ],
+    );
+    let merged = Merged::new(vec![("work".to_owned(), work), ("home".to_owned(), home)]).unwrap();
+    let events = merged.read(&window()).await.unwrap();
+    let p = plan(&events, &[]);
+    let mut created: Vec<(&str, &str)> = p
+        .creates
+        .iter()
+        .map(|c| (c.key.as_str(), c.payload.subject.as_str()))
+        .collect();
+    created.sort();
+    assert_eq!(
+        created,
+        [
+            ("work/i:shared@example.org", "Open day"),
+            ("work/s:weekly@example.org@20260504T090000Z", "Weekly"),
+            ("work/s:weekly@example.org@20260511T090000Z", "Weekly"),
+        ]
+    );
+    assert_eq!(p.skipped.get(&SkipReason::Private), Some(&1));
+    let published = dir.path().join("public.ics");
+    let target = crate::ics::IcsTarget::new(&published, "Public");
+    target.apply(&p).await.unwrap();
+    let text = std::fs::read_to_string(&published).unwrap();
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 3);
+    assert!(!text.contains("Board") && !text.contains("home copy"));
+    // The copies read back carry the namespaced keys: a second run writes
+    // nothing.
+    let managed = target.read_managed(&window()).await.unwrap();
+    assert!(plan(&events, &managed).is_empty());
+}
