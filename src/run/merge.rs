@@ -32,6 +32,11 @@
 //!   event with the UID it shows: a file that garbles a meeting cannot say
 //!   which occurrence, nor whether it is public. Those events are handed
 //!   over as unreadable too, with no content.
+//!   Graph and a file write the original start of a timed occurrence alike
+//!   (the instant in UTC), but not that of an all-day one (Graph: the
+//!   organizer's local midnight; a file: the date's midnight in UTC), so an
+//!   all-day occurrence that a Graph calendar and a file both hold is taken
+//!   for two meetings.
 //! - **No UID, no match.** An event without a UID is never taken for
 //!   another; a UID never makes an event public or private by itself.
 //! - **A member that fails fails the read.** A partial read would look like
@@ -44,6 +49,11 @@
 //! copy (under the guard, which may ask for `--force`); the planner deletes
 //! the old copies in the same plan as it creates the new ones, so none is
 //! left twice.
+//!
+//! The planner withholds the deletions of a source that reads as empty in
+//! the window (more likely wrong than emptied). A merged source reads as
+//! empty only when every member does; a single member that reads as empty
+//! while the others do not loses its copies, under the deletion guard alone.
 //!
 //! The merge needs every member's whole read to decide the winner of a
 //! meeting, so a merged source is read in full every run: it does not tell
