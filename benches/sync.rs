@@ -511,6 +511,7 @@ fn plan_inputs(n: usize) -> (Vec<SourceEvent>, Vec<ManagedEvent>, Policy, Window
             let start = midnight + Days::days(1 + j / 60) + Days::minutes(8 * 60 + (j % 60) * 10);
             SourceEvent {
                 key: SourceKey::single(&format!("AAMkAGI2-{i:08}")),
+                ical_uid: None,
                 subject: format!("Event {i}"),
                 start: EventTime::Instant(start),
                 end: EventTime::Instant(start + Days::minutes(30)),

@@ -5,6 +5,7 @@
 //! that opens the source and the target the settings name ([`sides`]).
 
 pub mod incremental;
+pub mod merge;
 pub mod progress;
 pub mod report;
 pub mod sides;

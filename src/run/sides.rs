@@ -13,6 +13,7 @@
 //! the id is then taken from `calendars.json` ([`CalendarCache`]), with no
 //! request, until Graph answers that the calendar is gone.
 
+use super::merge::Merged;
 use crate::auth::AuthConfig;
 use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
@@ -31,6 +32,24 @@ use crate::state::incremental::CalendarCache;
 pub enum Source {
     Graph(GraphCalendar),
     Ics(IcsSource),
+    /// Several sources read as one ([`super::merge`]).
+    Merged(Merged<Member>),
+}
+
+/// One source of a [`Source::Merged`]: a Graph calendar or a file, never a
+/// merged source itself.
+pub enum Member {
+    Graph(GraphCalendar),
+    Ics(IcsSource),
+}
+
+impl SourceProvider for Member {
+    async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
+        match self {
+            Member::Graph(s) => s.read(window).await,
+            Member::Ics(s) => s.read(window).await,
+        }
+    }
 }
 
 /// Where a run keeps the public copies.
@@ -67,7 +86,9 @@ impl Source {
     pub fn incremental(&self) -> bool {
         match self {
             Source::Graph(_) => true,
-            Source::Ics(_) => false,
+            // The winner of a meeting several members hold depends on every
+            // member's whole read.
+            Source::Ics(_) | Source::Merged(_) => false,
         }
     }
 }
@@ -113,6 +134,7 @@ impl SourceProvider for Source {
         match self {
             Source::Graph(s) => s.read(window).await,
             Source::Ics(s) => s.read(window).await,
+            Source::Merged(s) => s.read(window).await,
         }
     }
 }
@@ -121,7 +143,7 @@ impl IncrementalSource for Source {
     async fn read_all(&self, window: &Window) -> anyhow::Result<Vec<PieceChanges>> {
         match self {
             Source::Graph(s) => s.read_all(window).await,
-            Source::Ics(_) => Err(not_incremental()),
+            Source::Ics(_) | Source::Merged(_) => Err(not_incremental()),
         }
     }
 
@@ -131,7 +153,7 @@ impl IncrementalSource for Source {
     ) -> anyhow::Result<Vec<PieceChanges>> {
         match self {
             Source::Graph(s) => s.read_changes(pieces).await,
-            Source::Ics(_) => Err(not_incremental()),
+            Source::Ics(_) | Source::Merged(_) => Err(not_incremental()),
         }
     }
 
@@ -141,7 +163,7 @@ impl IncrementalSource for Source {
     ) -> anyhow::Result<Vec<Option<SeriesInstances>>> {
         match self {
             Source::Graph(s) => s.read_series(wanted).await,
-            Source::Ics(_) => Err(not_incremental()),
+            Source::Ics(_) | Source::Merged(_) => Err(not_incremental()),
         }
     }
 }
