@@ -23,7 +23,7 @@
 //! trip plus the busiest mailbox's slot time / 4 (or its rate bound, if
 //! longer).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -60,6 +60,7 @@ struct Pair {
     source_calendar: String,
     target_mailbox: String,
     target_calendar: String,
+    source_id: String,
     target_id: String,
 }
 
@@ -101,6 +102,7 @@ impl PairsWorld {
                 source_calendar: format!("Team {p:04}"),
                 target_mailbox: target_mailbox(t),
                 target_calendar: format!("Team {k} (public)"),
+                source_id: String::new(),
                 target_id: String::new(),
             };
             let source_id = fake.add_calendar(&pair.source_mailbox, &pair.source_calendar);
@@ -132,7 +134,11 @@ impl PairsWorld {
                 pair.target_mailbox,
                 pair.target_calendar
             ));
-            pairs.push(Pair { target_id, ..pair });
+            pairs.push(Pair {
+                source_id,
+                target_id,
+                ..pair
+            });
         }
         let home = tempfile::tempdir().map_err(|e| e.to_string())?;
         std::fs::write(home.path().join("pairs.toml"), config).map_err(|e| e.to_string())?;
@@ -289,6 +295,18 @@ struct PairsTraffic {
     over_rate: usize,
     peak_outstanding: usize,
     token: bool,
+    /// Per pair: its first and last request's arrival at the fake.
+    pair_spans: Vec<Duration>,
+    /// Per mailbox: its first and last request's arrival.
+    mailbox_spans: BTreeMap<String, Duration>,
+    /// From the first request's arrival to the last's.
+    active: Duration,
+}
+
+/// The calendar id a Graph path names (`…/calendars/ID/…`).
+fn calendar_of(path: &str) -> Option<&str> {
+    let (_, rest) = path.split_once("/calendars/")?;
+    rest.split('/').next()
 }
 
 /// The mailbox a Graph path addresses (`/users/UPN/…`), lower-cased.
@@ -298,9 +316,27 @@ fn mailbox_of(path: &str) -> Option<String> {
 }
 
 impl PairsTraffic {
-    fn of(log: &[RecordedRequest]) -> PairsTraffic {
+    /// `calendars` maps a calendar id to its pair's index.
+    fn of(log: &[RecordedRequest], calendars: &HashMap<&str, usize>, n: usize) -> PairsTraffic {
         let mut t = PairsTraffic::default();
+        let mut pairs: Vec<Option<(Instant, Instant)>> = vec![None; n];
+        let mut mailboxes: BTreeMap<String, (Instant, Instant)> = BTreeMap::new();
+        let widen = |span: &mut Option<(Instant, Instant)>, at: Instant| {
+            *span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+        };
+        let mut all = None;
         for r in log {
+            widen(&mut all, r.received);
+            if let Some(p) = calendar_of(&r.path).and_then(|id| calendars.get(id)) {
+                widen(&mut pairs[*p], r.received);
+            }
+            if let Some(m) = mailbox_of(&r.path) {
+                let mut span = mailboxes.get(&m).copied();
+                widen(&mut span, r.received);
+                if let Some(span) = span {
+                    mailboxes.insert(m, span);
+                }
+            }
             if r.status == 429 {
                 t.throttled += 1;
             }
@@ -340,7 +376,28 @@ impl PairsTraffic {
                 load.single += 1;
             }
         }
+        t.pair_spans = pairs.iter().flatten().map(|(a, b)| *b - *a).collect();
+        t.pair_spans.sort();
+        t.mailbox_spans = mailboxes
+            .into_iter()
+            .map(|(m, (a, b))| (m, b - a))
+            .collect();
+        t.active = all.map_or(Duration::ZERO, |(a, b)| b - a);
         t
+    }
+
+    /// The pairs' spans at quantile `q`.
+    fn pair_span(&self, q: f64) -> Duration {
+        let n = self.pair_spans.len();
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        self.pair_spans[((n - 1) as f64 * q).round() as usize]
+    }
+
+    /// Pairs with requests under way, on average over the run's span.
+    fn pairs_in_flight(&self) -> f64 {
+        self.pair_spans.iter().sum::<Duration>().as_secs_f64() / self.active.as_secs_f64().max(1e-9)
     }
 
     fn requests(&self) -> u64 {
@@ -380,6 +437,10 @@ struct PairsRow {
     costs: Vec<Cost>,
     /// Pairs per process.
     held: Vec<usize>,
+    /// CPU time of this process (the fake) over the run.
+    fake_cpu: Duration,
+    /// The machine's load average (1 minute) when the run started.
+    load: f64,
 }
 
 impl PairsRow {
@@ -408,8 +469,17 @@ fn counts(reports: &[(Cost, Value)]) -> [u64; 3] {
 
 fn measure(w: &PairsWorld, run: &'static str, processes: u32) -> Result<PairsRow, String> {
     eprintln!("{} pairs: {run}, {processes} process(es)…", w.pairs.len());
+    let load = load_average();
+    let cpu_before = own_cpu();
     let (wall, runs) = w.sync(processes)?;
-    let mut traffic = PairsTraffic::of(&w.fake.requests());
+    let fake_cpu = own_cpu().saturating_sub(cpu_before);
+    let calendars: HashMap<&str, usize> = w
+        .pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| [(p.source_id.as_str(), i), (p.target_id.as_str(), i)])
+        .collect();
+    let mut traffic = PairsTraffic::of(&w.fake.requests(), &calendars, w.pairs.len());
     let refused = w.fake.throttling();
     traffic.over_concurrency = refused.over_concurrency;
     traffic.over_rate = refused.over_rate;
@@ -425,7 +495,37 @@ fn measure(w: &PairsWorld, run: &'static str, processes: u32) -> Result<PairsRow
             .map(|(_, r)| r["pairs"].as_array().map_or(0, Vec::len))
             .collect(),
         costs: runs.into_iter().map(|(c, _)| c).collect(),
+        fake_cpu,
+        load,
     })
+}
+
+/// The machine's 1-minute load average.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// CPU time of this process so far (the fake's threads and the
+/// benchmark's own, which only waits during a run).
+#[cfg(unix)]
+fn own_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return Duration::ZERO;
+    };
+    let t = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    t(u.user_time()) + t(u.system_time())
+}
+
+#[cfg(not(unix))]
+fn own_cpu() -> Duration {
+    Duration::ZERO
 }
 
 /// The scenario's rows: one process, then 4 shards on a fresh world.
@@ -532,6 +632,37 @@ fn pairs_report(n: usize, sources: usize, rows: &[PairsRow]) -> String {
             load.operations(),
             parts.join(" + "),
             ms(t.floor())
+        ));
+    }
+    md.push_str(
+        "\nTimeline (from the fake's log: a pair's span runs from its first request's arrival \
+         to its last's; in flight = the spans' sum / the run's span):\n\n",
+    );
+    for r in rows {
+        let t = &r.traffic;
+        let busiest = t
+            .busiest()
+            .and_then(|(m, _)| t.mailbox_spans.get(m))
+            .copied()
+            .unwrap_or_default();
+        let mut spans: Vec<Duration> = t.mailbox_spans.values().copied().collect();
+        spans.sort();
+        md.push_str(&format!(
+            "- {} ({} process{}): pair spans median {}, 90th percentile {}, longest {}; \
+             {:.1} pairs in flight on average; busiest mailbox active {}, mailboxes active \
+             {} at the median; calsync CPU {}, fake CPU {}; load average {:.2} at the start\n",
+            r.run,
+            r.processes,
+            if r.processes == 1 { "" } else { "es" },
+            ms(t.pair_span(0.5)),
+            ms(t.pair_span(0.9)),
+            ms(t.pair_span(1.0)),
+            t.pairs_in_flight(),
+            ms(busiest),
+            ms(spans.get(spans.len() / 2).copied().unwrap_or_default()),
+            ms(r.cpu()),
+            ms(r.fake_cpu),
+            r.load,
         ));
     }
     md.push_str("\nTargets:\n\n");
