@@ -93,7 +93,13 @@ impl PairSettings {
         if source.name.is_none() {
             return s;
         }
-        s.mailbox.clone_from(&source.mailbox);
+        if source.spec == SourceSpec::Graph {
+            s.mailbox.clone_from(&source.mailbox);
+        } else if s.mailbox.is_none() {
+            // A file reads no mailbox; the pair's mailbox is then its
+            // target's, which app-only sign-in needs one of.
+            s.mailbox.clone_from(&s.target_mailbox);
+        }
         let (calendar, origin) = match &source.calendar {
             Some(c) => (c.clone(), Origin::File),
             None => ("Calendar".to_owned(), Origin::Default),

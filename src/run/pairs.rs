@@ -187,10 +187,17 @@ pub fn error_json(name: &str, e: &anyhow::Error) -> serde_json::Value {
 
 /// An error's message in one line, for the summary's line of a pair.
 pub fn one_line(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
+    cut(&format!("{e:#}"), 1000)
+}
+
+/// `text` on one line, cut to `max` characters.
+pub fn cut(text: &str, max: usize) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 400 {
-        line.chars().take(399).chain(['…']).collect()
+    if line.chars().count() > max {
+        line.chars()
+            .take(max.saturating_sub(1))
+            .chain(['…'])
+            .collect()
     } else {
         line
     }

@@ -7,6 +7,8 @@
 //! outcome `success`) finished more than `D` ago, or when there is none; a
 //! sync exactly `D` old is recent enough.
 
+mod pairs;
+
 use super::history::{human_duration_ms, human_duration_secs};
 use super::{Context, print_stdout};
 use crate::auth::{AuthConfig, AuthState, auth_state};
@@ -116,6 +118,10 @@ pub struct MaxAge {
 }
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let selection = ctx.selection(&args.select)?;
+    if selection.from_tables {
+        return pairs::run(ctx, args, &selection);
+    }
     let settings = ctx.settings()?;
     let history = state::read_history(&settings.state_dir)?;
     let lock = state::lock_state(&settings.state_dir)?;
@@ -156,7 +162,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The `--max-age` limit as it was given (`1h`, `90m` → `1h30m`).
-fn limit(m: &MaxAge) -> String {
+pub(super) fn limit(m: &MaxAge) -> String {
     config::format_duration(Duration::from_secs(m.limit_seconds))
 }
 
@@ -365,7 +371,7 @@ fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
-fn age(secs: i64) -> String {
+pub(super) fn age(secs: i64) -> String {
     if secs < 0 {
         "in the future; check the clock".to_string()
     } else {
@@ -384,6 +390,13 @@ fn value_text(v: &Value) -> String {
 
 /// The report for a person.
 pub fn render_text(r: &StatusReport) -> String {
+    let mut out = render_setup(r);
+    runs_text(r, &mut out);
+    out
+}
+
+/// The configuration and sign-in sections of the text.
+pub(super) fn render_setup(r: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Configuration");
     let values: Vec<String> = r.config.iter().map(|s| value_text(&s.value)).collect();
@@ -443,7 +456,11 @@ pub fn render_text(r: &StatusReport) -> String {
     if let Some(note) = &a.note {
         let _ = writeln!(out, "  {note}");
     }
+    out
+}
 
+/// The runs section of the text.
+fn runs_text(r: &StatusReport, out: &mut String) {
     let _ = writeln!(out, "\nRuns (state dir {})", r.state_dir.display());
     let run_line = |label: &str, run: &Option<RunSummary>| match run {
         Some(e) => format!(
@@ -495,7 +512,6 @@ pub fn render_text(r: &StatusReport) -> String {
     if let Some(m) = &r.max_age {
         let _ = write!(out, "\n{}", verdict(m));
     }
-    out
 }
 
 #[cfg(test)]
