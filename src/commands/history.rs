@@ -137,6 +137,7 @@ mod tests {
     fn entry(id: &str, command: &str, outcome: &str, ms: u64, error: Option<&str>) -> HistoryEntry {
         let t = Utc.with_ymd_and_hms(2026, 3, 1, 8, 5, 9).unwrap();
         HistoryEntry {
+            pair: None,
             id: id.into(),
             command: command.into(),
             started: t,

@@ -510,6 +510,7 @@ mod tests {
 
     fn entry(command: &str, outcome: &str, finished: DateTime<Utc>, ms: u64) -> HistoryEntry {
         HistoryEntry {
+            pair: None,
             id: format!("{command}-{outcome}-{finished}"),
             command: command.into(),
             started: finished,

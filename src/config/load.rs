@@ -27,26 +27,15 @@ pub fn load_from_process(flags: &FlagOverrides) -> anyhow::Result<Settings> {
 /// variable up; production passes `|k| std::env::var(k).ok()`), the config
 /// file and the defaults. Reads the config file and nothing else.
 ///
-/// A file with `[[pair]]` tables is refused: the commands run one pair, and
-/// running the top level of a file written for pairs would write where no
-/// pair says to ([`super::load_pairs`] reads such a file).
+/// With `[[pair]]` tables these are the settings of the top level: what
+/// the whole run shares (sign-in, endpoints, `state_dir`) and every pair's
+/// defaults. The pairs themselves are read by [`super::load_pairs`].
 pub fn load(
     flags: &FlagOverrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Settings> {
     let env = |k: &str| env(k).filter(|v| !v.is_empty());
     let (file, origins) = open(flags, &env)?;
-    if let Some(f) = &file
-        && let Some(first) = f.pairs.first()
-    {
-        let (line, col) = line_col(&f.text, first.at);
-        return Err(config_error(format!(
-            "Invalid config file {}, line {line}, column {col}: it has [[pair]] tables, which \
-             this version of calsync does not run yet. Remove the [[pair]] tables and keep the \
-             keys of one pair at the top level.",
-            f.path.display()
-        )));
-    }
     settings_for(flags, &env, file.as_ref(), origins, None)
 }
 
@@ -261,6 +250,8 @@ pub(super) fn settings_for(
         source,
         target,
         policy: Policy { filter, copy },
+        pair: None,
+        merged: Vec::new(),
         hidden: hidden_knobs(env),
         origins,
     })

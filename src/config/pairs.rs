@@ -154,7 +154,9 @@ pub fn load_pairs(
         };
         if pair.sources[0].name.is_some() {
             pair.settings = pair.source_settings(&pair.sources[0]);
+            pair.settings.merged = pair.sources.clone();
         }
+        pair.settings.pair = Some(pair.name.clone());
         pairs.push(pair);
     }
     check_pairs(&pairs, f)?;
@@ -560,4 +562,61 @@ fn check_pairs(pairs: &[PairSettings], f: &LoadedFile) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pairs one command runs: those named on the command line (every pair
+/// when none is), of them those of this process's shard.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// In the order of the file.
+    pub pairs: Vec<PairSettings>,
+    /// Whether the config has `[[pair]]` tables.
+    pub from_tables: bool,
+    /// How many pairs the config has.
+    pub total: usize,
+    /// How many pairs were named (or all), before the shard took its part.
+    pub named: usize,
+    pub shard: super::shard::Shard,
+}
+
+impl Pairs {
+    /// The pairs named in `names` (all when it is empty) that `shard`
+    /// holds. A name that is no pair's is a configuration error listing the
+    /// pairs.
+    pub fn select(self, names: &[String], shard: super::shard::Shard) -> anyhow::Result<Selection> {
+        let total = self.pairs.len();
+        let known: Vec<&str> = self.pairs.iter().map(|p| p.name.as_str()).collect();
+        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            let listed = known
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let hint = if self.from_tables {
+                "the names of its [[pair]] tables"
+            } else {
+                "a config without [[pair]] tables has one pair, named \"default\""
+            };
+            return Err(config_error(format!(
+                "Unknown pair \"{unknown}\": the config has no pair of that name. Its pairs are \
+                 {listed} ({hint}); name one of them, or none to run them all."
+            )));
+        }
+        let named: Vec<PairSettings> = self
+            .pairs
+            .into_iter()
+            .filter(|p| names.is_empty() || names.contains(&p.name))
+            .collect();
+        let named_count = named.len();
+        Ok(Selection {
+            pairs: named
+                .into_iter()
+                .filter(|p| shard.holds(&p.target_identity()))
+                .collect(),
+            from_tables: self.from_tables,
+            total,
+            named: named_count,
+            shard,
+        })
+    }
 }

@@ -271,6 +271,28 @@ impl GraphClient {
         }
     }
 
+    /// A client for another run in the same process (another pair): it
+    /// shares this one's HTTP connections, token source and per-mailbox
+    /// governor, so that every run together keeps each mailbox's limits,
+    /// and counts its own metrics, circuit breaker and progress.
+    pub fn sibling(&self) -> GraphClient {
+        let inner = &self.inner;
+        GraphClient {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                tokens: inner.tokens.clone(),
+                opts: inner.opts.clone(),
+                base: inner.base.clone(),
+                governor: inner.governor.clone(),
+                counters: Mutex::new(Counters::default()),
+                consecutive_outages: AtomicU32::new(0),
+                open: AtomicBool::new(false),
+                retry_told: AtomicBool::new(false),
+                progress: Mutex::new(None),
+            }),
+        }
+    }
+
     pub fn options(&self) -> &ClientOptions {
         &self.inner.opts
     }

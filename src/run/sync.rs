@@ -74,6 +74,9 @@ pub struct SyncOptions {
     pub progress: Option<MultiProgress>,
     /// Resolves when the run must stop early (a signal); `None`: never.
     pub interrupt: Option<Interrupt>,
+    /// The Graph client the pairs of one process share, whose budget per
+    /// mailbox this run keeps to; `None`: a client of its own.
+    pub shared_graph: Option<crate::graph::client::GraphClient>,
 }
 
 /// What a run needs to know once its sides are open.
@@ -117,7 +120,7 @@ async fn run_in_span(
     // only this request is cleared when the run is done.
     let repair = incremental::full_sync_request(&settings.state_dir);
 
-    run.connect(settings)?;
+    run.connect(settings, opts.shared_graph.as_ref())?;
     let progress = RunProgress::new(opts.progress);
     if let Some(c) = run.graph() {
         c.set_progress(Some(progress.clone()));

@@ -125,16 +125,19 @@ fn no_file_is_one_default_pair() {
 }
 
 #[test]
-fn load_refuses_a_file_with_pairs() {
+fn load_gives_the_top_level_of_a_file_with_pairs() {
     let f = file_with(MANY);
     let env = env_of(&[]);
-    let err = load(&with_file(&f.path), &|k| env.get(k).cloned()).unwrap_err();
-    let msg = err.to_string();
-    assert!(msg.contains("line 4") && msg.contains("[[pair]]"), "{msg}");
-    assert!(matches!(
-        err.downcast_ref::<Failure>(),
-        Some(Failure::Config(_))
-    ));
+    let top = load(&with_file(&f.path), &|k| env.get(k).cloned()).unwrap();
+    let pairs = load_pairs(&with_file(&f.path), &|k| env.get(k).cloned()).unwrap();
+    assert_eq!(top.pair, None);
+    assert_eq!(top.state_dir, pairs.pairs[0].settings.state_dir);
+    assert!(
+        pairs
+            .pairs
+            .iter()
+            .all(|p| p.settings.pair.as_deref() == Some(p.name.as_str()))
+    );
 }
 
 #[test]
