@@ -146,7 +146,7 @@ fn four_shard_processes_leave_what_one_process_leaves() {
         assert!(
             r.stdout
                 .lines()
-                .any(|l| l.starts_with("2 pairs: created 4,")),
+                .any(|l| l.starts_with(&format!("2 pairs of shard {k}/4: created 4,"))),
             "shard {k}: {r}"
         );
     }
