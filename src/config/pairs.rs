@@ -457,16 +457,15 @@ impl Place {
     fn describe(&self) -> String {
         match self {
             Place::Graph { mailbox, calendar } => {
-                let c = calendar
-                    .split_once(':')
-                    .map_or(calendar.as_str(), |(kind, rest)| {
-                        if kind == "default" {
-                            "the default calendar"
-                        } else {
-                            rest
-                        }
-                    });
-                format!("calendar {c} of mailbox {mailbox}")
+                let c = match calendar.split_once(':') {
+                    Some(("default", _)) => "the default calendar".to_owned(),
+                    Some(("name", name)) => {
+                        format!("the calendar named \"{name}\" (names compared without case)")
+                    }
+                    Some((_, id)) => format!("the calendar id:{id}"),
+                    None => format!("the calendar {calendar}"),
+                };
+                format!("{c} of mailbox {mailbox}")
             }
             Place::File(p) => format!("the file {}", p.display()),
         }
