@@ -23,9 +23,13 @@ fn target_mailboxes() -> Vec<String> {
         .collect()
 }
 
-/// Eight pairs, two per target mailbox: pair `pI` copies the events
-/// mailbox's "Source I" into "Public A" (even I) or "Public B" (odd I) of
-/// mailbox `I / 2`. Returns, per pair, its target (mailbox, calendar id).
+/// Eight pairs, two per mailbox: pair `pI` copies "Source I" of mailbox
+/// `I / 2` into its "Public A" (even I) or "Public B" (odd I), as each
+/// department keeps its internal and its public calendar. Processes that
+/// run different shards then never address one mailbox (pairs that read a
+/// mailbox from several shards would share its limit between processes,
+/// which Graph enforces with 429 answers). Returns, per pair, its target
+/// (mailbox, calendar id).
 fn eight_pairs(w: &World, mailboxes: &[String]) -> Vec<(String, String)> {
     let mut config = String::new();
     let mut targets = Vec::new();
@@ -33,20 +37,21 @@ fn eight_pairs(w: &World, mailboxes: &[String]) -> Vec<(String, String)> {
         w.fake.add_mailbox(mailbox);
         for (half, calendar) in ["Public A", "Public B"].into_iter().enumerate() {
             let i = 2 * m + half;
-            let source = w.fake.add_calendar(MAILBOX, &format!("Source {i}"));
+            let source = w.fake.add_calendar(mailbox, &format!("Source {i}"));
             for j in 0..2 {
                 w.fake.insert_event(
-                    MAILBOX,
+                    mailbox,
                     &source,
                     public_event(&format!("p{i} event {j}"), 1 + j, 9 + i as i64),
                 );
             }
             w.fake
-                .insert_event(MAILBOX, &source, secret_event("private", 3, 9 + i as i64));
+                .insert_event(mailbox, &source, secret_event("private", 3, 9 + i as i64));
             targets.push((mailbox.clone(), w.fake.add_calendar(mailbox, calendar)));
             config.push_str(&format!(
-                "[[pair]]\nname = \"p{i}\"\nsource_calendar = \"Source {i}\"\n\
-                 target_mailbox = \"{mailbox}\"\ntarget_calendar = \"{calendar}\"\n\n"
+                "[[pair]]\nname = \"p{i}\"\nmailbox = \"{mailbox}\"\n\
+                 source_calendar = \"Source {i}\"\ntarget_mailbox = \"{mailbox}\"\n\
+                 target_calendar = \"{calendar}\"\n\n"
             ));
         }
     }
