@@ -635,3 +635,194 @@ fn a_config_without_pairs_is_the_pair_named_default() {
     assert_eq!(unknown.code, 2, "{unknown}");
     assert!(unknown.stderr.contains("default"), "{unknown}");
 }
+
+// ------------------------------------------- one meeting in two Graph sources
+
+/// The config of one pair, `board`, writing the world's target from the
+/// sources given as (name, body of its `[[pair.sources]]` table), in order.
+fn board_config(w: &World, sources: &[(&str, String)]) {
+    let mut text = format!(
+        "[[pair]]\nname = \"board\"\ntarget_mailbox = \"{MAILBOX}\"\n\
+         target_calendar = \"{TARGET}\"\n"
+    );
+    for (name, body) in sources {
+        text.push_str(&format!("\n[[pair.sources]]\nname = \"{name}\"\n{body}\n"));
+    }
+    w.config_file(&text);
+}
+
+/// The `[[pair.sources]]` body of a mailbox's default calendar.
+fn graph_member(mailbox: &str) -> String {
+    format!("mailbox = \"{mailbox}\"")
+}
+
+/// A meeting the events mailbox and the chair's both hold (one iCalUId),
+/// each with its own subject, beside one event of each alone. Returns the
+/// id of the events mailbox's copy of the meeting.
+fn one_meeting_in_two_mailboxes(w: &World) -> String {
+    let chair = add_mailbox(w, CHAIR);
+    let meeting = w.add_source(public_event("Joint meeting (events)", 3, 10));
+    w.fake.insert_meeting_copy(
+        MAILBOX,
+        &meeting,
+        CHAIR,
+        &chair,
+        public_event("Joint meeting (chair)", 3, 10),
+    );
+    assert_eq!(
+        ical_uid(w, MAILBOX, &w.source_id, &meeting),
+        w.fake
+            .events(CHAIR, &chair)
+            .iter()
+            .find(|e| e["subject"] == "Joint meeting (chair)")
+            .and_then(|e| e["iCalUId"].as_str().map(str::to_string))
+            .expect("the chair's copy"),
+        "the fake gave the two copies of one meeting two iCalUIds"
+    );
+    w.add_source(public_event("Open day", 2, 10));
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Chair's lecture", 4, 15));
+    meeting
+}
+
+/// The copies in the target of the shared meeting: (source key, event id).
+fn joint_copies(w: &World) -> Vec<(String, String)> {
+    w.managed()
+        .into_iter()
+        .filter(|(_, e)| {
+            e["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Joint meeting")
+        })
+        .map(|(k, e)| (k, e["id"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+#[test]
+fn a_meeting_in_two_sources_is_published_from_the_first_and_not_once_private_there() {
+    let w = World::new();
+    let meeting = one_meeting_in_two_mailboxes(&w);
+    board_config(
+        &w,
+        &[
+            ("events", graph_member(MAILBOX)),
+            ("chair", graph_member(CHAIR)),
+        ],
+    );
+
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Chair's lecture", "Joint meeting (events)", "Open day"],
+        "{first}"
+    );
+    let joint = joint_copies(&w);
+    assert_eq!(joint.len(), 1, "{first}");
+    assert!(joint[0].0.starts_with("events/"), "{joint:?}");
+
+    // The first source's copy of the meeting turns private; the chair's
+    // stays public, but one source calling it private is enough.
+    w.fake.update_event(
+        MAILBOX,
+        &meeting,
+        serde_json::json!({
+            "sensitivity": "private",
+            "subject": format!("{CANARY} joint meeting"),
+            "body": {"contentType": "text", "content": format!("{CANARY} agenda")},
+            "location": {"displayName": format!("{CANARY} room")},
+        }),
+    );
+    let private = run(&w, &["-v", "sync", "--json"]);
+    assert_eq!(private.code, 0, "{private}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Chair's lecture", "Open day"],
+        "{private}"
+    );
+    assert!(joint_copies(&w).is_empty(), "{private}");
+    let doc = private.json();
+    assert_eq!(doc["counts"]["deleted"], 1, "{private}");
+    assert_eq!(doc["counts"]["created"], 0, "{private}");
+
+    let again = run(&w, &["-vv", "sync"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(w.target_subjects(), ["Chair's lecture", "Open day"]);
+    let dry = run(&w, &["sync", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry}");
+
+    Exposed::new()
+        .target(&w)
+        .run("the first sync", &first)
+        .run("the sync after the meeting turned private", &private)
+        .run("the sync after that", &again)
+        .run("the dry run", &dry)
+        .state(&w.state_dir())
+        .assert_free_of(&[CANARY]);
+}
+
+#[test]
+fn reordering_the_sources_replaces_a_shared_meetings_copy_once() {
+    let w = World::new();
+    one_meeting_in_two_mailboxes(&w);
+    board_config(
+        &w,
+        &[
+            ("events", graph_member(MAILBOX)),
+            ("chair", graph_member(CHAIR)),
+        ],
+    );
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    let before = joint_copies(&w);
+    assert_eq!(before.len(), 1, "{first}");
+    assert!(before[0].0.starts_with("events/"), "{before:?}");
+    let id_of = |w: &World, subject: &str| -> String {
+        w.target_events()
+            .into_iter()
+            .find(|e| e["subject"] == subject)
+            .and_then(|e| e["id"].as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("no copy of {subject}"))
+    };
+    let others = [id_of(&w, "Open day"), id_of(&w, "Chair's lecture")];
+
+    board_config(
+        &w,
+        &[
+            ("chair", graph_member(CHAIR)),
+            ("events", graph_member(MAILBOX)),
+        ],
+    );
+    let reordered = run(&w, &["sync", "--json"]);
+    assert_eq!(reordered.code, 0, "{reordered}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Chair's lecture", "Joint meeting (chair)", "Open day"],
+        "{reordered}"
+    );
+    let after = joint_copies(&w);
+    assert_eq!(after.len(), 1, "two copies of one meeting:\n{reordered}");
+    assert!(after[0].0.starts_with("chair/"), "{after:?}");
+    assert_ne!(after[0].1, before[0].1, "the old copy was kept");
+    let doc = reordered.json();
+    assert_eq!(doc["counts"]["created"], 1, "{reordered}");
+    assert_eq!(doc["counts"]["deleted"], 1, "{reordered}");
+    assert_eq!(doc["counts"]["updated"], 0, "{reordered}");
+    // The other copies keep their keys, so they stay as they were.
+    assert_eq!(
+        [id_of(&w, "Open day"), id_of(&w, "Chair's lecture")],
+        others,
+        "reordering replaced copies of events only one source holds"
+    );
+
+    let writes = w.fake.writes_applied();
+    let steady = run(&w, &["sync"]);
+    assert_eq!(steady.code, 0, "{steady}");
+    assert_eq!(
+        w.fake.writes_applied(),
+        writes,
+        "a third run wrote:\n{steady}"
+    );
+    assert_eq!(joint_copies(&w), after);
+}
