@@ -826,3 +826,123 @@ fn reordering_the_sources_replaces_a_shared_meetings_copy_once() {
     );
     assert_eq!(joint_copies(&w), after);
 }
+
+// ------------------------------------- a member that reads as empty, alone
+
+/// Empties the chair's calendar of the window: each event in `ids` deleted,
+/// or moved two months ahead, past the window's 30 days.
+fn delete_all(w: &World, ids: &[String]) {
+    for id in ids {
+        w.fake.delete_event(CHAIR, id);
+    }
+}
+
+fn move_out_of_the_window(w: &World, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        let later = public_event("Later", 60 + i as i64, 15);
+        w.fake.update_event(
+            CHAIR,
+            id,
+            serde_json::json!({"start": later["start"], "end": later["end"]}),
+        );
+    }
+}
+
+/// A pair of two members, `events` and `chair`; after a first sync the
+/// chair's calendar reads as empty (`empty` makes it so) while the events
+/// calendar does not: the chair's copies stay until `chair` leaves `sources`.
+fn an_empty_member_keeps_its_copies(empty: fn(&World, &[String])) {
+    let w = World::new();
+    let chair = add_mailbox(&w, CHAIR);
+    for i in 0..3 {
+        w.add_source(public_event(&format!("Main {i}"), 2 + i, 10));
+    }
+    let chairs: Vec<String> = (0..3)
+        .map(|i| {
+            w.fake.insert_event(
+                CHAIR,
+                &chair,
+                public_event(&format!("Chair {i}"), 2 + i, 15),
+            )
+        })
+        .collect();
+    let config = |sources: &[(&str, String)]| {
+        board_config(&w, sources);
+        let path = w.home.path().join("calsync.toml");
+        let text = std::fs::read_to_string(&path).expect("the config");
+        std::fs::write(&path, format!("cutoff_days = 30\n\n{text}")).expect("the config");
+    };
+    config(&[
+        ("events", graph_member(MAILBOX)),
+        ("chair", graph_member(CHAIR)),
+    ]);
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    let all = [
+        "Chair 0", "Chair 1", "Chair 2", "Main 0", "Main 1", "Main 2",
+    ];
+    assert_eq!(w.target_subjects(), all, "{first}");
+    let ids = |w: &World| -> BTreeSet<String> {
+        w.target_events()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let kept = ids(&w);
+
+    empty(&w, &chairs);
+    let writes = w.fake.writes_applied();
+    let json = run(&w, &["sync", "--json"]);
+    assert_eq!(json.code, 0, "{json}");
+    assert_eq!(w.target_subjects(), all, "{json}");
+    assert_eq!(ids(&w), kept, "{json}");
+    assert_eq!(w.fake.writes_applied(), writes, "{json}");
+    let doc = json.json();
+    let board = pair_entry(&doc, "board");
+    assert_eq!(board["outcome"], "success", "{json}");
+    assert_eq!(board["report"]["deletions_withheld"], 3, "{json}");
+    assert_eq!(board["report"]["counts"]["deleted"], 0, "{json}");
+    let warned = |run: &Run| {
+        run.stderr
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("chair") && l.contains("sources"))
+    };
+    assert!(warned(&json), "no warning names the empty source:\n{json}");
+
+    let text = run(&w, &["sync"]);
+    assert_eq!(text.code, 0, "{text}");
+    assert_eq!(ids(&w), kept, "{text}");
+    assert!(warned(&text), "no warning names the empty source:\n{text}");
+
+    // Leaving `sources` is what deletes them: 3 deletions are below the
+    // guard's floor, so no --force.
+    config(&[("events", graph_member(MAILBOX))]);
+    let removed = run(&w, &["sync", "--json"]);
+    assert_eq!(removed.code, 0, "{removed}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Main 0", "Main 1", "Main 2"],
+        "{removed}"
+    );
+    let doc = removed.json();
+    assert_eq!(doc["counts"]["deleted"], 3, "{removed}");
+    assert_eq!(
+        pair_entry(&doc, "board")["report"]["deletions_withheld"],
+        0,
+        "{removed}"
+    );
+    assert!(
+        ids(&w).is_subset(&kept),
+        "the kept source's copies were replaced"
+    );
+}
+
+mod an_empty_member_beside_a_full_one {
+    use super::*;
+
+    test_cases! {
+        an_empty_member_keeps_its_copies;
+        deleted: (delete_all),
+        moved_out_of_the_window: (move_out_of_the_window),
+    }
+}
