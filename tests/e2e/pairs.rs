@@ -946,3 +946,122 @@ mod an_empty_member_beside_a_full_one {
         moved_out_of_the_window: (move_out_of_the_window),
     }
 }
+
+// ------------------------------------------- a merged source's member fails
+
+/// A config of two pairs: `beta` (the chair's default calendar to the
+/// chair's public one) and `board`, merging the events calendar with the
+/// member `extra` (`extra` is its `[[pair.sources]]` body) into the
+/// world's target.
+fn beta_and_board(w: &World, extra: &str) {
+    w.config_file(&format!(
+        r#"
+[[pair]]
+name = "beta"
+mailbox = "{CHAIR}"
+target_mailbox = "{CHAIR}"
+target_calendar = "{TARGET}"
+
+[[pair]]
+name = "board"
+target_mailbox = "{MAILBOX}"
+target_calendar = "{TARGET}"
+
+[[pair.sources]]
+name = "events"
+mailbox = "{MAILBOX}"
+
+[[pair.sources]]
+name = "extra"
+{extra}
+"#
+    ));
+}
+
+/// `board`'s member `extra` reads well (`good`), then fails (`broken`):
+/// the pair fails with `exit`, its target is left as it was (the events
+/// calendar's copies neither deleted nor created, nor the member's), and
+/// `beta` syncs.
+fn a_failing_member_fails_its_pair(good: &str, broken: &str, exit: i32, words: &[&str]) {
+    let w = World::new();
+    let chair = add_mailbox(&w, CHAIR);
+    let chair_public = w.fake.add_calendar(CHAIR, TARGET);
+    let lectures = w.fake.add_calendar(CHAIR, "Lectures");
+    w.fake
+        .insert_event(CHAIR, &lectures, public_event("Lecture", 4, 10));
+    home_file(
+        &w,
+        "extra.ics",
+        &vcalendar(&[vevent("lecture@test", "Lecture", 4, 10, "")]),
+    );
+    let gone = w.add_source(public_event("Open day", 2, 10));
+    w.add_source(public_event("Fair", 3, 10));
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Beta", 5, 10));
+    beta_and_board(&w, good);
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Fair", "Lecture", "Open day"],
+        "{first}"
+    );
+    let before = w.target_events();
+
+    // Now the member fails, while the events calendar loses one event and
+    // gains another, and beta's source gains one.
+    beta_and_board(&w, broken);
+    w.fake.delete_event(MAILBOX, &gone);
+    w.add_source(public_event("Concert", 6, 18));
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Beta 2", 6, 10));
+
+    let failed = run(&w, &["sync"]);
+    assert_eq!(failed.code, exit, "{failed}");
+    assert_eq!(
+        w.target_events(),
+        before,
+        "the failed pair wrote:\n{failed}"
+    );
+    assert_eq!(
+        subjects(&w, CHAIR, &chair_public),
+        ["Beta", "Beta 2"],
+        "{failed}"
+    );
+    let line = failure_line(&failed, "board");
+    assert!(line.ends_with(&format!("(exit {exit})")), "{failed}");
+    for word in words {
+        assert!(line.contains(word), "{word:?} missing:\n{failed}");
+    }
+
+    let json = run(&w, &["sync", "--json"]);
+    assert_eq!(json.code, exit, "{json}");
+    assert_eq!(w.target_events(), before, "the failed pair wrote:\n{json}");
+    let doc = json.json();
+    let board = pair_entry(&doc, "board");
+    assert_eq!(board["exit_code"], exit, "{json}");
+    assert_eq!(board["outcome"], "failed", "{json}");
+    let beta = pair_entry(&doc, "beta");
+    assert_eq!(beta["exit_code"], 0, "{json}");
+    assert_eq!(beta["outcome"], "success", "{json}");
+}
+
+mod a_merged_source_with_a_failing_member {
+    use super::*;
+
+    test_cases! {
+        a_failing_member_fails_its_pair;
+        graph_calendar_not_found: (
+            &format!("mailbox = \"{CHAIR}\"\ncalendar = \"Lectures\""),
+            &format!("mailbox = \"{CHAIR}\"\ncalendar = \"No Such Calendar\""),
+            2,
+            &["No Such Calendar"],
+        ),
+        ics_file_missing: (
+            "kind = \"ics\"\npath = \"extra.ics\"",
+            "kind = \"ics\"\npath = \"gone.ics\"",
+            2,
+            &["gone.ics"],
+        ),
+    }
+}
