@@ -1065,3 +1065,63 @@ mod a_merged_source_with_a_failing_member {
         ),
     }
 }
+
+// ------------------------------------------------------ validate of pairs
+
+#[test]
+fn validate_names_the_pair_with_problems_beside_a_clean_one() {
+    let w = World::new();
+    let chair_public = alpha_and_beta_with_events(&w);
+    let chair = w
+        .fake
+        .calendar_id(CHAIR, SOURCE)
+        .expect("the chair's calendar");
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Beta lecture", 4, 15));
+    let synced = run(&w, &["sync"]);
+    assert_eq!(synced.code, 0, "{synced}");
+    assert_eq!(
+        subjects(&w, CHAIR, &chair_public),
+        ["Beta", "Beta lecture"],
+        "{synced}"
+    );
+    let clean = run(&w, &["validate", "--json"]);
+    assert_eq!(clean.code, 0, "{clean}");
+
+    // A copy of beta's deleted by hand.
+    let copy = w
+        .fake
+        .events(CHAIR, &chair_public)
+        .into_iter()
+        .find(|e| e["subject"] == "Beta lecture")
+        .and_then(|e| e["id"].as_str().map(str::to_string))
+        .expect("the copy");
+    w.fake.delete_event(CHAIR, &copy);
+
+    let writes = w.fake.writes_applied();
+    let json = run(&w, &["validate", "--json"]);
+    assert_eq!(json.code, 4, "{json}");
+    let doc = json.json();
+    assert_eq!(doc["exit_code"], 4, "{json}");
+    assert_eq!(pair_names(&doc), ["alpha", "beta"], "{json}");
+    let alpha = pair_entry(&doc, "alpha");
+    assert_eq!(alpha["outcome"], "clean", "{json}");
+    assert_eq!(alpha["exit_code"], 0, "{json}");
+    let beta = pair_entry(&doc, "beta");
+    assert_eq!(beta["outcome"], "problems", "{json}");
+    assert_eq!(beta["exit_code"], 4, "{json}");
+    assert_eq!(beta["report"]["counts"]["missing"], 1, "{json}");
+    assert_eq!(beta["report"]["counts"]["total"], 1, "{json}");
+
+    let text = run(&w, &["validate"]);
+    assert_eq!(text.code, 4, "{text}");
+    assert!(failure_line(&text, "beta").ends_with("(exit 4)"), "{text}");
+    assert!(
+        !text
+            .all_output()
+            .lines()
+            .any(|l| l.starts_with("  alpha: ")),
+        "the clean pair is named as one with problems:\n{text}"
+    );
+    assert_eq!(w.fake.writes_applied(), writes, "validate wrote");
+}
