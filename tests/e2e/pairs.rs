@@ -635,3 +635,493 @@ fn a_config_without_pairs_is_the_pair_named_default() {
     assert_eq!(unknown.code, 2, "{unknown}");
     assert!(unknown.stderr.contains("default"), "{unknown}");
 }
+
+// ------------------------------------------- one meeting in two Graph sources
+
+/// The config of one pair, `board`, writing the world's target from the
+/// sources given as (name, body of its `[[pair.sources]]` table), in order.
+fn board_config(w: &World, sources: &[(&str, String)]) {
+    let mut text = format!(
+        "[[pair]]\nname = \"board\"\ntarget_mailbox = \"{MAILBOX}\"\n\
+         target_calendar = \"{TARGET}\"\n"
+    );
+    for (name, body) in sources {
+        text.push_str(&format!("\n[[pair.sources]]\nname = \"{name}\"\n{body}\n"));
+    }
+    w.config_file(&text);
+}
+
+/// The `[[pair.sources]]` body of a mailbox's default calendar.
+fn graph_member(mailbox: &str) -> String {
+    format!("mailbox = \"{mailbox}\"")
+}
+
+/// A meeting the events mailbox and the chair's both hold (one iCalUId),
+/// each with its own subject, beside one event of each alone. Returns the
+/// id of the events mailbox's copy of the meeting.
+fn one_meeting_in_two_mailboxes(w: &World) -> String {
+    let chair = add_mailbox(w, CHAIR);
+    let meeting = w.add_source(public_event("Joint meeting (events)", 3, 10));
+    w.fake.insert_meeting_copy(
+        MAILBOX,
+        &meeting,
+        CHAIR,
+        &chair,
+        public_event("Joint meeting (chair)", 3, 10),
+    );
+    assert_eq!(
+        ical_uid(w, MAILBOX, &w.source_id, &meeting),
+        w.fake
+            .events(CHAIR, &chair)
+            .iter()
+            .find(|e| e["subject"] == "Joint meeting (chair)")
+            .and_then(|e| e["iCalUId"].as_str().map(str::to_string))
+            .expect("the chair's copy"),
+        "the fake gave the two copies of one meeting two iCalUIds"
+    );
+    w.add_source(public_event("Open day", 2, 10));
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Chair's lecture", 4, 15));
+    meeting
+}
+
+/// The copies in the target of the shared meeting: (source key, event id).
+fn joint_copies(w: &World) -> Vec<(String, String)> {
+    w.managed()
+        .into_iter()
+        .filter(|(_, e)| {
+            e["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Joint meeting")
+        })
+        .map(|(k, e)| (k, e["id"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+#[test]
+fn a_meeting_in_two_sources_is_published_from_the_first_and_not_once_private_there() {
+    let w = World::new();
+    let meeting = one_meeting_in_two_mailboxes(&w);
+    board_config(
+        &w,
+        &[
+            ("events", graph_member(MAILBOX)),
+            ("chair", graph_member(CHAIR)),
+        ],
+    );
+
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Chair's lecture", "Joint meeting (events)", "Open day"],
+        "{first}"
+    );
+    let joint = joint_copies(&w);
+    assert_eq!(joint.len(), 1, "{first}");
+    assert!(joint[0].0.starts_with("events/"), "{joint:?}");
+
+    // The first source's copy of the meeting turns private; the chair's
+    // stays public, but one source calling it private is enough.
+    w.fake.update_event(
+        MAILBOX,
+        &meeting,
+        serde_json::json!({
+            "sensitivity": "private",
+            "subject": format!("{CANARY} joint meeting"),
+            "body": {"contentType": "text", "content": format!("{CANARY} agenda")},
+            "location": {"displayName": format!("{CANARY} room")},
+        }),
+    );
+    let private = run(&w, &["-v", "sync", "--json"]);
+    assert_eq!(private.code, 0, "{private}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Chair's lecture", "Open day"],
+        "{private}"
+    );
+    assert!(joint_copies(&w).is_empty(), "{private}");
+    let doc = private.json();
+    assert_eq!(doc["counts"]["deleted"], 1, "{private}");
+    assert_eq!(doc["counts"]["created"], 0, "{private}");
+
+    let again = run(&w, &["-vv", "sync"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(w.target_subjects(), ["Chair's lecture", "Open day"]);
+    let dry = run(&w, &["sync", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry}");
+
+    Exposed::new()
+        .target(&w)
+        .run("the first sync", &first)
+        .run("the sync after the meeting turned private", &private)
+        .run("the sync after that", &again)
+        .run("the dry run", &dry)
+        .state(&w.state_dir())
+        .assert_free_of(&[CANARY]);
+}
+
+#[test]
+fn reordering_the_sources_replaces_a_shared_meetings_copy_once() {
+    let w = World::new();
+    one_meeting_in_two_mailboxes(&w);
+    board_config(
+        &w,
+        &[
+            ("events", graph_member(MAILBOX)),
+            ("chair", graph_member(CHAIR)),
+        ],
+    );
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    let before = joint_copies(&w);
+    assert_eq!(before.len(), 1, "{first}");
+    assert!(before[0].0.starts_with("events/"), "{before:?}");
+    let id_of = |w: &World, subject: &str| -> String {
+        w.target_events()
+            .into_iter()
+            .find(|e| e["subject"] == subject)
+            .and_then(|e| e["id"].as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("no copy of {subject}"))
+    };
+    let others = [id_of(&w, "Open day"), id_of(&w, "Chair's lecture")];
+
+    board_config(
+        &w,
+        &[
+            ("chair", graph_member(CHAIR)),
+            ("events", graph_member(MAILBOX)),
+        ],
+    );
+    let reordered = run(&w, &["sync", "--json"]);
+    assert_eq!(reordered.code, 0, "{reordered}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Chair's lecture", "Joint meeting (chair)", "Open day"],
+        "{reordered}"
+    );
+    let after = joint_copies(&w);
+    assert_eq!(after.len(), 1, "two copies of one meeting:\n{reordered}");
+    assert!(after[0].0.starts_with("chair/"), "{after:?}");
+    assert_ne!(after[0].1, before[0].1, "the old copy was kept");
+    let doc = reordered.json();
+    assert_eq!(doc["counts"]["created"], 1, "{reordered}");
+    assert_eq!(doc["counts"]["deleted"], 1, "{reordered}");
+    assert_eq!(doc["counts"]["updated"], 0, "{reordered}");
+    // The other copies keep their keys, so they stay as they were.
+    assert_eq!(
+        [id_of(&w, "Open day"), id_of(&w, "Chair's lecture")],
+        others,
+        "reordering replaced copies of events only one source holds"
+    );
+
+    let writes = w.fake.writes_applied();
+    let steady = run(&w, &["sync"]);
+    assert_eq!(steady.code, 0, "{steady}");
+    assert_eq!(
+        w.fake.writes_applied(),
+        writes,
+        "a third run wrote:\n{steady}"
+    );
+    assert_eq!(joint_copies(&w), after);
+}
+
+// ------------------------------------- a member that reads as empty, alone
+
+/// Empties the chair's calendar of the window: each event in `ids` deleted,
+/// or moved two months ahead, past the window's 30 days.
+fn delete_all(w: &World, ids: &[String]) {
+    for id in ids {
+        w.fake.delete_event(CHAIR, id);
+    }
+}
+
+fn move_out_of_the_window(w: &World, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        let later = public_event("Later", 60 + i as i64, 15);
+        w.fake.update_event(
+            CHAIR,
+            id,
+            serde_json::json!({"start": later["start"], "end": later["end"]}),
+        );
+    }
+}
+
+/// A pair of two members, `events` and `chair`; after a first sync the
+/// chair's calendar reads as empty (`empty` makes it so) while the events
+/// calendar does not: the chair's copies stay until `chair` leaves `sources`.
+fn an_empty_member_keeps_its_copies(empty: fn(&World, &[String])) {
+    let w = World::new();
+    let chair = add_mailbox(&w, CHAIR);
+    for i in 0..3 {
+        w.add_source(public_event(&format!("Main {i}"), 2 + i, 10));
+    }
+    let chairs: Vec<String> = (0..3)
+        .map(|i| {
+            w.fake.insert_event(
+                CHAIR,
+                &chair,
+                public_event(&format!("Chair {i}"), 2 + i, 15),
+            )
+        })
+        .collect();
+    let config = |sources: &[(&str, String)]| {
+        board_config(&w, sources);
+        let path = w.home.path().join("calsync.toml");
+        let text = std::fs::read_to_string(&path).expect("the config");
+        std::fs::write(&path, format!("cutoff_days = 30\n\n{text}")).expect("the config");
+    };
+    config(&[
+        ("events", graph_member(MAILBOX)),
+        ("chair", graph_member(CHAIR)),
+    ]);
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    let all = [
+        "Chair 0", "Chair 1", "Chair 2", "Main 0", "Main 1", "Main 2",
+    ];
+    assert_eq!(w.target_subjects(), all, "{first}");
+    let ids = |w: &World| -> BTreeSet<String> {
+        w.target_events()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let kept = ids(&w);
+
+    empty(&w, &chairs);
+    let writes = w.fake.writes_applied();
+    let json = run(&w, &["sync", "--json"]);
+    assert_eq!(json.code, 0, "{json}");
+    assert_eq!(w.target_subjects(), all, "{json}");
+    assert_eq!(ids(&w), kept, "{json}");
+    assert_eq!(w.fake.writes_applied(), writes, "{json}");
+    let doc = json.json();
+    let board = pair_entry(&doc, "board");
+    assert_eq!(board["outcome"], "success", "{json}");
+    assert_eq!(board["report"]["deletions_withheld"], 3, "{json}");
+    assert_eq!(board["report"]["counts"]["deleted"], 0, "{json}");
+    let warned = |run: &Run| {
+        run.stderr
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("chair") && l.contains("sources"))
+    };
+    assert!(warned(&json), "no warning names the empty source:\n{json}");
+
+    let text = run(&w, &["sync"]);
+    assert_eq!(text.code, 0, "{text}");
+    assert_eq!(ids(&w), kept, "{text}");
+    assert!(warned(&text), "no warning names the empty source:\n{text}");
+
+    // Leaving `sources` is what deletes them: 3 deletions are below the
+    // guard's floor, so no --force.
+    config(&[("events", graph_member(MAILBOX))]);
+    let removed = run(&w, &["sync", "--json"]);
+    assert_eq!(removed.code, 0, "{removed}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Main 0", "Main 1", "Main 2"],
+        "{removed}"
+    );
+    let doc = removed.json();
+    assert_eq!(doc["counts"]["deleted"], 3, "{removed}");
+    assert_eq!(
+        pair_entry(&doc, "board")["report"]["deletions_withheld"],
+        0,
+        "{removed}"
+    );
+    assert!(
+        ids(&w).is_subset(&kept),
+        "the kept source's copies were replaced"
+    );
+}
+
+mod an_empty_member_beside_a_full_one {
+    use super::*;
+
+    test_cases! {
+        an_empty_member_keeps_its_copies;
+        deleted: (delete_all),
+        moved_out_of_the_window: (move_out_of_the_window),
+    }
+}
+
+// ------------------------------------------- a merged source's member fails
+
+/// A config of two pairs: `beta` (the chair's default calendar to the
+/// chair's public one) and `board`, merging the events calendar with the
+/// member `extra` (`extra` is its `[[pair.sources]]` body) into the
+/// world's target.
+fn beta_and_board(w: &World, extra: &str) {
+    w.config_file(&format!(
+        r#"
+[[pair]]
+name = "beta"
+mailbox = "{CHAIR}"
+target_mailbox = "{CHAIR}"
+target_calendar = "{TARGET}"
+
+[[pair]]
+name = "board"
+target_mailbox = "{MAILBOX}"
+target_calendar = "{TARGET}"
+
+[[pair.sources]]
+name = "events"
+mailbox = "{MAILBOX}"
+
+[[pair.sources]]
+name = "extra"
+{extra}
+"#
+    ));
+}
+
+/// `board`'s member `extra` reads well (`good`), then fails (`broken`):
+/// the pair fails with `exit`, its target is left as it was (the events
+/// calendar's copies neither deleted nor created, nor the member's), and
+/// `beta` syncs.
+fn a_failing_member_fails_its_pair(good: &str, broken: &str, exit: i32, words: &[&str]) {
+    let w = World::new();
+    let chair = add_mailbox(&w, CHAIR);
+    let chair_public = w.fake.add_calendar(CHAIR, TARGET);
+    let lectures = w.fake.add_calendar(CHAIR, "Lectures");
+    w.fake
+        .insert_event(CHAIR, &lectures, public_event("Lecture", 4, 10));
+    home_file(
+        &w,
+        "extra.ics",
+        &vcalendar(&[vevent("lecture@test", "Lecture", 4, 10, "")]),
+    );
+    let gone = w.add_source(public_event("Open day", 2, 10));
+    w.add_source(public_event("Fair", 3, 10));
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Beta", 5, 10));
+    beta_and_board(&w, good);
+    let first = run(&w, &["sync"]);
+    assert_eq!(first.code, 0, "{first}");
+    assert_eq!(
+        w.target_subjects(),
+        ["Fair", "Lecture", "Open day"],
+        "{first}"
+    );
+    let before = w.target_events();
+
+    // Now the member fails, while the events calendar loses one event and
+    // gains another, and beta's source gains one.
+    beta_and_board(&w, broken);
+    w.fake.delete_event(MAILBOX, &gone);
+    w.add_source(public_event("Concert", 6, 18));
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Beta 2", 6, 10));
+
+    let failed = run(&w, &["sync"]);
+    assert_eq!(failed.code, exit, "{failed}");
+    assert_eq!(
+        w.target_events(),
+        before,
+        "the failed pair wrote:\n{failed}"
+    );
+    assert_eq!(
+        subjects(&w, CHAIR, &chair_public),
+        ["Beta", "Beta 2"],
+        "{failed}"
+    );
+    let line = failure_line(&failed, "board");
+    assert!(line.ends_with(&format!("(exit {exit})")), "{failed}");
+    for word in words {
+        assert!(line.contains(word), "{word:?} missing:\n{failed}");
+    }
+
+    let json = run(&w, &["sync", "--json"]);
+    assert_eq!(json.code, exit, "{json}");
+    assert_eq!(w.target_events(), before, "the failed pair wrote:\n{json}");
+    let doc = json.json();
+    let board = pair_entry(&doc, "board");
+    assert_eq!(board["exit_code"], exit, "{json}");
+    assert_eq!(board["outcome"], "failed", "{json}");
+    let beta = pair_entry(&doc, "beta");
+    assert_eq!(beta["exit_code"], 0, "{json}");
+    assert_eq!(beta["outcome"], "success", "{json}");
+}
+
+mod a_merged_source_with_a_failing_member {
+    use super::*;
+
+    test_cases! {
+        a_failing_member_fails_its_pair;
+        graph_calendar_not_found: (
+            &format!("mailbox = \"{CHAIR}\"\ncalendar = \"Lectures\""),
+            &format!("mailbox = \"{CHAIR}\"\ncalendar = \"No Such Calendar\""),
+            2,
+            &["No Such Calendar"],
+        ),
+        ics_file_missing: (
+            "kind = \"ics\"\npath = \"extra.ics\"",
+            "kind = \"ics\"\npath = \"gone.ics\"",
+            2,
+            &["gone.ics"],
+        ),
+    }
+}
+
+// ------------------------------------------------------ validate of pairs
+
+#[test]
+fn validate_names_the_pair_with_problems_beside_a_clean_one() {
+    let w = World::new();
+    let chair_public = alpha_and_beta_with_events(&w);
+    let chair = w
+        .fake
+        .calendar_id(CHAIR, SOURCE)
+        .expect("the chair's calendar");
+    w.fake
+        .insert_event(CHAIR, &chair, public_event("Beta lecture", 4, 15));
+    let synced = run(&w, &["sync"]);
+    assert_eq!(synced.code, 0, "{synced}");
+    assert_eq!(
+        subjects(&w, CHAIR, &chair_public),
+        ["Beta", "Beta lecture"],
+        "{synced}"
+    );
+    let clean = run(&w, &["validate", "--json"]);
+    assert_eq!(clean.code, 0, "{clean}");
+
+    // A copy of beta's deleted by hand.
+    let copy = w
+        .fake
+        .events(CHAIR, &chair_public)
+        .into_iter()
+        .find(|e| e["subject"] == "Beta lecture")
+        .and_then(|e| e["id"].as_str().map(str::to_string))
+        .expect("the copy");
+    w.fake.delete_event(CHAIR, &copy);
+
+    let writes = w.fake.writes_applied();
+    let json = run(&w, &["validate", "--json"]);
+    assert_eq!(json.code, 4, "{json}");
+    let doc = json.json();
+    assert_eq!(doc["exit_code"], 4, "{json}");
+    assert_eq!(pair_names(&doc), ["alpha", "beta"], "{json}");
+    let alpha = pair_entry(&doc, "alpha");
+    assert_eq!(alpha["outcome"], "clean", "{json}");
+    assert_eq!(alpha["exit_code"], 0, "{json}");
+    let beta = pair_entry(&doc, "beta");
+    assert_eq!(beta["outcome"], "problems", "{json}");
+    assert_eq!(beta["exit_code"], 4, "{json}");
+    assert_eq!(beta["report"]["counts"]["missing"], 1, "{json}");
+    assert_eq!(beta["report"]["counts"]["total"], 1, "{json}");
+
+    let text = run(&w, &["validate"]);
+    assert_eq!(text.code, 4, "{text}");
+    assert!(failure_line(&text, "beta").ends_with("(exit 4)"), "{text}");
+    assert!(
+        !text
+            .all_output()
+            .lines()
+            .any(|l| l.starts_with("  alpha: ")),
+        "the clean pair is named as one with problems:\n{text}"
+    );
+    assert_eq!(w.fake.writes_applied(), writes, "validate wrote");
+}
