@@ -53,7 +53,9 @@
 //! The planner withholds the deletions of a source that reads as empty in
 //! the window (more likely wrong than emptied). A merged source reads as
 //! empty only when every member does; a single member that reads as empty
-//! while the others do not loses its copies, under the deletion guard alone.
+//! while the others do not keeps its copies the same way: [`Merged`]
+//! remembers which members read as empty ([`Merged::read_empty`]) and the
+//! sync leaves their copies out of the plan.
 //!
 //! The merge needs every member's whole read to decide the winner of a
 //! meeting, so a merged source is read in full every run: it does not tell

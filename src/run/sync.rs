@@ -254,10 +254,11 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
     job.progress.clear();
     let withheld = withhold_empty_members(source, &mut managed);
     let mut plan = planner::plan(&source_events, &managed, &job.settings.policy, &window);
-    plan.deletions_withheld += withheld;
     drop(source_events);
     drop(managed);
     log_plan(&plan);
+    // Warned of apart: the rest of the source has events.
+    plan.deletions_withheld += withheld;
     let guard_warning = guard(&plan, job.settings, job.dry_run, job.force)?;
     let applied = if job.dry_run || plan.is_empty() {
         ApplyReport::default()
