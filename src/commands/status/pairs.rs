@@ -5,16 +5,13 @@
 //! any pair's last successful sync is older than `D` (or there is none),
 //! naming those pairs.
 
-use super::{
-    LockView, MaxAge, Recent, RunSummary, StatusReport, age, build, last_successful_sync, limit,
-    print_stdout, recent, render_setup, too_old,
-};
+use super::{MaxAge, Runs, StatusReport, age, build, limit, print_stdout, render_setup, runs};
 use crate::cli::StatusArgs;
 use crate::commands::Context;
 use crate::config::Selection;
 use crate::error::Failure;
-use crate::state::{self, HistoryEntry, LockState};
-use chrono::{DateTime, Utc};
+use crate::state::{self, LockState};
+use chrono::Utc;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -26,13 +23,8 @@ struct PairStatus {
     pair: String,
     /// Its own state directory.
     state_dir: PathBuf,
-    last_run: Option<RunSummary>,
-    last_sync: Option<RunSummary>,
-    last_success: Option<RunSummary>,
-    lock: LockView,
-    recent: Recent,
-    /// Present with `--max-age`.
-    max_age: Option<MaxAge>,
+    #[serde(flatten)]
+    runs: Runs,
 }
 
 /// `status --json` of a config with pairs: the configuration and sign-in of
@@ -63,12 +55,16 @@ pub fn run(ctx: &Context, args: &StatusArgs, selection: &Selection) -> anyhow::R
         let dir = pair.state_dir();
         let history = state::read_history(&dir)?;
         let lock = state::lock_state(&dir)?;
-        pairs.push(pair_status(&pair.name, dir, &history, lock, now, args));
+        pairs.push(PairStatus {
+            pair: pair.name.clone(),
+            state_dir: dir,
+            runs: runs(&history, lock, now, args.max_age),
+        });
     }
     let stale: Option<Vec<String>> = args.max_age.map(|_| {
         pairs
             .iter()
-            .filter(|p| p.max_age.as_ref().is_some_and(|m| !m.ok))
+            .filter(|p| p.runs.max_age.as_ref().is_some_and(|m| !m.ok))
             .map(|p| p.pair.clone())
             .collect()
     });
@@ -115,52 +111,6 @@ pub fn run(ctx: &Context, args: &StatusArgs, selection: &Selection) -> anyhow::R
             Ok(ExitCode::from(Failure::Problems(String::new()).exit_code()))
         }
         _ => Ok(ExitCode::SUCCESS),
-    }
-}
-
-fn pair_status(
-    name: &str,
-    dir: PathBuf,
-    history: &[HistoryEntry],
-    lock: LockState,
-    now: DateTime<Utc>,
-    args: &StatusArgs,
-) -> PairStatus {
-    // The report of one pair alone, whose runs part this is.
-    let summary = |e: &HistoryEntry| RunSummary {
-        id: e.id.clone(),
-        command: e.command.clone(),
-        outcome: e.outcome.clone(),
-        started: e.started,
-        finished: e.finished,
-        duration_ms: e.duration_ms,
-        age_seconds: (now - e.finished).num_seconds(),
-        error: e.error.clone(),
-    };
-    let last_success = last_successful_sync(history);
-    PairStatus {
-        pair: name.to_owned(),
-        state_dir: dir,
-        last_run: history.last().map(summary),
-        last_sync: history
-            .iter()
-            .rev()
-            .find(|e| e.command == "sync")
-            .map(summary),
-        last_success: last_success.map(summary),
-        lock: match lock {
-            LockState::Free => LockView {
-                held: false,
-                holder: None,
-            },
-            LockState::Held(holder) => LockView { held: true, holder },
-        },
-        recent: recent(history),
-        max_age: args.max_age.map(|limit| MaxAge {
-            limit_seconds: limit.as_secs(),
-            last_success_age_seconds: last_success.map(|e| (now - e.finished).num_seconds()),
-            ok: !too_old(last_success.map(|e| e.finished), now, limit),
-        }),
     }
 }
 
@@ -221,18 +171,23 @@ fn render(
     );
     let width = pairs.iter().map(|p| p.pair.len()).max().unwrap_or(0);
     for p in pairs {
-        let last = match &p.last_sync {
+        let last = match &p.runs.last_sync {
             Some(e) => format!("last sync {} {}", e.outcome, age(e.age_seconds)),
             None => "no sync recorded".to_owned(),
         };
-        let success = match &p.last_success {
-            Some(e) if p.last_sync.as_ref().is_some_and(|l| l.id == e.id) => String::new(),
+        let success = match &p.runs.last_success {
+            Some(e) if p.runs.last_sync.as_ref().is_some_and(|l| l.id == e.id) => String::new(),
             Some(e) => format!(", last success {}", age(e.age_seconds)),
-            None if p.last_sync.is_some() => ", no success recorded".to_owned(),
+            None if p.runs.last_sync.is_some() => ", no success recorded".to_owned(),
             None => String::new(),
         };
-        let lock = if p.lock.held { ", running now" } else { "" };
+        let lock = if p.runs.lock.held {
+            ", running now"
+        } else {
+            ""
+        };
         let error = p
+            .runs
             .last_sync
             .as_ref()
             .and_then(|e| e.error.as_deref())
