@@ -502,7 +502,7 @@ pub struct LoginArgs {
 pub struct PairArgs {
     /// The pairs to run, by name (all when none is named).
     ///
-    /// A config without [[pair]] tables has one pair, named default.
+    /// A config that defines no pairs has one, named default.
     #[arg(value_name = "PAIR")]
     pub pairs: Vec<String>,
 

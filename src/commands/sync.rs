@@ -115,15 +115,20 @@ fn run_pairs(ctx: &Context, args: &SyncArgs, selection: &Selection) -> anyhow::R
         })
         .count();
     if failed > 0 && !args.json {
-        super::report_problem(
-            ctx,
-            &format!(
+        let message = if code >= 128 {
+            format!(
+                "the run was stopped by a signal; {failed} of {} pairs did not succeed \
+                 (listed above), and the next run picks them up.",
+                results.len()
+            )
+        } else {
+            format!(
                 "{failed} of {} pairs did not succeed (listed above); the others ran to the \
                  end. The exit code is the most severe of theirs.",
                 results.len()
-            ),
-            code,
-        );
+            )
+        };
+        super::report_problem(ctx, &message, code);
     }
     Ok(ExitCode::from(code))
 }

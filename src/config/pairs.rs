@@ -93,7 +93,13 @@ impl PairSettings {
         if source.name.is_none() {
             return s;
         }
-        s.mailbox.clone_from(&source.mailbox);
+        if source.spec == SourceSpec::Graph {
+            s.mailbox.clone_from(&source.mailbox);
+        } else if s.mailbox.is_none() {
+            // A file reads no mailbox; the pair's mailbox is then its
+            // target's, which app-only sign-in needs one of.
+            s.mailbox.clone_from(&s.target_mailbox);
+        }
         let (calendar, origin) = match &source.calendar {
             Some(c) => (c.clone(), Origin::File),
             None => ("Calendar".to_owned(), Origin::Default),
@@ -451,16 +457,15 @@ impl Place {
     fn describe(&self) -> String {
         match self {
             Place::Graph { mailbox, calendar } => {
-                let c = calendar
-                    .split_once(':')
-                    .map_or(calendar.as_str(), |(kind, rest)| {
-                        if kind == "default" {
-                            "the default calendar"
-                        } else {
-                            rest
-                        }
-                    });
-                format!("calendar {c} of mailbox {mailbox}")
+                let c = match calendar.split_once(':') {
+                    Some(("default", _)) => "the default calendar".to_owned(),
+                    Some(("name", name)) => {
+                        format!("the calendar named \"{name}\" (names compared without case)")
+                    }
+                    Some((_, id)) => format!("the calendar id:{id}"),
+                    None => format!("the calendar {calendar}"),
+                };
+                format!("{c} of mailbox {mailbox}")
             }
             Place::File(p) => format!("the file {}", p.display()),
         }

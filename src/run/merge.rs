@@ -53,7 +53,9 @@
 //! The planner withholds the deletions of a source that reads as empty in
 //! the window (more likely wrong than emptied). A merged source reads as
 //! empty only when every member does; a single member that reads as empty
-//! while the others do not loses its copies, under the deletion guard alone.
+//! while the others do not keeps its copies the same way: [`Merged`]
+//! remembers which members read as empty ([`Merged::read_empty`]) and the
+//! sync leaves their copies out of the plan.
 //!
 //! The merge needs every member's whole read to decide the winner of a
 //! meeting, so a merged source is read in full every run: it does not tell
@@ -71,6 +73,8 @@ pub const SEPARATOR: char = '/';
 /// Several sources read as one (see the module's documentation).
 pub struct Merged<S> {
     members: Vec<(String, S)>,
+    /// The members whose last read held no event in the window.
+    empty: std::sync::Mutex<Vec<String>>,
 }
 
 impl<S> Merged<S> {
@@ -88,13 +92,30 @@ impl<S> Merged<S> {
                 anyhow::bail!("the source name `{name}` is given twice; each source needs its own");
             }
         }
-        Ok(Merged { members })
+        Ok(Merged {
+            members,
+            empty: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
     /// The members, in their order.
     pub fn members(&self) -> &[(String, S)] {
         &self.members
     }
+
+    /// The names of the members whose last read held no event in the
+    /// window.
+    pub fn read_empty(&self) -> Vec<String> {
+        self.empty.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+/// Whether `key` is the key of an event of the member `name`.
+pub fn of_member(key: &SourceKey, name: &str) -> bool {
+    let k = key.as_str();
+    let k = k.strip_prefix("u:").unwrap_or(k);
+    k.strip_prefix(name)
+        .is_some_and(|rest| rest.starts_with(SEPARATOR))
 }
 
 /// Whether `name` can name a member: not empty, and no `/`, `:` or
@@ -130,6 +151,15 @@ impl<S: SourceProvider + Sync> SourceProvider for Merged<S> {
             },
         ))
         .await?;
+        if let Ok(mut empty) = self.empty.lock() {
+            *empty = self
+                .members
+                .iter()
+                .zip(&reads)
+                .filter(|(_, events)| events.is_empty())
+                .map(|((name, _), _)| name.clone())
+                .collect();
+        }
         Ok(merge(
             self.members
                 .iter()

@@ -187,10 +187,17 @@ pub fn error_json(name: &str, e: &anyhow::Error) -> serde_json::Value {
 
 /// An error's message in one line, for the summary's line of a pair.
 pub fn one_line(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
+    cut(&format!("{e:#}"), 1000)
+}
+
+/// `text` on one line, cut to `max` characters.
+pub fn cut(text: &str, max: usize) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 400 {
-        line.chars().take(399).chain(['…']).collect()
+    if line.chars().count() > max {
+        line.chars()
+            .take(max.saturating_sub(1))
+            .chain(['…'])
+            .collect()
     } else {
         line
     }
@@ -199,6 +206,46 @@ pub fn one_line(e: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{FlagOverrides, load_pairs};
+
+    /// The pairs of a config whose pairs write the target mailboxes given.
+    fn pairs_writing(mailboxes: &[&str]) -> Vec<PairSettings> {
+        let mut text =
+            String::from("tenant_id = \"t\"\nclient_id = \"c\"\nmailbox = \"src@example.org\"\n");
+        for (i, m) in mailboxes.iter().enumerate() {
+            text.push_str(&format!(
+                "[[pair]]\nname = \"p{i}\"\nsource_calendar = \"S{i}\"\ntarget_calendar = \"T{i}\"\ntarget_mailbox = \"{m}\"\n"
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        let flags = FlagOverrides {
+            config: Some(path),
+            ..FlagOverrides::default()
+        };
+        let state = dir.path().join("state").display().to_string();
+        load_pairs(&flags, &|k| {
+            (k == "CALSYNC_STATE_DIR").then(|| state.clone())
+        })
+        .unwrap()
+        .pairs
+    }
+
+    #[test]
+    fn pairs_start_in_turn_from_each_target_mailbox() {
+        let pairs = pairs_writing(&["a@x", "a@x", "a@x", "b@x", "b@x", "c@x"]);
+        assert_eq!(interleaved(&pairs), [0, 3, 5, 1, 4, 2]);
+    }
+
+    #[test]
+    fn every_pair_starts_once() {
+        let mailboxes: Vec<String> = (0..40).map(|i| format!("m{}@x", i % 7)).collect();
+        let refs: Vec<&str> = mailboxes.iter().map(String::as_str).collect();
+        let mut order = interleaved(&pairs_writing(&refs));
+        order.sort_unstable();
+        assert_eq!(order, (0..40).collect::<Vec<_>>());
+    }
 
     #[test]
     fn the_most_severe_code_wins() {

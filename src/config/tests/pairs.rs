@@ -2,7 +2,7 @@
 //! validation error, each one paragraph naming both places.
 
 use super::{env_of, file_with, with_file};
-use crate::config::shard::shard_of;
+use crate::config::shard::{Shard, shard_of};
 use crate::config::*;
 use crate::error::Failure;
 use crate::ics::IcsLocation;
@@ -497,4 +497,57 @@ fn the_keys_a_pair_may_set() {
     ] {
         assert!(!per_pair.contains(&name), "{name} is the run's");
     }
+}
+
+#[test]
+fn selection_takes_the_named_pairs_in_the_order_of_the_file() {
+    let (_f, p) = ok(MANY);
+    let s = p
+        .select(&["web".into(), "sales".into()], Shard::ALL)
+        .unwrap();
+    let names: Vec<&str> = s.pairs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["sales", "web"]);
+    assert_eq!((s.total, s.named), (3, 2));
+    assert!(s.from_tables);
+}
+
+#[test]
+fn selection_refuses_an_unknown_name_listing_the_pairs() {
+    let (_f, p) = ok(MANY);
+    let err = p.select(&["sale".into()], Shard::ALL).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"sale\"") && msg.contains("\"sales\", \"hr\", \"web\""),
+        "{msg}"
+    );
+    assert!(matches!(
+        err.downcast_ref::<Failure>(),
+        Some(Failure::Config(_))
+    ));
+}
+
+#[test]
+fn the_shards_of_a_selection_hold_each_pair_once() {
+    let (_f, p) = ok(MANY);
+    let mut seen: Vec<String> = Vec::new();
+    for k in 0..3 {
+        let s = p.clone().select(&[], Shard { index: k, count: 3 }).unwrap();
+        assert_eq!(s.named, 3);
+        seen.extend(s.pairs.into_iter().map(|p| p.name));
+    }
+    seen.sort();
+    assert_eq!(seen, ["hr", "sales", "web"]);
+}
+
+#[test]
+fn a_config_without_pairs_selects_its_pair_by_the_name_default() {
+    let (_f, p) = ok("mailbox = \"a@example.org\"\n");
+    let s = p.clone().select(&["default".into()], Shard::ALL).unwrap();
+    assert_eq!(s.pairs.len(), 1);
+    assert!(!s.from_tables);
+    let msg = p
+        .select(&["sales".into()], Shard::ALL)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("named \"default\""), "{msg}");
 }
