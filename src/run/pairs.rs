@@ -27,7 +27,7 @@ use std::future::Future;
 use tracing::Instrument as _;
 
 /// The most pairs run at once.
-pub const MAX_AT_ONCE: usize = 64;
+pub const MAX_AT_ONCE: usize = 128;
 
 /// What one pair came to.
 pub struct PairResult<R> {

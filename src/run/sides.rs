@@ -306,6 +306,9 @@ pub async fn with_sides<T>(
                 if both { "the calendars" } else { "it" }
             );
             CalendarCache::forget(&settings.state_dir);
+            if let Some(client) = graph {
+                client.forget_listings();
+            }
             let sides = open(settings, graph, access).await?;
             let result = work(&sides).await;
             sides.target.remember(settings);

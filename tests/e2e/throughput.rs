@@ -126,6 +126,17 @@ fn pairs_writing_one_mailbox_share_its_four_slots() {
     // kept the one mailbox they write at 4 together.
     assert_nothing_refused(&w);
     assert_eq!(w.fake.throttling().peak_outstanding, 4);
+    // Each mailbox's calendars were listed once for all the pairs that
+    // look a calendar up in it.
+    let listings = |mailbox: &str| {
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with(&format!("{mailbox}/calendars")))
+            .count()
+    };
+    assert_eq!(listings("public@contoso.example"), 1);
+    assert_eq!(listings(crate::common::MAILBOX), 1);
 }
 
 #[test]
