@@ -35,6 +35,16 @@
 //! synced again unchanged and after 1% changed; no network, so the wall time
 //! is calsync's own. `CALSYNC_BENCH_ONLY=ics` runs this alone (report
 //! `bench-ics.md`; `CALSYNC_BENCH_ICS_SIZES` sets the sizes).
+//!
+//! Many pairs (`benches/pairs/mod.rs`): 500 `[[pair]]` tables over 50
+//! target mailboxes, 40 public events (and 8 private) per source, synced
+//! first and unchanged by one process, then by 4 shards at once on a fresh
+//! world. `CALSYNC_BENCH_PAIRS=N` sets the number of pairs (0 leaves the
+//! scenario out), `CALSYNC_BENCH_PAIR_SOURCES=S` the number of source
+//! mailboxes (default: one per target mailbox); `CALSYNC_BENCH_ONLY=pairs`
+//! runs this alone (report `bench-pairs.md`).
+
+mod pairs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -511,6 +521,7 @@ fn plan_inputs(n: usize) -> (Vec<SourceEvent>, Vec<ManagedEvent>, Policy, Window
             let start = midnight + Days::days(1 + j / 60) + Days::minutes(8 * 60 + (j % 60) * 10);
             SourceEvent {
                 key: SourceKey::single(&format!("AAMkAGI2-{i:08}")),
+                ical_uid: None,
                 subject: format!("Event {i}"),
                 start: EventTime::Instant(start),
                 end: EventTime::Instant(start + Days::minutes(30)),
@@ -864,9 +875,35 @@ fn run() -> Result<(), String> {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .filter(|v: &Vec<usize>| !v.is_empty())
         .unwrap_or_else(|| vec![10_000, 25_000, 50_000]);
+    let pairs_n: usize = match std::env::var("CALSYNC_BENCH_PAIRS") {
+        Err(_) => 500,
+        Ok(n) => n
+            .trim()
+            .parse()
+            .map_err(|_| format!("CALSYNC_BENCH_PAIRS={n:?} is not a number of pairs"))?,
+    };
+    let pair_sources: Option<usize> = match std::env::var("CALSYNC_BENCH_PAIR_SOURCES") {
+        Err(_) => None,
+        Ok(n) => Some(n.trim().parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+            format!("CALSYNC_BENCH_PAIR_SOURCES={n:?} is not a number of mailboxes")
+        })?),
+    };
     let plan_only = match std::env::var("CALSYNC_BENCH_ONLY").as_deref() {
         Err(_) | Ok("") => false,
         Ok("plan") => true,
+        Ok("pairs") => {
+            let md = format!(
+                "Machine: {}\n\n{}",
+                machine(),
+                pairs::bench_pairs(pairs_n.max(1), pair_sources)?
+            );
+            println!("{md}");
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-pairs.md");
+            if std::fs::write(&out, &md).is_ok() {
+                eprintln!("written to {}", out.display());
+            }
+            return Ok(());
+        }
         Ok("ics") => {
             let md = format!("Machine: {}\n\n{}", machine(), bench_ics(&ics_sizes)?);
             println!("{md}");
@@ -878,7 +915,7 @@ fn run() -> Result<(), String> {
         }
         Ok(other) => {
             return Err(format!(
-                "CALSYNC_BENCH_ONLY={other:?}: the values understood are \"plan\" and \"ics\""
+                "CALSYNC_BENCH_ONLY={other:?}: the values understood are \"plan\", \"ics\" and \"pairs\""
             ));
         }
     };
@@ -897,6 +934,12 @@ fn run() -> Result<(), String> {
             "\nAn `.ics` target, no network:\n\n{}",
             bench_ics(&ics_sizes)?
         ));
+        if pairs_n > 0 {
+            md.push_str(&format!(
+                "\nMany pairs:\n\n{}",
+                pairs::bench_pairs(pairs_n, pair_sources)?
+            ));
+        }
     }
     println!("{md}");
     // A planning-only run does not overwrite the last full report.

@@ -78,6 +78,8 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             break
         }
         'calsync;sync' {
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)')
+            [CompletionResult]::new('--shards', '--shards', [CompletionResultType]::ParameterName, 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines written to stderr')
@@ -97,6 +99,8 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             break
         }
         'calsync;validate' {
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)')
+            [CompletionResult]::new('--shards', '--shards', [CompletionResultType]::ParameterName, 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines written to stderr')
@@ -113,6 +117,8 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             break
         }
         'calsync;history' {
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)')
+            [CompletionResult]::new('--shards', '--shards', [CompletionResultType]::ParameterName, 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many runs to show')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
@@ -130,6 +136,8 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             break
         }
         'calsync;status' {
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)')
+            [CompletionResult]::new('--shards', '--shards', [CompletionResultType]::ParameterName, 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)')
             [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Exit 4 when the last successful sync is older than this (e.g. 90m, 2h, 1h30m, 1d)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
@@ -147,6 +155,8 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             break
         }
         'calsync;doctor' {
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)')
+            [CompletionResult]::new('--shards', '--shards', [CompletionResultType]::ParameterName, 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines written to stderr')

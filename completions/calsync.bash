@@ -109,12 +109,20 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__doctor)
-            opts="-c -v -q -h --write-probe --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --write-probe --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shards)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -273,12 +281,20 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__history)
-            opts="-c -v -q -h --limit --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --limit --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shards)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -391,12 +407,20 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__status)
-            opts="-c -v -q -h --json --max-age --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --json --max-age --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shards)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-age)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -433,12 +457,20 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__sync)
-            opts="-c -v -q -h --dry-run --full --force --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --dry-run --full --force --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shards)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -471,12 +503,20 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__validate)
-            opts="-c -v -q -h --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shards)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -72,6 +72,8 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'calsync;sync'= {
+            cand --shard 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)'
+            cand --shards 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)'
             cand -c 'Read the configuration from this TOML file'
             cand --config 'Read the configuration from this TOML file'
             cand --log-format 'Format of the log lines written to stderr'
@@ -90,6 +92,8 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'calsync;validate'= {
+            cand --shard 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)'
+            cand --shards 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)'
             cand -c 'Read the configuration from this TOML file'
             cand --config 'Read the configuration from this TOML file'
             cand --log-format 'Format of the log lines written to stderr'
@@ -105,6 +109,8 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'calsync;history'= {
+            cand --shard 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)'
+            cand --shards 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)'
             cand --limit 'How many runs to show'
             cand -c 'Read the configuration from this TOML file'
             cand --config 'Read the configuration from this TOML file'
@@ -121,6 +127,8 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'calsync;status'= {
+            cand --shard 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)'
+            cand --shards 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)'
             cand --max-age 'Exit 4 when the last successful sync is older than this (e.g. 90m, 2h, 1h30m, 1d)'
             cand -c 'Read the configuration from this TOML file'
             cand --config 'Read the configuration from this TOML file'
@@ -137,6 +145,8 @@ set edit:completion:arg-completer[calsync] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'calsync;doctor'= {
+            cand --shard 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)'
+            cand --shards 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)'
             cand -c 'Read the configuration from this TOML file'
             cand --config 'Read the configuration from this TOML file'
             cand --log-format 'Format of the log lines written to stderr'

@@ -68,6 +68,8 @@ complete -c calsync -n "__fish_calsync_using_subcommand logout" -l run-timeout -
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -s q -l quiet -d 'Log errors only, and show no progress bars'
 complete -c calsync -n "__fish_calsync_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l shard -d 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)' -r
+complete -c calsync -n "__fish_calsync_using_subcommand sync" -l shards -d 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
@@ -83,6 +85,8 @@ complete -c calsync -n "__fish_calsync_using_subcommand sync" -l json -d 'Print 
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -s q -l quiet -d 'Log errors only, and show no progress bars'
 complete -c calsync -n "__fish_calsync_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -l shard -d 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)' -r
+complete -c calsync -n "__fish_calsync_using_subcommand validate" -l shards -d 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"
@@ -95,6 +99,8 @@ complete -c calsync -n "__fish_calsync_using_subcommand validate" -l json -d 'Pr
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -s q -l quiet -d 'Log errors only, and show no progress bars'
 complete -c calsync -n "__fish_calsync_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand history" -l shard -d 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)' -r
+complete -c calsync -n "__fish_calsync_using_subcommand history" -l shards -d 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand history" -l limit -d 'How many runs to show' -r
 complete -c calsync -n "__fish_calsync_using_subcommand history" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand history" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
@@ -108,6 +114,8 @@ complete -c calsync -n "__fish_calsync_using_subcommand history" -l json -d 'Pri
 complete -c calsync -n "__fish_calsync_using_subcommand history" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
 complete -c calsync -n "__fish_calsync_using_subcommand history" -s q -l quiet -d 'Log errors only, and show no progress bars'
 complete -c calsync -n "__fish_calsync_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand status" -l shard -d 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)' -r
+complete -c calsync -n "__fish_calsync_using_subcommand status" -l shards -d 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand status" -l max-age -d 'Exit 4 when the last successful sync is older than this (e.g. 90m, 2h, 1h30m, 1d)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand status" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand status" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
@@ -121,6 +129,8 @@ complete -c calsync -n "__fish_calsync_using_subcommand status" -l json -d 'Prin
 complete -c calsync -n "__fish_calsync_using_subcommand status" -s v -l verbose -d 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)'
 complete -c calsync -n "__fish_calsync_using_subcommand status" -s q -l quiet -d 'Log errors only, and show no progress bars'
 complete -c calsync -n "__fish_calsync_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l shard -d 'Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4)' -r
+complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l shards -d 'Split the pairs into N shards; this process runs the one JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it)' -r
 complete -c calsync -n "__fish_calsync_using_subcommand doctor" -s c -l config -d 'Read the configuration from this TOML file' -r -F
 complete -c calsync -n "__fish_calsync_using_subcommand doctor" -l log-format -d 'Format of the log lines written to stderr' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"

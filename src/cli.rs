@@ -496,9 +496,38 @@ pub struct LoginArgs {
     pub client_credentials: bool,
 }
 
+/// Which pairs a command runs: the ones named (all when none is), of this
+/// process's shard.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PairArgs {
+    /// The pairs to run, by name (all when none is named).
+    ///
+    /// A config that defines no pairs has one, named default.
+    #[arg(value_name = "PAIR")]
+    pub pairs: Vec<String>,
+
+    /// Run only the pairs of shard K of N (counted from 0: 0/4 to 3/4).
+    ///
+    /// Pairs are assigned by their target mailbox (or file), so every pair
+    /// that writes one mailbox is in one shard, and adding a pair moves no
+    /// other.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// Split the pairs into N shards; this process runs the one
+    /// JOB_COMPLETION_INDEX names (a Kubernetes indexed Job sets it).
+    ///
+    /// Also CALSYNC_SHARDS. Ignored when --shard is given.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<String>,
+}
+
 /// Options of `sync`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SyncArgs {
+    #[command(flatten)]
+    pub select: PairArgs,
+
     /// Write nothing to the target calendar; print the plan instead.
     ///
     /// Reads both calendars and lists each create, update and delete a real
@@ -533,6 +562,9 @@ pub struct SyncArgs {
 /// Options of `validate`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ValidateArgs {
+    #[command(flatten)]
+    pub select: PairArgs,
+
     /// Print one JSON document with the problems on stdout.
     #[arg(long)]
     pub json: bool,
@@ -541,6 +573,9 @@ pub struct ValidateArgs {
 /// Options of `history`.
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
+    #[command(flatten)]
+    pub select: PairArgs,
+
     /// How many runs to show.
     #[arg(long, value_name = "N", default_value = "20", value_parser = parse_limit)]
     pub limit: usize,
@@ -553,6 +588,9 @@ pub struct HistoryArgs {
 /// Options of `status`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub select: PairArgs,
+
     /// Print one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
@@ -565,6 +603,9 @@ pub struct StatusArgs {
 /// Options of `doctor`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DoctorArgs {
+    #[command(flatten)]
+    pub select: PairArgs,
+
     /// Also write: create one probe event in the target, then delete it.
     ///
     /// The probe ("calsync doctor probe (safe to delete)", tomorrow
@@ -711,7 +752,7 @@ mod tests {
         ));
         assert!(matches!(
             parse(&["validate", "--json"]).unwrap().command,
-            Command::Validate(ValidateArgs { json: true })
+            Command::Validate(ValidateArgs { json: true, .. })
         ));
         assert!(matches!(
             parse(&["doctor", "--write-probe", "--json"])
@@ -719,7 +760,8 @@ mod tests {
                 .command,
             Command::Doctor(DoctorArgs {
                 write_probe: true,
-                json: true
+                json: true,
+                ..
             })
         ));
         let cli = parse(&["login", "--client-credentials"]).unwrap();

@@ -159,6 +159,13 @@ impl SourceKey {
         let rest = self.0.strip_prefix("s:")?;
         rest.rsplit_once('@').map(|(series, _)| series)
     }
+
+    /// The original start of an occurrence or exception, as its key writes
+    /// it (`YYYYMMDDTHHMMSSZ`); `None` for a single instance.
+    pub fn original_start(&self) -> Option<&str> {
+        let rest = self.0.strip_prefix("s:")?;
+        rest.rsplit_once('@').map(|(_, start)| start)
+    }
 }
 
 impl fmt::Display for SourceKey {
@@ -175,6 +182,15 @@ impl fmt::Display for SourceKey {
 #[derive(Clone, PartialEq)]
 pub struct SourceEvent {
     pub key: SourceKey,
+    /// The event's iCalendar UID, where the source tells it (a file: the
+    /// `UID` property; Graph: `iCalUId`). An occurrence or exception of a
+    /// series carries the series' UID, so that the UID alone does not name
+    /// one event: the occurrence is told by its key's original start (see
+    /// [`SourceKey::original_start`]). It only ever tells two readings of one
+    /// meeting apart from two meetings (a merged source publishes such a
+    /// meeting once); it never makes an event public or private, is not part
+    /// of the copy, its hash, or the incremental state.
+    pub ical_uid: Option<String>,
     pub subject: String,
     pub start: EventTime,
     pub end: EventTime,

@@ -187,6 +187,9 @@ pub struct RunMetrics {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub id: String,
+    /// The `[[pair]]` the run was of; absent for a config without pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
     pub command: String,
     pub started: DateTime<Utc>,
     pub finished: DateTime<Utc>,
@@ -350,6 +353,7 @@ mod tests {
     fn torn_history_line_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let entry = HistoryEntry {
+            pair: None,
             id: "a".into(),
             command: "sync".into(),
             started: Utc::now(),
@@ -382,6 +386,7 @@ mod tests {
 
     fn entry(id: &str) -> HistoryEntry {
         HistoryEntry {
+            pair: None,
             id: id.into(),
             command: "sync".into(),
             started: Utc::now(),

@@ -20,6 +20,7 @@ fn ev(k: &str, start: &str) -> SourceEvent {
     let start = ts(start);
     SourceEvent {
         key: SourceKey::single(k),
+        ical_uid: None,
         subject: format!("Event {k}"),
         start: EventTime::Instant(start),
         end: EventTime::Instant(start + Duration::hours(1)),

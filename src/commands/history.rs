@@ -11,19 +11,33 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
-    let settings = ctx.settings()?;
-    let mut entries = state::read_history(&settings.state_dir)?;
-    entries.reverse();
+    let selection = ctx.selection(&args.select)?;
+    let mut entries = Vec::new();
+    for pair in &selection.pairs {
+        entries.extend(state::read_history(&pair.state_dir())?);
+    }
+    // Newest first, across the pairs.
+    entries.sort_by_key(|e| std::cmp::Reverse(e.started));
     entries.truncate(args.limit);
     let text = if args.json {
         serde_json::to_string_pretty(&entries)? + "\n"
     } else if entries.is_empty() {
-        format!(
-            "No runs recorded yet in {}.\n",
-            state::history_path(&settings.state_dir).display()
-        )
+        match &selection.pairs[..] {
+            [one] => format!(
+                "No runs recorded yet in {}.\n",
+                state::history_path(&one.state_dir()).display()
+            ),
+            [] => format!(
+                "Shard {} holds none of the {} pairs; no history to show.\n",
+                selection.shard, selection.named
+            ),
+            many => format!(
+                "No runs recorded yet for any of the {} pairs.\n",
+                many.len()
+            ),
+        }
     } else {
-        render_table(&entries)
+        render_table(&entries, selection.from_tables)
     };
     print_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -32,9 +46,10 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
 /// Longest error text shown in the table (the JSON has it whole).
 const ERROR_WIDTH: usize = 80;
 
-/// An aligned table, one run per line, in the order given.
-pub fn render_table(entries: &[HistoryEntry]) -> String {
-    let header = [
+/// An aligned table, one run per line, in the order given; with a PAIR
+/// column first when `pairs` (a config with `[[pair]]` tables).
+pub fn render_table(entries: &[HistoryEntry], pairs: bool) -> String {
+    let mut header = vec![
         "STARTED (UTC)",
         "COMMAND",
         "OUTCOME",
@@ -44,10 +59,16 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
         "DELETED",
         "ERROR",
     ];
-    let rows: Vec<[String; 8]> = entries
+    // Numbers are right-aligned, text left-aligned; the last column is not padded.
+    let mut numeric = vec![false, false, false, true, true, true, true, false];
+    if pairs {
+        header.insert(0, "PAIR");
+        numeric.insert(0, false);
+    }
+    let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            [
+            let mut row = vec![
                 e.started.format("%Y-%m-%d %H:%M:%S").to_string(),
                 e.command.clone(),
                 e.outcome.clone(),
@@ -59,17 +80,19 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
                     .as_deref()
                     .map(|s| truncate(s, ERROR_WIDTH))
                     .unwrap_or_default(),
-            ]
+            ];
+            if pairs {
+                row.insert(0, e.pair.clone().unwrap_or_default());
+            }
+            row
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    // Numbers are right-aligned, text left-aligned; the last column is not padded.
-    let numeric = [false, false, false, true, true, true, true, false];
     let line = |cells: &[String]| {
         let mut s = String::new();
         for (i, cell) in cells.iter().enumerate() {
@@ -90,7 +113,8 @@ pub fn render_table(entries: &[HistoryEntry]) -> String {
         s.trim_end().to_string()
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{}", line(&header.map(String::from)));
+    let header: Vec<String> = header.into_iter().map(String::from).collect();
+    let _ = writeln!(out, "{}", line(&header));
     for row in &rows {
         let _ = writeln!(out, "{}", line(row));
     }
@@ -137,6 +161,7 @@ mod tests {
     fn entry(id: &str, command: &str, outcome: &str, ms: u64, error: Option<&str>) -> HistoryEntry {
         let t = Utc.with_ymd_and_hms(2026, 3, 1, 8, 5, 9).unwrap();
         HistoryEntry {
+            pair: None,
             id: id.into(),
             command: command.into(),
             started: t,
@@ -156,17 +181,20 @@ mod tests {
 
     #[test]
     fn table_columns_line_up_whatever_the_cell_widths() {
-        let text = render_table(&[
-            entry("a", "sync", "success", 850, None),
-            entry("b", "sync --dry-run", "dry_run", 125_000, None),
-            entry(
-                "c",
-                "validate",
-                "problems",
-                4_200,
-                Some("2 problems: 1 missing, 1 leak"),
-            ),
-        ]);
+        let text = render_table(
+            &[
+                entry("a", "sync", "success", 850, None),
+                entry("b", "sync --dry-run", "dry_run", 125_000, None),
+                entry(
+                    "c",
+                    "validate",
+                    "problems",
+                    4_200,
+                    Some("2 problems: 1 missing, 1 leak"),
+                ),
+            ],
+            false,
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[0].starts_with("STARTED (UTC)"));
@@ -191,10 +219,24 @@ mod tests {
     #[test]
     fn long_errors_are_cut_in_the_table() {
         let long = "x".repeat(500);
-        let text = render_table(&[entry("a", "sync", "failed", 10, Some(&long))]);
+        let text = render_table(&[entry("a", "sync", "failed", 10, Some(&long))], false);
         let last = text.lines().last().unwrap();
         assert!(last.ends_with('…'));
         assert!(last.chars().count() < 200);
+    }
+
+    #[test]
+    fn the_table_of_pairs_names_each_run_s_pair() {
+        let mut a = entry("a", "sync", "success", 10, None);
+        a.pair = Some("board".into());
+        let mut b = entry("b", "sync", "refused", 10, Some("guard"));
+        b.pair = Some("web-team".into());
+        let text = render_table(&[a, b], true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("PAIR      STARTED (UTC)"), "{text}");
+        assert!(lines[1].starts_with("board     2026-"), "{text}");
+        assert!(lines[2].starts_with("web-team  2026-"), "{text}");
+        assert!(!render_table(&[entry("a", "sync", "success", 10, None)], false).contains("PAIR"));
     }
 
     #[test]

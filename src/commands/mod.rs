@@ -10,8 +10,9 @@ pub mod stop;
 pub mod sync;
 pub mod validate;
 
-use crate::cli::GlobalArgs;
-use crate::config::{self, FlagOverrides, Settings};
+use crate::cli::{GlobalArgs, PairArgs};
+use crate::config::shard::Shard;
+use crate::config::{self, FlagOverrides, Selection, Settings};
 use std::io::Write;
 
 /// What every command may need: the global flags and the environment.
@@ -25,6 +26,25 @@ impl Context<'_> {
     /// The settings in effect (flag > env > file > default).
     pub fn settings(&self) -> anyhow::Result<Settings> {
         config::load(&self.flags, self.env)
+    }
+
+    /// The pairs the command line selects: those named (all when none
+    /// is) of this process's shard (`--shard`, else `--shards` or
+    /// `CALSYNC_SHARDS` with `JOB_COMPLETION_INDEX`).
+    pub fn selection(&self, args: &PairArgs) -> anyhow::Result<Selection> {
+        let env = |k: &str| (self.env)(k).filter(|v| !v.trim().is_empty());
+        let count_env = env("CALSYNC_SHARDS");
+        let index_env = env("JOB_COMPLETION_INDEX");
+        let shard = Shard::resolve(
+            args.shard.as_deref().map(|s| (s, "--shard")),
+            match (&args.shards, &count_env) {
+                (Some(n), _) => Some((n.as_str(), "--shards")),
+                (None, Some(n)) => Some((n.as_str(), "CALSYNC_SHARDS")),
+                (None, None) => None,
+            },
+            index_env.as_deref().map(|k| (k, "JOB_COMPLETION_INDEX")),
+        )?;
+        config::load_pairs(&self.flags, self.env)?.select(&args.pairs, shard)
     }
 }
 
@@ -46,6 +66,31 @@ pub fn report_problem(ctx: &Context, message: &str, exit_code: u8) {
     } else {
         eprintln!("calsync: {message}");
     }
+}
+
+/// What a command prints when the selection holds no pair: this process's
+/// shard has none of the pairs named. Not a failure (exit 0): the other
+/// shards run them.
+pub fn nothing_selected(
+    selection: &Selection,
+    json: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    if json {
+        let doc = serde_json::json!({
+            "pairs": [],
+            "shard": selection.shard.to_string(),
+            "exit_code": 0,
+        });
+        print_stdout(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+    } else {
+        print_stdout(&format!(
+            "Shard {} holds none of the {} pair{}; nothing to do.\n",
+            selection.shard,
+            selection.named,
+            if selection.named == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Writes to stdout; a closed pipe (`calsync history | head`) is not an error.

@@ -1,32 +1,40 @@
-//! `calsync sync`: one run of the synchronisation.
+//! `calsync sync`: one run of the synchronisation, of one pair or of the
+//! pairs the command line selects.
 
-use super::{Context, print_stdout, runtime};
+use super::{Context, nothing_selected, print_stdout, runtime};
 use crate::cli::SyncArgs;
+use crate::config::{Selection, Settings};
 use crate::error::Failure;
 use crate::logging;
-use crate::run::{self, SyncOptions, report};
+use crate::run::{self, SyncOptions, pairs, pairs_report, report};
 use std::process::ExitCode;
+use std::time::Instant;
 
 pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
-    let settings = ctx.settings()?;
+    let selection = ctx.selection(&args.select)?;
+    if selection.pairs.is_empty() {
+        return nothing_selected(&selection, args.json);
+    }
+    if !selection.from_tables {
+        return run_one(ctx, args, &selection.pairs[0].settings);
+    }
+    run_pairs(ctx, args, &selection)
+}
+
+/// The one pair of a config without `[[pair]]` tables.
+fn run_one(ctx: &Context, args: &SyncArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let interrupt = {
         let _inside = runtime.enter();
         super::stop::listen()
     };
     let report = runtime.block_on(run::run(
-        &settings,
+        settings,
         SyncOptions {
             interrupt: Some(interrupt),
-            dry_run: args.dry_run,
-            force: args.force,
-            full: args.full,
-            // Progress never mixes with the one JSON document of --json.
-            progress: if args.json {
-                None
-            } else {
-                logging::progress_display()
-            },
+            progress: progress(args),
+            shared_graph: None,
+            ..options(args)
         },
     ))?;
     let text = if args.json {
@@ -56,4 +64,91 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
         code = ExitCode::from(report.history_exit_code);
     }
     Ok(code)
+}
+
+/// The pairs of a config with `[[pair]]` tables, run together
+/// ([`pairs::each`]).
+fn run_pairs(ctx: &Context, args: &SyncArgs, selection: &Selection) -> anyhow::Result<ExitCode> {
+    let clock = Instant::now();
+    let runtime = runtime()?;
+    let interrupt = {
+        let _inside = runtime.enter();
+        super::stop::listen()
+    };
+    // Bars of many pairs at once would only flicker; one pair gets its own.
+    let progress = if selection.pairs.len() == 1 {
+        progress(args)
+    } else {
+        None
+    };
+    let results = runtime.block_on(pairs::each(
+        selection,
+        Some(interrupt),
+        |settings, interrupt, shared_graph| {
+            let opts = SyncOptions {
+                interrupt,
+                progress: progress.clone(),
+                shared_graph,
+                ..options(args)
+            };
+            async move { run::run(&settings, opts).await }
+        },
+    ))?;
+    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let code = pairs_report::sync_exit_code(&results);
+    let text = if args.json {
+        serde_json::to_string_pretty(&pairs_report::sync_json(
+            &results,
+            selection.shard,
+            duration_ms,
+        ))? + "\n"
+    } else {
+        pairs_report::render_sync_pairs(&results, selection.shard, duration_ms)
+    };
+    print_stdout(&text)?;
+    let failed = results
+        .iter()
+        .filter(|r| {
+            r.result.as_ref().map_or(true, |rep| {
+                !rep.failures.is_empty() || rep.history_error.is_some()
+            })
+        })
+        .count();
+    if failed > 0 && !args.json {
+        let message = if code >= 128 {
+            format!(
+                "the run was stopped by a signal; {failed} of {} pairs did not succeed \
+                 (listed above), and the next run picks them up.",
+                results.len()
+            )
+        } else {
+            format!(
+                "{failed} of {} pairs did not succeed (listed above); the others ran to the \
+                 end. The exit code is the most severe of theirs.",
+                results.len()
+            )
+        };
+        super::report_problem(ctx, &message, code);
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// What the command line asks of each run.
+fn options(args: &SyncArgs) -> SyncOptions {
+    SyncOptions {
+        dry_run: args.dry_run,
+        force: args.force,
+        full: args.full,
+        ..SyncOptions::default()
+    }
+}
+
+/// Where to draw progress: never under --json, whose one JSON document
+/// progress must not mix with.
+fn progress(args: &SyncArgs) -> Option<indicatif::MultiProgress> {
+    if args.json {
+        None
+    } else {
+        logging::progress_display()
+    }
 }

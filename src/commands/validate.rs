@@ -3,20 +3,32 @@
 //! either. The run is [`crate::run::validate`]; this shell prints its report
 //! and turns it into the exit code.
 
-use super::{Context, print_stdout, runtime};
+use super::{Context, nothing_selected, print_stdout, runtime};
 use crate::cli::ValidateArgs;
+use crate::config::{Selection, Settings};
 use crate::error::Failure;
-use crate::run::{report, validate};
+use crate::run::{pairs, pairs_report, report, validate};
 use std::process::ExitCode;
+use std::time::Instant;
 
 pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let settings = ctx.settings()?;
+    let selection = ctx.selection(&args.select)?;
+    if selection.pairs.is_empty() {
+        return nothing_selected(&selection, args.json);
+    }
+    if !selection.from_tables {
+        return run_one(ctx, args, &selection.pairs[0].settings);
+    }
+    run_pairs(ctx, args, &selection)
+}
+
+fn run_one(ctx: &Context, args: &ValidateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let interrupt = {
         let _inside = runtime.enter();
         super::stop::listen()
     };
-    let report = runtime.block_on(validate::run(&settings, Some(interrupt)))?;
+    let report = runtime.block_on(validate::run(settings, Some(interrupt), None))?;
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
@@ -51,4 +63,47 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         eprintln!("calsync: {failure}");
         Ok(ExitCode::from(failure.exit_code()))
     }
+}
+
+fn run_pairs(
+    ctx: &Context,
+    args: &ValidateArgs,
+    selection: &Selection,
+) -> anyhow::Result<ExitCode> {
+    let clock = Instant::now();
+    let runtime = runtime()?;
+    let interrupt = {
+        let _inside = runtime.enter();
+        super::stop::listen()
+    };
+    let results = runtime.block_on(pairs::each(
+        selection,
+        Some(interrupt),
+        |settings, interrupt, shared| async move {
+            validate::run(&settings, interrupt, shared.as_ref()).await
+        },
+    ))?;
+    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let code = pairs_report::validate_exit_code(&results);
+    let text = if args.json {
+        serde_json::to_string_pretty(&pairs_report::validate_json(
+            &results,
+            selection.shard,
+            duration_ms,
+        ))? + "\n"
+    } else {
+        pairs_report::render_validate_pairs(&results, selection.shard, duration_ms)
+    };
+    print_stdout(&text)?;
+    if code != 0 && !args.json {
+        super::report_problem(
+            ctx,
+            "validate found problems in some pairs, or could not check them (listed above). \
+             The next scheduled `calsync sync` of a pair with problems reads both calendars in \
+             full and repairs its copies in the window; run `calsync sync --full NAME` to do \
+             it now.",
+            code,
+        );
+    }
+    Ok(ExitCode::from(code))
 }

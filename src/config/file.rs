@@ -2,7 +2,7 @@
 //! table, with a hint for a misspelt or misplaced key.
 
 use super::config_error;
-use super::keys::{Table, key_in, keys_of};
+use super::keys::{Table, key_in, keys_of, pair_key_in};
 use super::value::one_line;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -16,7 +16,32 @@ pub(super) struct LoadedFile {
     pub(super) path: PathBuf,
     pub(super) text: String,
     pub(super) values: BTreeMap<&'static str, Spanned<Value>>,
+    /// The `[[pair]]` tables, in the order of the file (docs/pairs.md).
+    pub(super) pairs: Vec<PairEntry>,
 }
+
+/// One `[[pair]]` table as read: its keys checked against the key table
+/// (only keys a pair may set), `name` and `sources` apart.
+pub(super) struct PairEntry {
+    /// The byte offset of the table.
+    pub(super) at: usize,
+    /// `name` as written (checked when the pairs are built).
+    pub(super) name: Option<Spanned<Value>>,
+    /// The pair's own values, by key name as in [`LoadedFile::values`].
+    pub(super) values: BTreeMap<&'static str, Spanned<Value>>,
+    /// `sources`, with the byte offset of the key.
+    pub(super) sources: Option<(usize, Vec<SourceEntry>)>,
+}
+
+/// One entry of a pair's `sources`.
+pub(super) struct SourceEntry {
+    pub(super) at: usize,
+    /// By the names of [`SOURCE_KEYS`].
+    pub(super) values: BTreeMap<&'static str, Spanned<Value>>,
+}
+
+/// The keys of one entry of `sources`.
+pub(super) const SOURCE_KEYS: [&str; 6] = ["name", "kind", "mailbox", "calendar", "path", "url"];
 
 /// Reads and parses the config file. `named` says how a named file was named;
 /// `None` means the default location, where a missing file is fine.
@@ -41,8 +66,11 @@ pub(super) fn read_file(path: &Path, named: Option<&str>) -> anyhow::Result<Opti
             )));
         }
     };
-    let values = match DeTable::parse(&text) {
-        Ok(doc) => known_values(doc.get_ref()),
+    let (values, pairs) = match DeTable::parse(&text) {
+        Ok(doc) => known_values(doc.get_ref()).and_then(|values| {
+            let pairs = pair_entries(doc.get_ref())?;
+            Ok((values, pairs))
+        }),
         Err(e) => Err(Problem::Toml(e)),
     }
     .map_err(|problem| problem.into_error(path, &text))?;
@@ -50,6 +78,7 @@ pub(super) fn read_file(path: &Path, named: Option<&str>) -> anyhow::Result<Opti
         path: path.to_path_buf(),
         text,
         values,
+        pairs,
     }))
 }
 
@@ -57,10 +86,25 @@ pub(super) fn read_file(path: &Path, named: Option<&str>) -> anyhow::Result<Opti
 pub(super) enum Problem {
     /// Not TOML, or a value the TOML reader refused.
     Toml(toml::de::Error),
-    /// A key the key table does not know, `at` the byte offset of its name.
+    /// A key the key table does not know, `at` the byte offset of its name;
+    /// `pair` names the `[[pair]]` table it is in, if any.
     Unknown {
         table: Table,
         name: String,
+        at: usize,
+        pair: Option<String>,
+    },
+    /// A key an entry of a pair's `sources` does not know.
+    UnknownInSource {
+        pair: String,
+        name: String,
+        at: usize,
+    },
+    /// A `[[pair]]` or `sources` that is not shaped as one: what it should
+    /// be, in a sentence that follows "where calsync expects".
+    Shape {
+        what: String,
+        found: String,
         at: usize,
     },
     /// A table's name with a value that is no table.
@@ -83,11 +127,16 @@ pub(super) fn known_values(
             values.insert(key.name, owned(value)?);
             continue;
         }
+        if name.get_ref() == "pair" {
+            // Read by pair_entries.
+            continue;
+        }
         let Some(table) = Table::named(name.get_ref()) else {
             return Err(Problem::Unknown {
                 table: Table::Top,
                 name: name.get_ref().to_string(),
                 at: name.span().start,
+                pair: None,
             });
         };
         let Some(entries) = value.get_ref().as_table() else {
@@ -104,12 +153,142 @@ pub(super) fn known_values(
                     table,
                     name: name.get_ref().to_string(),
                     at: name.span().start,
+                    pair: None,
                 });
             };
             values.insert(key.name, owned(value)?);
         }
     }
     Ok(values)
+}
+
+/// The `[[pair]]` tables of a parsed file, each checked like the top level
+/// but against the keys a pair may set; the first problem found.
+pub(super) fn pair_entries(doc: &DeTable<'_>) -> Result<Vec<PairEntry>, Problem> {
+    let Some((_, value)) = doc.iter().find(|(k, _)| k.get_ref() == "pair") else {
+        return Ok(Vec::new());
+    };
+    let shape = |at: usize, found: String| Problem::Shape {
+        what: "`[[pair]]` tables (an array of tables, each written under a `[[pair]]` line)"
+            .to_owned(),
+        found,
+        at,
+    };
+    let Some(items) = value.get_ref().as_array() else {
+        return Err(shape(
+            value.span().start,
+            unexpected(&owned(value)?.into_inner()),
+        ));
+    };
+    let mut pairs = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(entries) = item.get_ref().as_table() else {
+            return Err(shape(
+                item.span().start,
+                unexpected(&owned(item)?.into_inner()),
+            ));
+        };
+        let label = pair_label(entries, i);
+        let mut pair = PairEntry {
+            at: item.span().start,
+            name: None,
+            values: BTreeMap::new(),
+            sources: None,
+        };
+        for (name, value) in entries {
+            let unknown = |table: Table, name: &Spanned<_>| Problem::Unknown {
+                table,
+                name: std::borrow::Borrow::<str>::borrow(name.get_ref()).to_owned(),
+                at: name.span().start,
+                pair: Some(label.clone()),
+            };
+            match name.get_ref().as_ref() {
+                "name" => pair.name = Some(owned(value)?),
+                "sources" => pair.sources = Some((name.span().start, sources(value, &label)?)),
+                short => {
+                    if let Some(key) = pair_key_in(Table::Top, short) {
+                        pair.values.insert(key.name, owned(value)?);
+                        continue;
+                    }
+                    let table = match Table::named(short) {
+                        Some(t) if keys_of(t).any(|k| k.per_pair) => t,
+                        _ => return Err(unknown(Table::Top, name)),
+                    };
+                    let Some(inner) = value.get_ref().as_table() else {
+                        return Err(Problem::NotATable {
+                            table,
+                            found: unexpected(&owned(value)?.into_inner()),
+                            at: value.span().start,
+                        });
+                    };
+                    for (name, value) in inner {
+                        let Some(key) = pair_key_in(table, name.get_ref()) else {
+                            return Err(unknown(table, name));
+                        };
+                        pair.values.insert(key.name, owned(value)?);
+                    }
+                }
+            }
+        }
+        pairs.push(pair);
+    }
+    Ok(pairs)
+}
+
+/// How messages name the `i`-th (0-based) pair: `pair "board"`, or `the
+/// 2nd [[pair]]` while its name is not known.
+fn pair_label(entries: &DeTable<'_>, i: usize) -> String {
+    match entries
+        .iter()
+        .find(|(k, _)| k.get_ref() == "name")
+        .and_then(|(_, v)| v.get_ref().as_str())
+    {
+        Some(name) => format!("pair \"{}\"", super::value::shorten(name)),
+        None => format!("[[pair]] number {}", i + 1),
+    }
+}
+
+/// A pair's `sources`: an array of tables with the keys of [`SOURCE_KEYS`].
+fn sources(value: &Spanned<DeValue<'_>>, label: &str) -> Result<Vec<SourceEntry>, Problem> {
+    let shape = |at: usize, found: String| Problem::Shape {
+        what: format!(
+            "`sources` of {label} to be an array of tables (`[[pair.sources]]` sections, or \
+             `[{{ name = \"…\", … }}, …]`)"
+        ),
+        found,
+        at,
+    };
+    let Some(items) = value.get_ref().as_array() else {
+        return Err(shape(
+            value.span().start,
+            unexpected(&owned(value)?.into_inner()),
+        ));
+    };
+    let mut out = Vec::new();
+    for item in items.iter() {
+        let Some(entries) = item.get_ref().as_table() else {
+            return Err(shape(
+                item.span().start,
+                unexpected(&owned(item)?.into_inner()),
+            ));
+        };
+        let mut values = BTreeMap::new();
+        for (name, value) in entries {
+            let Some(key) = SOURCE_KEYS.iter().find(|k| **k == name.get_ref().as_ref()) else {
+                return Err(Problem::UnknownInSource {
+                    pair: label.to_owned(),
+                    name: name.get_ref().to_string(),
+                    at: name.span().start,
+                });
+            };
+            values.insert(*key, owned(value)?);
+        }
+        out.push(SourceEntry {
+            at: item.span().start,
+            values,
+        });
+    }
+    Ok(out)
 }
 
 /// A parsed value as a [`Value`], keeping its place in the text.
@@ -163,16 +342,44 @@ impl Problem {
                     table.header()
                 ))
             }
-            Problem::Unknown { table, name, at } => {
-                unknown_key(&format!("{shown}{}", place(at)), table, &name)
+            Problem::Unknown {
+                table,
+                name,
+                at,
+                pair,
+            } => unknown_key(
+                &format!("{shown}{}", place(at)),
+                table,
+                &name,
+                pair.as_deref(),
+            ),
+            Problem::UnknownInSource { pair, name, at } => {
+                let hint = closest(&name, &SOURCE_KEYS)
+                    .map(|c| format!(" Did you mean `{c}`?"))
+                    .unwrap_or_default();
+                config_error(format!(
+                    "Invalid config file {shown}{}: unknown key `{name}` in a source of {pair}.\
+                     {hint} Valid keys of an entry of `sources` are: {}. Remove or rename it \
+                     (keys are case-sensitive).",
+                    place(at),
+                    SOURCE_KEYS.join(", ")
+                ))
             }
+            Problem::Shape { what, found, at } => config_error(format!(
+                "Invalid config file {shown}{}: found {found}, where calsync expects {what}. \
+                 Write it as docs/pairs.md shows.",
+                place(at)
+            )),
         }
     }
 }
 
 /// The error for an unknown key `name` in `table`: the valid keys of that
 /// table, and a hint when the key is misspelt or belongs elsewhere.
-fn unknown_key(file_at: &str, table: Table, name: &str) -> anyhow::Error {
+fn unknown_key(file_at: &str, table: Table, name: &str, pair: Option<&str>) -> anyhow::Error {
+    if let Some(pair) = pair {
+        return unknown_pair_key(file_at, table, name, pair);
+    }
     let valid: Vec<&str> = match table {
         Table::Top => keys_of(Table::Top)
             .map(|k| k.name)
@@ -206,6 +413,8 @@ fn unknown_key(file_at: &str, table: Table, name: &str) -> anyhow::Error {
             ),
             _ => format!(" `{name}` belongs in the {} table.", home.header()),
         };
+    } else if table == Table::Top && (name == "sources" || name == "name") {
+        hint = format!(" `{name}` belongs in a [[pair]] table (docs/pairs.md).");
     } else if table == Table::Target && name == "url" {
         hint = " A target is a file calsync writes: give its `path`; publish the file with \
                 a web server for subscribers."
@@ -218,6 +427,60 @@ fn unknown_key(file_at: &str, table: Table, name: &str) -> anyhow::Error {
             Table::Top => "at the top level ".to_owned(),
             _ => format!("in {} ", table.header()),
         },
+        valid.join(", "),
+    ))
+}
+
+/// The error for an unknown key `name` in `table` of a `[[pair]]` table:
+/// the keys a pair may set there, and a hint when the key is misspelt or
+/// is the run's rather than the pair's.
+fn unknown_pair_key(file_at: &str, table: Table, name: &str, pair: &str) -> anyhow::Error {
+    let valid: Vec<String> = match table {
+        Table::Top => ["name", "sources"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(
+                keys_of(Table::Top)
+                    .filter(|k| k.per_pair)
+                    .map(|k| k.name.to_owned()),
+            )
+            .chain(
+                Table::ALL
+                    .into_iter()
+                    .filter(|t| *t != Table::Top && keys_of(*t).any(|k| k.per_pair))
+                    .map(|t| format!("[pair.{}]", t.name())),
+            )
+            .collect(),
+        _ => keys_of(table)
+            .filter(|k| k.per_pair)
+            .map(|k| k.short_name().to_owned())
+            .collect(),
+    };
+    let (dotted, header) = match table {
+        Table::Top => (name.to_owned(), "[[pair]]".to_owned()),
+        _ => (
+            format!("{}.{name}", table.name()),
+            format!("[pair.{}]", table.name()),
+        ),
+    };
+    let refs: Vec<&str> = valid.iter().map(String::as_str).collect();
+    let mut hint = closest(name, &refs)
+        .map(|c| format!(" Did you mean `{c}`?"))
+        .unwrap_or_default();
+    if key_in(table, name).is_some() || (table == Table::Top && Table::named(name).is_some()) {
+        hint = format!(
+            " `{dotted}` is set for the whole run, not per pair: move it above the first \
+             [[pair]] table."
+        );
+    } else if table != Table::Top && pair_key_in(Table::Top, name).is_some() {
+        hint = format!(
+            " `{name}` is a key of the pair itself: move it above the pair's first \
+             [pair.…] table."
+        );
+    }
+    config_error(format!(
+        "Invalid config file {file_at}: unknown key `{dotted}` in {pair}.{hint} Valid keys in \
+         {header} are: {}. Remove or rename it (keys are case-sensitive).",
         valid.join(", "),
     ))
 }

@@ -124,6 +124,11 @@ pub struct Key {
     /// or what their copies hold: such keys are in the incremental state's
     /// fingerprint, so that changing one makes the next sync a full one.
     pub affects_plan: bool,
+    /// Whether a `[[pair]]` table may set the key for its pair
+    /// (docs/pairs.md): the keys that say what a pair reads, writes, keeps
+    /// and deletes. The others (sign-in, endpoints, state dir, timeouts) are
+    /// the run's.
+    pub per_pair: bool,
     /// Reads the key's value (flag, environment, file or default) into the
     /// settings being built.
     pub(super) load: fn(&mut Loader<'_>, &'static Key) -> anyhow::Result<()>,
@@ -160,6 +165,12 @@ pub fn keys_of(table: Table) -> impl Iterator<Item = &'static Key> {
 /// The key written as `short` in `table`.
 pub fn key_in(table: Table, short: &str) -> Option<&'static Key> {
     keys_of(table).find(|k| k.short_name() == short)
+}
+
+/// The key written as `short` in `table` of a `[[pair]]` table, if a pair
+/// may set it.
+pub fn pair_key_in(table: Table, short: &str) -> Option<&'static Key> {
+    key_in(table, short).filter(|k| k.per_pair)
 }
 
 /// The keys in the order `status` lists them.
@@ -229,6 +240,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "the Microsoft Entra tenant (GUID or domain).",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             l.d.tenant_id = l.r.get(k, None, |f| f.id_string())?;
             Ok(())
@@ -244,6 +256,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "the application (client) ID of the app registration.",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             l.d.client_id = l.r.get(k, None, |f| f.id_string())?;
             Ok(())
@@ -260,6 +273,7 @@ pub static KEYS: [Key; 34] = [
         doc: "the app secret; when set, calsync signs in as the application instead of as a \
               user. Keep it out of the file.",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             l.d.client_secret = l.r.get(k, None, |f| f.string())?.map(Into::into);
             Ok(())
@@ -276,6 +290,7 @@ pub static KEYS: [Key; 34] = [
         doc: "the mailbox of the source calendar (default: the signed-in user; required with \
               client_secret).",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.mailbox = l.r.get(k, None, |f| f.string())?;
             Ok(())
@@ -293,6 +308,7 @@ pub static KEYS: [Key; 34] = [
         doc: "the calendar read: \"default\" (the mailbox's default calendar, whatever its \
               name), \"id:<Graph id>\" or a display name (default: the default calendar).",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.source_calendar = l.r.get_or(k, "Calendar".to_owned(), |f| f.string())?;
             Ok(())
@@ -308,6 +324,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("\"Public Calendar\""),
         doc: "the public calendar written, named the same ways (default \"Public Calendar\").",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.target_calendar =
                 l.r.get_or(k, "Public Calendar".to_owned(), |f| f.string())?;
@@ -324,6 +341,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "the mailbox of the target (default: mailbox).",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.target_mailbox = l.r.get(k, None, |f| f.string())?;
             Ok(())
@@ -339,6 +357,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("0"),
         doc: "days before today that are still synced (default 0).",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.past_days = l.r.get_or(k, 0, |f| f.days(0))?;
             Ok(())
@@ -354,6 +373,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("1825"),
         doc: "days after today that are synced (default 1825).",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.cutoff_days = l.r.get_or(k, 1825, |f| f.days(1))?;
             Ok(())
@@ -369,6 +389,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("false"),
         doc: "true makes every sync a dry run (default false).",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             let flag = l.flags.dry_run;
             l.d.dry_run = l.r.get_or_flag(k, flag, false, |f| f.boolean())?;
@@ -386,6 +407,7 @@ pub static KEYS: [Key; 34] = [
         doc: "global, usgov, usgov-dod or china; sets both endpoints.",
         // It decides graph_url, which is in the fingerprint.
         affects_plan: true,
+        per_pair: false,
         load: |l, k| {
             l.d.cloud = l.r.get_or(k, Cloud::Global, |f| {
                 let s = f.string()?;
@@ -405,6 +427,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "the Microsoft Graph root, version included.",
         affects_plan: true,
+        per_pair: false,
         load: |l, k| {
             l.d.graph_url = l.r.get(k, None, |f| f.url(true))?;
             Ok(())
@@ -421,6 +444,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "the sign-in authority.",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             l.d.authority_url = l.r.get(k, None, |f| f.url(false))?;
             Ok(())
@@ -438,6 +462,7 @@ pub static KEYS: [Key; 34] = [
               mode 0600, in the state dir; for servers without a keyring). App-only runs keep \
               no token.",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             l.d.token_store = l.r.get_or(k, TokenStore::Keyring, |f| {
                 let s = f.string()?;
@@ -459,6 +484,7 @@ pub static KEYS: [Key; 34] = [
               $XDG_STATE_HOME/calsync); it must belong to the user calsync runs as and be \
               closed to others.",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             l.d.state_dir = l.r.get(k, None, |f| f.path())?;
             Ok(())
@@ -475,6 +501,7 @@ pub static KEYS: [Key; 34] = [
         doc: "the largest share of the copies one run may delete without --force (default \
               0.25).",
         affects_plan: false,
+        per_pair: true,
         load: |l, k| {
             l.d.max_delete_fraction = l.r.get_or(k, 0.25, |f| f.fraction())?;
             Ok(())
@@ -491,6 +518,7 @@ pub static KEYS: [Key; 34] = [
         doc: "how often a sync reads both calendars in full, repairing copies edited or \
               deleted by hand (default 24h).",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             l.d.full_sync_interval =
                 l.r.get_or(k, super::DEFAULT_FULL_SYNC_INTERVAL, |f| f.duration())?;
@@ -508,6 +536,7 @@ pub static KEYS: [Key; 34] = [
         doc: "how long one request may go unanswered before it is retried, at most twice \
               (default 30s).",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             let flag = l.flags.request_timeout;
             l.d.request_timeout =
@@ -526,6 +555,7 @@ pub static KEYS: [Key; 34] = [
         doc: "how long a sync or validate may run before it stops at a safe point and exits 1 \
               (default 30m).",
         affects_plan: false,
+        per_pair: false,
         load: |l, k| {
             let flag = l.flags.run_timeout;
             l.d.run_timeout =
@@ -543,6 +573,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("[\"normal\"]"),
         doc: "the sensitivities that count as public.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             let default = std::mem::take(&mut l.d.filter.sensitivity);
             l.d.filter.sensitivity = l.r.get_or(k, default, |f| {
@@ -564,6 +595,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("[]"),
         doc: "when not empty, an event needs one of these categories.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             let default = std::mem::take(&mut l.d.filter.include_categories);
             l.d.filter.include_categories = l.r.get_or(k, default, |f| f.strings())?;
@@ -580,6 +612,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("[]"),
         doc: "an event with any of these categories is not public.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             let default = std::mem::take(&mut l.d.filter.exclude_categories);
             l.d.filter.exclude_categories = l.r.get_or(k, default, |f| f.strings())?;
@@ -596,6 +629,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("true"),
         doc: "leave out cancelled events.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             let default = l.d.filter.skip_cancelled;
             l.d.filter.skip_cancelled = l.r.get_or(k, default, |f| f.boolean())?;
@@ -612,6 +646,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "when set, only events shown as one of these are public.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.filter.show_as = l.r.get(k, None, |f| {
                 f.list_of(
@@ -635,6 +670,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "leave out events whose subject matches this regular expression.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.filter.subject_exclude = l.r.get(k, None, |f| f.regex())?;
             Ok(())
@@ -650,6 +686,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("false"),
         doc: "copy the location's display name.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.copy.location = l.r.get_or(k, false, |f| f.boolean())?;
             Ok(())
@@ -665,6 +702,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("false"),
         doc: "copy the body (description).",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.copy.body = l.r.get_or(k, false, |f| f.boolean())?;
             Ok(())
@@ -680,6 +718,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("false"),
         doc: "copy the categories.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.copy.categories = l.r.get_or(k, false, |f| f.boolean())?;
             Ok(())
@@ -695,6 +734,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("\"graph\""),
         doc: "\"graph\" (source_calendar through Microsoft Graph) or \"ics\".",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.source_kind = l.r.get_or(k, super::Kind::Graph, |f| f.kind())?;
             Ok(())
@@ -710,6 +750,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "with kind = \"ics\": the .ics file to read.",
         affects_plan: true,
+        per_pair: true,
         // One setting with source.url: read together.
         load: |l, _| {
             l.d.source_location = l.r.source_location()?;
@@ -729,6 +770,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "with kind = \"ics\", instead of path: the https:// address of the calendar.",
         affects_plan: true,
+        per_pair: true,
         // Read with source.path.
         load: |_, _| Ok(()),
         // A published calendar's URL often holds a secret token: shown in
@@ -747,6 +789,7 @@ pub static KEYS: [Key; 34] = [
         default: Some("\"graph\""),
         doc: "\"graph\" (target_calendar through Microsoft Graph) or \"ics\".",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.target_kind = l.r.get_or(k, super::Kind::Graph, |f| f.kind())?;
             Ok(())
@@ -762,6 +805,7 @@ pub static KEYS: [Key; 34] = [
         default: None,
         doc: "with kind = \"ics\": the .ics file calsync publishes into.",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.target_path = l.r.get(k, None, |f| f.path())?;
             Ok(())
@@ -781,6 +825,7 @@ pub static KEYS: [Key; 34] = [
         doc: "with kind = \"ics\": the calendar's name in subscribers' apps (default: \
               target_calendar).",
         affects_plan: true,
+        per_pair: true,
         load: |l, k| {
             l.d.target_name = l.r.get(k, None, |f| f.string())?;
             Ok(())

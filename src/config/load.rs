@@ -2,7 +2,7 @@
 //! key by key in the order of the key table, then the rules that involve
 //! several keys.
 
-use super::file::{LoadedFile, line_col, read_file};
+use super::file::{LoadedFile, PairEntry, line_col, read_file};
 use super::keys::{KEYS, Key, key};
 use super::value::{Found, Raw};
 use super::{
@@ -26,11 +26,24 @@ pub fn load_from_process(flags: &FlagOverrides) -> anyhow::Result<Settings> {
 /// Builds the settings from the flags, the environment (`env` looks a
 /// variable up; production passes `|k| std::env::var(k).ok()`), the config
 /// file and the defaults. Reads the config file and nothing else.
+///
+/// With `[[pair]]` tables these are the settings of the top level: what
+/// the whole run shares (sign-in, endpoints, `state_dir`) and every pair's
+/// defaults. The pairs themselves are read by [`super::load_pairs`].
 pub fn load(
     flags: &FlagOverrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Settings> {
     let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let (file, origins) = open(flags, &env)?;
+    settings_for(flags, &env, file.as_ref(), origins, None)
+}
+
+/// Which config file, read; and the origin of `config`.
+pub(super) fn open(
+    flags: &FlagOverrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(Option<LoadedFile>, BTreeMap<&'static str, Origin>)> {
     let mut origins = BTreeMap::new();
 
     // Which file, and read it.
@@ -52,11 +65,24 @@ pub fn load(
         Some(path) => read_file(&path, named)?,
         None => None,
     };
+    Ok((file, origins))
+}
 
+/// The settings of the top level (`pair` is `None`) or of one `[[pair]]`
+/// table, named in messages by its label: a key the pair sets wins over
+/// every other layer.
+pub(super) fn settings_for(
+    flags: &FlagOverrides,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: Option<&LoadedFile>,
+    origins: BTreeMap<&'static str, Origin>,
+    pair: Option<(&PairEntry, &str)>,
+) -> anyhow::Result<Settings> {
     let mut loader = Loader {
         r: Resolver {
-            env: &env,
-            file: file.as_ref(),
+            env,
+            file,
+            pair,
             origins,
         },
         flags,
@@ -95,14 +121,14 @@ pub fn load(
         target_name,
     } = d;
     let mut origins = r.origins;
-    let source = source_spec(source_kind, source_location, &origins, file.as_ref())?;
+    let source = source_spec(source_kind, source_location, &origins, file)?;
     let target = target_spec(
         target_kind,
         target_path,
         target_name,
         &target_calendar,
         &origins,
-        file.as_ref(),
+        file,
     )?;
     if let (SourceSpec::Ics(IcsLocation::Path(from)), TargetSpec::Ics { path: to, .. }) =
         (&source, &target)
@@ -189,7 +215,7 @@ pub fn load(
         Some(d) => d,
         None => {
             origins.insert("state_dir", Origin::Default);
-            default_state_dir(&env).ok_or_else(|| {
+            default_state_dir(env).ok_or_else(|| {
                 config_error(
                     "Configuration incomplete: `state_dir` is not set and there is no default \
                      for it, because neither XDG_STATE_HOME nor HOME is set. Set \
@@ -201,7 +227,7 @@ pub fn load(
     };
 
     Ok(Settings {
-        config_path: file.map(|f| f.path),
+        config_path: file.map(|f| f.path.clone()),
         tenant_id,
         client_id,
         client_secret,
@@ -224,7 +250,9 @@ pub fn load(
         source,
         target,
         policy: Policy { filter, copy },
-        hidden: hidden_knobs(&env),
+        pair: None,
+        merged: Vec::new(),
+        hidden: hidden_knobs(env),
         origins,
     })
 }
@@ -329,6 +357,8 @@ fn builtin_url(s: &str) -> anyhow::Result<Url> {
 pub(super) struct Resolver<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     file: Option<&'a LoadedFile>,
+    /// The `[[pair]]` table being read, and how messages name it.
+    pair: Option<(&'a PairEntry, &'a str)>,
     origins: BTreeMap<&'static str, Origin>,
 }
 
@@ -338,6 +368,23 @@ impl<'a> Resolver<'a> {
     /// even when the environment overrides it.
     pub(super) fn candidates(&self, key: &'static Key) -> Vec<Found<'a>> {
         let mut out = Vec::new();
+        if let (Some(file), Some((pair, label))) = (self.file, self.pair)
+            && let Some(v) = pair.values.get(key.name)
+        {
+            let (line, col) = line_col(&file.text, v.span().start);
+            let shown = file.path.display();
+            out.push(Found {
+                key: key.name,
+                raw: Raw::Toml(v.get_ref()),
+                origin: Origin::File,
+                place: format!("(in {shown}, line {line}, column {col}, {label})"),
+                fix: format!(
+                    "Correct it in {shown}, or remove it from {label} to use the top-level value"
+                ),
+                base: file.path.parent(),
+                pair: true,
+            });
+        }
         let from_env = key
             .env
             .and_then(|var| (self.env)(var).map(|v| (var, v)))
@@ -350,6 +397,7 @@ impl<'a> Resolver<'a> {
                 place: format!("(from the environment variable {var})"),
                 fix: format!("Correct or unset the environment variable {var}"),
                 base: None,
+                pair: false,
             });
         }
         if let Some(file) = self.file
@@ -364,6 +412,7 @@ impl<'a> Resolver<'a> {
                 place: format!("(in {shown}, line {line}, column {col})"),
                 fix: format!("Correct it in {shown}, or remove the key to use the default"),
                 base: file.path.parent(),
+                pair: false,
             });
         }
         out
@@ -403,11 +452,16 @@ impl<'a> Resolver<'a> {
         let paths = self.candidates(path_key);
         let urls = self.candidates(url_key);
         let mut layers: Vec<(Origin, Option<&Found<'a>>, Option<&Found<'a>>)> = Vec::new();
-        for origin_is_env in [true, false] {
-            let pick = |v: &'_ [Found<'a>]| -> Option<usize> {
-                v.iter()
-                    .position(|f| matches!(f.origin, Origin::Env(_)) == origin_is_env)
-            };
+        // The layers in order of precedence: a pair, the environment, the
+        // file's top level.
+        let layer = |f: &Found<'_>| match (f.pair, f.origin) {
+            (true, _) => 0,
+            (false, Origin::Env(_)) => 1,
+            _ => 2,
+        };
+        for wanted in 0..3 {
+            let pick =
+                |v: &'_ [Found<'a>]| -> Option<usize> { v.iter().position(|f| layer(f) == wanted) };
             let p = pick(&paths).map(|i| &paths[i]);
             let u = pick(&urls).map(|i| &urls[i]);
             if let Some(origin) = p.or(u).map(|f| f.origin) {

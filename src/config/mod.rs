@@ -35,6 +35,8 @@ mod file;
 mod fingerprint;
 mod keys;
 mod load;
+mod pairs;
+pub mod shard;
 mod value;
 
 #[cfg(test)]
@@ -45,6 +47,10 @@ pub use duration::{format_duration, parse_duration};
 pub use fingerprint::fingerprint;
 pub use keys::{HelpRow, KEYS, Key, Table, help_rows, key, keys_of, status_order};
 pub use load::{load, load_from_process};
+pub use pairs::{
+    DEFAULT_PAIR, PairSettings, PairSource, Pairs, Selection, load_pairs, load_pairs_from_process,
+    valid_name,
+};
 pub use value::parse_bool;
 
 use crate::error::Failure;
@@ -283,6 +289,13 @@ pub struct Settings {
     /// Where the public copies go (`[target]`); Graph by default.
     pub target: TargetSpec,
     pub policy: Policy,
+    /// The name of the `[[pair]]` these settings are of; `None` for a
+    /// config without `[[pair]]` tables (its one pair, `default`).
+    pub pair: Option<String>,
+    /// The sources of a pair with `sources = [...]`, in the order listed,
+    /// read as one merged source; empty for a pair with one source (then
+    /// `source`, `mailbox` and `source_calendar` name it).
+    pub merged: Vec<PairSource>,
     /// Test and benchmark overrides read from the environment
     /// ([`HiddenKnobs`]).
     pub hidden: HiddenKnobs,
@@ -380,7 +393,9 @@ impl Settings {
     /// Whether either side is a Graph calendar, so that the Graph keys
     /// ([`Settings::require_graph`]) and a sign-in are needed.
     pub fn uses_graph(&self) -> bool {
-        self.source_kind() == Kind::Graph || self.target_kind() == Kind::Graph
+        self.source_kind() == Kind::Graph
+            || self.target_kind() == Kind::Graph
+            || self.merged.iter().any(|s| s.spec == SourceSpec::Graph)
     }
 
     /// How `source_calendar` names the calendar read. Left unset, it is the
@@ -431,7 +446,7 @@ impl Settings {
     }
 
     /// Where a value could be set in a file, for messages.
-    fn file_hint(&self) -> String {
+    pub fn file_hint(&self) -> String {
         match &self.config_path {
             Some(p) => format!("the config file {}", p.display()),
             None => "the config file ($XDG_CONFIG_HOME/calsync/config.toml, or the file named \

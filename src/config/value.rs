@@ -27,6 +27,9 @@ pub(super) struct Found<'a> {
     pub(super) fix: String,
     /// The directory of the config file, for relative paths in it.
     pub(super) base: Option<&'a Path>,
+    /// Whether it was set in a `[[pair]]` table, which wins over the
+    /// command line, the environment and the top level.
+    pub(super) pair: bool,
 }
 
 impl Found<'_> {

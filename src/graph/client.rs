@@ -191,7 +191,14 @@ pub(super) struct Inner {
     /// the rest are info, shown with -v).
     retry_told: AtomicBool,
     progress: Mutex<Option<Arc<dyn Progress>>>,
+    /// Collections read once per process and shared with every sibling
+    /// ([`GraphClient::get_all_once`]).
+    listed: Arc<Mutex<Listings>>,
 }
+
+/// Each collection read once, by its path: a cell that the first reader
+/// fills and later readers wait for.
+type Listings = std::collections::HashMap<String, Arc<tokio::sync::OnceCell<Arc<Vec<Value>>>>>;
 
 impl fmt::Debug for GraphClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -267,6 +274,30 @@ impl GraphClient {
                 open: AtomicBool::new(false),
                 retry_told: AtomicBool::new(false),
                 progress: Mutex::new(None),
+                listed: Arc::default(),
+            }),
+        }
+    }
+
+    /// A client for another run in the same process (another pair): it
+    /// shares this one's HTTP connections, token source and per-mailbox
+    /// governor, so that every run together keeps each mailbox's limits,
+    /// and counts its own metrics, circuit breaker and progress.
+    pub fn sibling(&self) -> GraphClient {
+        let inner = &self.inner;
+        GraphClient {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                tokens: inner.tokens.clone(),
+                opts: inner.opts.clone(),
+                base: inner.base.clone(),
+                governor: inner.governor.clone(),
+                counters: Mutex::new(Counters::default()),
+                consecutive_outages: AtomicU32::new(0),
+                open: AtomicBool::new(false),
+                retry_told: AtomicBool::new(false),
+                progress: Mutex::new(None),
+                listed: inner.listed.clone(),
             }),
         }
     }
@@ -287,6 +318,37 @@ impl GraphClient {
         let observer = self.inner.progress.lock().ok().and_then(|p| p.clone());
         if let Some(p) = observer {
             f(p.as_ref());
+        }
+    }
+
+    /// Every item of a collection ([`get_all`](Self::get_all)), read once
+    /// for this client and its siblings: a mailbox's calendars, which every
+    /// pair writing or reading that mailbox looks its calendar up in, do not
+    /// change during a run. A failed read is not kept; the next caller reads
+    /// again.
+    pub async fn get_all_once(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Arc<Vec<Value>>, GraphError> {
+        let key = format!("{path}?{query:?}");
+        let cell = self
+            .inner
+            .listed
+            .lock()
+            .map(|mut listed| listed.entry(key).or_default().clone())
+            // A poisoned map: read without keeping.
+            .unwrap_or_default();
+        cell.get_or_try_init(|| async { self.get_all(path, query).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// Forgets what [`get_all_once`](Self::get_all_once) kept, for this
+    /// client and its siblings: a calendar it listed was found gone.
+    pub fn forget_listings(&self) {
+        if let Ok(mut listed) = self.inner.listed.lock() {
+            listed.clear();
         }
     }
 

@@ -140,6 +140,9 @@ pub struct GraphEvent<B = Field<EventBody>> {
     pub series_master_id: Field<String>,
     #[serde(default)]
     pub original_start: Field<String>,
+    /// The meeting's iCalendar UID, the same in every mailbox that holds it.
+    #[serde(default, rename = "iCalUId")]
+    pub ical_uid: Field<String>,
     #[serde(default)]
     pub subject: Field<String>,
     #[serde(default)]

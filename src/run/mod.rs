@@ -5,6 +5,9 @@
 //! that opens the source and the target the settings name ([`sides`]).
 
 pub mod incremental;
+pub mod merge;
+pub mod pairs;
+pub mod pairs_report;
 pub mod progress;
 pub mod report;
 pub mod sides;
@@ -35,6 +38,8 @@ pub struct Run {
     clock: Instant,
     pub window: Window,
     state_dir: PathBuf,
+    /// The `[[pair]]` the run is of, for its history line.
+    pair: Option<String>,
     graph: Option<GraphClient>,
 }
 
@@ -64,22 +69,35 @@ impl Run {
         sides::check_files(settings)?;
         state::ensure_dir(&settings.state_dir)?;
         let id = state::new_run_id();
-        crate::logging::note_run_id(&id);
+        if settings.pair.is_none() {
+            // The one run of the process (the error line names it).
+            crate::logging::note_run_id(&id);
+        }
         Ok(Run {
             id,
             started: Utc::now(),
             clock: Instant::now(),
             window: window(settings),
             state_dir: settings.state_dir.clone(),
+            pair: settings.pair.clone(),
             graph: None,
         })
     }
 
-    /// Builds the Graph client when a side is a Graph calendar. Apart from
-    /// [`start`](Self::start): a sync takes its lock first.
-    pub fn connect(&mut self, settings: &Settings) -> anyhow::Result<()> {
+    /// Builds the Graph client when a side is a Graph calendar: one of its
+    /// own, or a sibling of `shared`, the client of every pair of the
+    /// process ([`GraphClient::sibling`]). Apart from [`start`](Self::start):
+    /// a sync takes its lock first.
+    pub fn connect(
+        &mut self,
+        settings: &Settings,
+        shared: Option<&GraphClient>,
+    ) -> anyhow::Result<()> {
         if settings.uses_graph() {
-            self.graph = Some(sides::graph_client(settings)?);
+            self.graph = Some(match shared {
+                Some(c) => c.sibling(),
+                None => sides::graph_client(settings)?,
+            });
         }
         Ok(())
     }
@@ -106,6 +124,7 @@ impl Run {
     /// Appends the run's line to the history.
     pub fn record(&self, done: &Done, outcome: Outcome<'_>) -> anyhow::Result<()> {
         let entry = HistoryEntry {
+            pair: self.pair.clone(),
             id: self.id.clone(),
             command: outcome.command.to_string(),
             started: self.started,

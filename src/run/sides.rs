@@ -13,8 +13,9 @@
 //! the id is then taken from `calendars.json` ([`CalendarCache`]), with no
 //! request, until Graph answers that the calendar is gone.
 
+use super::merge::Merged;
 use crate::auth::AuthConfig;
-use crate::config::{CalendarRef, Origin, Settings, SourceSpec, TargetSpec};
+use crate::config::{CalendarRef, Origin, PairSource, Settings, SourceSpec, TargetSpec};
 use crate::error::Failure;
 use crate::graph::client::{self, ClientOptions, DEFAULT_RATE_LIMIT, GraphClient, http_client};
 use crate::graph::provider::{CalendarRole, GraphCalendar, resolve_calendar};
@@ -26,11 +27,30 @@ use crate::provider::{
     SeriesInstances, SourceProvider, TargetProvider,
 };
 use crate::state::incremental::CalendarCache;
+use anyhow::Context as _;
 
 /// Where a run reads the events from.
 pub enum Source {
     Graph(GraphCalendar),
     Ics(IcsSource),
+    /// Several sources read as one ([`super::merge`]).
+    Merged(Merged<Member>),
+}
+
+/// One source of a [`Source::Merged`]: a Graph calendar or a file, never a
+/// merged source itself.
+pub enum Member {
+    Graph(GraphCalendar),
+    Ics(IcsSource),
+}
+
+impl SourceProvider for Member {
+    async fn read(&self, window: &Window) -> anyhow::Result<Vec<SourceEvent>> {
+        match self {
+            Member::Graph(s) => s.read(window).await,
+            Member::Ics(s) => s.read(window).await,
+        }
+    }
 }
 
 /// Where a run keeps the public copies.
@@ -67,7 +87,9 @@ impl Source {
     pub fn incremental(&self) -> bool {
         match self {
             Source::Graph(_) => true,
-            Source::Ics(_) => false,
+            // The winner of a meeting several members hold depends on every
+            // member's whole read.
+            Source::Ics(_) | Source::Merged(_) => false,
         }
     }
 }
@@ -113,6 +135,7 @@ impl SourceProvider for Source {
         match self {
             Source::Graph(s) => s.read(window).await,
             Source::Ics(s) => s.read(window).await,
+            Source::Merged(s) => s.read(window).await,
         }
     }
 }
@@ -121,7 +144,7 @@ impl IncrementalSource for Source {
     async fn read_all(&self, window: &Window) -> anyhow::Result<Vec<PieceChanges>> {
         match self {
             Source::Graph(s) => s.read_all(window).await,
-            Source::Ics(_) => Err(not_incremental()),
+            Source::Ics(_) | Source::Merged(_) => Err(not_incremental()),
         }
     }
 
@@ -131,7 +154,7 @@ impl IncrementalSource for Source {
     ) -> anyhow::Result<Vec<PieceChanges>> {
         match self {
             Source::Graph(s) => s.read_changes(pieces).await,
-            Source::Ics(_) => Err(not_incremental()),
+            Source::Ics(_) | Source::Merged(_) => Err(not_incremental()),
         }
     }
 
@@ -141,7 +164,7 @@ impl IncrementalSource for Source {
     ) -> anyhow::Result<Vec<Option<SeriesInstances>>> {
         match self {
             Source::Graph(s) => s.read_series(wanted).await,
-            Source::Ics(_) => Err(not_incremental()),
+            Source::Ics(_) | Source::Merged(_) => Err(not_incremental()),
         }
     }
 }
@@ -186,7 +209,39 @@ pub async fn open(
     let copy = settings.policy.copy;
     let mut graph_sides = 0;
     let mut all_cached = true;
+    let mut member_ids: Vec<(String, String, String)> = Vec::new();
     let (source, source_id) = match &settings.source {
+        _ if !settings.merged.is_empty() => {
+            let mut members = Vec::with_capacity(settings.merged.len());
+            for m in &settings.merged {
+                let name = m.name.clone().ok_or_else(|| {
+                    anyhow::anyhow!("internal error: a merged source without a name")
+                })?;
+                let member = match &m.spec {
+                    SourceSpec::Graph => {
+                        let client = graph.ok_or_else(no_client)?;
+                        let mailbox = m.mailbox.as_deref().unwrap_or("me");
+                        let calendar = member_calendar(m);
+                        let (id, cached) = calendar_id_of(
+                            settings,
+                            client,
+                            mailbox,
+                            calendar,
+                            CalendarRole::Source,
+                        )
+                        .await
+                        .with_context(|| format!("opening the source `{name}`"))?;
+                        graph_sides += 1;
+                        all_cached &= cached;
+                        member_ids.push((name.clone(), mailbox.to_owned(), id.clone()));
+                        Member::Graph(GraphCalendar::new(client.clone(), mailbox, &id, copy))
+                    }
+                    SourceSpec::Ics(location) => Member::Ics(IcsSource::new(location.clone())),
+                };
+                members.push((name, member));
+            }
+            (Source::Merged(Merged::new(members)?), None)
+        }
         SourceSpec::Graph => {
             let client = graph.ok_or_else(no_client)?;
             let (id, cached) = calendar_id(settings, client, CalendarRole::Source).await?;
@@ -219,6 +274,9 @@ pub async fn open(
     if let (Some(source_id), Some(target_id)) = (&source_id, &target_id) {
         refuse_same_calendar(settings, source_id, target_id)?;
     }
+    if let Some(target_id) = &target_id {
+        refuse_member_as_target(settings, &member_ids, target_id)?;
+    }
     Ok(Sides {
         source,
         target,
@@ -248,6 +306,9 @@ pub async fn with_sides<T>(
                 if both { "the calendars" } else { "it" }
             );
             CalendarCache::forget(&settings.state_dir);
+            if let Some(client) = graph {
+                client.forget_listings();
+            }
             let sides = open(settings, graph, access).await?;
             let result = work(&sides).await;
             sides.target.remember(settings);
@@ -279,6 +340,46 @@ fn refuse_same_calendar(
     Ok(())
 }
 
+/// How a member of a merged source names its calendar: unset, the
+/// mailbox's default calendar.
+fn member_calendar(member: &PairSource) -> CalendarRef {
+    member
+        .calendar
+        .as_deref()
+        .map_or(CalendarRef::Default, CalendarRef::parse)
+}
+
+/// No member of a merged source may be the target calendar itself.
+fn refuse_member_as_target(
+    settings: &Settings,
+    members: &[(String, String, String)],
+    target_id: &str,
+) -> anyhow::Result<()> {
+    let target_mailbox = settings.target_mailbox_or_source();
+    if let Some((name, mailbox, id)) = members
+        .iter()
+        .find(|(_, m, id)| m.eq_ignore_ascii_case(target_mailbox) && id == target_id)
+    {
+        return Err(Failure::Config(format!(
+            "The source `{name}` and the target of {} are the same calendar ({} of {mailbox}, \
+             id {id}), so calsync would copy the calendar into itself. Point the source or \
+             `target_calendar` at another calendar.",
+            pair_label(settings),
+            settings.target_calendar_ref(),
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// How messages name the pair the settings are of.
+pub fn pair_label(settings: &Settings) -> String {
+    match &settings.pair {
+        Some(name) => format!("pair \"{name}\""),
+        None => "the config".to_owned(),
+    }
+}
+
 fn no_client() -> anyhow::Error {
     anyhow::anyhow!("internal error: a Graph side without a Graph client")
 }
@@ -291,9 +392,21 @@ async fn calendar_id(
     client: &GraphClient,
     role: CalendarRole,
 ) -> anyhow::Result<(String, bool)> {
+    let (mailbox, calendar) = role_calendar(settings, role);
+    calendar_id_of(settings, client, mailbox, calendar, role).await
+}
+
+/// [`calendar_id`] of a calendar named apart from the settings' source
+/// and target: a member of a merged source.
+async fn calendar_id_of(
+    settings: &Settings,
+    client: &GraphClient,
+    mailbox: &str,
+    calendar: CalendarRef,
+    role: CalendarRole,
+) -> anyhow::Result<(String, bool)> {
     let dir = &settings.state_dir;
     let graph = settings.graph_base();
-    let (mailbox, calendar) = role_calendar(settings, role);
     let key = calendar.cache_key();
     let mut cache = CalendarCache::load(dir);
     if let Some(id) = cache.get(graph, mailbox, &key) {
@@ -417,6 +530,26 @@ pub fn target_file(settings: &Settings) -> Option<std::path::PathBuf> {
     }
 }
 
+/// A source file that must exist and be a file; `place` names where it
+/// is set, `fix` says how to change it.
+fn check_source_file(path: &std::path::Path, place: &str, fix: &str) -> anyhow::Result<()> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(Failure::Config(format!(
+            "The source calendar {shown} ({place}) is a directory. Set it to the .ics file to \
+             read."
+        ))
+        .into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::Config(format!(
+            "The source calendar file {shown} ({place}) does not exist. {fix}, or export the \
+             calendar there; nothing was written."
+        ))
+        .into()),
+        // Reading it says what is wrong (permissions, say).
+        _ => Ok(()),
+    }
+}
+
 /// Checks the `.ics` files the settings name before anything is read or
 /// written: the source file exists and is a file, the target's directory
 /// exists and the target is not a directory, and they are not one file.
@@ -429,29 +562,33 @@ pub fn check_files(settings: &Settings) -> anyhow::Result<()> {
             .copied()
             .unwrap_or(Origin::Default)
     };
-    if let SourceSpec::Ics(IcsLocation::Path(path)) = &settings.source {
-        let shown = path.display();
-        let from = origin("source.path");
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => {
-                return Err(Failure::Config(format!(
-                    "The source calendar {shown} (`source.path`, from {from}) is a directory. \
-                     Set `source.path` to the .ics file to read."
-                ))
-                .into());
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Failure::Config(format!(
-                    "The source calendar file {shown} (`source.path`, from {from}) does not \
-                     exist. Fix `source.path` (a relative path in the config file is relative to \
-                     the file's directory, one in CALSYNC_SOURCE_PATH to the working directory), \
-                     or export the calendar there; nothing was written."
-                ))
-                .into());
-            }
-            // Reading it says what is wrong (permissions, say).
-            Err(_) => {}
+    if settings.merged.is_empty()
+        && let SourceSpec::Ics(IcsLocation::Path(path)) = &settings.source
+    {
+        let place = format!("`source.path`, from {}", origin("source.path"));
+        check_source_file(
+            path,
+            &place,
+            "Fix `source.path` (a relative path in the config \
+            file is relative to the file's directory, one in CALSYNC_SOURCE_PATH to the working \
+            directory)",
+        )?;
+    }
+    for m in &settings.merged {
+        if let SourceSpec::Ics(IcsLocation::Path(path)) = &m.spec {
+            let place = format!(
+                "the source `{}` of {}, line {} of {}",
+                m.name.as_deref().unwrap_or_default(),
+                pair_label(settings),
+                m.line.unwrap_or_default(),
+                settings.file_hint()
+            );
+            check_source_file(
+                path,
+                &place,
+                "Fix its `path` (relative to the config file's \
+                directory)",
+            )?;
         }
     }
     if let TargetSpec::Ics { path, .. } = &settings.target {

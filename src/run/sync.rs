@@ -74,6 +74,9 @@ pub struct SyncOptions {
     pub progress: Option<MultiProgress>,
     /// Resolves when the run must stop early (a signal); `None`: never.
     pub interrupt: Option<Interrupt>,
+    /// The Graph client the pairs of one process share, whose budget per
+    /// mailbox this run keeps to; `None`: a client of its own.
+    pub shared_graph: Option<crate::graph::client::GraphClient>,
 }
 
 /// What a run needs to know once its sides are open.
@@ -117,7 +120,7 @@ async fn run_in_span(
     // only this request is cleared when the run is done.
     let repair = incremental::full_sync_request(&settings.state_dir);
 
-    run.connect(settings)?;
+    run.connect(settings, opts.shared_graph.as_ref())?;
     let progress = RunProgress::new(opts.progress);
     if let Some(c) = run.graph() {
         c.set_progress(Some(progress.clone()));
@@ -246,13 +249,16 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
         window_end = %crate::logging::rfc3339(window.end),
         "reading both calendars in full"
     );
-    let (source_events, managed) =
+    let (source_events, mut managed) =
         tokio::try_join!(source.read(&window), target.read_managed(&window))?;
     job.progress.clear();
-    let plan = planner::plan(&source_events, &managed, &job.settings.policy, &window);
+    let withheld = withhold_empty_members(source, &mut managed);
+    let mut plan = planner::plan(&source_events, &managed, &job.settings.policy, &window);
     drop(source_events);
     drop(managed);
     log_plan(&plan);
+    // Warned of apart: the rest of the source has events.
+    plan.deletions_withheld += withheld;
     let guard_warning = guard(&plan, job.settings, job.dry_run, job.force)?;
     let applied = if job.dry_run || plan.is_empty() {
         ApplyReport::default()
@@ -272,6 +278,40 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
         applied,
         guard_warning,
     ))
+}
+
+/// A member of a merged source that reads as empty while others do not is
+/// more likely wrong (a calendar emptied by mistake, a file cut short) than
+/// emptied, as the planner takes a whole source that reads as empty: its
+/// copies are left as they are, neither updated nor deleted, until it
+/// reads events again. Removing a member from `sources` is what deletes its
+/// copies. Returns how many copies were left.
+fn withhold_empty_members(source: &Source, managed: &mut Vec<crate::model::ManagedEvent>) -> usize {
+    let Source::Merged(merged) = source else {
+        return 0;
+    };
+    let empty = merged.read_empty();
+    if empty.is_empty() || empty.len() == merged.members().len() {
+        // None, or all of them: the planner's own rule covers a source
+        // that reads as empty.
+        return 0;
+    }
+    let before = managed.len();
+    managed.retain(|c| {
+        !empty
+            .iter()
+            .any(|name| super::merge::of_member(&c.marker.source_key, name))
+    });
+    let left = before - managed.len();
+    if left > 0 {
+        tracing::warn!(
+            sources = %empty.join(", "),
+            copies = left,
+            "a source of this pair has no events in the window while the others have; its \
+             copies were left as they are (remove the source from `sources` to delete them)"
+        );
+    }
+    left
 }
 
 /// Logs a plan's counts (info) and each planned write (debug).

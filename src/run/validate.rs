@@ -27,9 +27,10 @@ use chrono::Utc;
 pub async fn run(
     settings: &Settings,
     interrupt: Option<Interrupt>,
+    shared_graph: Option<&crate::graph::client::GraphClient>,
 ) -> anyhow::Result<ValidateReport> {
     let mut run = Run::start(settings)?;
-    run.connect(settings)?;
+    run.connect(settings, shared_graph)?;
     let window = run.window;
     let tracker = RunProgress::new(None);
     let work = async {

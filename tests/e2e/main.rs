@@ -17,6 +17,8 @@ mod ics_bad_input;
 mod incremental;
 mod logging;
 mod login;
+mod pairs;
+mod pairs_shards;
 mod state_dir;
 mod sync;
 mod sync_recovery;

@@ -436,6 +436,41 @@ impl FakeGraph {
             .0
     }
 
+    /// Seeds another calendar's copy of a meeting: an event as
+    /// [`insert_event`](Self::insert_event) seeds it, with the `iCalUId`
+    /// of `meeting_id` (an event in `meeting_mailbox`). Exchange gives every
+    /// copy of one meeting (the organizer's, each attendee's) the same
+    /// `iCalUId`: "a unique identifier for an event across calendars"
+    /// (`api-reference/v1.0/resources/event.md`, property `iCalUId`).
+    pub fn insert_meeting_copy(
+        &self,
+        meeting_mailbox: &str,
+        meeting_id: &str,
+        mailbox: &str,
+        calendar_id: &str,
+        event: Value,
+    ) -> String {
+        let from = self.mailbox(meeting_mailbox);
+        let uid = {
+            let store = self.shared().store();
+            store.mailboxes[from]
+                .events
+                .iter()
+                .find(|e| e.id == meeting_id)
+                .map(|e| e.ical_uid.clone())
+                .unwrap_or_else(|| {
+                    panic!("fakegraph: insert_meeting_copy: no event '{meeting_id}'")
+                })
+        };
+        let id = self.insert_event(mailbox, calendar_id, event);
+        let mb = self.mailbox(mailbox);
+        let mut store = self.shared().store();
+        if let Some(e) = store.mailboxes[mb].events.iter_mut().find(|e| e.id == id) {
+            e.ical_uid = uid;
+        }
+        id
+    }
+
     /// Changes an event with PATCH semantics (new changeKey), as a person would.
     pub fn update_event(&self, mailbox: &str, event_id: &str, patch: Value) {
         let mb = self.mailbox(mailbox);

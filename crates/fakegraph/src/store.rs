@@ -50,6 +50,10 @@ pub(crate) struct Series {
 pub(crate) struct Event {
     pub id: String,
     pub calendar_id: String,
+    /// `iCalUId` (`api-reference/v1.0/resources/event.md`): the meeting's
+    /// iCalendar UID, shared by every calendar that holds the meeting; an
+    /// occurrence's is the series' with its date filled in
+    /// ([`crate::ids::occurrence_ical_uid`]).
     pub ical_uid: String,
     pub transaction_id: Option<String>,
     pub item: Item,

@@ -40,21 +40,17 @@ use std::process::ExitCode;
 pub use probe::PROBE_SUBJECT;
 
 pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    let report = match ctx.settings() {
+    let selected = match ctx.selection(&args.select) {
+        Ok(selection) if selection.from_tables => return run_pairs(args, &selection),
+        Ok(selection) if selection.pairs.is_empty() => {
+            return super::nothing_selected(&selection, args.json);
+        }
+        other => other.map(|_| ()),
+    };
+    let report = match selected.and_then(|()| ctx.settings()) {
         Ok(settings) => runtime()?.block_on(diagnose(&settings, args.write_probe))?,
         // A configuration that cannot be read is the first finding.
-        Err(e) => {
-            let (finding, fix) = split_message(&format!("{e:#}"));
-            let check = Check::fail(
-                Item::Configuration,
-                Cause::of(&e),
-                finding,
-                fix.unwrap_or_else(|| {
-                    "Correct the configuration as said, then run `calsync doctor` again.".to_owned()
-                }),
-            );
-            Report::new(vec![check], None, None, args.write_probe)
-        }
+        Err(e) => config_failure(&e, args.write_probe),
     };
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
@@ -83,6 +79,96 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::from(report.exit_code))
+}
+
+/// The report of a configuration that cannot be read: that is its one
+/// finding.
+fn config_failure(e: &anyhow::Error, write_probe: bool) -> Report {
+    let (finding, fix) = split_message(&format!("{e:#}"));
+    let check = Check::fail(
+        Item::Configuration,
+        Cause::of(e),
+        finding,
+        fix.unwrap_or_else(|| {
+            "Correct the configuration as said, then run `calsync doctor` again.".to_owned()
+        }),
+    );
+    Report::new(vec![check], None, None, write_probe)
+}
+
+/// The checklist of every selected pair of a config with `[[pair]]`
+/// tables, one pair after the other; a pair with several sources is
+/// checked once per source, each with the pair's target. The exit code is
+/// the most severe of the pairs'.
+fn run_pairs(args: &DoctorArgs, selection: &crate::config::Selection) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let mut reports: Vec<(String, Report)> = Vec::new();
+    for pair in &selection.pairs {
+        let runs: Vec<(String, Settings)> = if pair.settings.merged.is_empty() {
+            vec![(pair.name.clone(), pair.settings.clone())]
+        } else {
+            pair.sources
+                .iter()
+                .map(|source| {
+                    let mut settings = pair.source_settings(source);
+                    settings.merged.clear();
+                    let label = format!(
+                        "{}, source {}",
+                        pair.name,
+                        source.name.as_deref().unwrap_or_default()
+                    );
+                    (label, settings)
+                })
+                .collect()
+        };
+        for (label, settings) in runs {
+            let report = runtime.block_on(diagnose(&settings, args.write_probe))?;
+            reports.push((label, report));
+        }
+    }
+    let code = crate::run::pairs::most_severe(reports.iter().map(|(_, r)| r.exit_code));
+    let text = if args.json {
+        let pairs: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|(label, r)| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("pair".into(), label.clone().into());
+                }
+                v
+            })
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({
+            "ok": code == 0,
+            "exit_code": code,
+            "pairs": pairs,
+        }))? + "\n"
+    } else {
+        let mut out = String::new();
+        for (label, r) in &reports {
+            out.push_str(&format!("pair {label}:\n"));
+            for line in render_text(r).lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        out
+    };
+    print_stdout(&text)?;
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|(_, r)| !r.ok)
+        .map(|(label, _)| label.as_str())
+        .collect();
+    if !failed.is_empty() && !args.json {
+        eprintln!(
+            "calsync: doctor found failed checks in {} of {} ({}): fix them as each checklist \
+             says, then run `calsync doctor` again.",
+            failed.len(),
+            reports.len(),
+            failed.join("; ")
+        );
+    }
+    Ok(ExitCode::from(code))
 }
 
 /// Runs the checklist.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod fingerprint;
+mod pairs;
 mod registry;
 mod sides;
 

@@ -64,7 +64,7 @@ pub(super) async fn resolve_name(
 ) -> anyhow::Result<String> {
     let path = format!("{}/calendars", mailbox_path(mailbox));
     let calendars = match client
-        .get_all(
+        .get_all_once(
             &path,
             &[("$select", "id,name,isDefaultCalendar"), ("$top", "100")],
         )
@@ -92,7 +92,7 @@ pub(super) async fn resolve_name(
     let wanted = name.trim();
     let mut matches = Vec::new();
     let mut names = Vec::new();
-    for cal in &calendars {
+    for cal in calendars.iter() {
         let cal_name = cal.get("name").and_then(Value::as_str).unwrap_or_default();
         let id = cal.get("id").and_then(Value::as_str).unwrap_or_default();
         if cal_name.trim() == wanted && !id.is_empty() {

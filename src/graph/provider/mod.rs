@@ -319,6 +319,7 @@ impl GraphCalendar {
             "type",
             "seriesMasterId",
             "originalStart",
+            "iCalUId",
             "subject",
             "start",
             "end",

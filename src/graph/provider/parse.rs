@@ -161,6 +161,27 @@ pub(super) fn location(location: &Field<Location>) -> String {
 /// The fields besides `sensitivity` that decide whether an event is public.
 pub(super) const DECIDING_FIELDS: [&str; 4] = ["subject", "isCancelled", "showAs", "categories"];
 
+/// The head of Exchange's global object id, the form Graph gives `iCalUId`
+/// for meetings Exchange made (`[MS-OXOCAL]` PidLidGlobalObjectId): a class
+/// id, then 8 hex digits of year, month and day, which are zero for the
+/// series and hold the date for one occurrence.
+const GLOBAL_OBJECT_ID_HEAD: &str = "040000008200E00074C5B7101A82E008";
+
+/// The series' UID of an occurrence's `iCalUId`: Graph gives each
+/// occurrence of an Exchange meeting its own, with the occurrence's date in
+/// the id; with the date slot zeroed it is the series' UID, which a file
+/// exported from the same mailbox, or another mailbox's copy of the meeting,
+/// also holds. Any other form is the series' UID as it stands.
+fn series_uid(uid: &str) -> String {
+    let head = GLOBAL_OBJECT_ID_HEAD.len();
+    match (uid.get(..head), uid.get(head + 8..)) {
+        (Some(h), Some(tail)) if h.eq_ignore_ascii_case(GLOBAL_OBJECT_ID_HEAD) => {
+            format!("{h}00000000{tail}")
+        }
+        _ => uid.to_owned(),
+    }
+}
+
 /// Turns one calendarView item into a source event; `None` for items that
 /// are not instances (series masters never come from calendarView, but a
 /// server that sent one must not make calsync copy a whole series as one).
@@ -187,6 +208,14 @@ pub fn source_event<B: BodyField>(v: &GraphEvent<B>) -> anyhow::Result<Option<So
         "seriesMaster" => return Ok(None),
         _ => SourceKey::single(id),
     };
+    let ical_uid = v
+        .ical_uid
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(|uid| match kind {
+            "occurrence" | "exception" => series_uid(uid),
+            _ => uid.to_owned(),
+        });
     // Where an event falls depends on it: a missing flag is not taken as
     // "timed".
     let is_all_day = v
@@ -228,6 +257,7 @@ pub fn source_event<B: BodyField>(v: &GraphEvent<B>) -> anyhow::Result<Option<So
     };
     Ok(Some(SourceEvent {
         key,
+        ical_uid,
         subject: v.subject.as_str().unwrap_or_default().to_string(),
         start,
         end,

@@ -113,6 +113,38 @@ fn an_all_day_occurrence_keeps_its_own_original_start() {
 }
 
 #[test]
+fn the_ical_uid_of_an_occurrence_is_its_series() {
+    // Exchange's global object id, with the date slot zero (the series) and
+    // filled in (one occurrence).
+    let head = "040000008200E00074C5B7101A82E008";
+    let tail = "0000000000000000000000000000000010000000ABCDEF";
+    let series = format!("{head}00000000{tail}");
+    let mut v = full_occurrence();
+    v["iCalUId"] = json!(format!("{head}07EA0C01{tail}"));
+    let ev = source_event(&v).unwrap().unwrap();
+    assert_eq!(ev.ical_uid.as_deref(), Some(series.as_str()));
+    v["iCalUId"] = json!("meeting-1@example.org");
+    let ev = source_event(&v).unwrap().unwrap();
+    assert_eq!(ev.ical_uid.as_deref(), Some("meeting-1@example.org"));
+    // A single instance keeps its own, whatever its form.
+    v["type"] = json!("singleInstance");
+    v["iCalUId"] = json!(format!("{head}07EA0C01{tail}"));
+    let ev = source_event(&v).unwrap().unwrap();
+    assert_eq!(ev.ical_uid, Some(format!("{head}07EA0C01{tail}")));
+    // Missing, empty or odd: no UID, and the event is as public as before.
+    for uid in [None, Some(json!("")), Some(json!(5))] {
+        let mut v = full_occurrence();
+        match uid {
+            Some(u) => v["iCalUId"] = u,
+            None => drop(v.as_object_mut().unwrap().remove("iCalUId")),
+        }
+        let ev = source_event(&v).unwrap().unwrap();
+        assert_eq!(ev.ical_uid, None);
+        assert_eq!(ev.sensitivity, Sensitivity::Normal);
+    }
+}
+
+#[test]
 fn a_missing_deciding_field_is_never_public() {
     for field in DECIDING_FIELDS {
         let mut v = full_occurrence();

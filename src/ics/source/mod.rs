@@ -113,6 +113,9 @@ impl SourceRead {
             let at = EventTime::Instant(window.start);
             out.push(SourceEvent {
                 key: SourceKey::unreadable(&id),
+                // What the file shows of the UID, so that a merged source
+                // can hide other readings of an event this file garbles.
+                ical_uid: e.uid.clone(),
                 subject: String::new(),
                 start: at,
                 end: at,

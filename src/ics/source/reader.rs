@@ -63,6 +63,15 @@ pub(super) struct Reader<'r, 'd> {
     pub(super) file_text: usize,
 }
 
+/// The `UID` an instance's key was made of: a file's keys are
+/// [`SourceKey::single`] and [`SourceKey::occurrence`] of the group's `UID`,
+/// so an occurrence carries its series' `UID`.
+fn uid_of(key: &SourceKey) -> Option<String> {
+    key.series_id()
+        .or_else(|| key.as_str().strip_prefix("i:"))
+        .map(str::to_owned)
+}
+
 impl Reader<'_, '_> {
     pub(super) fn skip(&mut self, uid: &str, skip: Skip) {
         self.read.unreadable.push(IcsError::event(
@@ -100,8 +109,10 @@ impl Reader<'_, '_> {
             }
             _ => i.end,
         };
+        let ical_uid = uid_of(&i.key);
         self.read.events.push(SourceEvent {
             key: i.key.clone(),
+            ical_uid: ical_uid.clone(),
             subject: primary.subject.clone(),
             start: i.start,
             end,
@@ -120,6 +131,7 @@ impl Reader<'_, '_> {
         for p in i.profiles.iter().skip(1) {
             self.read.witnesses.push(SourceEvent {
                 key: i.key.clone(),
+                ical_uid: ical_uid.clone(),
                 subject: p.subject.clone(),
                 start: i.start,
                 end,

@@ -214,3 +214,26 @@ fn exdate_as_a_date_or_without_its_zone_still_removes_the_instance() {
     let starts: Vec<EventTime> = read(file.as_bytes()).iter().map(|e| e.start).collect();
     assert_eq!(starts, vec![at(2026, 10, 5, 7, 0), at(2026, 10, 8, 7, 0)]);
 }
+
+#[test]
+fn every_event_carries_its_uid_and_an_occurrence_its_series() {
+    let file = format!(
+        "{}{}",
+        one_event("UID:one@example.org\nDTSTART:20261002T090000Z\nSUMMARY:single"),
+        one_event(
+            "UID:weekly@example.org\nDTSTART:20261005T090000Z\nRRULE:FREQ=WEEKLY;COUNT=3\n\
+             SUMMARY:weekly"
+        )
+    );
+    let events = read(file.as_bytes());
+    assert_eq!(
+        subject(&events, "single").ical_uid.as_deref(),
+        Some("one@example.org")
+    );
+    let weekly = of_series(&events, "weekly@example.org");
+    assert_eq!(weekly.len(), 3);
+    for ev in weekly {
+        assert_eq!(ev.ical_uid.as_deref(), Some("weekly@example.org"));
+        assert!(ev.key.original_start().is_some());
+    }
+}

@@ -34,6 +34,7 @@ fn ev(k: &str, start: &str) -> SourceEvent {
     let start = ts(start);
     SourceEvent {
         key: key(k),
+        ical_uid: None,
         subject: format!("Event {k}"),
         start: at(start),
         end: at(start + Duration::hours(1)),

@@ -76,6 +76,7 @@ fn arb_source() -> impl Strategy<Value = SourceEvent> {
             )| {
                 SourceEvent {
                     key: key(&format!("k{k}")),
+                    ical_uid: None,
                     subject: subject.into(),
                     start,
                     end,

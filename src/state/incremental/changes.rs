@@ -138,6 +138,7 @@ pub fn source_events(pieces: &[Piece], window: &Window) -> Vec<SourceEvent> {
             out.push(match item {
                 Item::Public { key, payload } => SourceEvent {
                     key: key.clone(),
+                    ical_uid: None,
                     subject: payload.subject.clone(),
                     start: payload.start,
                     end: payload.end,
@@ -151,6 +152,7 @@ pub fn source_events(pieces: &[Piece], window: &Window) -> Vec<SourceEvent> {
                 },
                 Item::NotPublic { key, .. } => SourceEvent {
                     key: key.clone(),
+                    ical_uid: None,
                     subject: String::new(),
                     start: EventTime::Instant(window.start),
                     end: EventTime::Instant(window.start),

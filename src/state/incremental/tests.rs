@@ -76,6 +76,7 @@ fn event(
     };
     SourceEvent {
         key: SourceKey::single(key),
+        ical_uid: None,
         subject: subject.to_string(),
         start,
         end,

@@ -7,6 +7,8 @@
 //! outcome `success`) finished more than `D` ago, or when there is none; a
 //! sync exactly `D` old is recent enough.
 
+mod pairs;
+
 use super::history::{human_duration_ms, human_duration_secs};
 use super::{Context, print_stdout};
 use crate::auth::{AuthConfig, AuthState, auth_state};
@@ -36,6 +38,15 @@ pub struct StatusReport {
     pub missing: Vec<&'static str>,
     pub auth: AuthState,
     pub state_dir: PathBuf,
+    /// What the state dir's history and lock say.
+    #[serde(flatten)]
+    pub runs: Runs,
+}
+
+/// What one state dir's history and lock say: the latest runs, the lock,
+/// how recent syncs went, and the `--max-age` verdict.
+#[derive(Debug, Serialize)]
+pub struct Runs {
     /// The latest run of any command.
     pub last_run: Option<RunSummary>,
     /// The latest `sync` (not a dry run), whatever its outcome.
@@ -116,6 +127,10 @@ pub struct MaxAge {
 }
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let selection = ctx.selection(&args.select)?;
+    if selection.from_tables {
+        return pairs::run(ctx, args, &selection);
+    }
     let settings = ctx.settings()?;
     let history = state::read_history(&settings.state_dir)?;
     let lock = state::lock_state(&settings.state_dir)?;
@@ -123,13 +138,13 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     // A monitoring check (`-q status --max-age D`) wants one line: the
     // verdict, whichever it is; the exit code says the rest.
     let check_only = ctx.global.quiet && !args.json;
-    let text = match &report.max_age {
+    let text = match &report.runs.max_age {
         _ if args.json => serde_json::to_string_pretty(&report)? + "\n",
         Some(m) if check_only => verdict(m),
         _ => render_text(&report),
     };
     print_stdout(&text)?;
-    match &report.max_age {
+    match &report.runs.max_age {
         Some(m) if !m.ok && check_only => {
             Ok(ExitCode::from(Failure::Problems(String::new()).exit_code()))
         }
@@ -156,7 +171,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The `--max-age` limit as it was given (`1h`, `90m` → `1h30m`).
-fn limit(m: &MaxAge) -> String {
+pub(super) fn limit(m: &MaxAge) -> String {
     config::format_duration(Duration::from_secs(m.limit_seconds))
 }
 
@@ -184,23 +199,6 @@ pub fn build(
     now: DateTime<Utc>,
     max_age: Option<Duration>,
 ) -> StatusReport {
-    let summary = |e: &HistoryEntry| RunSummary {
-        id: e.id.clone(),
-        command: e.command.clone(),
-        outcome: e.outcome.clone(),
-        started: e.started,
-        finished: e.finished,
-        duration_ms: e.duration_ms,
-        age_seconds: (now - e.finished).num_seconds(),
-        error: e.error.clone(),
-    };
-    let last_sync = history.iter().rev().find(|e| is_sync(e));
-    let last_success = last_successful_sync(history);
-    let max_age = max_age.map(|limit| MaxAge {
-        limit_seconds: limit.as_secs(),
-        last_success_age_seconds: last_success.map(|e| (now - e.finished).num_seconds()),
-        ok: !too_old(last_success.map(|e| e.finished), now, limit),
-    });
     StatusReport {
         config_file: settings.config_path.clone(),
         config: settings_in_effect(settings),
@@ -222,6 +220,35 @@ pub fn build(
             }
         },
         state_dir: settings.state_dir.clone(),
+        runs: runs(history, lock, now, max_age),
+    }
+}
+
+/// What `history` (oldest first, as read) and `lock` say at `now`.
+pub fn runs(
+    history: &[HistoryEntry],
+    lock: LockState,
+    now: DateTime<Utc>,
+    max_age: Option<Duration>,
+) -> Runs {
+    let summary = |e: &HistoryEntry| RunSummary {
+        id: e.id.clone(),
+        command: e.command.clone(),
+        outcome: e.outcome.clone(),
+        started: e.started,
+        finished: e.finished,
+        duration_ms: e.duration_ms,
+        age_seconds: (now - e.finished).num_seconds(),
+        error: e.error.clone(),
+    };
+    let last_sync = history.iter().rev().find(|e| is_sync(e));
+    let last_success = last_successful_sync(history);
+    let max_age = max_age.map(|limit| MaxAge {
+        limit_seconds: limit.as_secs(),
+        last_success_age_seconds: last_success.map(|e| (now - e.finished).num_seconds()),
+        ok: !too_old(last_success.map(|e| e.finished), now, limit),
+    });
+    Runs {
         last_run: history.last().map(summary),
         last_sync: last_sync.map(summary),
         last_success: last_success.map(summary),
@@ -365,7 +392,7 @@ fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
-fn age(secs: i64) -> String {
+pub(super) fn age(secs: i64) -> String {
     if secs < 0 {
         "in the future; check the clock".to_string()
     } else {
@@ -384,6 +411,13 @@ fn value_text(v: &Value) -> String {
 
 /// The report for a person.
 pub fn render_text(r: &StatusReport) -> String {
+    let mut out = render_setup(r);
+    runs_text(r, &mut out);
+    out
+}
+
+/// The configuration and sign-in sections of the text.
+pub(super) fn render_setup(r: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Configuration");
     let values: Vec<String> = r.config.iter().map(|s| value_text(&s.value)).collect();
@@ -443,8 +477,13 @@ pub fn render_text(r: &StatusReport) -> String {
     if let Some(note) = &a.note {
         let _ = writeln!(out, "  {note}");
     }
+    out
+}
 
-    let _ = writeln!(out, "\nRuns (state dir {})", r.state_dir.display());
+/// The runs section of the text.
+fn runs_text(report: &StatusReport, out: &mut String) {
+    let _ = writeln!(out, "\nRuns (state dir {})", report.state_dir.display());
+    let r = &report.runs;
     let run_line = |label: &str, run: &Option<RunSummary>| match run {
         Some(e) => format!(
             "  {label:<13} {} {} at {} ({}), took {}{}",
@@ -495,7 +534,6 @@ pub fn render_text(r: &StatusReport) -> String {
     if let Some(m) = &r.max_age {
         let _ = write!(out, "\n{}", verdict(m));
     }
-    out
 }
 
 #[cfg(test)]
@@ -510,6 +548,7 @@ mod tests {
 
     fn entry(command: &str, outcome: &str, finished: DateTime<Utc>, ms: u64) -> HistoryEntry {
         HistoryEntry {
+            pair: None,
             id: format!("{command}-{outcome}-{finished}"),
             command: command.into(),
             started: finished,
