@@ -314,6 +314,9 @@ pub struct FlagOverrides {
     pub dry_run: Option<bool>,
     pub request_timeout: Option<std::time::Duration>,
     pub run_timeout: Option<std::time::Duration>,
+    pub metrics_file: Option<PathBuf>,
+    pub metrics_push_url: Option<String>,
+    pub ping_url: Option<String>,
 }
 
 impl Settings {
