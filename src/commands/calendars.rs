@@ -63,7 +63,10 @@ pub fn run(ctx: &Context, args: &CalendarsArgs) -> anyhow::Result<ExitCode> {
                 let sources: Vec<Settings> = if s.merged.is_empty() {
                     vec![s.clone()]
                 } else {
-                    s.merged.iter().map(|src| pair.source_settings(src)).collect()
+                    s.merged
+                        .iter()
+                        .map(|src| pair.source_settings(src))
+                        .collect()
                 };
                 for src in &sources {
                     match &src.source {
@@ -73,11 +76,14 @@ pub fn run(ctx: &Context, args: &CalendarsArgs) -> anyhow::Result<ExitCode> {
                             src.mailbox_or_me(),
                             ("source", src.source_calendar_ref()),
                         ),
-                        SourceSpec::Ics(location) => add_file(&mut files, File {
-                            role: "source",
-                            location: location.clone(),
-                            target: false,
-                        }),
+                        SourceSpec::Ics(location) => add_file(
+                            &mut files,
+                            File {
+                                role: "source",
+                                location: location.clone(),
+                                target: false,
+                            },
+                        ),
                     }
                 }
                 match &s.target {
@@ -87,11 +93,14 @@ pub fn run(ctx: &Context, args: &CalendarsArgs) -> anyhow::Result<ExitCode> {
                         s.target_mailbox_or_source(),
                         ("target", s.target_calendar_ref()),
                     ),
-                    TargetSpec::Ics { path, .. } => add_file(&mut files, File {
-                        role: "target",
-                        location: IcsLocation::Path(path.clone()),
-                        target: true,
-                    }),
+                    TargetSpec::Ics { path, .. } => add_file(
+                        &mut files,
+                        File {
+                            role: "target",
+                            location: IcsLocation::Path(path.clone()),
+                            target: true,
+                        },
+                    ),
                 }
             }
         }
@@ -102,9 +111,8 @@ pub fn run(ctx: &Context, args: &CalendarsArgs) -> anyhow::Result<ExitCode> {
     let mut problems: Vec<anyhow::Error> = Vec::new();
     let mut listed: Vec<(String, Vec<(CalendarInfo, Option<String>)>)> = Vec::new();
     for w in &wanted {
-        let result = client_for(&mut clients, &w.settings).and_then(|client| {
-            rt.block_on(list_calendars(&client, &w.mailbox))
-        });
+        let result = client_for(&mut clients, &w.settings)
+            .and_then(|client| rt.block_on(list_calendars(&client, &w.mailbox)));
         match result {
             Ok(cals) => {
                 let roles = mark(&cals, &w.named);
@@ -191,7 +199,9 @@ fn named_in(s: &Settings, w: &mut Wanted) {
     if s.source == SourceSpec::Graph && s.mailbox_or_me().eq_ignore_ascii_case(&w.mailbox) {
         w.named.push(("source", s.source_calendar_ref()));
     }
-    if s.target == TargetSpec::Graph && s.target_mailbox_or_source().eq_ignore_ascii_case(&w.mailbox)
+    if s.target == TargetSpec::Graph
+        && s.target_mailbox_or_source()
+            .eq_ignore_ascii_case(&w.mailbox)
     {
         w.named.push(("target", s.target_calendar_ref()));
     }
