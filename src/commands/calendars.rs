@@ -26,6 +26,9 @@ struct Wanted {
     named: Vec<(&'static str, CalendarRef)>,
 }
 
+/// A mailbox's calendars, each with its role in the config.
+type Listed = (String, Vec<(CalendarInfo, Option<String>)>);
+
 /// An `.ics` side to describe.
 struct File {
     role: &'static str,
@@ -109,7 +112,7 @@ pub fn run(ctx: &Context, args: &CalendarsArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let mut clients: Vec<(String, GraphClient)> = Vec::new();
     let mut problems: Vec<anyhow::Error> = Vec::new();
-    let mut listed: Vec<(String, Vec<(CalendarInfo, Option<String>)>)> = Vec::new();
+    let mut listed: Vec<Listed> = Vec::new();
     for w in &wanted {
         let result = client_for(&mut clients, &w.settings)
             .and_then(|client| rt.block_on(list_calendars(&client, &w.mailbox)));
