@@ -56,7 +56,13 @@ pub fn run(ctx: &Context, args: &CalendarsArgs) -> anyhow::Result<ExitCode> {
                 named: Vec::new(),
             };
             for p in &selection.pairs {
-                named_in(&p.settings, &mut w);
+                if p.settings.merged.is_empty() {
+                    named_in(&p.settings, &mut w);
+                } else {
+                    for src in &p.settings.merged {
+                        named_in(&p.source_settings(src), &mut w);
+                    }
+                }
             }
             wanted.push(w);
         }
@@ -199,8 +205,12 @@ pub fn run(ctx: &Context, args: &CalendarsArgs) -> anyhow::Result<ExitCode> {
 
 /// The calendars the config names in `w`'s mailbox.
 fn named_in(s: &Settings, w: &mut Wanted) {
-    if s.source == SourceSpec::Graph && s.mailbox_or_me().eq_ignore_ascii_case(&w.mailbox) {
-        w.named.push(("source", s.source_calendar_ref()));
+    let source = ("source", s.source_calendar_ref());
+    if s.source == SourceSpec::Graph
+        && s.mailbox_or_me().eq_ignore_ascii_case(&w.mailbox)
+        && !w.named.contains(&source)
+    {
+        w.named.push(source);
     }
     if s.target == TargetSpec::Graph
         && s.target_mailbox_or_source()
