@@ -9,6 +9,7 @@
 mod common;
 
 mod bad_input;
+mod calendars;
 mod doctor;
 mod examples;
 mod history_status;
