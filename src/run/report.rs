@@ -43,6 +43,9 @@ pub struct SyncReport {
     /// The exit code for `history_error`.
     #[serde(skip)]
     pub history_exit_code: u8,
+    /// The writes applied, for the audit trail (none on a dry run).
+    #[serde(skip)]
+    pub changes: Vec<crate::state::audit::Change>,
 }
 
 /// The plan as shown to the operator: when and what, never private data
@@ -106,7 +109,13 @@ pub(super) fn report_of(
     plan: &Plan,
     applied: ApplyReport,
     guard_warning: Option<String>,
+    old: &Previous,
 ) -> SyncReport {
+    let changes = if dry_run {
+        Vec::new()
+    } else {
+        crate::state::audit::changes_of(run_id, plan, &applied.done, &old.copies, old.body_known)
+    };
     let mut counts = Counts {
         unchanged: plan.unchanged,
         skipped_non_public: plan.skipped_non_public,
@@ -140,7 +149,17 @@ pub(super) fn report_of(
         uses_graph: false,
         history_error: None,
         history_exit_code: 0,
+        changes,
     }
+}
+
+/// What the copies a plan updates showed before, for the audit trail.
+#[derive(Debug, Default)]
+pub(super) struct Previous {
+    /// By target id.
+    pub copies: std::collections::HashMap<String, crate::model::EventPayload>,
+    /// Whether the copies hold their bodies (a full read of the target).
+    pub body_known: bool,
 }
 
 /// Renders a report for a person: the plan (dry run) or the failures, then
