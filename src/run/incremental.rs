@@ -306,7 +306,8 @@ pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
             incremental::remove(&settings.state_dir);
         }
     }
-    Ok(report_of(
+    let changes = previous.changes(run_id, dry_run, &plan, &applied);
+    let mut report = report_of(
         run_id,
         dry_run,
         if is_full { "full" } else { "incremental" },
@@ -314,8 +315,9 @@ pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
         &plan,
         applied,
         guard_warning,
-        &previous,
-    ))
+    );
+    report.changes = changes;
+    Ok(report)
 }
 
 /// The counts of a plan of the state, when that plan writes nothing.
@@ -372,6 +374,5 @@ fn settled_run(
         &plan,
         ApplyReport::default(),
         None,
-        &Previous::default(),
     ))
 }

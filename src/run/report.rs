@@ -109,13 +109,7 @@ pub(super) fn report_of(
     plan: &Plan,
     applied: ApplyReport,
     guard_warning: Option<String>,
-    old: &Previous,
 ) -> SyncReport {
-    let changes = if dry_run {
-        Vec::new()
-    } else {
-        crate::state::audit::changes_of(run_id, plan, &applied.done, &old.copies, old.body_known)
-    };
     let mut counts = Counts {
         unchanged: plan.unchanged,
         skipped_non_public: plan.skipped_non_public,
@@ -149,7 +143,8 @@ pub(super) fn report_of(
         uses_graph: false,
         history_error: None,
         history_exit_code: 0,
-        changes,
+        // Set by the caller, which knows what the copies showed before.
+        changes: Vec::new(),
     }
 }
 
@@ -160,6 +155,22 @@ pub(super) struct Previous {
     pub copies: std::collections::HashMap<String, crate::model::EventPayload>,
     /// Whether the copies hold their bodies (a full read of the target).
     pub body_known: bool,
+}
+
+impl Previous {
+    /// The changes of a run that applied (some of) `plan`; none on a dry run.
+    pub fn changes(
+        &self,
+        run_id: &str,
+        dry_run: bool,
+        plan: &Plan,
+        applied: &ApplyReport,
+    ) -> Vec<crate::state::audit::Change> {
+        if dry_run {
+            return Vec::new();
+        }
+        crate::state::audit::changes_of(run_id, plan, &applied.done, &self.copies, self.body_known)
+    }
 }
 
 /// Renders a report for a person: the plan (dry run) or the failures, then

@@ -283,7 +283,8 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
             .await
             .context("applying the plan to the target calendar")?
     };
-    Ok(report_of(
+    let changes = previous.changes(job.run_id, job.dry_run, &plan, &applied);
+    let mut report = report_of(
         job.run_id,
         job.dry_run,
         "full",
@@ -291,8 +292,9 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
         &plan,
         applied,
         guard_warning,
-        &previous,
-    ))
+    );
+    report.changes = changes;
+    Ok(report)
 }
 
 /// A member of a merged source that reads as empty while others do not is

@@ -133,3 +133,52 @@ fn history_of_a_run_lists_exactly_the_changes_it_applied() {
         .state_but_tokens(&w.state_dir())
         .assert_free_of(&[CANARY]);
 }
+
+#[test]
+fn explain_says_why_an_event_is_not_published_and_which_run_made_a_copy() {
+    let w = World::new();
+    w.add_source(public_event("Open day", 2, 10));
+    let mut cancelled = public_event("Board dinner", 3, 10);
+    cancelled["isCancelled"] = json!(true);
+    w.add_source(cancelled);
+    w.add_source(secret_event("private", 4, 10));
+    let created = sync_json(&w, &[]);
+
+    let open = w.run(&["explain", "open DAY", "--json"]);
+    assert_eq!(open.code, 0, "{open}");
+    let doc = open.json();
+    let found = &doc["pairs"][0]["found"];
+    assert_eq!(found.as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(found[0]["status"], "public");
+    assert_eq!(found[0]["runs"][0]["run"], created.as_str(), "{doc}");
+    assert_eq!(found[0]["runs"][0]["action"], "create", "{doc}");
+    assert!(found[0]["target_id"].is_string(), "{doc}");
+
+    let dinner = w.run(&["explain", "dinner"]);
+    assert_eq!(dinner.code, 0, "{dinner}");
+    assert!(dinner.stdout.contains("cancelled"), "{dinner}");
+    assert!(!dinner.stdout.contains("Board dinner"), "{dinner}");
+
+    // TEXT that matches the private subject finds nothing; --at finds the
+    // event by its time, with the reason only.
+    let probe = w.run(&["explain", CANARY]);
+    assert_eq!(probe.code, 0, "{probe}");
+    assert!(probe.stdout.contains("Nothing matched"), "{probe}");
+    let day = date(4).format("%Y-%m-%d").to_string();
+    let at = w.run(&["explain", "--at", &day, "--json"]);
+    assert_eq!(at.code, 0, "{at}");
+    let doc = at.json();
+    assert_eq!(doc["pairs"][0]["found"][0]["status"], "not_public", "{doc}");
+    assert_eq!(doc["pairs"][0]["found"][0]["reason"], "private", "{doc}");
+    let at_text = w.run(&["explain", "--at", &day]);
+    assert!(at_text.stdout.contains("non-public event"), "{at_text}");
+
+    Exposed::new()
+        .run("explain open day", &open)
+        .run("explain dinner", &dinner)
+        .run("explain the canary", &probe)
+        .run("explain --at", &at)
+        .run("explain --at (text)", &at_text)
+        .state_but_tokens(&w.state_dir())
+        .assert_free_of(&[CANARY]);
+}
