@@ -296,7 +296,7 @@ fn render(all: &[PairFound], pairs: bool) -> String {
                     )
                 }
                 ("not_public", Some(s)) => format!(
-                    "Copy \"{s}\" at {}: its source event is not published ({}); the next full sync deletes it.",
+                    "Copy \"{s}\" at {}: its source event is not published ({}); the next sync deletes it.",
                     f.start,
                     f.reason.map(|r| r.label()).unwrap_or_default()
                 ),
