@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 
+mod audit;
 mod bad_input;
 mod calendars;
 mod doctor;
