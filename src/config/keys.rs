@@ -602,7 +602,11 @@ pub static KEYS: [Key; 37] = [
             Ok(())
         },
         // The user name and password a URL may carry are never shown.
-        show: |s| s.metrics_push_url.as_ref().map_or(Value::Null, |u| json!(redact_url(u))),
+        show: |s| {
+            s.metrics_push_url
+                .as_ref()
+                .map_or(Value::Null, |u| json!(redact_url(u)))
+        },
     },
     Key {
         name: "ping_url",
@@ -623,7 +627,11 @@ pub static KEYS: [Key; 37] = [
         },
         // Every part of a ping URL's path or query may be its secret token:
         // only the host is shown.
-        show: |s| s.ping_url.as_ref().map_or(Value::Null, |u| json!(host_only(u))),
+        show: |s| {
+            s.ping_url
+                .as_ref()
+                .map_or(Value::Null, |u| json!(host_only(u)))
+        },
     },
     Key {
         name: "filter.sensitivity",
@@ -915,7 +923,9 @@ fn monitor_key(
         })?),
         _ => None,
     };
-    l.r.get(k, flag, |f| monitor_url(&f.string()?).map_err(|problem| f.error(&problem)))
+    l.r.get(k, flag, |f| {
+        monitor_url(&f.string()?).map_err(|problem| f.error(&problem))
+    })
 }
 
 /// A monitoring URL (Pushgateway or ping): absolute, http:// or https://,
