@@ -204,3 +204,35 @@ pub fn cause(e: &reqwest::Error) -> String {
         None => kind.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn each_service_gets_its_own_convention() {
+        let hc = url("https://hc-ping.com/abc");
+        let start = request(&hc, State::Start, "").unwrap();
+        assert_eq!(start.url.as_str(), "https://hc-ping.com/abc/start");
+        let fail = request(&hc, State::Fail(5), "calsync sync: partial, exit 5").unwrap();
+        assert_eq!(fail.url.as_str(), "https://hc-ping.com/abc/fail");
+        assert!(fail.post && fail.body.contains("exit 5"));
+        let cr = url("https://cronitor.link/p/KEY/calsync");
+        let done = request(&cr, State::Success, "ok").unwrap();
+        assert_eq!(
+            done.url.as_str(),
+            "https://cronitor.link/p/KEY/calsync?state=complete&status_code=0&message=ok"
+        );
+        let kuma = url("https://kuma.example/api/push/TOKEN?status=up&msg=OK&ping=");
+        assert!(request(&kuma, State::Start, "").is_none());
+        let down = request(&kuma, State::Fail(1), "x").unwrap();
+        assert_eq!(
+            down.url.as_str(),
+            "https://kuma.example/api/push/TOKEN?ping=&status=down&msg=x"
+        );
+    }
+}

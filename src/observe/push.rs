@@ -77,3 +77,26 @@ pub async fn push_all(client: &reqwest::Client, base: &url::Url, samples: &[Samp
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grouping_key_is_in_the_path() {
+        let base = url::Url::parse("http://127.0.0.1:9091/").unwrap();
+        let g = Group {
+            command: "sync".into(),
+            pair: Some("team-a".into()),
+        };
+        assert_eq!(
+            group_url(&base, &g).as_str(),
+            "http://127.0.0.1:9091/metrics/job/calsync/command/sync/pair/team-a"
+        );
+        let odd = Group {
+            command: "sync".into(),
+            pair: Some("a/b".into()),
+        };
+        assert!(group_url(&base, &odd).path().ends_with("/pair@base64/YS9i"));
+    }
+}
