@@ -347,7 +347,7 @@ fn parse_line(line: &str) -> Option<Sample> {
         return None;
     }
     let (inner, value) = rest.rsplit_once('}')?;
-    let value: f64 = value.trim().split_whitespace().next()?.parse().ok()?;
+    let value: f64 = value.split_whitespace().next()?.parse().ok()?;
     let mut labels = BTreeMap::new();
     let mut order = Vec::new();
     let mut rest = inner;
