@@ -19,6 +19,7 @@ mod ics_bad_input;
 mod incremental;
 mod logging;
 mod login;
+mod monitoring;
 mod pairs;
 mod pairs_shards;
 mod state_dir;
