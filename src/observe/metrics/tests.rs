@@ -31,6 +31,7 @@ fn report() -> SyncReport {
         failures: Vec::new(),
         guard_warning: None,
         deletions_withheld: 0,
+        changes: Vec::new(),
         duration_ms: 1500,
         metrics: RunMetrics {
             requests: 12,
