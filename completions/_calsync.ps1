@@ -27,6 +27,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
@@ -42,6 +45,8 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show the last runs, newest first')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the settings in effect, sign-in state and the last run')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the sign-in, permissions and calendars against the real tenant')
+            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Say why an event is or is not published, and what runs did to it')
+            [CompletionResult]::new('calendars', 'calendars', [CompletionResultType]::ParameterValue, 'List a mailbox''s calendars, to choose source_calendar and target_calendar')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -52,6 +57,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('--device-code', '--device-code', [CompletionResultType]::ParameterName, 'Sign in as a user with the device-code flow (the default)')
             [CompletionResult]::new('--client-credentials', '--client-credentials', [CompletionResultType]::ParameterName, 'Check that the configured app secret (client_secret) obtains a token')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
@@ -69,6 +77,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
@@ -86,6 +97,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Write nothing to the target calendar; print the plan instead')
             [CompletionResult]::new('--full', '--full', [CompletionResultType]::ParameterName, 'Ignore incremental state and re-read the whole window')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Apply the plan even when it trips the mass-deletion guard')
@@ -107,6 +121,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document with the problems on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
@@ -126,6 +143,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document (an array of runs) on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
@@ -145,6 +165,9 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
@@ -163,8 +186,53 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
             [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
             [CompletionResult]::new('--write-probe', '--write-probe', [CompletionResultType]::ParameterName, 'Also write: create one probe event in the target, then delete it')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document with the checks on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'calsync;explain' {
+            [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'The day the event starts on (YYYY-MM-DD), instead of or beside TEXT')
+            [CompletionResult]::new('--pair', '--pair', [CompletionResultType]::ParameterName, 'Look in this pair only (repeatable; all pairs when absent)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines written to stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
+            [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'calsync;calendars' {
+            [CompletionResult]::new('--mailbox', '--mailbox', [CompletionResultType]::ParameterName, 'The mailbox whose calendars to list (default: the source mailbox, and the target mailbox when it is another)')
+            [CompletionResult]::new('--pair', '--pair', [CompletionResultType]::ParameterName, 'The sides of this pair (repeatable; all pairs when absent)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this TOML file')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Format of the log lines written to stderr')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour log lines: auto, always or never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to Graph or the sign-in endpoint may take (e.g. 30s)')
+            [CompletionResult]::new('--run-timeout', '--run-timeout', [CompletionResultType]::ParameterName, 'How long a sync or validate may run in all (e.g. 30m)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'Write each run''s metrics to this file, for node_exporter''s textfile collector')
+            [CompletionResult]::new('--metrics-push-url', '--metrics-push-url', [CompletionResultType]::ParameterName, 'Push each run''s metrics to this Prometheus Pushgateway')
+            [CompletionResult]::new('--ping-url', '--ping-url', [CompletionResultType]::ParameterName, 'Ping this dead-man''s-switch URL when a sync starts, succeeds or fails')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more: -v info, -vv debug, -vvv trace (the default is warnings)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Log errors only, and show no progress bars')
@@ -181,6 +249,8 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show the last runs, newest first')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the settings in effect, sign-in state and the last run')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the sign-in, permissions and calendars against the real tenant')
+            [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Say why an event is or is not published, and what runs did to it')
+            [CompletionResult]::new('calendars', 'calendars', [CompletionResultType]::ParameterValue, 'List a mailbox''s calendars, to choose source_calendar and target_calendar')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -203,6 +273,12 @@ Register-ArgumentCompleter -Native -CommandName 'calsync' -ScriptBlock {
             break
         }
         'calsync;help;doctor' {
+            break
+        }
+        'calsync;help;explain' {
+            break
+        }
+        'calsync;help;calendars' {
             break
         }
         'calsync;help;help' {

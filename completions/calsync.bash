@@ -16,8 +16,14 @@ _calsync() {
             ",$1")
                 cmd="calsync"
                 ;;
+            calsync,calendars)
+                cmd="calsync__subcmd__calendars"
+                ;;
             calsync,doctor)
                 cmd="calsync__subcmd__doctor"
+                ;;
+            calsync,explain)
+                cmd="calsync__subcmd__explain"
                 ;;
             calsync,help)
                 cmd="calsync__subcmd__help"
@@ -40,8 +46,14 @@ _calsync() {
             calsync,validate)
                 cmd="calsync__subcmd__validate"
                 ;;
+            calsync__subcmd__help,calendars)
+                cmd="calsync__subcmd__help__subcmd__calendars"
+                ;;
             calsync__subcmd__help,doctor)
                 cmd="calsync__subcmd__help__subcmd__doctor"
+                ;;
+            calsync__subcmd__help,explain)
+                cmd="calsync__subcmd__help__subcmd__explain"
                 ;;
             calsync__subcmd__help,help)
                 cmd="calsync__subcmd__help__subcmd__help"
@@ -71,7 +83,7 @@ _calsync() {
 
     case "${cmd}" in
         calsync)
-            opts="-c -v -q -h -V --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help --version login logout sync validate history status doctor help"
+            opts="-c -v -q -h -V --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help --version login logout sync validate history status doctor explain calendars help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -101,6 +113,76 @@ _calsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        calsync__subcmd__calendars)
+            opts="-c -v -q -h --mailbox --pair --json --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mailbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pair)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -109,7 +191,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__doctor)
-            opts="-c -v -q -h --shard --shards --write-probe --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --write-probe --json --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -147,6 +229,76 @@ _calsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        calsync__subcmd__explain)
+            opts="-c -v -q -h --at --pair --json --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pair)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -155,7 +307,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__help)
-            opts="login logout sync validate history status doctor help"
+            opts="login logout sync validate history status doctor explain calendars help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,7 +320,35 @@ _calsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        calsync__subcmd__help__subcmd__calendars)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         calsync__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        calsync__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -281,7 +461,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__history)
-            opts="-c -v -q -h --shard --shards --limit --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --limit --json --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,6 +503,18 @@ _calsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -331,7 +523,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__login)
-            opts="-c -v -q -h --device-code --client-credentials --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --device-code --client-credentials --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,6 +550,18 @@ _calsync() {
                     return 0
                     ;;
                 --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -369,7 +573,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__logout)
-            opts="-c -v -q -h --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -399,6 +603,18 @@ _calsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -407,7 +623,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__status)
-            opts="-c -v -q -h --shard --shards --json --max-age --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --json --max-age --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,6 +665,18 @@ _calsync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -457,7 +685,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__sync)
-            opts="-c -v -q -h --shard --shards --dry-run --full --force --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --dry-run --full --force --json --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,6 +720,18 @@ _calsync() {
                     return 0
                     ;;
                 --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -503,7 +743,7 @@ _calsync() {
             return 0
             ;;
         calsync__subcmd__validate)
-            opts="-c -v -q -h --shard --shards --json --config --log-format --color --verbose --request-timeout --run-timeout --quiet --help"
+            opts="-c -v -q -h --shard --shards --json --config --log-format --color --verbose --request-timeout --run-timeout --metrics-file --metrics-push-url --ping-url --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -538,6 +778,18 @@ _calsync() {
                     return 0
                     ;;
                 --run-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-push-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -365,6 +365,28 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub run_timeout: Option<Duration>,
 
+    /// Write each run's metrics to this file, for node_exporter's textfile collector.
+    ///
+    /// The file is replaced atomically after every sync and validate.
+    /// Overrides metrics_file and CALSYNC_METRICS_FILE.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Push each run's metrics to this Prometheus Pushgateway.
+    ///
+    /// A failed push is a warning, never a failed run. Overrides
+    /// metrics_push_url and CALSYNC_METRICS_PUSH_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub metrics_push_url: Option<String>,
+
+    /// Ping this dead-man's-switch URL when a sync starts, succeeds or fails.
+    ///
+    /// healthchecks.io, Cronitor and Uptime Kuma style: URL/start, URL, and
+    /// URL/fail. A failed ping is a warning, never a failed run. Overrides
+    /// ping_url and CALSYNC_PING_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub ping_url: Option<String>,
+
     /// Log errors only, and show no progress bars.
     ///
     /// Meant for cron and timers: a run then prints only its errors (stderr)
@@ -454,6 +476,23 @@ pub enum Command {
     /// sync. Only the Microsoft 365 sides are checked.
     #[command(after_long_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
+
+    /// Say why an event is or is not published, and what runs did to it.
+    ///
+    /// Finds the source and target events whose subject holds TEXT, or that
+    /// start on the day --at names, and says for each whether it is
+    /// published and, if not, which filter rule keeps it out; for a copy,
+    /// its id and the runs that created, changed or deleted it. A
+    /// non-public source event is shown by its time and the reason only,
+    /// never its subject.
+    Explain(ExplainArgs),
+
+    /// List a mailbox's calendars, to choose source_calendar and target_calendar.
+    ///
+    /// Shows each calendar's name, id, owner, whether calsync can write to
+    /// it and which one is the default. For an .ics side, says what the
+    /// file holds.
+    Calendars(CalendarsArgs),
 }
 
 impl Command {
@@ -466,6 +505,8 @@ impl Command {
             Command::History(a) => a.json,
             Command::Status(a) => a.json,
             Command::Doctor(a) => a.json,
+            Command::Explain(a) => a.json,
+            Command::Calendars(a) => a.json,
         }
     }
 
@@ -479,6 +520,8 @@ impl Command {
             Command::History(_) => "history",
             Command::Status(_) => "status",
             Command::Doctor(_) => "doctor",
+            Command::Explain(_) => "explain",
+            Command::Calendars(_) => "calendars",
         }
     }
 }
@@ -570,6 +613,43 @@ pub struct ValidateArgs {
     pub json: bool,
 }
 
+/// Options of `explain`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExplainArgs {
+    /// Text the event's subject holds (case does not matter).
+    #[arg(value_name = "TEXT", required_unless_present = "at")]
+    pub text: Option<String>,
+
+    /// The day the event starts on (YYYY-MM-DD), instead of or beside TEXT.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+
+    /// Look in this pair only (repeatable; all pairs when absent).
+    #[arg(long = "pair", value_name = "PAIR")]
+    pub pairs: Vec<String>,
+
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `calendars`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CalendarsArgs {
+    /// The mailbox whose calendars to list (default: the source mailbox,
+    /// and the target mailbox when it is another).
+    #[arg(long, value_name = "MAILBOX")]
+    pub mailbox: Option<String>,
+
+    /// The sides of this pair (repeatable; all pairs when absent).
+    #[arg(long = "pair", value_name = "PAIR")]
+    pub pairs: Vec<String>,
+
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Options of `history`.
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
@@ -636,6 +716,9 @@ impl Cli {
             },
             request_timeout: self.global.request_timeout,
             run_timeout: self.global.run_timeout,
+            metrics_file: self.global.metrics_file.clone(),
+            metrics_push_url: self.global.metrics_push_url.clone(),
+            ping_url: self.global.ping_url.clone(),
         }
     }
 }

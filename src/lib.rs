@@ -49,6 +49,7 @@ pub mod graph;
 pub mod ics;
 pub mod logging;
 pub mod model;
+pub mod observe;
 pub mod planner;
 pub mod policy;
 pub mod provider;

@@ -387,6 +387,9 @@ mod tests {
             quiet: false,
             request_timeout: None,
             run_timeout: None,
+            metrics_file: None,
+            metrics_push_url: None,
+            ping_url: None,
             color: ColorChoice::Auto,
         };
         assert!(progress_allowed(&g, true));

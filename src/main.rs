@@ -53,6 +53,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => commands::history::run(&ctx, args),
         Command::Status(args) => commands::status::run(&ctx, args),
         Command::Doctor(args) => commands::doctor::run(&ctx, args),
+        Command::Explain(args) => commands::explain::run(&ctx, args),
+        Command::Calendars(args) => commands::calendars::run(&ctx, args),
     }
 }
 

@@ -8,6 +8,9 @@
 //!   newest last. It keeps the newest [`MAX_HISTORY`] runs: an append that
 //!   takes it past that rewrites it (to a temporary file, then renamed over
 //!   it) without the oldest runs.
+//! - `changes.jsonl` (mode 0600): the audit trail, what each sync run
+//!   changed in the target, tagged with the run's id ([`audit`]); it drops
+//!   the changes of the runs the history drops.
 //! - `history.lock`: held briefly by each append, so that two commands ending
 //!   at once (a `validate` beside a `sync`) neither lose a line nor interleave
 //!   one with a rotation.
@@ -24,6 +27,7 @@
 //! The directory must belong to the user calsync runs as and be closed to
 //! other users, and nothing in it is opened through a link ([`files`]).
 
+pub mod audit;
 pub mod files;
 pub mod incremental;
 
@@ -283,12 +287,17 @@ fn rotate_history(dir: &Path, keep: usize) -> anyhow::Result<()> {
     if text.lines().filter(|l| !l.trim().is_empty()).count() <= keep {
         return Ok(());
     }
-    let mut kept: Vec<&str> = text
-        .lines()
-        .rev()
-        .filter(|l| serde_json::from_str::<HistoryEntry>(l).is_ok())
-        .take(keep)
-        .collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(keep);
+    let mut ids: Vec<String> = Vec::with_capacity(keep);
+    for l in text.lines().rev() {
+        if kept.len() == keep {
+            break;
+        }
+        if let Ok(e) = serde_json::from_str::<HistoryEntry>(l) {
+            kept.push(l);
+            ids.push(e.id);
+        }
+    }
     kept.reverse();
     let mut out = String::with_capacity(kept.iter().map(|l| l.len() + 1).sum());
     for l in &kept {
@@ -299,7 +308,9 @@ fn rotate_history(dir: &Path, keep: usize) -> anyhow::Result<()> {
     if let Err(e) = written {
         return Err(e).with_context(|| format!("cannot rotate {}", path.display()));
     }
-    Ok(())
+    // The changes of the runs dropped go too.
+    let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    audit::prune(dir, &ids)
 }
 
 /// Reads the history, oldest first, skipping (with a warning) lines that do
@@ -425,6 +436,36 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn rotation_drops_the_changes_of_the_runs_it_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let change = |run: &str| audit::Change {
+            run: run.into(),
+            action: "create".into(),
+            target_id: format!("t-{run}"),
+            source_key: "k".into(),
+            start: "2026-03-02".into(),
+            subject: "s".into(),
+            changed: Vec::new(),
+            reason: None,
+        };
+        for i in 0..MAX_HISTORY + 3 {
+            let id = i.to_string();
+            append_history(dir.path(), &entry(&id)).unwrap();
+            if i % 2 == 0 {
+                audit::append_changes(dir.path(), &[change(&id)]).unwrap();
+            }
+        }
+        let runs: Vec<String> = audit::read_changes(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.run)
+            .collect();
+        // Runs 0 to 2 left the history; run 0 and 2 had changes.
+        assert_eq!(runs.first().map(String::as_str), Some("4"));
+        assert_eq!(runs.len(), (MAX_HISTORY + 3) / 2 + 1 - 2);
     }
 
     #[test]

@@ -3,15 +3,172 @@
 //!
 //! Needs no sign-in configuration and no network. A line of the history that
 //! does not parse (torn by a crash) is skipped with a warning on stderr.
+//!
+//! `calsync history RUN_ID` shows one run: its history line, then what it
+//! changed in the target (the audit trail, [`state::audit`]). A positional
+//! that is a pair's name selects that pair; one that is not, but is a run id
+//! (16 lowercase hex characters), names the run, looked for in the selected
+//! pairs' state directories.
 
 use super::{Context, print_stdout};
-use crate::cli::HistoryArgs;
+use crate::cli::{HistoryArgs, PairArgs};
+use crate::error::Failure;
+use crate::state::audit::{self, Change};
 use crate::state::{self, HistoryEntry};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+/// Whether `s` has the form of a run id ([`state::new_run_id`]).
+pub fn is_run_id(s: &str) -> bool {
+    s.len() == 16
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
-    let selection = ctx.selection(&args.select)?;
+    // Positionals that are no pair's name but look like a run id name a run.
+    let mut select = args.select.clone();
+    let mut runs = Vec::new();
+    if select.pairs.iter().any(|p| is_run_id(p)) {
+        let pairs = crate::config::load_pairs(&ctx.flags, ctx.env)?;
+        let known = |n: &str| pairs.pairs.iter().any(|p| p.name == n);
+        let (ids, names): (Vec<String>, Vec<String>) = select
+            .pairs
+            .iter()
+            .cloned()
+            .partition(|p| is_run_id(p) && !known(p));
+        select.pairs = names;
+        runs = ids;
+    }
+    match &runs[..] {
+        [] => list_runs(ctx, args, &select),
+        [id] => show_run(ctx, args, &select, id),
+        _ => Err(Failure::Config(format!(
+            "Name one run at a time: {} are all run ids.",
+            runs.join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// One run's history line and changes, found in the selected pairs.
+fn show_run(
+    ctx: &Context,
+    args: &HistoryArgs,
+    select: &PairArgs,
+    id: &str,
+) -> anyhow::Result<ExitCode> {
+    let selection = ctx.selection(select)?;
+    let mut found: Option<(HistoryEntry, Vec<Change>)> = None;
+    for pair in &selection.pairs {
+        let dir = pair.state_dir();
+        if let Some(entry) = state::read_history(&dir)?.into_iter().find(|e| e.id == id) {
+            let changes = audit::read_changes(&dir)?
+                .into_iter()
+                .filter(|c| c.run == id)
+                .collect();
+            found = Some((entry, changes));
+            break;
+        }
+    }
+    let Some((entry, changes)) = found else {
+        let where_ = match &selection.pairs[..] {
+            [one] => format!("in {}", state::history_path(&one.state_dir()).display()),
+            many => format!("in the history of any of the {} pairs selected", many.len()),
+        };
+        return Err(Failure::Config(format!(
+            "No run {id} {where_}. `calsync history` lists the runs kept (the newest {}).",
+            state::MAX_HISTORY
+        ))
+        .into());
+    };
+    let text = if args.json {
+        let doc = serde_json::json!({ "run": entry, "changes": changes });
+        serde_json::to_string_pretty(&doc)? + "\n"
+    } else {
+        let mut out = render_table(std::slice::from_ref(&entry), selection.from_tables);
+        out.push('\n');
+        out.push_str(&render_changes(&entry, &changes));
+        out
+    };
+    print_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The changes of one run as an aligned table, or a sentence when it made
+/// none (or made them before the audit trail was kept).
+pub fn render_changes(entry: &HistoryEntry, changes: &[Change]) -> String {
+    if changes.is_empty() {
+        let c = &entry.counts;
+        return if entry.command != "sync" {
+            format!(
+                "Run {} was a `{}`: it changed nothing in the target.\n",
+                entry.id, entry.command
+            )
+        } else if c.created + c.updated + c.deleted > 0 {
+            format!(
+                "Run {} changed {} events, but the audit trail holds none of its changes.\n",
+                entry.id,
+                c.created + c.updated + c.deleted
+            )
+        } else {
+            format!("Run {} changed nothing in the target.\n", entry.id)
+        };
+    }
+    let header = ["ACTION", "START", "SUBJECT", "TARGET ID", "CHANGED"];
+    let rows: Vec<[String; 5]> = changes
+        .iter()
+        .map(|c| {
+            let changed = match c.action.as_str() {
+                "update" => audit::changed_names(&c.changed),
+                "delete" => c
+                    .reason
+                    .as_deref()
+                    .map(|r| format!("({r})"))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            [
+                c.action.clone(),
+                c.start.clone(),
+                truncate(&c.subject, SUBJECT_WIDTH),
+                c.target_id.clone(),
+                changed,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(cell);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(widths[i].saturating_sub(cell.chars().count())));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", line(&header.map(String::from)));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+    out
+}
+
+/// Longest subject shown in the table of changes (the JSON has it whole).
+const SUBJECT_WIDTH: usize = 60;
+
+fn list_runs(ctx: &Context, args: &HistoryArgs, select: &PairArgs) -> anyhow::Result<ExitCode> {
+    let selection = ctx.selection(select)?;
     let mut entries = Vec::new();
     for pair in &selection.pairs {
         entries.extend(state::read_history(&pair.state_dir())?);

@@ -1,7 +1,9 @@
 //! One module per subcommand. Each takes the shared [`Context`] and its own
 //! arguments and returns the exit code; errors go back to `main`'s funnel.
 
+pub mod calendars;
 pub mod doctor;
+pub mod explain;
 pub mod history;
 pub mod login;
 pub mod logout;

@@ -6,6 +6,8 @@ use crate::cli::SyncArgs;
 use crate::config::{Selection, Settings};
 use crate::error::Failure;
 use crate::logging;
+use crate::observe::{self, Detail, Observer, PairEnd, RunEnd};
+use crate::run::report::SyncReport;
 use crate::run::{self, SyncOptions, pairs, pairs_report, report};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -23,7 +25,50 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
 
 /// The one pair of a config without `[[pair]]` tables.
 fn run_one(ctx: &Context, args: &SyncArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let observer = Observer::new(settings, "sync");
     let runtime = runtime()?;
+    runtime.block_on(observer.started());
+    let result = sync_one(ctx, args, settings, &runtime);
+    let (code, outcome, detail) = match &result {
+        Ok((code, report)) => (*code, sync_outcome(report), Detail::Sync(report)),
+        Err(e) => {
+            let (code, outcome) = pairs::failure_of(e);
+            (code, outcome, Detail::Failed)
+        }
+    };
+    let end = PairEnd {
+        pair: None,
+        state_dir: settings.state_dir.clone(),
+        end: RunEnd {
+            outcome,
+            exit_code: code,
+            finished: observe::now_seconds(),
+            duration_seconds: observer.elapsed_seconds(),
+            detail,
+        },
+    };
+    runtime.block_on(observer.finished(&[end], code));
+    result.map(|(code, _)| ExitCode::from(code))
+}
+
+/// The history-style outcome of a sync that returned its report.
+fn sync_outcome(report: &SyncReport) -> &'static str {
+    if !report.failures.is_empty() {
+        "partial"
+    } else if report.dry_run {
+        "dry_run"
+    } else {
+        "success"
+    }
+}
+
+/// The run of [`run_one`]: its exit code and report.
+fn sync_one(
+    ctx: &Context,
+    args: &SyncArgs,
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<(u8, SyncReport)> {
     let interrupt = {
         let _inside = runtime.enter();
         super::stop::listen()
@@ -43,7 +88,7 @@ fn run_one(ctx: &Context, args: &SyncArgs, settings: &Settings) -> anyhow::Resul
         report::render_sync(&report)
     };
     print_stdout(&text)?;
-    let mut code = ExitCode::SUCCESS;
+    let mut code = 0;
     if !report.failures.is_empty() {
         let partial = Failure::PartialWrite(String::new());
         if !args.json {
@@ -55,22 +100,24 @@ fn run_one(ctx: &Context, args: &SyncArgs, settings: &Settings) -> anyhow::Resul
                 report.failures.len()
             );
         }
-        code = ExitCode::from(partial.exit_code());
+        code = partial.exit_code();
     }
     if let Some(message) = &report.history_error {
         // Even under -q and --json: a run nobody can see must not pass for
         // a success in cron's log.
         super::report_problem(ctx, message, report.history_exit_code);
-        code = ExitCode::from(report.history_exit_code);
+        code = report.history_exit_code;
     }
-    Ok(code)
+    Ok((code, report))
 }
 
 /// The pairs of a config with `[[pair]]` tables, run together
 /// ([`pairs::each`]).
 fn run_pairs(ctx: &Context, args: &SyncArgs, selection: &Selection) -> anyhow::Result<ExitCode> {
     let clock = Instant::now();
+    let observer = Observer::new(&selection.pairs[0].settings, "sync");
     let runtime = runtime()?;
+    runtime.block_on(observer.started());
     let interrupt = {
         let _inside = runtime.enter();
         super::stop::listen()
@@ -93,7 +140,16 @@ fn run_pairs(ctx: &Context, args: &SyncArgs, selection: &Selection) -> anyhow::R
             };
             async move { run::run(&settings, opts).await }
         },
-    ))?;
+    ));
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            // No pair ran: the run as a whole failed.
+            let (code, _) = pairs::failure_of(&e);
+            runtime.block_on(observer.finished(&[], code));
+            return Err(e);
+        }
+    };
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     let code = pairs_report::sync_exit_code(&results);
     let text = if args.json {
@@ -130,7 +186,49 @@ fn run_pairs(ctx: &Context, args: &SyncArgs, selection: &Selection) -> anyhow::R
         };
         super::report_problem(ctx, &message, code);
     }
+    let finished = observe::now_seconds();
+    let ends: Vec<PairEnd<'_>> = results
+        .iter()
+        .map(|r| {
+            let (exit_code, outcome, detail) = match &r.result {
+                Ok(report) => {
+                    let mut code = if report.failures.is_empty() { 0 } else { 5 };
+                    if report.history_error.is_some() {
+                        code = pairs::most_severe([code, report.history_exit_code]);
+                    }
+                    (code, sync_outcome(report), Detail::Sync(report))
+                }
+                Err(e) => {
+                    let (code, outcome) = pairs::failure_of(e);
+                    (code, outcome, Detail::Failed)
+                }
+            };
+            PairEnd {
+                pair: Some(r.name.as_str()),
+                state_dir: pair_state_dir(selection, &r.name),
+                end: RunEnd {
+                    outcome,
+                    exit_code,
+                    finished,
+                    duration_seconds: observer.elapsed_seconds(),
+                    detail,
+                },
+            }
+        })
+        .collect();
+    runtime.block_on(observer.finished(&ends, code));
     Ok(ExitCode::from(code))
+}
+
+/// The state dir of the pair `name`, whose history holds its runs.
+pub(super) fn pair_state_dir(selection: &Selection, name: &str) -> std::path::PathBuf {
+    selection
+        .pairs
+        .iter()
+        .find(|p| p.name == name)
+        .map_or_else(std::path::PathBuf::new, |p| {
+            pairs::run_settings(p).state_dir
+        })
 }
 
 /// What the command line asks of each run.

@@ -7,6 +7,8 @@ use super::{Context, nothing_selected, print_stdout, runtime};
 use crate::cli::ValidateArgs;
 use crate::config::{Selection, Settings};
 use crate::error::Failure;
+use crate::observe::{self, Detail, Observer, PairEnd, RunEnd};
+use crate::run::report::ValidateReport;
 use crate::run::{pairs, pairs_report, report, validate};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -23,7 +25,43 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_one(ctx: &Context, args: &ValidateArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let observer = Observer::new(settings, "validate");
     let runtime = runtime()?;
+    let result = validate_one(ctx, args, settings, &runtime);
+    let (code, outcome, detail) = match &result {
+        Ok((code, report)) => (*code, validate_outcome(report), Detail::Validate(report)),
+        Err(e) => {
+            let (code, outcome) = pairs::failure_of(e);
+            (code, outcome, Detail::Failed)
+        }
+    };
+    let end = PairEnd {
+        pair: None,
+        state_dir: settings.state_dir.clone(),
+        end: RunEnd {
+            outcome,
+            exit_code: code,
+            finished: observe::now_seconds(),
+            duration_seconds: observer.elapsed_seconds(),
+            detail,
+        },
+    };
+    runtime.block_on(observer.finished(&[end], code));
+    result.map(|(code, _)| ExitCode::from(code))
+}
+
+/// The history-style outcome of a validate that returned its report.
+fn validate_outcome(report: &ValidateReport) -> &'static str {
+    if report.clean { "clean" } else { "problems" }
+}
+
+/// The run of [`run_one`]: its exit code and report.
+fn validate_one(
+    ctx: &Context,
+    args: &ValidateArgs,
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<(u8, ValidateReport)> {
     let interrupt = {
         let _inside = runtime.enter();
         super::stop::listen()
@@ -39,7 +77,7 @@ fn run_one(ctx: &Context, args: &ValidateArgs, settings: &Settings) -> anyhow::R
         super::report_problem(ctx, message, report.history_exit_code);
     }
     if report.clean {
-        Ok(ExitCode::from(report.history_exit_code))
+        Ok((report.history_exit_code, report))
     } else {
         let repair = match &report.repair_error {
             None => format!(
@@ -61,7 +99,7 @@ fn run_one(ctx: &Context, args: &ValidateArgs, settings: &Settings) -> anyhow::R
             report.counts.summary()
         ));
         eprintln!("calsync: {failure}");
-        Ok(ExitCode::from(failure.exit_code()))
+        Ok((failure.exit_code(), report))
     }
 }
 
@@ -71,6 +109,7 @@ fn run_pairs(
     selection: &Selection,
 ) -> anyhow::Result<ExitCode> {
     let clock = Instant::now();
+    let observer = Observer::new(&selection.pairs[0].settings, "validate");
     let runtime = runtime()?;
     let interrupt = {
         let _inside = runtime.enter();
@@ -83,6 +122,36 @@ fn run_pairs(
             validate::run(&settings, interrupt, shared.as_ref()).await
         },
     ))?;
+    let finished = observe::now_seconds();
+    let ends: Vec<PairEnd<'_>> = results
+        .iter()
+        .map(|r| {
+            let (exit_code, outcome, detail) = match &r.result {
+                Ok(report) => {
+                    let mut code = if report.clean { 0 } else { 4 };
+                    if report.history_error.is_some() {
+                        code = pairs::most_severe([code, report.history_exit_code]);
+                    }
+                    (code, validate_outcome(report), Detail::Validate(report))
+                }
+                Err(e) => {
+                    let (code, outcome) = pairs::failure_of(e);
+                    (code, outcome, Detail::Failed)
+                }
+            };
+            PairEnd {
+                pair: Some(r.name.as_str()),
+                state_dir: super::sync::pair_state_dir(selection, &r.name),
+                end: RunEnd {
+                    outcome,
+                    exit_code,
+                    finished,
+                    duration_seconds: observer.elapsed_seconds(),
+                    detail,
+                },
+            }
+        })
+        .collect();
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     let code = pairs_report::validate_exit_code(&results);
     let text = if args.json {
@@ -105,5 +174,6 @@ fn run_pairs(
             code,
         );
     }
+    runtime.block_on(observer.finished(&ends, code));
     Ok(ExitCode::from(code))
 }

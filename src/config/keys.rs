@@ -230,7 +230,7 @@ fn words<T>(items: &[T], word: fn(&T) -> &'static str) -> Value {
 
 /// Every key, in the order they are read: a bad value of an earlier key is
 /// the one reported when several are bad.
-pub static KEYS: [Key; 34] = [
+pub static KEYS: [Key; 37] = [
     Key {
         name: "tenant_id",
         table: Table::Top,
@@ -565,6 +565,75 @@ pub static KEYS: [Key; 34] = [
         show: |s| durations(s.run_timeout),
     },
     Key {
+        name: "metrics_file",
+        table: Table::Top,
+        env: Some("CALSYNC_METRICS_FILE"),
+        seed: None,
+        flag: Some("--metrics-file"),
+        default: None,
+        doc: "after each sync and validate, write the run's metrics to this file in the \
+              Prometheus text format, for node_exporter's textfile collector (name it *.prom).",
+        affects_plan: false,
+        per_pair: false,
+        load: |l, k| {
+            let flag = l.flags.metrics_file.clone();
+            l.d.metrics_file = l.r.get(k, flag, |f| f.path())?;
+            Ok(())
+        },
+        show: |s| match &s.metrics_file {
+            Some(p) => json!(p.display().to_string()),
+            None => Value::Null,
+        },
+    },
+    Key {
+        name: "metrics_push_url",
+        table: Table::Top,
+        env: Some("CALSYNC_METRICS_PUSH_URL"),
+        seed: None,
+        flag: Some("--metrics-push-url"),
+        default: None,
+        doc: "after each sync and validate, push the run's metrics to this Prometheus \
+              Pushgateway (http(s)://host:9091); a failed push is a warning only.",
+        affects_plan: false,
+        per_pair: false,
+        load: |l, k| {
+            let flag = l.flags.metrics_push_url.as_deref();
+            l.d.metrics_push_url = monitor_key(l, k, flag)?;
+            Ok(())
+        },
+        // The user name and password a URL may carry are never shown.
+        show: |s| {
+            s.metrics_push_url
+                .as_ref()
+                .map_or(Value::Null, |u| json!(redact_url(u)))
+        },
+    },
+    Key {
+        name: "ping_url",
+        table: Table::Top,
+        env: Some("CALSYNC_PING_URL"),
+        seed: None,
+        flag: Some("--ping-url"),
+        default: None,
+        doc: "a dead-man's switch pinged when a sync starts and ends (healthchecks.io, \
+              Cronitor or Uptime Kuma; README, \"Monitoring\"); a failed ping is a warning \
+              only.",
+        affects_plan: false,
+        per_pair: false,
+        load: |l, k| {
+            let flag = l.flags.ping_url.as_deref();
+            l.d.ping_url = monitor_key(l, k, flag)?;
+            Ok(())
+        },
+        // Every part of a ping URL's path or query may be its secret token:
+        // only the host is shown.
+        show: |s| {
+            s.ping_url
+                .as_ref()
+                .map_or(Value::Null, |u| json!(host_only(u)))
+        },
+    },
+    Key {
         name: "filter.sensitivity",
         table: Table::Filter,
         env: None,
@@ -836,3 +905,59 @@ pub static KEYS: [Key; 34] = [
         },
     },
 ];
+
+/// Reads `metrics_push_url` or `ping_url`: the option `flag`, else the
+/// environment or the file, each checked by [`monitor_url`].
+fn monitor_key(
+    l: &mut Loader<'_>,
+    k: &'static Key,
+    flag: Option<&str>,
+) -> anyhow::Result<Option<url::Url>> {
+    let flag = match (flag, k.flag) {
+        (Some(text), Some(option)) => Some(monitor_url(text).map_err(|problem| {
+            super::config_error(format!(
+                "Invalid configuration: the option {option} {problem}. Correct the option, or \
+                 leave it out to use `{}` from the environment or the config file.",
+                k.name
+            ))
+        })?),
+        _ => None,
+    };
+    l.r.get(k, flag, |f| {
+        monitor_url(&f.string()?).map_err(|problem| f.error(&problem))
+    })
+}
+
+/// A monitoring URL (Pushgateway or ping): absolute, http:// or https://,
+/// with a host. The query stays (Cronitor and Uptime Kuma put settings
+/// there); a fragment, which no server sees, is refused. The problem, when
+/// there is one, is said without the URL itself, which may hold a token.
+pub(super) fn monitor_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        format!(
+            "is not an absolute URL such as https://host/path (it does not parse: {e}; the \
+             value is not shown, as it may hold a token)"
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("must be an http:// or https:// URL with a host".to_owned());
+    }
+    if url.fragment().is_some() {
+        return Err("must not end in a fragment (#…), which is never sent".to_owned());
+    }
+    if url.scheme() == "http" && url.password().is_some() && !super::value::is_loopback(&url) {
+        return Err(
+            "holds a password in a plain http:// URL, which would cross the network \
+             unencrypted; use https://"
+                .to_owned(),
+        );
+    }
+    Ok(url)
+}
+
+/// `https://host/…`: a URL with nothing of its path, query or user name.
+fn host_only(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{host}{port}/…", url.scheme())
+}

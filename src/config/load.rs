@@ -119,6 +119,9 @@ pub(super) fn settings_for(
         target_kind,
         target_path,
         target_name,
+        metrics_file,
+        metrics_push_url,
+        ping_url,
     } = d;
     let mut origins = r.origins;
     let source = source_spec(source_kind, source_location, &origins, file)?;
@@ -250,6 +253,9 @@ pub(super) fn settings_for(
         source,
         target,
         policy: Policy { filter, copy },
+        metrics_file,
+        metrics_push_url,
+        ping_url,
         pair: None,
         merged: Vec::new(),
         hidden: hidden_knobs(env),
@@ -287,6 +293,9 @@ pub(super) struct Draft {
     pub(super) target_kind: Kind,
     pub(super) target_path: Option<PathBuf>,
     pub(super) target_name: Option<String>,
+    pub(super) metrics_file: Option<PathBuf>,
+    pub(super) metrics_push_url: Option<Url>,
+    pub(super) ping_url: Option<Url>,
 }
 
 impl Draft {
@@ -318,6 +327,9 @@ impl Draft {
             target_kind: Kind::Graph,
             target_path: None,
             target_name: None,
+            metrics_file: None,
+            metrics_push_url: None,
+            ping_url: None,
         }
     }
 }

@@ -289,6 +289,15 @@ pub struct Settings {
     /// Where the public copies go (`[target]`); Graph by default.
     pub target: TargetSpec,
     pub policy: Policy,
+    /// Where each `sync` and `validate` writes its metrics, in the
+    /// Prometheus text format (for node_exporter's textfile collector).
+    pub metrics_file: Option<PathBuf>,
+    /// The Prometheus Pushgateway each `sync` and `validate` pushes its
+    /// metrics to.
+    pub metrics_push_url: Option<Url>,
+    /// The dead-man's-switch URL a `sync` pings when it starts and ends
+    /// ([`crate::observe::ping`]).
+    pub ping_url: Option<Url>,
     /// The name of the `[[pair]]` these settings are of; `None` for a
     /// config without `[[pair]]` tables (its one pair, `default`).
     pub pair: Option<String>,
@@ -314,6 +323,9 @@ pub struct FlagOverrides {
     pub dry_run: Option<bool>,
     pub request_timeout: Option<std::time::Duration>,
     pub run_timeout: Option<std::time::Duration>,
+    pub metrics_file: Option<PathBuf>,
+    pub metrics_push_url: Option<String>,
+    pub ping_url: Option<String>,
 }
 
 impl Settings {

@@ -141,8 +141,18 @@ pub fn load_pairs(
         let (name, line) = pair_name(f, entry, i)?;
         let label = format!("pair \"{name}\"");
         let mut settings =
-            settings_for(flags, &env, Some(f), origins.clone(), Some((entry, &label)))
-                .map_err(|e| in_pair(e, &label, line))?;
+            match settings_for(flags, &env, Some(f), origins.clone(), Some((entry, &label))) {
+                Ok(s) => s,
+                Err(e) => {
+                    // An error the top level has too (a key of the whole
+                    // run, such as `ping_url`) is the run's, not the pair's.
+                    let top = settings_for(flags, &env, Some(f), origins.clone(), None);
+                    return Err(match top {
+                        Err(t) if t.to_string() == e.to_string() => t,
+                        _ => in_pair(e, &label, line),
+                    });
+                }
+            };
         let sources = match &entry.sources {
             None => vec![single_source(&settings)],
             Some((at, list)) => {

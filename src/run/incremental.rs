@@ -3,7 +3,7 @@
 //! [`TargetProvider`], it keeps both calendars' pictures in the state
 //! ([`crate::state::incremental`]) between runs.
 
-use super::report::{SyncReport, report_of};
+use super::report::{Previous, SyncReport, report_of};
 use super::sync::{Job, guard, log_plan};
 use crate::config::Settings;
 use crate::model::Window;
@@ -242,6 +242,14 @@ pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
         &incremental::stand_in_policy(),
         &window,
     );
+    // The incremental state keeps no body; a full read of the target does.
+    let previous = Previous {
+        copies: crate::state::audit::old_copies(
+            &plan,
+            managed.iter().map(|m| (m.target_id.as_str(), &m.current)),
+        ),
+        body_known: false,
+    };
     drop(source_events);
     drop(managed);
     // The stand-ins of non-public items all read as private; the items know
@@ -298,7 +306,8 @@ pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
             incremental::remove(&settings.state_dir);
         }
     }
-    Ok(report_of(
+    let changes = previous.changes(run_id, dry_run, &plan, &applied);
+    let mut report = report_of(
         run_id,
         dry_run,
         if is_full { "full" } else { "incremental" },
@@ -306,7 +315,9 @@ pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
         &plan,
         applied,
         guard_warning,
-    ))
+    );
+    report.changes = changes;
+    Ok(report)
 }
 
 /// The counts of a plan of the state, when that plan writes nothing.

@@ -43,6 +43,9 @@ pub struct SyncReport {
     /// The exit code for `history_error`.
     #[serde(skip)]
     pub history_exit_code: u8,
+    /// The writes applied, for the audit trail (none on a dry run).
+    #[serde(skip)]
+    pub changes: Vec<crate::state::audit::Change>,
 }
 
 /// The plan as shown to the operator: when and what, never private data
@@ -140,6 +143,33 @@ pub(super) fn report_of(
         uses_graph: false,
         history_error: None,
         history_exit_code: 0,
+        // Set by the caller, which knows what the copies showed before.
+        changes: Vec::new(),
+    }
+}
+
+/// What the copies a plan updates showed before, for the audit trail.
+#[derive(Debug, Default)]
+pub(super) struct Previous {
+    /// By target id.
+    pub copies: std::collections::HashMap<String, crate::model::EventPayload>,
+    /// Whether the copies hold their bodies (a full read of the target).
+    pub body_known: bool,
+}
+
+impl Previous {
+    /// The changes of a run that applied (some of) `plan`; none on a dry run.
+    pub fn changes(
+        &self,
+        run_id: &str,
+        dry_run: bool,
+        plan: &Plan,
+        applied: &ApplyReport,
+    ) -> Vec<crate::state::audit::Change> {
+        if dry_run {
+            return Vec::new();
+        }
+        crate::state::audit::changes_of(run_id, plan, &applied.done, &self.copies, self.body_known)
     }
 }
 

@@ -49,7 +49,7 @@
 //! codes are the same.
 
 use super::progress::RunProgress;
-use super::report::{SyncReport, report_of};
+use super::report::{Previous, SyncReport, report_of};
 use super::sides::{self, Access, Sides, Source, Target};
 use super::{Interrupt, Outcome, Run, failed_outcome, first_line, unrecorded, until_stopped};
 use crate::config::Settings;
@@ -172,7 +172,7 @@ async fn run_in_span(
             Some(first_line(&format!("{e:#}"))),
         ),
     };
-    let recorded = run.record(
+    let mut recorded = run.record(
         &done,
         Outcome {
             command: if dry_run { "sync --dry-run" } else { "sync" },
@@ -181,6 +181,13 @@ async fn run_in_span(
             error,
         },
     );
+    // The audit trail, after the history line it belongs to (so that a
+    // rotation beside it keeps it).
+    if let (Ok(()), Ok(report)) = (&recorded, &result)
+        && !dry_run
+    {
+        recorded = crate::state::audit::append_changes(&settings.state_dir, &report.changes);
+    }
     drop(lock);
     if let (Err(e), Err(_)) = (&recorded, &result) {
         // The run's own error is what the funnel reports; this one must
@@ -254,6 +261,13 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
     job.progress.clear();
     let withheld = withhold_empty_members(source, &mut managed);
     let mut plan = planner::plan(&source_events, &managed, &job.settings.policy, &window);
+    let previous = Previous {
+        copies: crate::state::audit::old_copies(
+            &plan,
+            managed.iter().map(|m| (m.target_id.as_str(), &m.current)),
+        ),
+        body_known: true,
+    };
     drop(source_events);
     drop(managed);
     log_plan(&plan);
@@ -269,7 +283,8 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
             .await
             .context("applying the plan to the target calendar")?
     };
-    Ok(report_of(
+    let changes = previous.changes(job.run_id, job.dry_run, &plan, &applied);
+    let mut report = report_of(
         job.run_id,
         job.dry_run,
         "full",
@@ -277,7 +292,9 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
         &plan,
         applied,
         guard_warning,
-    ))
+    );
+    report.changes = changes;
+    Ok(report)
 }
 
 /// A member of a merged source that reads as empty while others do not is

@@ -24,9 +24,10 @@ use std::path::Path;
 
 /// The files calsync keeps in the state directory, with what each is for
 /// (for messages).
-pub const KNOWN_FILES: [(&str, &str); 8] = [
+pub const KNOWN_FILES: [(&str, &str); 9] = [
     ("lock", "the run lock"),
     ("history.jsonl", "the run history"),
+    (super::audit::CHANGES_FILE, "the audit trail"),
     ("history.lock", "the history's append lock"),
     (super::incremental::STATE_FILE, "the incremental state"),
     (

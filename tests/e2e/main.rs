@@ -8,7 +8,9 @@
 #[macro_use]
 mod common;
 
+mod audit;
 mod bad_input;
+mod calendars;
 mod doctor;
 mod examples;
 mod history_status;
@@ -17,6 +19,7 @@ mod ics_bad_input;
 mod incremental;
 mod logging;
 mod login;
+mod monitoring;
 mod pairs;
 mod pairs_shards;
 mod state_dir;

@@ -737,6 +737,9 @@ max_delete_fraction = 1
 full_sync_interval = "6h30m"
 request_timeout = "45s"
 run_timeout = "1h"
+metrics_file = "/var/lib/node_exporter/textfile/calsync.prom"
+metrics_push_url = "http://pushgateway.example.test:9091"
+ping_url = "https://hc-ping.example.test/0f9a"
 
 [filter]
 sensitivity = ["normal", "personal"]

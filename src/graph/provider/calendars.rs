@@ -149,3 +149,72 @@ pub async fn mailbox_zone(client: &GraphClient, mailbox: &str) -> anyhow::Result
         Err(e) => Err(classify(e, mailbox)),
     }
 }
+
+/// One calendar of a mailbox, as `calsync calendars` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarInfo {
+    pub id: String,
+    /// As the mailbox names it: a default calendar's name is in the
+    /// mailbox's language ("Calendar", "Kalender").
+    pub name: String,
+    /// `owner.address`, when Graph tells it.
+    pub owner: Option<String>,
+    /// Graph's `canEdit`: whether the signed-in account or the app may
+    /// write to it (`None` when Graph does not say).
+    pub can_edit: Option<bool>,
+    /// Graph's `isDefaultCalendar`.
+    pub default: bool,
+}
+
+/// Every calendar of a mailbox, in the order Graph lists them (all pages).
+/// A refused listing is an authentication failure saying that a delegate
+/// may still reach a calendar by `default` or `id:`; an unknown mailbox is
+/// a configuration error naming it.
+pub async fn list_calendars(
+    client: &GraphClient,
+    mailbox: &str,
+) -> anyhow::Result<Vec<CalendarInfo>> {
+    let path = format!("{}/calendars", mailbox_path(mailbox));
+    let calendars = match client
+        .get_all(
+            &path,
+            &[
+                ("$select", "id,name,isDefaultCalendar,canEdit,owner"),
+                ("$top", "100"),
+            ],
+        )
+        .await
+    {
+        Ok(c) => c,
+        Err(e) if e.status == Some(403) => {
+            return Err(anyhow::Error::new(Failure::Auth(format!(
+                "Graph refused to list the calendars of the mailbox \"{mailbox}\" ({e}). A \
+                 delegate can often reach a calendar without being allowed to list them: \
+                 `default` still names the mailbox's default calendar, and `id:` and an id \
+                 names any calendar the account may open. To list them, the signed-in account \
+                 or the app needs access to that mailbox (delegate or Full Access, or for an \
+                 app the Calendars.ReadWrite application permission with admin consent); \
+                 `calsync doctor` shows what the sign-in grants."
+            ))));
+        }
+        Err(e) => return Err(classify(e, mailbox)),
+    };
+    Ok(calendars
+        .iter()
+        .filter_map(|c| {
+            let id = str_field(c, "id").filter(|id| !id.is_empty())?;
+            Some(CalendarInfo {
+                id: id.to_owned(),
+                name: str_field(c, "name").unwrap_or_default().to_owned(),
+                owner: c
+                    .get("owner")
+                    .and_then(|o| o.get("address"))
+                    .and_then(Value::as_str)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned),
+                can_edit: c.get("canEdit").and_then(Value::as_bool),
+                default: c.get("isDefaultCalendar").and_then(Value::as_bool) == Some(true),
+            })
+        })
+        .collect())
+}
