@@ -122,22 +122,44 @@ pub fn run(ctx: &Context, args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = super::runtime()?;
     let mut all = Vec::new();
+    // A pair that cannot be read is told of and the others explained.
+    let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
     for pair in &selection.pairs {
         let settings = crate::run::pairs::run_settings(pair);
-        let found = runtime.block_on(explain_pair(&settings, &query))?;
-        all.push(PairFound {
-            pair: pair.name.clone(),
-            found,
-        });
+        match runtime.block_on(explain_pair(&settings, &query)) {
+            Ok(found) => all.push(PairFound {
+                pair: pair.name.clone(),
+                found,
+            }),
+            // One pair alone: its error is the command's.
+            Err(e) if !selection.from_tables => return Err(e),
+            Err(e) => failed.push((pair.name.clone(), e)),
+        }
     }
     let text = if args.json {
-        let doc = serde_json::json!({ "pairs": all });
+        let errors: Vec<serde_json::Value> = failed
+            .iter()
+            .map(|(name, e)| crate::run::pairs::error_json(name, e))
+            .collect();
+        let doc = serde_json::json!({ "pairs": all, "failed": errors });
         serde_json::to_string_pretty(&doc)? + "\n"
     } else {
         render(&all, selection.from_tables)
     };
     print_stdout(&text)?;
-    Ok(ExitCode::SUCCESS)
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.json {
+        for (name, e) in &failed {
+            eprintln!(
+                "calsync: pair {name} could not be explained: {}",
+                crate::run::pairs::one_line(e)
+            );
+        }
+    }
+    let code = crate::run::pairs::most_severe(failed.iter().map(|(_, e)| crate::error::code_of(e)));
+    Ok(ExitCode::from(code))
 }
 
 /// Reads one pair's sides and explains what matches.
@@ -213,14 +235,23 @@ fn matches(
             .find(|m| m.marker.source_key.as_str() == key)
             .map(|m| m.target_id.clone())
     };
+    // A key is published only if every reading of it passes the filter
+    // (an occurrence a file lists in its series and again as a cancelled
+    // or private override is one event), as the planner decides.
+    let mut hidden: std::collections::HashMap<&str, SkipReason> = std::collections::HashMap::new();
+    for ev in source {
+        if let Some(reason) = skip_reason(ev, filter) {
+            hidden.entry(ev.key.as_str()).or_insert(reason);
+        }
+    }
     let mut out = Vec::new();
     let mut explained: Vec<&str> = Vec::new();
     for ev in source {
-        if !query.on_day(&ev.start) {
+        let key = ev.key.as_str();
+        if !query.on_day(&ev.start) || explained.contains(&key) {
             continue;
         }
-        let key = ev.key.as_str();
-        match skip_reason(ev, filter) {
+        match hidden.get(key).copied() {
             None => {
                 if !query.subject(&ev.subject) {
                     continue;
@@ -335,4 +366,54 @@ fn render(all: &[PairFound], pairs: bool) -> String {
         out.push_str("Nothing matched in the window.\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Body, EventTime, Sensitivity, ShowAs, SourceKey};
+    use chrono::TimeZone;
+
+    fn reading(key: &str, subject: &str, cancelled: bool) -> SourceEvent {
+        let start = EventTime::Instant(chrono::Utc.with_ymd_and_hms(2030, 7, 4, 17, 0, 0).unwrap());
+        SourceEvent {
+            key: SourceKey(key.into()),
+            ical_uid: None,
+            subject: subject.into(),
+            start,
+            end: start,
+            is_all_day: false,
+            show_as: ShowAs::Busy,
+            sensitivity: Sensitivity::Normal,
+            is_cancelled: cancelled,
+            categories: Vec::new(),
+            location: String::new(),
+            body: Body::default(),
+        }
+    }
+
+    #[test]
+    fn an_occurrence_read_public_and_cancelled_is_one_unpublished_event() {
+        // A file lists the occurrence in its series and again as a
+        // cancelled override: the planner publishes neither.
+        let source = [
+            reading("s:concert@20300704T170000Z", "Summer concert", false),
+            reading("s:concert@20300704T170000Z", "Summer concert", true),
+        ];
+        let query = Query {
+            text: None,
+            at: Some(chrono::NaiveDate::from_ymd_opt(2030, 7, 4).unwrap()),
+        };
+        let found = matches(
+            &source,
+            &[],
+            &[],
+            &crate::policy::FilterPolicy::default(),
+            &query,
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].status, "not_public");
+        assert_eq!(found[0].subject, None);
+        assert_eq!(found[0].reason, Some(SkipReason::Cancelled));
+    }
 }
