@@ -10,6 +10,7 @@ mod common;
 
 mod audit;
 mod bad_input;
+mod browser;
 mod calendars;
 mod doctor;
 mod examples;
