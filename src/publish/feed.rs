@@ -5,45 +5,72 @@
 //! `copy.categories`, `copy.body`) and the event has them.
 
 use super::{Input, description, event_id, sorted, time_attr};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Serialize)]
+struct Feed<'a> {
+    title: String,
+    generated: String,
+    window: FeedWindow,
+    time_zone: &'a str,
+    events: Vec<FeedEvent<'a>>,
+}
+
+#[derive(Serialize)]
+struct FeedWindow {
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize)]
+struct FeedEvent<'a> {
+    id: String,
+    subject: &'a str,
+    start: String,
+    end: String,
+    all_day: bool,
+    show_as: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    categories: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+}
 
 /// Renders the feed, pretty-printed, with a final newline.
 pub fn render(input: &Input<'_>) -> anyhow::Result<String> {
     let settings = input.settings;
     let copy = &settings.policy.copy;
-    let events: Vec<Value> = sorted(input.events)
+    let events: Vec<FeedEvent<'_>> = sorted(input.events)
         .into_iter()
-        .map(|(key, p)| {
-            let mut e = Map::new();
-            e.insert("id".into(), json!(event_id(key)));
-            e.insert("subject".into(), json!(p.subject));
-            e.insert("start".into(), json!(time_attr(&p.start, &chrono::Utc)));
-            e.insert("end".into(), json!(time_attr(&p.end, &chrono::Utc)));
-            e.insert("all_day".into(), json!(p.is_all_day));
-            e.insert("show_as".into(), json!(p.show_as.as_str()));
-            if copy.location && !p.location.trim().is_empty() {
-                e.insert("location".into(), json!(p.location));
-            }
-            if copy.categories && !p.categories.is_empty() {
-                e.insert("categories".into(), json!(p.categories));
-            }
-            if copy.body
-                && let Some(d) = description(p)
-            {
-                e.insert("description".into(), json!(d));
-            }
-            Value::Object(e)
+        .map(|(key, p)| FeedEvent {
+            id: event_id(key),
+            subject: &p.subject,
+            start: time_attr(&p.start, &chrono::Utc),
+            end: time_attr(&p.end, &chrono::Utc),
+            all_day: p.is_all_day,
+            show_as: p.show_as.as_str(),
+            location: (copy.location && !p.location.trim().is_empty())
+                .then_some(p.location.as_str()),
+            categories: (copy.categories && !p.categories.is_empty())
+                .then_some(p.categories.as_slice()),
+            description: if copy.body { description(p) } else { None },
         })
         .collect();
     let rfc =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let feed = json!({
-        "title": settings.publish_title(),
-        "generated": rfc(input.now),
-        "window": {"start": rfc(input.window.start), "end": rfc(input.window.end)},
-        "time_zone": settings.publish.time_zone.name(),
-        "events": events,
-    });
+    let feed = Feed {
+        title: settings.publish_title(),
+        generated: rfc(input.now),
+        window: FeedWindow {
+            start: rfc(input.window.start),
+            end: rfc(input.window.end),
+        },
+        time_zone: settings.publish.time_zone.name(),
+        events,
+    };
     let mut text = serde_json::to_string_pretty(&feed)?;
     text.push('\n');
     Ok(text)
