@@ -23,6 +23,7 @@ mod login;
 mod monitoring;
 mod pairs;
 mod pairs_shards;
+mod publish;
 mod state_dir;
 mod sync;
 mod sync_recovery;
