@@ -469,7 +469,6 @@ fn published_ics(path: &Path) -> Vec<(Start, String)> {
 /// agenda page lists the public events of its horizon and nothing of the
 /// private, confidential, cancelled or internal ones.
 #[test]
-#[ignore = "the demo publishes no agenda page yet"]
 fn the_demo_agenda_page_shows_the_public_events_in_a_browser() {
     let Some(chromium) = Chromium::find() else {
         println!("{SKIPPED}");
@@ -511,7 +510,7 @@ fn the_demo_agenda_page_shows_the_public_events_in_a_browser() {
         .and_then(|d| d.as_integer())
         .expect("[publish] days");
     let tz: Tz = publish
-        .get("timezone")
+        .get("time_zone")
         .and_then(|t| t.as_str())
         .unwrap_or("Europe/Berlin")
         .parse()
