@@ -53,6 +53,7 @@ pub mod observe;
 pub mod planner;
 pub mod policy;
 pub mod provider;
+pub mod publish;
 pub mod run;
 pub mod state;
 pub mod text;

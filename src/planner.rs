@@ -33,6 +33,36 @@ pub fn payload(ev: &SourceEvent, copy: &CopyPolicy) -> EventPayload {
     PayloadRef::of_source(ev, copy).to_payload()
 }
 
+/// What the target holds once a plan is applied: each public source event
+/// in the window (the first event of a key decides, and a later one of the
+/// key that fails the filter makes it not public, as in [`plan`]) as its
+/// copy's payload, by key. Sorted by key.
+pub fn public_payloads(
+    source: &[SourceEvent],
+    policy: &Policy,
+    window: &Window,
+) -> Vec<(SourceKey, EventPayload)> {
+    let mut first: BTreeMap<&str, Option<&SourceEvent>> = BTreeMap::new();
+    for ev in source.iter().filter(|ev| window.contains(&ev.start)) {
+        let public = skip_reason(ev, &policy.filter).is_none();
+        match first.entry(ev.key.as_str()) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(public.then_some(ev));
+            }
+            std::collections::btree_map::Entry::Occupied(mut seen) => {
+                if !public {
+                    seen.insert(None);
+                }
+            }
+        }
+    }
+    first
+        .into_values()
+        .flatten()
+        .map(|ev| (ev.key.clone(), payload(ev, &policy.copy)))
+        .collect()
+}
+
 /// The fields of a payload, borrowed: what [`payload`] would copy out of a
 /// source event, or what an [`EventPayload`] holds. The planner hashes and
 /// compares these, and copies strings only for the events it writes.

@@ -28,16 +28,20 @@ pub enum Table {
     Source,
     /// `[target]`: where the copies go.
     Target,
+    /// `[publish]`: the agenda web page and JSON feed written after a
+    /// successful sync.
+    Publish,
 }
 
 impl Table {
     /// The tables, in the order of the file's sections.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Top,
         Table::Filter,
         Table::Copy,
         Table::Source,
         Table::Target,
+        Table::Publish,
     ];
 
     /// The table's name in the file; empty for the top level.
@@ -48,6 +52,7 @@ impl Table {
             Table::Copy => "copy",
             Table::Source => "source",
             Table::Target => "target",
+            Table::Publish => "publish",
         }
     }
 
@@ -59,6 +64,7 @@ impl Table {
             Table::Copy => "[copy]",
             Table::Source => "[source]",
             Table::Target => "[target]",
+            Table::Publish => "[publish]",
         }
     }
 
@@ -85,6 +91,10 @@ impl Table {
                  (the .ics file to publish) and name (its calendar name, default \
                  target_calendar)."
             }
+            Table::Publish => {
+                "after each successful sync: html (an agenda web page) and json (a feed) of the \
+                 public events, with title, time_zone, subscribe_url, days and template."
+            }
         }
     }
 
@@ -97,6 +107,7 @@ impl Table {
             Table::Top => 2,
             Table::Filter => 3,
             Table::Copy => 4,
+            Table::Publish => 5,
         }
     }
 }
@@ -230,7 +241,7 @@ fn words<T>(items: &[T], word: fn(&T) -> &'static str) -> Value {
 
 /// Every key, in the order they are read: a bad value of an earlier key is
 /// the one reported when several are bad.
-pub static KEYS: [Key; 37] = [
+pub static KEYS: [Key; 44] = [
     Key {
         name: "tenant_id",
         table: Table::Top,
@@ -903,6 +914,119 @@ pub static KEYS: [Key; 37] = [
             TargetSpec::Ics { name, .. } => json!(name),
             TargetSpec::Graph => Value::Null,
         },
+    },
+    Key {
+        name: "publish.html",
+        table: Table::Publish,
+        env: Some("CALSYNC_PUBLISH_HTML"),
+        seed: None,
+        flag: None,
+        default: None,
+        doc: "the agenda web page written after each successful sync (relative to the config \
+              file).",
+        affects_plan: false,
+        per_pair: true,
+        load: |l, k| {
+            l.d.publish.html = l.r.get(k, None, |f| f.path())?;
+            Ok(())
+        },
+        show: |s| json!(s.publish.html.as_ref().map(|p| p.display().to_string())),
+    },
+    Key {
+        name: "publish.json",
+        table: Table::Publish,
+        env: Some("CALSYNC_PUBLISH_JSON"),
+        seed: None,
+        flag: None,
+        default: None,
+        doc: "the JSON feed written after each successful sync (relative to the config file).",
+        affects_plan: false,
+        per_pair: true,
+        load: |l, k| {
+            l.d.publish.json = l.r.get(k, None, |f| f.path())?;
+            Ok(())
+        },
+        show: |s| json!(s.publish.json.as_ref().map(|p| p.display().to_string())),
+    },
+    Key {
+        name: "publish.title",
+        table: Table::Publish,
+        env: Some("CALSYNC_PUBLISH_TITLE"),
+        seed: None,
+        flag: None,
+        default: None,
+        doc: "the page's and feed's title (default: the target's name, else \"Public events\").",
+        affects_plan: false,
+        per_pair: true,
+        load: |l, k| {
+            l.d.publish.title = l.r.get(k, None, |f| f.string())?;
+            Ok(())
+        },
+        show: |s| json!(s.publish_title()),
+    },
+    Key {
+        name: "publish.time_zone",
+        table: Table::Publish,
+        env: Some("CALSYNC_PUBLISH_TIME_ZONE"),
+        seed: None,
+        flag: None,
+        default: Some("\"UTC\""),
+        doc: "the IANA time zone the page shows times in, such as \"Europe/Berlin\".",
+        affects_plan: false,
+        per_pair: true,
+        load: |l, k| {
+            l.d.publish.time_zone = l.r.get_or(k, chrono_tz::UTC, |f| f.time_zone())?;
+            Ok(())
+        },
+        show: |s| json!(s.publish.time_zone.name()),
+    },
+    Key {
+        name: "publish.subscribe_url",
+        table: Table::Publish,
+        env: Some("CALSYNC_PUBLISH_SUBSCRIBE_URL"),
+        seed: None,
+        flag: None,
+        default: None,
+        doc: "the https:// URL of the published .ics, shown as a Subscribe link (and webcal://).",
+        affects_plan: false,
+        per_pair: true,
+        load: |l, k| {
+            l.d.publish.subscribe_url = l.r.get(k, None, |f| f.subscribe_url())?;
+            Ok(())
+        },
+        show: |s| json!(s.publish.subscribe_url.as_ref().map(redact_url)),
+    },
+    Key {
+        name: "publish.days",
+        table: Table::Publish,
+        env: Some("CALSYNC_PUBLISH_DAYS"),
+        seed: None,
+        flag: None,
+        default: Some("60"),
+        doc: "how many days ahead the page lists (the feed lists the whole window).",
+        affects_plan: false,
+        per_pair: true,
+        load: |l, k| {
+            l.d.publish.days = l.r.get_or(k, 60, |f| f.days(1))?;
+            Ok(())
+        },
+        show: |s| json!(s.publish.days),
+    },
+    Key {
+        name: "publish.template",
+        table: Table::Publish,
+        env: Some("CALSYNC_PUBLISH_TEMPLATE"),
+        seed: None,
+        flag: None,
+        default: None,
+        doc: "a MiniJinja template of your own for the page (relative to the config file).",
+        affects_plan: false,
+        per_pair: true,
+        load: |l, k| {
+            l.d.publish.template = l.r.get(k, None, |f| f.path())?;
+            Ok(())
+        },
+        show: |s| json!(s.publish.template.as_ref().map(|p| p.display().to_string())),
     },
 ];
 

@@ -122,6 +122,7 @@ pub(super) fn settings_for(
         metrics_file,
         metrics_push_url,
         ping_url,
+        publish,
     } = d;
     let mut origins = r.origins;
     let source = source_spec(source_kind, source_location, &origins, file)?;
@@ -256,6 +257,7 @@ pub(super) fn settings_for(
         metrics_file,
         metrics_push_url,
         ping_url,
+        publish,
         pair: None,
         merged: Vec::new(),
         hidden: hidden_knobs(env),
@@ -296,6 +298,7 @@ pub(super) struct Draft {
     pub(super) metrics_file: Option<PathBuf>,
     pub(super) metrics_push_url: Option<Url>,
     pub(super) ping_url: Option<Url>,
+    pub(super) publish: super::PublishSettings,
 }
 
 impl Draft {
@@ -330,6 +333,7 @@ impl Draft {
             metrics_file: None,
             metrics_push_url: None,
             ping_url: None,
+            publish: super::PublishSettings::default(),
         }
     }
 }

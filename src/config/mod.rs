@@ -241,6 +241,44 @@ pub enum TargetSpec {
     Ics { path: PathBuf, name: String },
 }
 
+/// The `[publish]` table: the agenda web page and JSON feed written after
+/// each successful sync ([`crate::publish`]). Nothing is written unless
+/// `html` or `json` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishSettings {
+    pub html: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    /// `None`: the target's name, else "Public events" (see
+    /// [`Settings::publish_title`]).
+    pub title: Option<String>,
+    pub time_zone: chrono_tz::Tz,
+    pub subscribe_url: Option<Url>,
+    /// How many days ahead of today the page lists.
+    pub days: u32,
+    pub template: Option<PathBuf>,
+}
+
+impl Default for PublishSettings {
+    fn default() -> Self {
+        PublishSettings {
+            html: None,
+            json: None,
+            title: None,
+            time_zone: chrono_tz::UTC,
+            subscribe_url: None,
+            days: 60,
+            template: None,
+        }
+    }
+}
+
+impl PublishSettings {
+    /// Whether anything is to be published.
+    pub fn enabled(&self) -> bool {
+        self.html.is_some() || self.json.is_some()
+    }
+}
+
 /// The configuration in effect.
 ///
 /// `Debug` shows `client_secret` only as a redaction marker.
@@ -298,6 +336,8 @@ pub struct Settings {
     /// The dead-man's-switch URL a `sync` pings when it starts and ends
     /// ([`crate::observe::ping`]).
     pub ping_url: Option<Url>,
+    /// The `[publish]` table.
+    pub publish: PublishSettings,
     /// The name of the `[[pair]]` these settings are of; `None` for a
     /// config without `[[pair]]` tables (its one pair, `default`).
     pub pair: Option<String>,
@@ -329,6 +369,22 @@ pub struct FlagOverrides {
 }
 
 impl Settings {
+    /// The title of the published page and feed: `publish.title`, else the
+    /// target's name (an .ics target's `target.name`, a Graph target named
+    /// by its name), else "Public events".
+    pub fn publish_title(&self) -> String {
+        if let Some(t) = &self.publish.title {
+            return t.clone();
+        }
+        match &self.target {
+            TargetSpec::Ics { name, .. } if !name.trim().is_empty() => name.clone(),
+            _ => match CalendarRef::parse(&self.target_calendar) {
+                CalendarRef::Name(n) if !n.trim().is_empty() => n,
+                _ => "Public events".to_owned(),
+            },
+        }
+    }
+
     /// Checks what a command that talks to Graph needs (call it only when
     /// [`Settings::uses_graph`]): `tenant_id` and
     /// `client_id`, and with `client_secret` set, `mailbox` (app-only auth has

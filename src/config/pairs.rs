@@ -539,6 +539,29 @@ fn check_pairs(pairs: &[PairSettings], f: &LoadedFile) -> anyhow::Result<()> {
             )));
         }
     }
+    // A page or feed is one pair's: two pairs writing it would each replace
+    // the other's.
+    for key in ["publish.html", "publish.json"] {
+        let file = |p: &PairSettings| match key {
+            "publish.html" => p.settings.publish.html.clone(),
+            _ => p.settings.publish.json.clone(),
+        };
+        for (i, b) in pairs.iter().enumerate() {
+            let Some(path) = file(b) else { continue };
+            if let Some(a) = pairs[..i].iter().find(|a| file(a) == Some(path.clone())) {
+                return Err(config_error(format!(
+                    "Invalid config file {shown}: pair \"{}\" (line {}) and pair \"{}\" (line \
+                     {}) both publish `{key}` to {}, so each run would replace the other's. \
+                     Give each pair its own `{key}` in its `[pair.publish]` table.",
+                    a.name,
+                    line(a),
+                    b.name,
+                    line(b),
+                    path.display()
+                )));
+            }
+        }
+    }
     for reader in pairs {
         for source in &reader.sources {
             let Some(place) = source_place(source) else {

@@ -252,6 +252,35 @@ impl Found<'_> {
             .map_err(|_| self.bad("an https:// URL (http:// only for loopback hosts)"))
     }
 
+    /// An IANA time zone name, such as `Europe/Berlin` or `UTC`.
+    pub(super) fn time_zone(&self) -> anyhow::Result<chrono_tz::Tz> {
+        let s = self.string()?;
+        s.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+            self.bad(
+                "an IANA time zone name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
+            )
+        })
+    }
+
+    /// The public https:// URL of a published calendar: no user name or
+    /// password.
+    pub(super) fn subscribe_url(&self) -> anyhow::Result<Url> {
+        let s = self.string()?;
+        let url = Url::parse(s.trim()).map_err(|e| {
+            self.bad(&format!(
+                "an absolute https:// URL such as https://example.org/public.ics (it does not \
+                 parse: {e})"
+            ))
+        })?;
+        if url.scheme() != "https" || url.host().is_none() {
+            return Err(self.bad("an https:// URL such as https://example.org/public.ics"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(self.error("contains a user name or password, which it must not"));
+        }
+        Ok(url)
+    }
+
     /// A path (a directory or a file). Relative paths in the file are
     /// relative to the file's directory; relative paths in the environment
     /// stay relative, to the working directory.

@@ -242,6 +242,11 @@ pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
         &incremental::stand_in_policy(),
         &window,
     );
+    // The kept items hold each public event's payload as the copy policy
+    // made it.
+    let published = settings.publish.enabled().then(|| {
+        planner::public_payloads(&source_events, &incremental::stand_in_policy(), &window)
+    });
     // The incremental state keeps no body; a full read of the target does.
     let previous = Previous {
         copies: crate::state::audit::old_copies(
@@ -317,6 +322,7 @@ pub(super) async fn sync<S: IncrementalSource, T: TargetProvider>(
         guard_warning,
     );
     report.changes = changes;
+    report.published = published;
     Ok(report)
 }
 
@@ -350,6 +356,16 @@ fn settled_run(
         unchanged = settled.unchanged,
         "nothing changed in the source since the last run, which left the target up to date"
     );
+    // What to publish: the kept snapshot's public items (not read
+    // otherwise). Without a snapshot, the page and feed stay as they are.
+    let published = if settings.publish.enabled() {
+        incremental::load_snapshot(&settings.state_dir, head.clone()).map(|state| {
+            let events = incremental::source_events(&state.pieces, &head.window);
+            planner::public_payloads(&events, &incremental::stand_in_policy(), &head.window)
+        })
+    } else {
+        None
+    };
     if !dry_run {
         head.cursors = changes.into_iter().map(|c| c.cursor).collect();
         if let Err(e) = incremental::save_head(&settings.state_dir, &head) {
@@ -366,7 +382,7 @@ fn settled_run(
         managed_in_window: settled.unchanged,
         ..Plan::default()
     };
-    Ok(report_of(
+    let mut report = report_of(
         run_id,
         dry_run,
         "incremental",
@@ -374,5 +390,7 @@ fn settled_run(
         &plan,
         ApplyReport::default(),
         None,
-    ))
+    );
+    report.published = published;
+    Ok(report)
 }

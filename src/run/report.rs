@@ -46,6 +46,11 @@ pub struct SyncReport {
     /// The writes applied, for the audit trail (none on a dry run).
     #[serde(skip)]
     pub changes: Vec<crate::state::audit::Change>,
+    /// The events the target holds after the run (the public events of the
+    /// window as their copies carry them), for `[publish]`; `None` when
+    /// nothing is to be published.
+    #[serde(skip)]
+    pub published: Option<Vec<(crate::model::SourceKey, crate::model::EventPayload)>>,
 }
 
 /// The plan as shown to the operator: when and what, never private data
@@ -145,6 +150,8 @@ pub(super) fn report_of(
         history_exit_code: 0,
         // Set by the caller, which knows what the copies showed before.
         changes: Vec::new(),
+        // Set by the caller, which knows the events.
+        published: None,
     }
 }
 

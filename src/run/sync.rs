@@ -204,6 +204,11 @@ async fn run_in_span(
     report.metrics = done.metrics;
     report.uses_graph = settings.uses_graph();
     report.target_file = sides::target_file(settings);
+    if outcome == "success"
+        && let Some(events) = report.published.take()
+    {
+        publish(settings, report.window, &events);
+    }
     let c = &report.counts;
     tracing::info!(
         outcome,
@@ -220,6 +225,27 @@ async fn run_in_span(
         "sync finished"
     );
     Ok(report)
+}
+
+/// Writes the `[publish]` page and feed after a successful run. A failure
+/// is logged, not the run's: the calendar is synced.
+fn publish(
+    settings: &Settings,
+    window: Window,
+    events: &[(crate::model::SourceKey, crate::model::EventPayload)],
+) {
+    let input = crate::publish::Input {
+        settings,
+        window,
+        events,
+        now: chrono::Utc::now(),
+    };
+    if let Err(e) = crate::publish::publish(&input) {
+        tracing::error!(
+            "the sync succeeded, but publishing its events failed: {e:#}. The page and feed \
+             keep their last content until a later run publishes them."
+        );
+    }
 }
 
 /// One sync over the open sides: incremental when both allow it, else in
@@ -261,6 +287,11 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
     job.progress.clear();
     let withheld = withhold_empty_members(source, &mut managed);
     let mut plan = planner::plan(&source_events, &managed, &job.settings.policy, &window);
+    let published = job
+        .settings
+        .publish
+        .enabled()
+        .then(|| planner::public_payloads(&source_events, &job.settings.policy, &window));
     let previous = Previous {
         copies: crate::state::audit::old_copies(
             &plan,
@@ -294,6 +325,7 @@ async fn sync_full(job: &Job<'_>, source: &Source, target: &Target) -> anyhow::R
         guard_warning,
     );
     report.changes = changes;
+    report.published = published;
     Ok(report)
 }
 

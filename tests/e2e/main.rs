@@ -10,6 +10,7 @@ mod common;
 
 mod audit;
 mod bad_input;
+mod browser;
 mod calendars;
 mod doctor;
 mod examples;
@@ -22,6 +23,7 @@ mod login;
 mod monitoring;
 mod pairs;
 mod pairs_shards;
+mod publish;
 mod state_dir;
 mod sync;
 mod sync_recovery;

@@ -753,9 +753,30 @@ subject_exclude = '(?i)^\s*private:'
 location = true
 body = true
 categories = false
+
+[publish]
+html = "/var/www/agenda/index.html"
+json = "events.json"
+title = "Contoso public events"
+time_zone = "Europe/Berlin"
+subscribe_url = "https://calendar.contoso.org/public.ics"
+days = 30
+template = "agenda.html"
 "#,
     );
     let s = load_with(&with_file(&cfg.path), &env_of(&[])).unwrap();
+    assert_eq!(
+        s.publish.html.as_deref(),
+        Some(std::path::Path::new("/var/www/agenda/index.html"))
+    );
+    assert_eq!(
+        s.publish.json,
+        cfg.path.parent().map(|d| d.join("events.json"))
+    );
+    assert_eq!(s.publish_title(), "Contoso public events");
+    assert_eq!(s.publish.time_zone, chrono_tz::Europe::Berlin);
+    assert_eq!(s.publish.days, 30);
+    assert!(s.publish.enabled());
     assert_eq!(
         s.client_secret.as_ref().map(|x| x.expose_secret()),
         Some("s3cr3t-value-that-is-long")
@@ -895,4 +916,37 @@ fn a_value_where_a_table_belongs_says_what_it_is() {
         );
         assert!(!msg.contains("$__toml"), "{text}: {msg}");
     }
+}
+
+#[test]
+fn publish_defaults_and_bad_values() {
+    let s = load_with(
+        &FlagOverrides::default(),
+        &env_of(&[("CALSYNC_STATE_DIR", "/tmp/x")]),
+    )
+    .unwrap();
+    assert!(!s.publish.enabled());
+    assert_eq!(s.publish.time_zone, chrono_tz::UTC);
+    assert_eq!(s.publish.days, 60);
+    let bad = load_with(
+        &FlagOverrides::default(),
+        &env_of(&[
+            ("CALSYNC_STATE_DIR", "/tmp/x"),
+            ("CALSYNC_PUBLISH_TIME_ZONE", "Mars/Olympus"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("publish.time_zone"), "{bad}");
+    assert!(bad.contains("CALSYNC_PUBLISH_TIME_ZONE"), "{bad}");
+    let bad = load_with(
+        &FlagOverrides::default(),
+        &env_of(&[
+            ("CALSYNC_STATE_DIR", "/tmp/x"),
+            ("CALSYNC_PUBLISH_SUBSCRIBE_URL", "http://example.org/a.ics"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("publish.subscribe_url"), "{bad}");
 }

@@ -551,3 +551,47 @@ fn a_config_without_pairs_selects_its_pair_by_the_name_default() {
         .to_string();
     assert!(msg.contains("named \"default\""), "{msg}");
 }
+
+#[test]
+fn each_pair_may_publish_its_own_page_but_not_the_same_one() {
+    let text = r#"
+state_dir = "/tmp/calsync-test-state"
+mailbox = "events@example.org"
+
+[publish]
+json = "all.json"
+
+[[pair]]
+name = "board"
+source_calendar = "Board"
+target_calendar = "Board (public)"
+[pair.publish]
+html = "board.html"
+json = "board.json"
+
+[[pair]]
+name = "sales"
+source_calendar = "Sales"
+target_calendar = "Sales (public)"
+[pair.publish]
+html = "sales.html"
+title = "Sales events"
+"#;
+    let (f, pairs) = ok(text);
+    let dir = f.path.parent().unwrap();
+    let board = &pairs.pairs[0].settings;
+    let sales = &pairs.pairs[1].settings;
+    assert_eq!(board.publish.html, Some(dir.join("board.html")));
+    assert_eq!(board.publish.json, Some(dir.join("board.json")));
+    assert_eq!(sales.publish.html, Some(dir.join("sales.html")));
+    assert_eq!(sales.publish.json, Some(dir.join("all.json")));
+    assert_eq!(sales.publish_title(), "Sales events");
+    assert_eq!(board.publish_title(), "Board (public)");
+
+    let msg = failure(&text.replace("sales.html", "board.html"));
+    assert!(msg.contains("publish.html"), "{msg}");
+    assert!(
+        msg.contains("\"board\"") && msg.contains("\"sales\""),
+        "{msg}"
+    );
+}

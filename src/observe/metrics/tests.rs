@@ -32,6 +32,7 @@ fn report() -> SyncReport {
         guard_warning: None,
         deletions_withheld: 0,
         changes: Vec::new(),
+        published: None,
         duration_ms: 1500,
         metrics: RunMetrics {
             requests: 12,
