@@ -507,4 +507,37 @@ mod tests {
         let left = read_changes(dir.path()).unwrap();
         assert_eq!(left, [change("b")]);
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            /// The trail is a file in the state dir, which a crash may
+            /// tear and anyone may edit: reading it and pruning it never
+            /// panic, keep only lines that parse, and prune keeps only the
+            /// runs asked for.
+            #[test]
+            fn a_torn_or_edited_trail_reads_and_prunes(
+                cut in any::<prop::sample::Index>(),
+                junk in "[ -~\n{}\"\\:,]{0,80}",
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                append_changes(dir.path(), &[change("a"), change("b")]).unwrap();
+                let text = std::fs::read_to_string(changes_path(dir.path())).unwrap();
+                let at = cut.index(text.len() + 1);
+                let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+                let edited = format!("{}{junk}\n{}", &text[..at], &text[at..]);
+                std::fs::write(changes_path(dir.path()), edited).unwrap();
+                let read = read_changes(dir.path()).unwrap();
+                prop_assert!(read.len() <= 3, "{read:?}");
+                prune(dir.path(), &HashSet::from(["b"])).unwrap();
+                for c in read_changes(dir.path()).unwrap() {
+                    prop_assert_eq!(c.run.as_str(), "b");
+                }
+            }
+        }
+    }
 }

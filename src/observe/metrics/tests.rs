@@ -161,3 +161,63 @@ fn label_values_are_escaped() {
     parsed(&text);
     assert_eq!(parse(&text), all);
 }
+
+/// A metrics file is read back before it is rewritten, and anyone may have
+/// edited it: whatever it holds, reading it ends and panics nowhere, and a
+/// file calsync wrote, cut or spliced anywhere, yields only samples of its
+/// own families, a cut one only samples of its command.
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn written(pair: &str, exit_code: u8) -> String {
+        let group = Group {
+            command: "sync".into(),
+            pair: Some(pair.into()),
+        };
+        let end = RunEnd {
+            outcome: "failed",
+            exit_code,
+            finished: 1_700_000_000.0,
+            duration_seconds: 2.5,
+            detail: Detail::Failed,
+        };
+        render(&samples(&end, &group, Some(1_600_000_000.0)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_text_reads_without_panic(text in "\\PC{0,400}") {
+            for s in parse(&text) {
+                prop_assert!(s.name.starts_with("calsync_"));
+            }
+        }
+
+        #[test]
+        fn a_written_file_cut_or_spliced_reads_as_some_of_its_samples(
+            pair in "[a-z\"\\\\{}=,\n]{0,12}",
+            code in any::<u8>(),
+            cut in any::<prop::sample::Index>(),
+            junk in "[ -~\n{}\"=,\\\\]{0,40}",
+        ) {
+            let text = written(&pair, code);
+            let whole = parse(&text);
+            prop_assert!(!whole.is_empty());
+            let at = cut.index(text.len() + 1);
+            let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            let spliced = format!("{}{junk}{}", &text[..at], &text[at..]);
+            // A file cut short loses lines, never what a line says of
+            // its command.
+            for s in parse(&text[..at]) {
+                prop_assert!(s.name.starts_with("calsync_"), "{s:?}");
+                prop_assert_eq!(s.group.command.as_str(), "sync");
+            }
+            // Text spliced into a label may change it; it still reads.
+            for s in parse(&spliced) {
+                prop_assert!(s.name.starts_with("calsync_"), "{s:?}");
+            }
+        }
+    }
+}
