@@ -595,3 +595,42 @@ title = "Sales events"
         "{msg}"
     );
 }
+
+/// A config file is written by hand, and `[[pair]]` tables by the dozen:
+/// whatever a file holds, reading its pairs ends without a panic, and a
+/// file it refuses is a configuration error (exit 2).
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn refused_as_config(r: &anyhow::Result<Pairs>) -> bool {
+        match r {
+            Ok(_) => true,
+            Err(e) => crate::error::code_of(e) == 2,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn any_text_reads_or_is_a_config_error(text in "\\PC{0,300}") {
+            let (_f, r) = pairs_of(&text, &[]);
+            prop_assert!(refused_as_config(&r), "{:#}", r.err().map(|e| format!("{e:#}")).unwrap_or_default());
+        }
+
+        #[test]
+        fn a_pairs_file_edited_anywhere_reads_or_is_a_config_error(
+            which in 0usize..2,
+            cut in any::<prop::sample::Index>(),
+            junk in "[ -~\n\\[\\]=\"{},.]{0,30}",
+        ) {
+            let text = [MANY, TWO_SOURCES][which];
+            let at = cut.index(text.len() + 1);
+            let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            let edited = format!("{}{junk}{}", &text[..at], &text[at..]);
+            let (_f, r) = pairs_of(&edited, &[]);
+            prop_assert!(refused_as_config(&r), "{:#}", r.err().map(|e| format!("{e:#}")).unwrap_or_default());
+        }
+    }
+}
