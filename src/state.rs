@@ -243,6 +243,28 @@ fn history_lock(dir: &Path) -> Option<File> {
     }
 }
 
+/// Appends whole lines to a private (0600) JSON-lines file of the state
+/// dir, `role` naming it in errors, and returns the file's new length. A
+/// run killed while writing leaves a line without its newline: it is ended
+/// first, so that only the torn line is lost and not these too.
+pub(crate) fn append_lines(path: &Path, role: &str, mut lines: Vec<u8>) -> anyhow::Result<u64> {
+    let mut file = files::no_follow(private_file_options().create(true).read(true).append(true))
+        .open(path)
+        .map_err(|e| files::failure(path, role, &e))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(len - 1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            lines.insert(0, b'\n');
+        }
+    }
+    file.write_all(&lines)
+        .map_err(|e| files::failure(path, role, &e))?;
+    Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
+}
+
 /// Appends one entry as a single line (one `write` call, so a crash tears at
 /// most this line), then keeps the newest [`MAX_HISTORY`] runs.
 pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
@@ -250,25 +272,7 @@ pub fn append_history(dir: &Path, entry: &HistoryEntry) -> anyhow::Result<()> {
     let path = history_path(dir);
     let mut line = serde_json::to_vec(entry)?;
     line.push(b'\n');
-    let role = "the run history";
-    let mut file = files::no_follow(private_file_options().create(true).read(true).append(true))
-        .open(&path)
-        .map_err(|e| files::failure(&path, role, &e))?;
-    // A run killed while writing leaves a line without its newline: end it
-    // first, so that only the torn line is lost and not this one too.
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > 0 {
-        let mut last = [0u8; 1];
-        file.seek(SeekFrom::Start(len - 1))?;
-        file.read_exact(&mut last)?;
-        if last[0] != b'\n' {
-            line.insert(0, b'\n');
-        }
-    }
-    file.write_all(&line)
-        .map_err(|e| files::failure(&path, role, &e))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    drop(file);
+    let len = append_lines(&path, "the run history", line)?;
     if len > ROTATION_CHECK_BYTES {
         rotate_history(dir, MAX_HISTORY)?;
     }

@@ -17,13 +17,13 @@
 //! oldest runs, their changes go too ([`prune`]).
 
 use super::files;
-use crate::fs::{FileMode, private_file_options, replace_file};
+use crate::fs::{FileMode, replace_file};
 use crate::model::{EventPayload, EventTime};
 use crate::planner::Plan;
 use crate::provider::Applied;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The name of the trail in the state directory.
@@ -272,23 +272,7 @@ pub fn append_changes(dir: &Path, changes: &[Change]) -> anyhow::Result<()> {
         serde_json::to_writer(&mut text, c)?;
         text.push(b'\n');
     }
-    let path = changes_path(dir);
-    let role = "the audit trail";
-    let mut file = files::no_follow(private_file_options().create(true).read(true).append(true))
-        .open(&path)
-        .map_err(|e| files::failure(&path, role, &e))?;
-    // A run killed while writing leaves a torn last line: end it first.
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > 0 {
-        let mut last = [0u8; 1];
-        file.seek(SeekFrom::Start(len - 1))?;
-        file.read_exact(&mut last)?;
-        if last[0] != b'\n' {
-            text.insert(0, b'\n');
-        }
-    }
-    file.write_all(&text)
-        .map_err(|e| files::failure(&path, role, &e))?;
+    super::append_lines(&changes_path(dir), "the audit trail", text)?;
     Ok(())
 }
 
