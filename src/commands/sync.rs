@@ -190,18 +190,10 @@ fn run_pairs(ctx: &Context, args: &SyncArgs, selection: &Selection) -> anyhow::R
     let ends: Vec<PairEnd<'_>> = results
         .iter()
         .map(|r| {
-            let (exit_code, outcome, detail) = match &r.result {
-                Ok(report) => {
-                    let mut code = if report.failures.is_empty() { 0 } else { 5 };
-                    if report.history_error.is_some() {
-                        code = pairs::most_severe([code, report.history_exit_code]);
-                    }
-                    (code, sync_outcome(report), Detail::Sync(report))
-                }
-                Err(e) => {
-                    let (code, outcome) = pairs::failure_of(e);
-                    (code, outcome, Detail::Failed)
-                }
+            let (exit_code, outcome) = pairs_report::sync_code(&r.result);
+            let detail = match &r.result {
+                Ok(report) => Detail::Sync(report),
+                Err(_) => Detail::Failed,
             };
             PairEnd {
                 pair: Some(r.name.as_str()),

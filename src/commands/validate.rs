@@ -126,18 +126,10 @@ fn run_pairs(
     let ends: Vec<PairEnd<'_>> = results
         .iter()
         .map(|r| {
-            let (exit_code, outcome, detail) = match &r.result {
-                Ok(report) => {
-                    let mut code = if report.clean { 0 } else { 4 };
-                    if report.history_error.is_some() {
-                        code = pairs::most_severe([code, report.history_exit_code]);
-                    }
-                    (code, validate_outcome(report), Detail::Validate(report))
-                }
-                Err(e) => {
-                    let (code, outcome) = pairs::failure_of(e);
-                    (code, outcome, Detail::Failed)
-                }
+            let (exit_code, outcome) = pairs_report::validate_code(&r.result);
+            let detail = match &r.result {
+                Ok(report) => Detail::Validate(report),
+                Err(_) => Detail::Failed,
             };
             PairEnd {
                 pair: Some(r.name.as_str()),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 /// The exit code and outcome of one pair's sync.
-fn sync_code(r: &anyhow::Result<SyncReport>) -> (u8, &'static str) {
+pub fn sync_code(r: &anyhow::Result<SyncReport>) -> (u8, &'static str) {
     match r {
         Ok(report) => {
             let mut code = 0;
@@ -30,7 +30,7 @@ fn sync_code(r: &anyhow::Result<SyncReport>) -> (u8, &'static str) {
 }
 
 /// The exit code and outcome of one pair's validate.
-fn validate_code(r: &anyhow::Result<ValidateReport>) -> (u8, &'static str) {
+pub fn validate_code(r: &anyhow::Result<ValidateReport>) -> (u8, &'static str) {
     match r {
         Ok(report) => {
             let (mut code, outcome) = if report.clean {
